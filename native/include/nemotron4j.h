@@ -1,0 +1,253 @@
+/*
+ * nemotron4j.h: the C ABI of the nemotron4j native library.
+ *
+ * Plain C: opaque handles, fixed-width integers, status codes (N4J_OK = 0) and a thread-local last-error
+ * message. Every entry point checks its arguments and returns an error code instead of crashing; the text of
+ * the last error on the calling thread is available from n4j_last_error().
+ *
+ * Memory model. A backend (CPU or CUDA) owns a kind of memory: host memory for the CPU backend, device memory
+ * for CUDA. Tensor arguments below ("backend memory") must be allocated with n4j_alloc on the same backend or,
+ * for the CPU backend, may be any host memory (for example a memory-mapped checkpoint). Arrays of pointers
+ * (per-sequence states, KV block tables) and the small descriptor structs are always host memory.
+ *
+ * Layout conventions. Matrices are row-major; `ld_*` is the distance in elements between consecutive rows, so a
+ * kernel can read a column slice of a wider matrix (for example xBC inside the in_proj output). Activations have
+ * the backend's activation dtype (n4j_backend_info.activation_dtype: F32 on CPU); SSM states are always F32.
+ *
+ * Threading. A backend is used by one thread at a time; it runs its own worker threads (CPU) or stream (CUDA).
+ */
+#ifndef NEMOTRON4J_H
+#define NEMOTRON4J_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define N4J_ABI_VERSION 1
+
+/* ---- status codes ---- */
+#define N4J_OK 0
+#define N4J_ERR_INVALID_ARGUMENT 1
+#define N4J_ERR_OUT_OF_MEMORY 2
+#define N4J_ERR_UNSUPPORTED 3
+#define N4J_ERR_BACKEND 4
+#define N4J_ERR_INTERNAL 5
+
+/* ---- dtypes ---- */
+#define N4J_DTYPE_F32 0
+#define N4J_DTYPE_BF16 1
+#define N4J_DTYPE_F16 2
+#define N4J_DTYPE_F8_E4M3 3
+#define N4J_DTYPE_I32 4
+
+/* ---- backend kinds and flags ---- */
+#define N4J_BACKEND_CPU 0
+#define N4J_BACKEND_CUDA 1
+/* Use the scalar reference kernels only (the test oracle). */
+#define N4J_FLAG_REFERENCE_KERNELS 1
+
+/* ---- activations for fused elementwise epilogues ---- */
+#define N4J_ACT_NONE 0
+#define N4J_ACT_SILU 1
+
+/* ---- copy directions ---- */
+#define N4J_COPY_HOST_TO_BACKEND 0
+#define N4J_COPY_BACKEND_TO_HOST 1
+#define N4J_COPY_BACKEND_TO_BACKEND 2
+
+typedef struct n4j_backend n4j_backend;
+
+/* Options for n4j_backend_create. */
+typedef struct n4j_backend_options {
+    int32_t kind;             /* N4J_BACKEND_CPU or N4J_BACKEND_CUDA */
+    int32_t device;           /* CUDA device ordinal; ignored on CPU */
+    int32_t threads;          /* CPU worker threads; 0 = one per available core */
+    int32_t flags;            /* N4J_FLAG_* */
+    int32_t activation_dtype; /* N4J_DTYPE_F32 (CPU, CUDA) or N4J_DTYPE_BF16 (CUDA) */
+    int32_t reserved;         /* must be 0 */
+} n4j_backend_options;
+
+/* What a backend is; filled by n4j_backend_get_info. */
+typedef struct n4j_backend_info {
+    int32_t kind;
+    int32_t device;
+    int32_t threads;
+    int32_t activation_dtype;
+    int64_t total_memory;     /* bytes of backend memory (host RAM or device memory) */
+    int64_t allocated_bytes;  /* bytes currently allocated through n4j_alloc on this backend */
+    char name[128];           /* human-readable, e.g. "cpu avx2+fma 2 threads" or the GPU's name */
+} n4j_backend_info;
+
+/*
+ * A weight matrix (or vector) as stored in a checkpoint: `rows` x `cols`, row-major, in `dtype`
+ * (F32, BF16 or F8_E4M3). A linear layer's weight is [out_features = rows, in_features = cols].
+ * The real value of an element is value(dtype) * scale (scale = 1 except for FP8). `input_scale` is the
+ * static activation scale of ModelOpt FP8 checkpoints (0 when absent); kernels with weight-only semantics ignore it.
+ * A 1-D vector of n elements has rows = n, cols = 1.
+ */
+typedef struct n4j_weight {
+    const void* data;
+    int32_t dtype;
+    int32_t rows;
+    int32_t cols;
+    float scale;
+    float input_scale;
+    int32_t reserved;         /* must be 0 */
+} n4j_weight;
+
+/* Shape of a Mamba-2 mixer. d_inner = heads * head_dim; head h reads B/C group h / (heads / groups). */
+typedef struct n4j_ssm_dims {
+    int32_t heads;
+    int32_t head_dim;
+    int32_t groups;
+    int32_t state_dim;
+    int32_t chunk_size;       /* chunk length of the SSD scan (config.chunk_size) */
+    int32_t reserved;         /* must be 0 */
+} n4j_ssm_dims;
+
+/* Shape of a GQA attention mixer: query head h reads KV head h / (heads / kv_heads). */
+typedef struct n4j_attn_dims {
+    int32_t heads;
+    int32_t kv_heads;
+    int32_t head_dim;
+    float scale;              /* softmax scale, normally 1/sqrt(head_dim) */
+} n4j_attn_dims;
+
+/*
+ * One sequence's KV cache of one attention layer, as blocks of `block_tokens` tokens. Block b holds positions
+ * [b*block_tokens, (b+1)*block_tokens); each block is [block_tokens, kv_heads, head_dim] in `dtype` (F32 or BF16).
+ * `k_blocks`/`v_blocks` are host arrays of `n_blocks` backend pointers. `length` tokens are already cached.
+ * Blocks may be shared between sequences (a forked prefix) as long as no kernel writes to a shared block.
+ */
+typedef struct n4j_kv_cache {
+    void* const* k_blocks;
+    void* const* v_blocks;
+    int32_t n_blocks;
+    int32_t block_tokens;
+    int32_t length;
+    int32_t dtype;
+} n4j_kv_cache;
+
+/* ---- library ---- */
+int32_t n4j_abi_version(void);
+const char* n4j_version(void);
+/* Message of the last failed call on this thread ("" when none). Valid until the next call on this thread. */
+const char* n4j_last_error(void);
+/* sizeof of a public struct by name ("n4j_weight", ...), -1 if unknown. Used by the bindings test. */
+int64_t n4j_struct_size(const char* struct_name);
+/* offsetof of a field of a public struct, -1 if unknown. */
+int64_t n4j_struct_offset(const char* struct_name, const char* field_name);
+
+/* ---- backends ---- */
+int32_t n4j_backend_create(const n4j_backend_options* options, n4j_backend** out_backend);
+int32_t n4j_backend_destroy(n4j_backend* backend);
+/* Waits until all work enqueued on the backend has finished (a no-op on CPU). */
+int32_t n4j_backend_synchronize(n4j_backend* backend);
+int32_t n4j_backend_get_info(n4j_backend* backend, n4j_backend_info* out_info);
+
+/* ---- memory ---- */
+/* Allocates `bytes` of zeroed backend memory, 64-byte aligned. */
+int32_t n4j_alloc(n4j_backend* backend, uint64_t bytes, void** out_ptr);
+int32_t n4j_free(n4j_backend* backend, void* ptr);
+int32_t n4j_copy(n4j_backend* backend, void* dst, const void* src, uint64_t bytes, int32_t direction);
+int32_t n4j_fill_zero(n4j_backend* backend, void* ptr, uint64_t bytes);
+/* Converts n elements between F32, BF16, F16 and F8_E4M3 (e.g. to read logits as F32). */
+int32_t n4j_convert(n4j_backend* backend, const void* src, int32_t src_dtype, void* dst, int32_t dst_dtype, int64_t n);
+
+/* ---- kernels of the forward pass ---- */
+
+/* out[i, :] = table[ids[i], :] for i < n. Fails when an id is outside [0, table.rows). ids: backend memory. */
+int32_t n4j_embedding(n4j_backend* backend, const n4j_weight* table, const int32_t* ids, int32_t n,
+                      void* out, int64_t ld_out);
+
+/* out[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight, for r < rows; weight has `dim` elements. */
+int32_t n4j_rmsnorm(n4j_backend* backend, const void* x, int64_t ld_x, int32_t rows, int32_t dim,
+                    const n4j_weight* weight, float eps, void* out, int64_t ld_out);
+
+/*
+ * y[r, o] = sum_i x[r, i] * W[o, i] (* W.scale), for r < rows, o < W.rows, i < W.cols; accumulated in F32.
+ * accumulate = 1 adds into y (a fused residual add), 0 overwrites it. x and y must not overlap.
+ */
+int32_t n4j_matmul(n4j_backend* backend, const void* x, int64_t ld_x, int32_t rows, const n4j_weight* weight,
+                   void* y, int64_t ld_y, int32_t accumulate);
+
+/*
+ * Causal depthwise conv1d over a chunk of `tokens` tokens with state carried across calls.
+ * weight: rows = channels, cols = kernel width K (the checkpoint's [channels, 1, K]); bias: `channels` or NULL.
+ * conv_state: [channels, K] in the activation dtype, the last K inputs seen, oldest first (zeros for a new sequence);
+ * read as the history before x[0] and updated to the last K inputs of history ++ x.
+ * out[t, c] = act(bias[c] + sum_k weight[c, k] * input[t - (K-1) + k, c]).
+ */
+int32_t n4j_conv1d_prefill(n4j_backend* backend, const void* x, int64_t ld_x, int32_t tokens, int32_t channels,
+                           const n4j_weight* weight, const n4j_weight* bias, void* conv_state, int32_t activation,
+                           void* out, int64_t ld_out);
+
+/* One decode step for `batch` sequences: row b of x is sequence b's new input, conv_states[b] its state. */
+int32_t n4j_conv1d_decode(n4j_backend* backend, int32_t batch, const void* x, int64_t ld_x, int32_t channels,
+                          const n4j_weight* weight, const n4j_weight* bias, void* const* conv_states,
+                          int32_t activation, void* out, int64_t ld_out);
+
+/*
+ * Mamba-2 selective scan over `tokens` tokens of one sequence, computed chunk by chunk in the SSD (matmul) form.
+ * x: [tokens, heads*head_dim]; B, C: [tokens, groups*state_dim]; dt: [tokens, heads] before bias and softplus.
+ * dt' = softplus(dt + dt_bias) (no clamp), A = -exp(A_log), per head h and token t:
+ *   state[h] <- exp(dt'*A) * state[h] + dt' * x[t,h] (outer) B[t,g(h)];   y[t,h] = state[h] . C[t,g(h)] + D[h]*x[t,h]
+ * ssm_state: [heads, head_dim, state_dim] F32, the initial state in, the final state out.
+ * y: [tokens, heads*head_dim] (not gated, not normalized).
+ */
+int32_t n4j_ssd_chunk_scan(n4j_backend* backend, const n4j_ssm_dims* dims, int32_t tokens,
+                           const void* x, int64_t ld_x, const void* B, int64_t ld_B, const void* C, int64_t ld_C,
+                           const void* dt, int64_t ld_dt, const n4j_weight* dt_bias, const n4j_weight* A_log,
+                           const n4j_weight* D, float* ssm_state, void* y, int64_t ld_y);
+
+/* The same recurrence computed token by token (the reference the chunked scan is tested against). */
+int32_t n4j_ssm_scan_sequential(n4j_backend* backend, const n4j_ssm_dims* dims, int32_t tokens,
+                                const void* x, int64_t ld_x, const void* B, int64_t ld_B, const void* C, int64_t ld_C,
+                                const void* dt, int64_t ld_dt, const n4j_weight* dt_bias, const n4j_weight* A_log,
+                                const n4j_weight* D, float* ssm_state, void* y, int64_t ld_y);
+
+/* One recurrent step for `batch` sequences: row b of x/B/C/dt is sequence b's token, ssm_states[b] its state. */
+int32_t n4j_ssm_decode(n4j_backend* backend, const n4j_ssm_dims* dims, int32_t batch,
+                       const void* x, int64_t ld_x, const void* B, int64_t ld_B, const void* C, int64_t ld_C,
+                       const void* dt, int64_t ld_dt, const n4j_weight* dt_bias, const n4j_weight* A_log,
+                       const n4j_weight* D, float* const* ssm_states, void* y, int64_t ld_y);
+
+/*
+ * Gated grouped RMSNorm of Mamba-2: g = y * silu(z); each row's `dim` elements split into `groups` groups of
+ * dim/groups, each normalized by its own RMS: out = g / sqrt(mean_group(g^2) + eps) * weight.
+ */
+int32_t n4j_gated_rmsnorm(n4j_backend* backend, const void* y, int64_t ld_y, const void* z, int64_t ld_z,
+                          int32_t rows, int32_t dim, int32_t groups, const n4j_weight* weight, float eps,
+                          void* out, int64_t ld_out);
+
+/*
+ * Causal GQA attention for a chunk of `tokens` new tokens of one sequence, no positional encoding.
+ * q: [tokens, heads*head_dim]; k, v: [tokens, kv_heads*head_dim]. Writes k and v into the cache at positions
+ * [cache.length, cache.length + tokens) (the blocks must cover them), then token i attends to positions
+ * [0, cache.length + i]. out: [tokens, heads*head_dim]. cache.length is not changed (the caller advances it).
+ */
+int32_t n4j_attention_prefill(n4j_backend* backend, const n4j_attn_dims* dims, int32_t tokens,
+                              const void* q, int64_t ld_q, const void* k, int64_t ld_k, const void* v, int64_t ld_v,
+                              const n4j_kv_cache* cache, void* out, int64_t ld_out);
+
+/* One decode step for `batch` sequences: row b of q/k/v is sequence b's token, caches[b] its cache (an array). */
+int32_t n4j_attention_decode(n4j_backend* backend, const n4j_attn_dims* dims, int32_t batch,
+                             const void* q, int64_t ld_q, const void* k, int64_t ld_k, const void* v, int64_t ld_v,
+                             const n4j_kv_cache* caches, void* out, int64_t ld_out);
+
+/* y = max(x, 0)^2 over n contiguous elements (in place allowed). */
+int32_t n4j_relu_squared(n4j_backend* backend, const void* x, void* y, int64_t n);
+
+/* y = a + b over n contiguous elements (in place allowed). */
+int32_t n4j_add(n4j_backend* backend, const void* a, const void* b, void* y, int64_t n);
+
+/* out[r] = index of the largest of x[r, 0..cols) (the first on ties). out: backend memory. */
+int32_t n4j_argmax(n4j_backend* backend, const void* x, int64_t ld_x, int32_t rows, int32_t cols, int32_t* out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NEMOTRON4J_H */
