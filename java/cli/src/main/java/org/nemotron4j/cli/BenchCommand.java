@@ -1,0 +1,141 @@
+package org.nemotron4j.cli;
+
+import org.nemotron4j.Device;
+import org.nemotron4j.LoadOptions;
+import org.nemotron4j.NemotronModel;
+import org.nemotron4j.Session;
+
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.Set;
+
+/**
+ * {@code bench}: llama-bench-style throughput. After a warm-up, prefill ({@code ppN}: one prompt of N random tokens
+ * in a fresh session) and decode ({@code tgN}: N tokens one at a time from an empty context, batched over B
+ * sessions) are timed separately over r repetitions; the table shows tokens/s as mean ± stddev.
+ */
+final class BenchCommand implements Command {
+    @Override
+    public String name() {
+        return "bench";
+    }
+
+    @Override
+    public String summary() {
+        return "measure prefill and decode tokens/s (llama-bench style table)";
+    }
+
+    @Override
+    public String usage() {
+        return """
+                usage: nemotron4j bench --model DIR [-p 512] [-n 128] [-r 5] [--threads N] [--batch 1,4,8] [--device cpu|cuda:0] [--chunk T]
+                  -p N        prompt tokens of the prefill test (0 = skip)
+                  -n N        generated tokens of the decode test (0 = skip)
+                  -r R        repetitions (default 5), after one warm-up run
+                  --threads N CPU worker threads (default: all cores)
+                  --batch L   decode batch sizes, comma-separated (default 1); aggregate and per-sequence tok/s
+                  --chunk T   prefill chunk (default %d)""".formatted(LoadOptions.DEFAULT_PREFILL_CHUNK);
+    }
+
+    @Override
+    public int run(String[] argv, PrintStream out, PrintStream err) {
+        Args a = Args.parse(name(), argv, 1, Set.of("model", "prompt", "gen", "reps", "threads", "batch", "device", "chunk"),
+                Set.of(), Map.of("p", "prompt", "n", "gen", "r", "reps", "t", "threads"));
+        int p = a.integer("prompt", 512);
+        int n = a.integer("gen", 128);
+        int reps = a.integer("reps", 5);
+        if (p < 0 || n < 0 || reps < 1) {
+            throw new Args.UsageException("bench: -p and -n must be >= 0 and -r >= 1");
+        }
+        int[] batches = a.has("batch") ? a.ints("batch") : new int[] {1};
+        Device device = Device.parse(a.string("device", "cpu"));
+        if (a.has("threads")) {
+            device = device.withThreads(a.integer("threads", 0));
+        }
+        LoadOptions opts = LoadOptions.defaults().withPrefillChunk(Math.max(a.integer("chunk", LoadOptions.DEFAULT_PREFILL_CHUNK),
+                Arrays.stream(batches).max().orElse(1)));
+        try (NemotronModel model = NemotronModel.load(a.path("model"), device, opts)) {
+            int vocab = model.config().vocabSize();
+            SplittableRandom rnd = new SplittableRandom(1234);
+            out.printf("model: %s (%,d parameters), backend: %s%n", model.directory().getFileName(),
+                    model.config().parameterCount(), model.backendName());
+            out.println();
+            out.println("| test | batch | t/s (aggregate) | t/s (per sequence) |");
+            out.println("| ---- | ----: | --------------: | -----------------: |");
+            if (p > 0) {
+                int[] ids = rnd.ints(p, 0, vocab).toArray();
+                double[] tps = measure(reps, () -> {
+                    try (Session s = model.newSession()) {
+                        long t0 = System.nanoTime();
+                        s.prefill(ids);
+                        return p / ((System.nanoTime() - t0) / 1e9);
+                    }
+                });
+                out.printf("| pp%d | 1 | %s | %s |%n", p, fmt(tps), fmt(tps));
+                out.flush();
+            }
+            if (n > 0) {
+                for (int b : batches) {
+                    double[] tps = measure(reps, () -> decodeRun(model, b, n, rnd));
+                    double[] per = Arrays.stream(tps).map(x -> x / b).toArray();
+                    out.printf("| tg%d | %d | %s | %s |%n", n, b, fmt(tps), fmt(per));
+                    out.flush();
+                }
+            }
+        }
+        return 0;
+    }
+
+    private static double decodeRun(NemotronModel model, int batch, int n, SplittableRandom rnd) {
+        List<Session> sessions = new ArrayList<>();
+        try {
+            for (int i = 0; i < batch; i++) {
+                sessions.add(model.newSession());
+            }
+            int[] tokens = rnd.ints(batch, 0, model.config().vocabSize()).toArray();
+            long t0 = System.nanoTime();
+            for (int step = 0; step < n; step++) {
+                float[][] logits = model.decode(sessions, tokens);
+                for (int b = 0; b < batch; b++) {
+                    tokens[b] = argmax(logits[b]);
+                }
+            }
+            return (double) n * batch / ((System.nanoTime() - t0) / 1e9);
+        } finally {
+            sessions.forEach(Session::close);
+        }
+    }
+
+    private static int argmax(float[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) {
+            if (v[i] > v[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    interface Run {
+        double tokensPerSecond();
+    }
+
+    private static double[] measure(int reps, Run run) {
+        run.tokensPerSecond(); // warm-up
+        double[] r = new double[reps];
+        for (int i = 0; i < reps; i++) {
+            r[i] = run.tokensPerSecond();
+        }
+        return r;
+    }
+
+    private static String fmt(double[] v) {
+        double mean = Arrays.stream(v).average().orElse(0);
+        double var = Arrays.stream(v).map(x -> (x - mean) * (x - mean)).sum() / Math.max(1, v.length - 1);
+        return String.format("%.2f ± %.2f", mean, Math.sqrt(var));
+    }
+}

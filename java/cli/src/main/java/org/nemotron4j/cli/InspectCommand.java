@@ -1,0 +1,65 @@
+package org.nemotron4j.cli;
+
+import org.nemotron4j.DType;
+import org.nemotron4j.LayerKind;
+import org.nemotron4j.ModelConfig;
+import org.nemotron4j.checkpoint.Checkpoint;
+import org.nemotron4j.checkpoint.TensorInfo;
+
+import java.io.PrintStream;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+
+/** {@code inspect}: the config summary, layer pattern, parameter count and dtypes of a checkpoint. */
+final class InspectCommand implements Command {
+    @Override
+    public String name() {
+        return "inspect";
+    }
+
+    @Override
+    public String summary() {
+        return "print a checkpoint's config summary, layer pattern, parameter count and dtypes";
+    }
+
+    @Override
+    public String usage() {
+        return "usage: nemotron4j inspect --model DIR";
+    }
+
+    @Override
+    public int run(String[] argv, PrintStream out, PrintStream err) {
+        Args a = Args.parse(name(), argv, 1, Set.of("model"), Set.of(), Map.of());
+        try (Checkpoint ckpt = Checkpoint.open(a.path("model"))) {
+            ckpt.validate();
+            ModelConfig c = ckpt.config();
+            out.println("model:        " + ckpt.directory());
+            out.printf("layers:       %d (%d Mamba-2, %d attention, %d MLP)%n", c.numHiddenLayers(),
+                    c.count(LayerKind.MAMBA), c.count(LayerKind.ATTENTION), c.count(LayerKind.MLP));
+            out.println("pattern:      " + c.hybridOverridePattern());
+            out.printf("hidden:       %d, vocab %d, context %d, rms eps %g%n", c.hiddenSize(), c.vocabSize(),
+                    c.maxPositionEmbeddings(), c.rmsNormEps());
+            out.printf("mamba-2:      %d heads x %d, state %d, %d groups, conv %d, chunk %d (d_inner %d)%n",
+                    c.mambaNumHeads(), c.mambaHeadDim(), c.ssmStateSize(), c.nGroups(), c.convKernel(), c.chunkSize(), c.mambaDInner());
+            out.printf("attention:    %d query heads, %d KV heads, head dim %d, no positional encoding%n",
+                    c.numAttentionHeads(), c.numKeyValueHeads(), c.attentionHeadDim());
+            out.printf("mlp:          %d (relu^2, no gate)%n", c.intermediateSize());
+            out.printf("parameters:   %,d%n", c.parameterCount());
+            out.println("quantization: " + c.quantization().map(q -> q.method() + " " + q.algo()).orElse("none"));
+            Map<DType, long[]> byType = new TreeMap<>();
+            for (TensorInfo t : ckpt.tensors()) {
+                long[] acc = byType.computeIfAbsent(t.dtype(), k -> new long[3]);
+                acc[0]++;
+                acc[1] += t.elementCount();
+                acc[2] += t.byteSize();
+            }
+            for (Map.Entry<DType, long[]> e : byType.entrySet()) {
+                out.printf("dtype %-8s %5d tensors, %,15d elements, %s%n", e.getKey(), e.getValue()[0], e.getValue()[1],
+                        ProgressBar.human(e.getValue()[2]));
+            }
+            out.println("file bytes:   " + ProgressBar.human(ckpt.totalBytes()));
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,56 @@
+package org.nemotron4j.cli;
+
+import org.nemotron4j.DType;
+import org.nemotron4j.LoadOptions;
+import org.nemotron4j.MemoryPlan;
+import org.nemotron4j.ModelConfig;
+
+import java.io.PrintStream;
+import java.util.Map;
+import java.util.Set;
+
+/** {@code plan}: bytes per component for a context length and batch, before loading anything. */
+final class PlanCommand implements Command {
+    @Override
+    public String name() {
+        return "plan";
+    }
+
+    @Override
+    public String summary() {
+        return "print the memory a model needs at a context length and batch (weights, KV, states, workspace)";
+    }
+
+    @Override
+    public String usage() {
+        return """
+                usage: nemotron4j plan --config FILE.json --context N [--batch B] [--weights bf16|fp8] [--kv bf16|f32] [--chunk T]
+                  --context N     tokens of context per sequence (at most max_position_embeddings)
+                  --batch B       sequences decoded together (default 1)
+                  --weights       bf16 (default) or fp8 (NVIDIA's FP8 checkpoints: projections in e4m3)
+                  --kv            KV cache dtype: bf16 (GPU, default) or f32 (the CPU engine)
+                  --chunk T       prefill chunk, the workspace's rows (default %d)""".formatted(LoadOptions.DEFAULT_PREFILL_CHUNK);
+    }
+
+    @Override
+    public int run(String[] argv, PrintStream out, PrintStream err) {
+        Args a = Args.parse(name(), argv, 1, Set.of("config", "context", "batch", "weights", "kv", "chunk"), Set.of(), Map.of());
+        ModelConfig config = ModelConfig.read(a.path("config"));
+        DType weights = switch (a.string("weights", "bf16").toLowerCase()) {
+            case "bf16" -> DType.BF16;
+            case "fp8" -> DType.F8_E4M3;
+            case "f32" -> DType.F32;
+            default -> throw new Args.UsageException("plan: --weights must be bf16, fp8 or f32");
+        };
+        DType kv = switch (a.string("kv", "bf16").toLowerCase()) {
+            case "bf16" -> DType.BF16;
+            case "f32" -> DType.F32;
+            default -> throw new Args.UsageException("plan: --kv must be bf16 or f32");
+        };
+        int context = a.integer("context", config.maxPositionEmbeddings());
+        MemoryPlan plan = MemoryPlan.of(config, context, a.integer("batch", 1), weights, kv,
+                a.integer("chunk", LoadOptions.DEFAULT_PREFILL_CHUNK));
+        out.print(plan.table());
+        return 0;
+    }
+}

@@ -1,0 +1,106 @@
+package org.nemotron4j.cli;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nemotron4j.checkpoint.SafetensorsFile;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+class CliTest {
+    record Result(int code, String out, String err) { }
+
+    static Result run(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = Main.run(args, new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
+        return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
+    static Path fixtures() {
+        String p = System.getProperty("n4j.fixtures");
+        Path dir = p != null ? Path.of(p) : Path.of("../../../shared/fixtures");
+        if (!Files.isDirectory(dir)) {
+            fail("fixtures directory " + dir.toAbsolutePath() + " is missing");
+        }
+        return dir;
+    }
+
+    @Test
+    void createModelThenInspectGenerateAndLogits(@TempDir Path tmp) throws Exception {
+        Path model = tmp.resolve("tiny");
+        Result r = run("create-model", "--config", fixtures().resolve("nemotron-h-tiny/config.json").toString(),
+                "--out", model.toString(), "--seed", "3");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(Files.exists(model.resolve("model.safetensors")));
+
+        r = run("inspect", "--model", model.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("M*M-M-*-"), r.out());
+        assertTrue(r.out().contains("parameters"), r.out());
+
+        r = run("generate", "--model", model.toString(), "--ids", "5,17,42", "-n", "6");
+        assertEquals(0, r.code(), r.err());
+        String[] ids = r.out().trim().split(",");
+        assertEquals(6, ids.length, r.out());
+
+        Path prefill = tmp.resolve("p.safetensors");
+        Path decode = tmp.resolve("d.safetensors");
+        assertEquals(0, run("logits", "--model", model.toString(), "--ids", "5,17,42,7", "--out", prefill.toString()).code());
+        assertEquals(0, run("logits", "--model", model.toString(), "--ids", "5,17,42,7", "--decode", "--out", decode.toString()).code());
+        try (SafetensorsFile a = SafetensorsFile.open(prefill); SafetensorsFile b = SafetensorsFile.open(decode)) {
+            assertArrayEquals(new long[] {4, 320}, a.tensor("logits").shape());
+            float[] x = a.tensor("logits").toFloatArray();
+            float[] y = b.tensor("logits").toFloatArray();
+            double max = 0;
+            double diff = 0;
+            for (int i = 0; i < x.length; i++) {
+                max = Math.max(max, Math.abs(x[i]));
+                diff = Math.max(diff, Math.abs(x[i] - y[i]));
+            }
+            assertTrue(diff <= 1e-4 * max, "prefill vs decode logits differ by " + diff);
+        }
+    }
+
+    @Test
+    void planPrintsComponentsAndTotal() {
+        Result r = run("plan", "--config", fixtures().resolve("configs/nemotron-nano-9b-v2.json").toString(), "--context", "131072");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("KV cache") && r.out().contains("total"), r.out());
+    }
+
+    @Test
+    void badInputExitsNonZeroWithAMessage(@TempDir Path tmp) {
+        Result r = run("generate", "--model", tmp.resolve("nope").toString(), "--ids", "1", "-n", "2");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("nope"), r.err());
+
+        r = run("generate", "--model", fixtures().resolve("nemotron-h-tiny").toString(), "--ids", "1,x", "-n", "2");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--ids"), r.err());
+
+        r = run("generate", "--model", fixtures().resolve("nemotron-h-tiny").toString(), "--ids", "1,999", "-n", "2");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("token id 999"), r.err());
+
+        r = run("logits", "--model", fixtures().resolve("nemotron-h-tiny").toString(), "--ids", "1");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--out"), r.err());
+
+        r = run("frobnicate");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("unknown command"), r.err());
+
+        r = run("generate", "--bogus", "1");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("unknown option --bogus"), r.err());
+    }
+}

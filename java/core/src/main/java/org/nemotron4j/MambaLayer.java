@@ -1,0 +1,116 @@
+package org.nemotron4j;
+
+import org.nemotron4j.bindings.n4j_ssm_dims;
+import org.nemotron4j.runtime.NativeWeight;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+import static org.nemotron4j.Workspace.F32;
+
+/**
+ * A Mamba-2 mixer block:
+ * <pre>
+ *   zxbcdt = in_proj(RMSNorm(h))                 split as z [dInner] | xBC [convDim] | dt [heads]
+ *   xBC    = silu(conv1d(xBC))                   causal depthwise, kernel convKernel, with bias
+ *   x, B, C = xBC split as [dInner] | [groups*state] | [groups*state]
+ *   y      = SSD scan (x, dt, A = -exp(A_log), B, C) + D*x
+ *   h     += out_proj(RMSNorm_grouped(y * silu(z)) * norm.weight)
+ * </pre>
+ */
+final class MambaLayer implements Layer {
+    private final int index;
+    private final NativeWeight norm;
+    private final NativeWeight inProj;
+    private final NativeWeight convWeight;
+    private final NativeWeight convBias;
+    private final NativeWeight dtBias;
+    private final NativeWeight aLog;
+    private final NativeWeight d;
+    private final NativeWeight gateNorm;
+    private final NativeWeight outProj;
+    private final MemorySegment dims;
+    private final int dInner;
+    private final int convDim;
+    private final int inProjDim;
+    private final int groupState;
+
+    MambaLayer(int index, ModelConfig c, Arena arena, NativeWeight norm, NativeWeight inProj, NativeWeight convWeight,
+               NativeWeight convBias, NativeWeight dtBias, NativeWeight aLog, NativeWeight d, NativeWeight gateNorm,
+               NativeWeight outProj) {
+        this.index = index;
+        this.norm = norm;
+        this.inProj = inProj;
+        this.convWeight = convWeight;
+        this.convBias = convBias;
+        this.dtBias = dtBias;
+        this.aLog = aLog;
+        this.d = d;
+        this.gateNorm = gateNorm;
+        this.outProj = outProj;
+        this.dInner = c.mambaDInner();
+        this.convDim = c.convDim();
+        this.inProjDim = c.inProjDim();
+        this.groupState = c.nGroups() * c.ssmStateSize();
+        this.dims = n4j_ssm_dims.allocate(arena);
+        n4j_ssm_dims.heads(dims, c.mambaNumHeads());
+        n4j_ssm_dims.head_dim(dims, c.mambaHeadDim());
+        n4j_ssm_dims.groups(dims, c.nGroups());
+        n4j_ssm_dims.state_dim(dims, c.ssmStateSize());
+        n4j_ssm_dims.chunk_size(dims, c.chunkSize());
+        n4j_ssm_dims.reserved(dims, 0);
+    }
+
+    @Override
+    public int index() {
+        return index;
+    }
+
+    /** Normalizes and projects rows [0, rows) of the residual stream; returns nothing, fills ws.proj. */
+    private void project(Forward f, int rows) {
+        Workspace ws = f.ws();
+        int h = f.config().hiddenSize();
+        f.k().rmsnorm(ws.hidden, h, rows, h, norm, f.eps(), ws.normed, h);
+        f.k().matmul(ws.normed, h, rows, inProj, ws.proj, inProjDim, false);
+    }
+
+    private void scanOutput(Forward f, int rows) {
+        Workspace ws = f.ws();
+        int h = f.config().hiddenSize();
+        MemorySegment z = ws.proj;
+        f.k().gatedRmsnorm(ws.y, dInner, z, inProjDim, rows, dInner, f.config().nGroups(), gateNorm, f.eps(), ws.gated, dInner);
+        f.k().matmul(ws.gated, dInner, rows, outProj, ws.hidden, h, true);
+    }
+
+    @Override
+    public void prefill(Forward f, Session session, int tokens) {
+        Workspace ws = f.ws();
+        MambaState st = session.mambaState(index);
+        project(f, tokens);
+        MemorySegment xbc = ws.proj.asSlice(dInner * F32);
+        MemorySegment dt = ws.proj.asSlice((long) (dInner + convDim) * F32);
+        f.k().conv1dPrefill(xbc, inProjDim, tokens, convDim, convWeight, convBias, st.conv, true, ws.conv, convDim);
+        f.k().ssdChunkScan(dims, tokens, ws.conv, convDim, ws.conv.asSlice(dInner * F32), convDim,
+                ws.conv.asSlice((long) (dInner + groupState) * F32), convDim, dt, inProjDim, dtBias, aLog, d, st.ssm, ws.y, dInner);
+        scanOutput(f, tokens);
+    }
+
+    @Override
+    public void decode(Forward f, Session[] batch) {
+        Workspace ws = f.ws();
+        int n = batch.length;
+        for (int b = 0; b < n; b++) {
+            MambaState st = batch[b].mambaState(index);
+            ws.convPtrs.setAtIndex(ValueLayout.ADDRESS, b, st.conv);
+            ws.ssmPtrs.setAtIndex(ValueLayout.ADDRESS, b, st.ssm);
+        }
+        project(f, n);
+        MemorySegment xbc = ws.proj.asSlice(dInner * F32);
+        MemorySegment dt = ws.proj.asSlice((long) (dInner + convDim) * F32);
+        f.k().conv1dDecode(n, xbc, inProjDim, convDim, convWeight, convBias, ws.convPtrs, true, ws.conv, convDim);
+        f.k().ssmDecode(dims, n, ws.conv, convDim, ws.conv.asSlice(dInner * F32), convDim,
+                ws.conv.asSlice((long) (dInner + groupState) * F32), convDim, dt, inProjDim, dtBias, aLog, d, ws.ssmPtrs, ws.y, dInner);
+        scanOutput(f, n);
+    }
+}

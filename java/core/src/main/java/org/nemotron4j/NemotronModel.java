@@ -1,0 +1,365 @@
+package org.nemotron4j;
+
+import org.nemotron4j.checkpoint.Checkpoint;
+import org.nemotron4j.checkpoint.TensorInfo;
+import org.nemotron4j.runtime.Backend;
+import org.nemotron4j.runtime.Kernels;
+import org.nemotron4j.runtime.NativeWeight;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * A Nemotron-H model loaded from a Hugging Face checkpoint directory (config.json + model.safetensors, one file or
+ * sharded) onto a device. On the CPU the weights stay in the memory-mapped files (zero-copy); on a GPU they are
+ * uploaded once. Sessions ({@link #newSession()}) hold the per-sequence caches.
+ *
+ * <p>Thread-safe: forward passes of all sessions of a model are serialized on the model.
+ */
+public final class NemotronModel implements AutoCloseable {
+    private final Checkpoint checkpoint;
+    private final ModelConfig config;
+    private final Backend backend;
+    private final Kernels kernels;
+    private final Arena arena = Arena.ofShared();
+    private final List<NativeWeight> weights = new ArrayList<>();
+    private final List<Layer> layers = new ArrayList<>();
+    private final NativeWeight embeddings;
+    private final NativeWeight finalNorm;
+    private final NativeWeight lmHead;
+    private final Workspace workspace;
+    private final Forward forward;
+    private final LoadOptions options;
+    final ReentrantLock lock = new ReentrantLock();
+    private final Set<Session> sessions = Collections.newSetFromMap(new IdentityHashMap<>());
+    private volatile boolean closed;
+    private volatile byte[] fingerprint;
+
+    private NemotronModel(Checkpoint checkpoint, Backend backend, LoadOptions options) {
+        this.checkpoint = checkpoint;
+        this.config = checkpoint.config();
+        this.backend = backend;
+        this.kernels = new Kernels(backend);
+        this.options = options;
+        try {
+            long total = checkpoint.totalBytes();
+            long[] done = {0};
+            embeddings = weight("backbone.embeddings.weight", total, done);
+            for (int i = 0; i < config.numHiddenLayers(); i++) {
+                layers.add(buildLayer(i, total, done));
+            }
+            finalNorm = weight("backbone.norm_f.weight", total, done);
+            lmHead = config.tieWordEmbeddings() ? embeddings : weight("lm_head.weight", total, done);
+            workspace = new Workspace(backend, config, options.prefillChunk());
+            forward = new Forward(kernels, workspace, config);
+        } catch (RuntimeException e) {
+            freeWeights();
+            arena.close();
+            throw e;
+        }
+    }
+
+    /** Loads a checkpoint directory on the CPU (all cores). */
+    public static NemotronModel load(Path directory) {
+        return load(directory, Device.cpu(), LoadOptions.defaults());
+    }
+
+    public static NemotronModel load(Path directory, Device device) {
+        return load(directory, device, LoadOptions.defaults());
+    }
+
+    /**
+     * Loads a checkpoint directory: reads and validates config.json and every tensor the config implies (names,
+     * shapes, dtypes) before any pointer reaches native code, then prepares the weights on the device.
+     */
+    public static NemotronModel load(Path directory, Device device, LoadOptions options) {
+        Checkpoint ckpt = Checkpoint.open(directory);
+        try {
+            ckpt.validate();
+            Backend backend = Backend.create(device);
+            try {
+                return new NemotronModel(ckpt, backend, options);
+            } catch (RuntimeException e) {
+                backend.close();
+                throw e;
+            }
+        } catch (RuntimeException e) {
+            ckpt.close();
+            throw e;
+        }
+    }
+
+    private NativeWeight weight(String name, long total, long[] done) {
+        TensorInfo t = checkpoint.tensor(name);
+        float scale = 1f;
+        float inputScale = 0f;
+        if (t.dtype() == DType.F8_E4M3) {
+            String base = name.substring(0, name.length() - "weight".length());
+            scale = NativeWeight.scalar(checkpoint.tensor(base + "weight_scale"));
+            inputScale = checkpoint.find(base + "input_scale").map(NativeWeight::scalar).orElse(0f);
+        }
+        NativeWeight w = NativeWeight.of(backend, arena, t, scale, inputScale);
+        weights.add(w);
+        done[0] += t.byteSize();
+        if (options.progress() != null) {
+            options.progress().update(done[0], total);
+        }
+        return w;
+    }
+
+    private Layer buildLayer(int i, long total, long[] done) {
+        String p = "backbone.layers." + i + ".";
+        NativeWeight norm = weight(p + "norm.weight", total, done);
+        String m = p + "mixer.";
+        return switch (config.layers().get(i)) {
+            case MAMBA -> new MambaLayer(i, config, arena, norm,
+                    weight(m + "in_proj.weight", total, done),
+                    weight(m + "conv1d.weight", total, done),
+                    config.useConvBias() ? weight(m + "conv1d.bias", total, done) : null,
+                    weight(m + "dt_bias", total, done),
+                    weight(m + "A_log", total, done),
+                    weight(m + "D", total, done),
+                    weight(m + "norm.weight", total, done),
+                    weight(m + "out_proj.weight", total, done));
+            case ATTENTION -> new AttentionLayer(i, config, arena, norm,
+                    weight(m + "q_proj.weight", total, done),
+                    weight(m + "k_proj.weight", total, done),
+                    weight(m + "v_proj.weight", total, done),
+                    weight(m + "o_proj.weight", total, done));
+            case MLP -> new MlpLayer(i, config, norm,
+                    weight(m + "up_proj.weight", total, done),
+                    weight(m + "down_proj.weight", total, done));
+        };
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public Device device() {
+        return backend.device();
+    }
+
+    /** The native backend's description, e.g. {@code cpu avx2+fma 2 threads}. */
+    public String backendName() {
+        return backend.name();
+    }
+
+    public Path directory() {
+        return checkpoint.directory();
+    }
+
+    /** Tokens per prefill step (the workspace's row count). */
+    public int prefillChunk() {
+        return options.prefillChunk();
+    }
+
+    /** Bytes of backend memory allocated right now (weights on GPU, workspace, all sessions' caches). */
+    public long allocatedBytes() {
+        checkOpen();
+        return backend.allocatedBytes();
+    }
+
+    /** A new sequence with empty caches. Close it to free them. */
+    public Session newSession() {
+        lock.lock();
+        try {
+            checkOpen();
+            Session s = new Session(this);
+            sessions.add(s);
+            return s;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * A new session holding the state saved by {@link Session#snapshot}; the snapshot may come from this model on
+     * another backend. A snapshot of another model, or a corrupted or truncated one, is refused with a clear error.
+     */
+    public Session restoreSession(java.io.InputStream in) {
+        int[] pos = new int[1];
+        SessionSnapshot.LayerState[] layers = SessionSnapshot.read(in, fingerprint(), config, pos);
+        lock.lock();
+        try {
+            Session s = newSession();
+            try {
+                s.restore(layers, pos[0]);
+                return s;
+            } catch (RuntimeException e) {
+                s.close();
+                throw e;
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    public Session restoreSession(byte[] snapshot) {
+        return restoreSession(new java.io.ByteArrayInputStream(snapshot));
+    }
+
+    public Session restoreSession(Path file) {
+        try (var in = java.nio.file.Files.newInputStream(file)) {
+            return restoreSession(in);
+        } catch (java.io.IOException e) {
+            throw new NemotronException("cannot read the session snapshot " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * 32 bytes identifying the weights: SHA-256 over the config and, for every tensor in name order, its name,
+     * dtype, shape and first and last 4 KiB. Snapshots carry it so they are only restored into the same model.
+     */
+    byte[] fingerprint() {
+        byte[] f = fingerprint;
+        if (f == null) {
+            try {
+                var sha = java.security.MessageDigest.getInstance("SHA-256");
+                sha.update(config.toJson().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                var tensors = new ArrayList<>(checkpoint.tensors());
+                tensors.sort(java.util.Comparator.comparing(TensorInfo::name));
+                for (TensorInfo t : tensors) {
+                    sha.update((t.name() + "|" + t.dtype() + "|" + java.util.Arrays.toString(t.shape()) + "|")
+                            .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                    long n = t.byteSize();
+                    long head = Math.min(4096, n);
+                    sha.update(t.data().asSlice(0, head).toArray(ValueLayout.JAVA_BYTE));
+                    sha.update(t.data().asSlice(n - Math.min(4096, n - head), Math.min(4096, n - head)).toArray(ValueLayout.JAVA_BYTE));
+                }
+                f = sha.digest();
+                fingerprint = f;
+            } catch (java.security.NoSuchAlgorithmException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+        return f;
+    }
+
+    /**
+     * One decode step for several sessions of this model in one batched forward pass: session b is fed
+     * {@code tokens[b]}; returns the logits after it, one row per session. Sessions may be at different positions;
+     * any session of the model may join or leave between steps. Every session is validated before anything changes.
+     */
+    public float[][] decode(java.util.List<Session> batch, int[] tokens) {
+        Session[] arr = batch.toArray(new Session[0]);
+        float[][] out = new float[arr.length][config.vocabSize()];
+        Session.decodeBatch(arr, tokens, out);
+        return out;
+    }
+
+    void checkOpen() {
+        if (closed) {
+            throw new NemotronException("the model " + checkpoint.directory() + " is closed");
+        }
+    }
+
+    Backend backend() {
+        return backend;
+    }
+
+    void forget(Session s) {
+        sessions.remove(s);
+    }
+
+    Optional<Layer> layer(int i) {
+        return i >= 0 && i < layers.size() ? Optional.of(layers.get(i)) : Optional.empty();
+    }
+
+    /**
+     * Prefill of ids[off, off+n) (n <= prefillChunk) for one session: all layers, then the logits of the last
+     * position into {@code lastLogits} (if not null) and of every position into {@code allLogits} at
+     * {@code allOffset} (if not null). Caller holds the lock and has validated the ids and the capacity.
+     */
+    void prefillChunk(Session s, int[] ids, int off, int n, float[] lastLogits, float[] allLogits, long allOffset) {
+        Workspace ws = workspace;
+        MemorySegment.copy(ids, off, ws.hostIds, ValueLayout.JAVA_INT, 0, n);
+        backend.upload(ws.ids, ws.hostIds, (long) n * Integer.BYTES);
+        int h = config.hiddenSize();
+        kernels.embedding(embeddings, ws.ids, n, ws.hidden, h);
+        for (Layer layer : layers) {
+            layer.prefill(forward, s, n);
+        }
+        if (allLogits != null) {
+            logits(0, n);
+            MemorySegment.copy(ws.hostLogits, ValueLayout.JAVA_FLOAT, 0, allLogits, (int) allOffset, n * config.vocabSize());
+            if (lastLogits != null) {
+                System.arraycopy(allLogits, (int) (allOffset + (long) (n - 1) * config.vocabSize()), lastLogits, 0, config.vocabSize());
+            }
+        } else if (lastLogits != null) {
+            logits(n - 1, 1);
+            MemorySegment.copy(ws.hostLogits, ValueLayout.JAVA_FLOAT, 0, lastLogits, 0, config.vocabSize());
+        }
+    }
+
+    /** Final norm + lm_head for rows [first, first+rows) of the residual stream, downloaded into ws.hostLogits. */
+    private void logits(int first, int rows) {
+        Workspace ws = workspace;
+        int h = config.hiddenSize();
+        int v = config.vocabSize();
+        MemorySegment src = ws.hidden.asSlice((long) first * h * Float.BYTES);
+        kernels.rmsnorm(src, h, rows, h, finalNorm, (float) config.rmsNormEps(), ws.normed, h);
+        kernels.matmul(ws.normed, h, rows, lmHead, ws.logits, v, false);
+        backend.download(ws.hostLogits, ws.logits, (long) rows * v * Float.BYTES);
+    }
+
+    /**
+     * One decode step for a batch of sessions (row b = session b, token tokens[b]); logits of row b go to
+     * {@code out[b]}. Caller holds the lock and has validated tokens and capacities.
+     */
+    void decodeStep(Session[] batch, int[] tokens, float[][] out) {
+        Workspace ws = workspace;
+        int n = batch.length;
+        MemorySegment.copy(tokens, 0, ws.hostIds, ValueLayout.JAVA_INT, 0, n);
+        backend.upload(ws.ids, ws.hostIds, (long) n * Integer.BYTES);
+        kernels.embedding(embeddings, ws.ids, n, ws.hidden, config.hiddenSize());
+        for (Layer layer : layers) {
+            layer.decode(forward, batch);
+        }
+        logits(0, n);
+        int v = config.vocabSize();
+        for (int b = 0; b < n; b++) {
+            MemorySegment.copy(ws.hostLogits, ValueLayout.JAVA_FLOAT, (long) b * v * Float.BYTES, out[b], 0, v);
+        }
+    }
+
+    private void freeWeights() {
+        for (NativeWeight w : weights) {
+            if (w.uploaded()) {
+                backend.free(w.data());
+            }
+        }
+        weights.clear();
+    }
+
+    /** Closes every open session, frees the device memory and unmaps the checkpoint. */
+    @Override
+    public void close() {
+        lock.lock();
+        try {
+            if (closed) {
+                return;
+            }
+            for (Session s : new ArrayList<>(sessions)) {
+                s.close();
+            }
+            closed = true;
+            workspace.close();
+            freeWeights();
+            arena.close();
+            backend.close();
+            checkpoint.close();
+        } finally {
+            lock.unlock();
+        }
+    }
+}

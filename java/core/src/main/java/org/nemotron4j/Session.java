@@ -1,0 +1,400 @@
+package org.nemotron4j;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * One sequence being processed by a model: its caches (conv + F32 SSM state per Mamba layer, a block-grown KV
+ * cache per attention layer) in native memory, and its position. {@link #prefill} feeds a prompt in chunks of the
+ * model's prefill size; {@link #decode} feeds one token with the recurrent step. Close it to free its memory;
+ * a closed session throws on use.
+ *
+ * <p>Bad input (token ids out of range, a prompt beyond the context) is rejected before any state changes, so the
+ * session stays usable. If a native kernel fails mid-way, the session is marked broken and throws on further use.
+ */
+public final class Session implements AutoCloseable {
+    private final NemotronModel model;
+    private final ModelConfig config;
+    private final Arena arena = Arena.ofShared();
+    private final MambaState[] mamba;
+    private final KvCache[] kv;
+    private int position;
+    private boolean closed;
+    private String broken;
+
+    Session(NemotronModel model) {
+        this.model = model;
+        this.config = model.config();
+        int layers = config.numHiddenLayers();
+        mamba = new MambaState[layers];
+        kv = new KvCache[layers];
+        try {
+            for (int i = 0; i < layers; i++) {
+                switch (config.layers().get(i)) {
+                    case MAMBA -> mamba[i] = new MambaState(model.backend(), config);
+                    case ATTENTION -> kv[i] = new KvCache(arena, config);
+                    case MLP -> { }
+                }
+            }
+        } catch (RuntimeException e) {
+            freeAll();
+            throw e;
+        }
+    }
+
+    public NemotronModel model() {
+        return model;
+    }
+
+    /** Tokens consumed so far. */
+    public int position() {
+        return position;
+    }
+
+    /** The largest number of tokens this session can hold (max_position_embeddings). */
+    public int maxPositions() {
+        return config.maxPositionEmbeddings();
+    }
+
+    public int vocabSize() {
+        return config.vocabSize();
+    }
+
+    public boolean isClosed() {
+        return closed;
+    }
+
+    MambaState mambaState(int layer) {
+        return mamba[layer];
+    }
+
+    KvCache kvCache(int layer) {
+        return kv[layer];
+    }
+
+    /** Feeds {@code ids} and returns the logits after the last one. */
+    public float[] prefill(int... ids) {
+        float[] last = new float[config.vocabSize()];
+        run(ids, last, null);
+        return last;
+    }
+
+    /** Feeds {@code ids} and returns the logits after every one, row-major [ids.length, vocab]. */
+    public float[] prefillAll(int... ids) {
+        long size = (long) ids.length * config.vocabSize();
+        if (size > Integer.MAX_VALUE - 8) {
+            throw new NemotronException("prefillAll: " + ids.length + " x " + config.vocabSize()
+                    + " logits do not fit in one array; use prefill (last logits) or shorter calls");
+        }
+        float[] all = new float[(int) size];
+        run(ids, null, all);
+        return all;
+    }
+
+    /** Feeds one token with the recurrent decode step and returns the logits after it. */
+    public float[] decode(int token) {
+        float[][] out = {new float[config.vocabSize()]};
+        decodeBatch(new Session[] {this}, new int[] {token}, out);
+        return out[0];
+    }
+
+    /** Greedy continuation: argmax of the logits after the prompt, fed back {@code n} times. Returns the n ids. */
+    public int[] generateGreedy(int[] prompt, int n) {
+        if (n < 0) {
+            throw new NemotronException("number of tokens to generate must be >= 0, got " + n);
+        }
+        int[] out = new int[n];
+        if (n == 0) {
+            if (prompt.length > 0) {
+                prefill(prompt);
+            }
+            return out;
+        }
+        float[] logits = prefill(prompt);
+        for (int i = 0; i < n; i++) {
+            out[i] = argmax(logits);
+            if (i + 1 < n) {
+                logits = decode(out[i]);
+            }
+        }
+        return out;
+    }
+
+    static int argmax(float[] logits) {
+        int best = 0;
+        for (int i = 1; i < logits.length; i++) {
+            if (logits[i] > logits[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    /**
+     * One decode step for several sessions of the same model at once (one batched forward); logits of session b
+     * go to out[b]. Every session is validated before any changes.
+     */
+    static void decodeBatch(Session[] batch, int[] tokens, float[][] out) {
+        if (batch.length == 0) {
+            return;
+        }
+        if (tokens.length != batch.length || out.length != batch.length) {
+            throw new NemotronException("decodeBatch: " + batch.length + " sessions, " + tokens.length + " tokens, " + out.length + " outputs");
+        }
+        NemotronModel model = batch[0].model;
+        model.lock.lock();
+        try {
+            model.checkOpen();
+            if (batch.length > model.prefillChunk()) {
+                throw new NemotronException("decodeBatch: batch of " + batch.length + " exceeds the model's " + model.prefillChunk() + " rows");
+            }
+            for (int b = 0; b < batch.length; b++) {
+                Session s = batch[b];
+                if (s.model != model) {
+                    throw new NemotronException("decodeBatch: session " + b + " belongs to another model");
+                }
+                for (int c = 0; c < b; c++) {
+                    if (batch[c] == s) {
+                        throw new NemotronException("decodeBatch: session " + b + " appears twice");
+                    }
+                }
+                s.checkUsable();
+                s.checkIds(new int[] {tokens[b]});
+                s.checkRoom(1);
+                if (out[b] == null || out[b].length != s.config.vocabSize()) {
+                    throw new NemotronException("decodeBatch: output " + b + " must have " + s.config.vocabSize() + " elements");
+                }
+            }
+            for (Session s : batch) {
+                s.reserve(s.position + 1);
+            }
+            try {
+                model.decodeStep(batch, tokens, out);
+            } catch (RuntimeException e) {
+                for (Session s : batch) {
+                    s.broken = e.getMessage();
+                }
+                throw e;
+            }
+            for (Session s : batch) {
+                s.position++;
+            }
+        } finally {
+            model.lock.unlock();
+        }
+    }
+
+    private void run(int[] ids, float[] last, float[] all) {
+        model.lock.lock();
+        try {
+            model.checkOpen();
+            checkUsable();
+            if (ids == null || ids.length == 0) {
+                throw new NemotronException("prefill: no tokens given");
+            }
+            checkIds(ids);
+            checkRoom(ids.length);
+            reserve(position + ids.length);
+            int chunk = model.prefillChunk();
+            try {
+                for (int off = 0; off < ids.length; off += chunk) {
+                    int n = Math.min(chunk, ids.length - off);
+                    boolean isLast = off + n == ids.length;
+                    model.prefillChunk(this, ids, off, n, isLast ? last : null, all, (long) off * config.vocabSize());
+                    position += n;
+                }
+            } catch (RuntimeException e) {
+                broken = e.getMessage();
+                throw e;
+            }
+        } finally {
+            model.lock.unlock();
+        }
+    }
+
+    private void checkUsable() {
+        if (closed) {
+            throw new NemotronException("the session is closed");
+        }
+        if (broken != null) {
+            throw new NemotronException("the session is unusable after a failed operation (" + broken + "); close it and start a new one");
+        }
+    }
+
+    private void checkIds(int[] ids) {
+        int v = config.vocabSize();
+        for (int i = 0; i < ids.length; i++) {
+            if (ids[i] < 0 || ids[i] >= v) {
+                throw new NemotronException("token id " + ids[i] + " at index " + i + " is out of range [0, " + v + ")");
+            }
+        }
+    }
+
+    private void checkRoom(int tokens) {
+        if ((long) position + tokens > config.maxPositionEmbeddings()) {
+            throw new NemotronException("context full: " + position + " tokens + " + tokens + " new exceed max_position_embeddings = "
+                    + config.maxPositionEmbeddings());
+        }
+    }
+
+    /** Grows every KV cache to hold {@code tokens} positions (before any state changes). */
+    private void reserve(int tokens) {
+        for (KvCache c : kv) {
+            if (c != null) {
+                c.ensureCapacity(model.backend(), tokens);
+            }
+        }
+    }
+
+    /**
+     * A new session continuing from this one's state: Mamba states are copied (they are small and fixed-size),
+     * KV blocks are shared copy-on-write, so a prefilled prefix (a system prompt, a document) serves many
+     * continuations. Both sessions are independent afterwards; close each.
+     */
+    public Session fork() {
+        model.lock.lock();
+        try {
+            model.checkOpen();
+            checkUsable();
+            Session f = model.newSession();
+            for (int i = 0; i < mamba.length; i++) {
+                if (mamba[i] != null) {
+                    model.backend().copy(f.mamba[i].conv, mamba[i].conv, mamba[i].convBytes);
+                    model.backend().copy(f.mamba[i].ssm, mamba[i].ssm, mamba[i].ssmBytes);
+                }
+                if (kv[i] != null) {
+                    f.kv[i].shareFrom(kv[i]);
+                }
+            }
+            f.position = position;
+            return f;
+        } finally {
+            model.lock.unlock();
+        }
+    }
+
+    /** Writes this session's whole state (see {@link SessionSnapshot} for the format) to {@code out}. */
+    public void snapshot(java.io.OutputStream out) {
+        SessionSnapshot.LayerState[] layers;
+        int pos;
+        model.lock.lock();
+        try {
+            model.checkOpen();
+            checkUsable();
+            pos = position;
+            layers = new SessionSnapshot.LayerState[mamba.length];
+            for (int i = 0; i < layers.length; i++) {
+                LayerKind kind = config.layers().get(i);
+                layers[i] = switch (kind) {
+                    case MAMBA -> {
+                        float[][] st = readMambaState(i);
+                        yield new SessionSnapshot.LayerState(kind, st[0], st[1], 0);
+                    }
+                    case ATTENTION -> {
+                        float[][] c = readKv(i);
+                        yield new SessionSnapshot.LayerState(kind, c[0], c[1], kv[i].length());
+                    }
+                    case MLP -> new SessionSnapshot.LayerState(kind, null, null, 0);
+                };
+            }
+        } finally {
+            model.lock.unlock();
+        }
+        try {
+            SessionSnapshot.write(out, model.fingerprint(), pos, layers);
+        } catch (java.io.IOException e) {
+            throw new NemotronException("cannot write the session snapshot: " + e.getMessage(), e);
+        }
+    }
+
+    /** This session's state as bytes (for states under 2 GiB; use {@link #snapshot(java.nio.file.Path)} for more). */
+    public byte[] snapshot() {
+        var bytes = new java.io.ByteArrayOutputStream();
+        snapshot(bytes);
+        return bytes.toByteArray();
+    }
+
+    /** Writes this session's state to a file. */
+    public void snapshot(java.nio.file.Path file) {
+        try (var out = java.nio.file.Files.newOutputStream(file)) {
+            snapshot(out);
+        } catch (java.io.IOException e) {
+            throw new NemotronException("cannot write the session snapshot " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Loads snapshot layers into this fresh session (model lock held by the caller). */
+    void restore(SessionSnapshot.LayerState[] layers, int pos) {
+        try (Arena a = Arena.ofConfined()) {
+            for (int i = 0; i < layers.length; i++) {
+                SessionSnapshot.LayerState l = layers[i];
+                switch (l.kind()) {
+                    case MAMBA -> {
+                        MemorySegment c = a.allocate(mamba[i].convBytes, 64);
+                        MemorySegment.copy(l.a(), 0, c, ValueLayout.JAVA_FLOAT, 0, l.a().length);
+                        model.backend().upload(mamba[i].conv, c, mamba[i].convBytes);
+                        MemorySegment s = a.allocate(mamba[i].ssmBytes, 64);
+                        MemorySegment.copy(l.b(), 0, s, ValueLayout.JAVA_FLOAT, 0, l.b().length);
+                        model.backend().upload(mamba[i].ssm, s, mamba[i].ssmBytes);
+                    }
+                    case ATTENTION -> kv[i].write(model.backend(), l.a(), l.b(), l.tokens());
+                    case MLP -> { }
+                }
+            }
+        }
+        position = pos;
+    }
+
+    /** Copies a Mamba layer's conv state [convDim, convKernel] and SSM state [heads, headDim, state] to the host. */
+    float[][] readMambaState(int layer) {
+        MambaState st = mamba[layer];
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment c = a.allocate(st.convBytes, 64);
+            MemorySegment s = a.allocate(st.ssmBytes, 64);
+            model.backend().download(c, st.conv, st.convBytes);
+            model.backend().download(s, st.ssm, st.ssmBytes);
+            return new float[][] {c.toArray(ValueLayout.JAVA_FLOAT), s.toArray(ValueLayout.JAVA_FLOAT)};
+        }
+    }
+
+    /** Copies an attention layer's cached K and V, [length, kvHeads, headDim] each, to the host. */
+    float[][] readKv(int layer) {
+        return kv[layer].read(model.backend());
+    }
+
+    /** Frees the caches. Idempotent. */
+    @Override
+    public void close() {
+        model.lock.lock();
+        try {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            freeAll();
+            model.forget(this);
+        } finally {
+            model.lock.unlock();
+        }
+    }
+
+    private void freeAll() {
+        for (int i = 0; i < mamba.length; i++) {
+            if (mamba[i] != null) {
+                mamba[i].free(model.backend());
+                mamba[i] = null;
+            }
+            if (kv[i] != null) {
+                kv[i].free(model.backend());
+                kv[i] = null;
+            }
+        }
+        arena.close();
+    }
+
+    @Override
+    public String toString() {
+        return "Session[position=" + position + (closed ? ", closed" : "") + "]";
+    }
+}

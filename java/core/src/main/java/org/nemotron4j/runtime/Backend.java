@@ -1,0 +1,163 @@
+package org.nemotron4j.runtime;
+
+import org.nemotron4j.Device;
+import org.nemotron4j.NemotronException;
+import org.nemotron4j.bindings.n4j_backend_info;
+import org.nemotron4j.bindings.n4j_backend_options;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+import static org.nemotron4j.bindings.nemotron4j_h.*;
+
+/**
+ * A native backend handle ({@code n4j_backend}): the CPU with its worker threads, or a CUDA device with its
+ * stream. Owns nothing but the handle; memory allocated through it is returned with {@link #free}.
+ * Used by one thread at a time (callers serialize, as the C ABI requires).
+ */
+public final class Backend implements AutoCloseable {
+    private final Device device;
+    private MemorySegment handle;
+    private final String name;
+    private final int activationDtype;
+
+    private Backend(Device device, MemorySegment handle) {
+        this.device = device;
+        this.handle = handle;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment info = n4j_backend_info.allocate(a);
+            check(n4j_backend_get_info(handle, info), "n4j_backend_get_info");
+            this.name = n4j_backend_info.name(info).getString(0);
+            this.activationDtype = n4j_backend_info.activation_dtype(info);
+        }
+    }
+
+    /** Creates the backend for a device; fails with a clear message when it is not available. */
+    public static Backend create(Device device) {
+        NativeLibrary.load();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment opts = n4j_backend_options.allocate(a);
+            n4j_backend_options.kind(opts, device.kind() == Device.Kind.CPU ? N4J_BACKEND_CPU() : N4J_BACKEND_CUDA());
+            n4j_backend_options.device(opts, device.ordinal());
+            n4j_backend_options.threads(opts, device.threads());
+            n4j_backend_options.flags(opts, device.referenceKernels() ? N4J_FLAG_REFERENCE_KERNELS() : 0);
+            n4j_backend_options.activation_dtype(opts, N4J_DTYPE_F32());
+            MemorySegment out = a.allocate(ValueLayout.ADDRESS);
+            int status = n4j_backend_create(opts, out);
+            if (status != N4J_OK()) {
+                throw new NemotronException("cannot create the " + device + " backend: " + lastError());
+            }
+            return new Backend(device, out.get(ValueLayout.ADDRESS, 0));
+        }
+    }
+
+    /** The thread-local message of the last failed native call. */
+    public static String lastError() {
+        MemorySegment msg = n4j_last_error();
+        if (msg.equals(MemorySegment.NULL)) {
+            return "(no message)";
+        }
+        return msg.reinterpret(4096).getString(0);
+    }
+
+    /** Throws a NemotronException carrying the native message when {@code status} is not N4J_OK. */
+    public static void check(int status, String what) {
+        if (status != 0) {
+            throw new NemotronException(what + " failed (status " + status + "): " + lastError());
+        }
+    }
+
+    public MemorySegment handle() {
+        if (handle == null) {
+            throw new NemotronException("the " + device + " backend is closed");
+        }
+        return handle;
+    }
+
+    public Device device() {
+        return device;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public boolean isCpu() {
+        return device.kind() == Device.Kind.CPU;
+    }
+
+    public int activationDtype() {
+        return activationDtype;
+    }
+
+    /**
+     * Allocates {@code bytes} of zeroed backend memory. On the CPU the segment is directly readable from Java;
+     * on CUDA it is a device address (sized, but never to be dereferenced from Java).
+     */
+    public MemorySegment alloc(long bytes) {
+        if (bytes <= 0) {
+            throw new NemotronException("allocation size must be positive, got " + bytes);
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment out = a.allocate(ValueLayout.ADDRESS);
+            int status = n4j_alloc(handle(), bytes, out);
+            if (status != N4J_OK()) {
+                throw new NemotronException("cannot allocate " + bytes + " bytes on " + device + ": " + lastError());
+            }
+            return out.get(ValueLayout.ADDRESS, 0).reinterpret(bytes);
+        }
+    }
+
+    public void free(MemorySegment ptr) {
+        if (ptr != null && !ptr.equals(MemorySegment.NULL)) {
+            check(n4j_free(handle(), ptr), "n4j_free");
+        }
+    }
+
+    /** Copies host memory into backend memory. */
+    public void upload(MemorySegment dst, MemorySegment src, long bytes) {
+        check(n4j_copy(handle(), dst, src, bytes, N4J_COPY_HOST_TO_BACKEND()), "n4j_copy (upload)");
+    }
+
+    /** Copies backend memory into host memory. */
+    public void download(MemorySegment dst, MemorySegment src, long bytes) {
+        check(n4j_copy(handle(), dst, src, bytes, N4J_COPY_BACKEND_TO_HOST()), "n4j_copy (download)");
+    }
+
+    /** Copies backend memory to backend memory. */
+    public void copy(MemorySegment dst, MemorySegment src, long bytes) {
+        check(n4j_copy(handle(), dst, src, bytes, N4J_COPY_BACKEND_TO_BACKEND()), "n4j_copy");
+    }
+
+    public void fillZero(MemorySegment ptr, long bytes) {
+        check(n4j_fill_zero(handle(), ptr, bytes), "n4j_fill_zero");
+    }
+
+    public void synchronize() {
+        check(n4j_backend_synchronize(handle()), "n4j_backend_synchronize");
+    }
+
+    /** Bytes currently allocated through this backend (what leak tests and the memory plan compare against). */
+    public long allocatedBytes() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment info = n4j_backend_info.allocate(a);
+            check(n4j_backend_get_info(handle(), info), "n4j_backend_get_info");
+            return n4j_backend_info.allocated_bytes(info);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (handle != null) {
+            MemorySegment h = handle;
+            handle = null;
+            check(n4j_backend_destroy(h), "n4j_backend_destroy");
+        }
+    }
+
+    @Override
+    public String toString() {
+        return name;
+    }
+}

@@ -1,0 +1,96 @@
+package org.nemotron4j.runtime;
+
+import org.nemotron4j.DType;
+import org.nemotron4j.NemotronException;
+import org.nemotron4j.bindings.n4j_weight;
+import org.nemotron4j.checkpoint.TensorInfo;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * A checkpoint tensor as the kernels see it: an {@code n4j_weight} descriptor (data pointer, dtype, rows x cols,
+ * FP8 scale) living in the model's arena. On the CPU the data pointer is the memory-mapped checkpoint itself
+ * (zero-copy); on other backends the bytes are uploaded once into backend memory.
+ *
+ * @param descriptor the {@code n4j_weight} struct
+ * @param tensor     the checkpoint tensor it describes
+ * @param data       where the kernels read the elements (mapped file or backend memory)
+ * @param uploaded   true when {@code data} is backend memory owned by the model (freed at close)
+ */
+public record NativeWeight(MemorySegment descriptor, TensorInfo tensor, MemorySegment data, boolean uploaded) {
+
+    /** rows x cols of a linear weight [out, in]; a 1-D vector is n x 1; [C, 1, K] (conv1d) is C x K. */
+    static int[] matrixShape(TensorInfo t) {
+        long[] s = t.shape();
+        long rows;
+        long cols;
+        switch (s.length) {
+            case 0 -> { rows = 1; cols = 1; }
+            case 1 -> { rows = s[0]; cols = 1; }
+            case 2 -> { rows = s[0]; cols = s[1]; }
+            case 3 -> {
+                if (s[1] != 1) {
+                    throw new NemotronException("tensor " + t.name() + " in " + t.file() + ": expected [C, 1, K], got a 3-D shape with middle dim " + s[1]);
+                }
+                rows = s[0];
+                cols = s[2];
+            }
+            default -> throw new NemotronException("tensor " + t.name() + " in " + t.file() + ": unsupported rank " + s.length);
+        }
+        if (rows > Integer.MAX_VALUE || cols > Integer.MAX_VALUE) {
+            throw new NemotronException("tensor " + t.name() + " in " + t.file() + " is too large for one kernel call");
+        }
+        return new int[] {(int) rows, (int) cols};
+    }
+
+    /**
+     * Describes {@code tensor} for the kernels. {@code scale} multiplies every element (the FP8 weight_scale;
+     * 1 otherwise); {@code inputScale} is the static activation scale (0 when absent).
+     */
+    public static NativeWeight of(Backend backend, Arena arena, TensorInfo tensor, float scale, float inputScale) {
+        DType dtype = tensor.dtype();
+        int code = dtype.nativeCode();
+        int[] rc = matrixShape(tensor);
+        MemorySegment data;
+        boolean uploaded;
+        if (backend.isCpu()) {
+            data = tensor.data();
+            uploaded = false;
+        } else {
+            data = backend.alloc(tensor.byteSize());
+            backend.upload(data, tensor.data(), tensor.byteSize());
+            uploaded = true;
+        }
+        MemorySegment d = n4j_weight.allocate(arena);
+        n4j_weight.data(d, data);
+        n4j_weight.dtype(d, code);
+        n4j_weight.rows(d, rc[0]);
+        n4j_weight.cols(d, rc[1]);
+        n4j_weight.scale(d, scale);
+        n4j_weight.input_scale(d, inputScale);
+        n4j_weight.reserved(d, 0);
+        return new NativeWeight(d, tensor, data, uploaded);
+    }
+
+    /** Reads a scalar F32/BF16 tensor (weight_scale, input_scale). */
+    public static float scalar(TensorInfo t) {
+        if (t.elementCount() != 1) {
+            throw new NemotronException("tensor " + t.name() + " in " + t.file() + " must be a scalar, has shape " + java.util.Arrays.toString(t.shape()));
+        }
+        return switch (t.dtype()) {
+            case F32 -> t.data().get(ValueLayout.JAVA_FLOAT_UNALIGNED, 0);
+            case BF16 -> Float.intBitsToFloat((t.data().get(ValueLayout.JAVA_SHORT_UNALIGNED, 0) & 0xffff) << 16);
+            default -> throw new NemotronException("tensor " + t.name() + " in " + t.file() + ": scale must be F32 or BF16, is " + t.dtype());
+        };
+    }
+
+    public int rows() {
+        return n4j_weight.rows(descriptor);
+    }
+
+    public int cols() {
+        return n4j_weight.cols(descriptor);
+    }
+}

@@ -1,0 +1,122 @@
+package org.nemotron4j;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Fork, snapshot and restore continue exactly (bitwise on the CPU) like the uninterrupted session. */
+class ForkSnapshotTest {
+    static int[] prompt(int n) {
+        return ModelPropertyTest.randomIds(n, 320, 99);
+    }
+
+    /** Greedy continuation of n tokens from a session's current state, with every step's logits. */
+    static float[][] continueGreedy(Session s, float[] logits, int n) {
+        float[][] out = new float[n][];
+        for (int i = 0; i < n; i++) {
+            logits = s.decode(Session.argmax(logits));
+            out[i] = logits;
+        }
+        return out;
+    }
+
+    @Test
+    void forkContinuesLikeTheOriginalAndIsIndependent() {
+        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"))) {
+            // a prefix longer than one KV block, ending inside a block, so copy-on-write is exercised
+            int[] ids = prompt(300);
+            float[][] expected;
+            try (Session plain = m.newSession()) {
+                expected = continueGreedy(plain, plain.prefill(ids), 12);
+            }
+            try (Session parent = m.newSession()) {
+                float[] last = parent.prefill(ids);
+                long beforeFork = m.allocatedBytes();
+                try (Session child = parent.fork()) {
+                    long forkBytes = m.allocatedBytes() - beforeFork;
+                    assertEquals(m.config().count(LayerKind.MAMBA) * MambaState.bytes(m.config()), forkBytes,
+                            "a fork copies only the Mamba states; KV blocks are shared");
+                    float[][] a = continueGreedy(child, last, 12);
+                    // the parent continues differently, then must still equal the plain run
+                    parent.decode(7);
+                    parent.decode(8);
+                    for (int i = 0; i < 12; i++) {
+                        assertArrayEquals(expected[i], a[i], "fork step " + i);
+                    }
+                }
+            }
+            try (Session parent = m.newSession()) {
+                float[] last = parent.prefill(ids);
+                Session child = parent.fork();
+                child.decode(3);
+                child.close();
+                float[][] b = continueGreedy(parent, last, 12);
+                for (int i = 0; i < 12; i++) {
+                    assertArrayEquals(expected[i], b[i], "parent after fork step " + i);
+                }
+            }
+        }
+    }
+
+    @Test
+    void snapshotRestoreContinuesBitwise(@TempDir Path tmp) {
+        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"))) {
+            int[] ids = prompt(270);
+            float[][] expected;
+            byte[] snap;
+            float[] last;
+            try (Session s = m.newSession()) {
+                last = s.prefill(ids);
+                snap = s.snapshot();
+                s.snapshot(tmp.resolve("s.bin"));
+                expected = continueGreedy(s, last, 10);
+            }
+            try (Session r = m.restoreSession(snap)) {
+                assertEquals(ids.length, r.position());
+                float[][] got = continueGreedy(r, last, 10);
+                for (int i = 0; i < 10; i++) {
+                    assertArrayEquals(expected[i], got[i], "restored step " + i);
+                }
+            }
+            try (NemotronModel other = NemotronModel.load(Fixtures.path("nemotron-h-tiny"), Device.cpu(1).withReferenceKernels());
+                 Session r = other.restoreSession(tmp.resolve("s.bin"))) {
+                float[][] got = continueGreedy(r, last, 3);
+                for (int i = 0; i < 3; i++) {
+                    assertTrue(Fixtures.relError(got[i], expected[i]) < 1e-5, "restored on another backend, step " + i);
+                }
+            }
+        }
+    }
+
+    @Test
+    void badSnapshotsAreRefused() throws Exception {
+        byte[] snap;
+        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny")); Session s = m.newSession()) {
+            s.prefill(prompt(20));
+            snap = s.snapshot();
+            long before = m.allocatedBytes();
+            var e = assertThrows(NemotronException.class, () -> m.restoreSession(Arrays.copyOf(snap, snap.length - 10)));
+            assertTrue(e.getMessage().contains("truncated"), e.getMessage());
+            byte[] corrupt = snap.clone();
+            corrupt[corrupt.length / 2] ^= 0x40;
+            e = assertThrows(NemotronException.class, () -> m.restoreSession(corrupt));
+            assertTrue(e.getMessage().contains("corrupted") || e.getMessage().contains("snapshot"), e.getMessage());
+            e = assertThrows(NemotronException.class, () -> m.restoreSession("hello".getBytes()));
+            assertTrue(e.getMessage().contains("magic") || e.getMessage().contains("truncated"), e.getMessage());
+            assertEquals(before, m.allocatedBytes(), "a refused restore leaves nothing allocated");
+        }
+        try (NemotronModel other = NemotronModel.load(Fixtures.path("nemotron-h-tiny-fp8"))) {
+            var e = assertThrows(NemotronException.class, () -> other.restoreSession(snap));
+            assertTrue(e.getMessage().contains("another model"), e.getMessage());
+        }
+        assertTrue(Files.exists(Fixtures.path("nemotron-h-tiny")));
+    }
+}

@@ -1,0 +1,56 @@
+package org.nemotron4j;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nemotron4j.checkpoint.Checkpoint;
+
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class MemoryPlanTest {
+    @Test
+    void nanoNineBAt128kFitsIn22GiB() {
+        ModelConfig c = ModelConfig.read(Fixtures.path("configs/nemotron-nano-9b-v2.json"));
+        MemoryPlan p = MemoryPlan.of(c, 131072, 1, DType.BF16, DType.BF16);
+        assertTrue(p.total() < 22L << 30, p.table());
+        assertEquals(2L << 30, p.kvCache(), "4 layers x 8 KV heads x 128 x bf16 x K,V = 16 KiB per token: 2 GiB at 128k");
+        assertTrue(p.weights() > 17_000_000_000L && p.weights() < 18_500_000_000L, p.table());
+        MemoryPlan fp8 = MemoryPlan.of(c, 131072, 1, DType.F8_E4M3, DType.BF16);
+        assertTrue(fp8.weights() < p.weights() * 0.7, fp8.table());
+    }
+
+    /** The plan's figures match what the engine allocates (CPU: weights stay mapped, so compare the file). */
+    @Test
+    void planMatchesRealAllocations(@TempDir Path tmp) {
+        String json = ModelPropertyTest.config("M*M-*", 32, 64, 4, 8, 8, 2, 8, 4, 2, 8, 40);
+        Path dir = ModelPropertyTest.make(tmp.resolve("m"), json, 1, false);
+        int context = 700;
+        try (NemotronModel m = NemotronModel.load(dir, Device.cpu(), LoadOptions.defaults().withPrefillChunk(64))) {
+            MemoryPlan plan = MemoryPlan.of(m.config(), context, 2, DType.BF16, DType.F32, 64);
+            long workspace = m.allocatedBytes();
+            assertEquals(plan.activations() + plan.logits(), workspace, "workspace");
+            try (Session a = m.newSession(); Session b = m.newSession()) {
+                a.prefill(new int[context]);
+                b.prefill(new int[context]);
+                long sessions = m.allocatedBytes() - workspace;
+                double ratio = sessions / (double) (plan.kvCache() + plan.states());
+                assertTrue(Math.abs(ratio - 1) <= 0.05, "sessions " + sessions + " vs plan " + (plan.kvCache() + plan.states()));
+            }
+            try (Checkpoint ckpt = Checkpoint.open(dir)) {
+                long tensorBytes = ckpt.tensors().stream().mapToLong(t -> t.byteSize()).sum();
+                assertEquals(plan.weights(), tensorBytes, "weights");
+            }
+        }
+    }
+
+    @Test
+    void badArgumentsAreRejected() {
+        ModelConfig c = ModelConfig.read(Fixtures.path("configs/bench-medium.json"));
+        assertThrows(NemotronException.class, () -> MemoryPlan.of(c, c.maxPositionEmbeddings() + 1, 1, DType.BF16, DType.BF16));
+        assertThrows(NemotronException.class, () -> MemoryPlan.of(c, 100, 0, DType.BF16, DType.BF16));
+        assertThrows(NemotronException.class, () -> MemoryPlan.of(c, 100, 1, DType.I32, DType.BF16));
+    }
+}

@@ -1,0 +1,121 @@
+package org.nemotron4j;
+
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Sessions: bad input leaves them usable, closing frees their memory, closed things throw instead of crashing. */
+class SessionLifecycleTest {
+    static Path tiny() {
+        return Fixtures.path("nemotron-h-tiny");
+    }
+
+    @Test
+    void tokenOutOfRangeIsRejectedAndSessionStaysUsable() {
+        try (NemotronModel m = NemotronModel.load(tiny()); Session s = m.newSession()) {
+            var e = assertThrows(NemotronException.class, () -> s.prefill(5, 320, 7));
+            assertTrue(e.getMessage().contains("token id 320 at index 1"), e.getMessage());
+            e = assertThrows(NemotronException.class, () -> s.decode(-1));
+            assertTrue(e.getMessage().contains("token id -1"), e.getMessage());
+            assertEquals(0, s.position());
+            float[] a = s.prefill(5, 6, 7);
+            try (Session fresh = m.newSession()) {
+                assertArrayEquals(fresh.prefill(5, 6, 7), a);
+            }
+        }
+    }
+
+    @Test
+    void emptyPromptIsRejected() {
+        try (NemotronModel m = NemotronModel.load(tiny()); Session s = m.newSession()) {
+            var e = assertThrows(NemotronException.class, () -> s.prefill());
+            assertTrue(e.getMessage().contains("no tokens"), e.getMessage());
+        }
+    }
+
+    @Test
+    void contextOverflowIsRejectedAndSessionStaysUsable() {
+        try (NemotronModel m = NemotronModel.load(tiny()); Session s = m.newSession()) {
+            int max = m.config().maxPositionEmbeddings();
+            s.prefill(new int[max - 2]);
+            var e = assertThrows(NemotronException.class, () -> s.prefill(1, 2, 3));
+            assertTrue(e.getMessage().contains("max_position_embeddings"), e.getMessage());
+            assertEquals(max - 2, s.position());
+            s.decode(3);
+            s.decode(4);
+            assertEquals(max, s.position());
+            assertThrows(NemotronException.class, () -> s.decode(5));
+        }
+    }
+
+    @Test
+    void closedSessionAndModelThrow() {
+        NemotronModel m = NemotronModel.load(tiny());
+        Session s = m.newSession();
+        s.prefill(1, 2);
+        s.close();
+        s.close(); // idempotent
+        var e = assertThrows(NemotronException.class, () -> s.decode(3));
+        assertTrue(e.getMessage().contains("closed"), e.getMessage());
+        Session open = m.newSession();
+        m.close();
+        assertTrue(open.isClosed(), "closing the model closes its sessions");
+        assertThrows(NemotronException.class, () -> open.prefill(1));
+        assertThrows(NemotronException.class, m::newSession);
+    }
+
+    @Test
+    void thousandSessionsLeakNothing() throws Exception {
+        try (NemotronModel m = NemotronModel.load(tiny())) {
+            long baseline = m.allocatedBytes();
+            for (int i = 0; i < 50; i++) {
+                try (Session s = m.newSession()) {
+                    s.prefill(1, 2, 3);
+                }
+            }
+            long rssBefore = rssBytes();
+            for (int i = 0; i < 1000; i++) {
+                try (Session s = m.newSession()) {
+                    s.prefill(1, 2, 3);
+                    s.decode(4);
+                }
+                assertEquals(baseline, m.allocatedBytes(), "native bytes after closing session " + i);
+            }
+            System.gc();
+            long growth = rssBytes() - rssBefore;
+            assertTrue(growth < 64L << 20, "resident memory grew by " + growth + " bytes over 1000 sessions");
+        }
+    }
+
+    @Test
+    void sessionAllocatesWhatItsStatesNeed() {
+        try (NemotronModel m = NemotronModel.load(tiny())) {
+            long before = m.allocatedBytes();
+            ModelConfig c = m.config();
+            try (Session s = m.newSession()) {
+                long mambaBytes = c.count(LayerKind.MAMBA) * MambaState.bytes(c);
+                assertEquals(mambaBytes, m.allocatedBytes() - before, "a fresh session holds only Mamba states");
+                s.prefill(new int[300]);
+                long kvBlocks = 2L * Math.ceilDiv(300, KvCache.BLOCK_TOKENS) * c.count(LayerKind.ATTENTION);
+                assertEquals(mambaBytes + kvBlocks * KvCache.blockBytes(c), m.allocatedBytes() - before,
+                        "KV grows in blocks as tokens arrive");
+            }
+            assertEquals(before, m.allocatedBytes());
+        }
+    }
+
+    static long rssBytes() throws Exception {
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith("VmRSS:")) {
+                return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+            }
+        }
+        throw new IllegalStateException("no VmRSS in /proc/self/status");
+    }
+}
