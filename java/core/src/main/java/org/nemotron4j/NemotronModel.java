@@ -1,10 +1,13 @@
 package org.nemotron4j;
 
+import org.nemotron4j.chat.ChatTemplate;
 import org.nemotron4j.checkpoint.Checkpoint;
 import org.nemotron4j.checkpoint.TensorInfo;
+import org.nemotron4j.generate.GenerationConfig;
 import org.nemotron4j.runtime.Backend;
 import org.nemotron4j.runtime.Kernels;
 import org.nemotron4j.runtime.NativeWeight;
+import org.nemotron4j.tokenizer.Tokenizer;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -43,6 +46,9 @@ public final class NemotronModel implements AutoCloseable {
     private final Set<Session> sessions = Collections.newSetFromMap(new IdentityHashMap<>());
     private volatile boolean closed;
     private volatile byte[] fingerprint;
+    private volatile Tokenizer tokenizer;
+    private volatile ChatTemplate chatTemplate;
+    private volatile GenerationConfig generationConfig;
 
     private NemotronModel(Checkpoint checkpoint, Backend backend, LoadOptions options) {
         this.checkpoint = checkpoint;
@@ -167,6 +173,48 @@ public final class NemotronModel implements AutoCloseable {
     public long allocatedBytes() {
         checkOpen();
         return backend.allocatedBytes();
+    }
+
+    /** The checkpoint's tokenizer (tokenizer.json + tokenizer_config.json), loaded on first use. */
+    public Tokenizer tokenizer() {
+        Tokenizer t = tokenizer;
+        if (t == null) {
+            synchronized (this) {
+                if (tokenizer == null) {
+                    tokenizer = Tokenizer.fromDirectory(checkpoint.directory());
+                }
+                t = tokenizer;
+            }
+        }
+        return t;
+    }
+
+    /** The checkpoint's chat template (tokenizer_config.json's chat_template), loaded on first use. */
+    public ChatTemplate chatTemplate() {
+        ChatTemplate t = chatTemplate;
+        if (t == null) {
+            synchronized (this) {
+                if (chatTemplate == null) {
+                    chatTemplate = ChatTemplate.fromDirectory(checkpoint.directory());
+                }
+                t = chatTemplate;
+            }
+        }
+        return t;
+    }
+
+    /** Generation defaults: generation_config.json (when present) and config.json's eos_token_id. */
+    public GenerationConfig generationConfig() {
+        GenerationConfig g = generationConfig;
+        if (g == null) {
+            synchronized (this) {
+                if (generationConfig == null) {
+                    generationConfig = GenerationConfig.load(checkpoint.directory());
+                }
+                g = generationConfig;
+            }
+        }
+        return g;
     }
 
     /** A new sequence with empty caches. Close it to free them. */

@@ -1,5 +1,9 @@
 package org.nemotron4j;
 
+import org.nemotron4j.generate.Generation;
+import org.nemotron4j.generate.GenerationStream;
+import org.nemotron4j.generate.TokenModel;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -13,7 +17,7 @@ import java.lang.foreign.ValueLayout;
  * <p>Bad input (token ids out of range, a prompt beyond the context) is rejected before any state changes, so the
  * session stays usable. If a native kernel fails mid-way, the session is marked broken and throws on further use.
  */
-public final class Session implements AutoCloseable {
+public final class Session implements AutoCloseable, TokenModel {
     private final NemotronModel model;
     private final ModelConfig config;
     private final Arena arena = Arena.ofShared();
@@ -48,15 +52,18 @@ public final class Session implements AutoCloseable {
     }
 
     /** Tokens consumed so far. */
+    @Override
     public int position() {
         return position;
     }
 
     /** The largest number of tokens this session can hold (max_position_embeddings). */
+    @Override
     public int maxPositions() {
         return config.maxPositionEmbeddings();
     }
 
+    @Override
     public int vocabSize() {
         return config.vocabSize();
     }
@@ -97,6 +104,44 @@ public final class Session implements AutoCloseable {
         float[][] out = {new float[config.vocabSize()]};
         decodeBatch(new Session[] {this}, new int[] {token}, out);
         return out[0];
+    }
+
+    /**
+     * Feeds tokens for the generation loop: one token after the prompt goes through the recurrent decode step,
+     * anything else through prefill. Writes the logits after the last token into {@code logitsOut[0, vocab)}.
+     */
+    @Override
+    public void feed(int[] tokens, float[] logitsOut) {
+        if (logitsOut == null || logitsOut.length < config.vocabSize()) {
+            throw new NemotronException("feed: logitsOut must hold " + config.vocabSize() + " values");
+        }
+        float[] out = logitsOut.length == config.vocabSize() ? logitsOut : new float[config.vocabSize()];
+        if (tokens != null && tokens.length == 1 && position > 0) {
+            decodeBatch(new Session[] {this}, tokens, new float[][] {out});
+        } else {
+            run(tokens, out, null);
+        }
+        if (out != logitsOut) {
+            System.arraycopy(out, 0, logitsOut, 0, out.length);
+        }
+    }
+
+    /**
+     * Starts generating a reply to a chat request with the checkpoint's tokenizer, chat template and generation
+     * defaults; the stream yields text deltas (reasoning and answer channels) and ends with the finish reason and
+     * usage. Iterate it on one thread; {@link GenerationStream#cancel()} may be called from any thread.
+     * The conversation is rendered in full and fed from this session's current position, so use a fresh session
+     * (or a fork of one holding a shared prefix) for each request.
+     */
+    public GenerationStream stream(ChatRequest request) {
+        return Generation.chat(this, model.tokenizer(), model.chatTemplate(), request, model.generationConfig());
+    }
+
+    /** {@link #stream} run to the end: the reasoning, the answer, tool calls, finish reason and usage. */
+    public GenerationResult generate(ChatRequest request) {
+        try (GenerationStream s = stream(request)) {
+            return s.collect();
+        }
     }
 
     /** Greedy continuation: argmax of the logits after the prompt, fed back {@code n} times. Returns the n ids. */

@@ -17,6 +17,9 @@ public final class Main {
         register(new GenerateCommand());
         register(new PlanCommand());
         register(new BenchCommand());
+        register(new RunCommand());
+        register(new ChatCommand());
+        register(new TokenizeCommand());
     }
 
     private static void register(Command c) {

@@ -1,0 +1,135 @@
+package org.nemotron4j.cli;
+
+import org.nemotron4j.Channel;
+import org.nemotron4j.ChatRequest;
+import org.nemotron4j.Device;
+import org.nemotron4j.GenerationDelta;
+import org.nemotron4j.LoadOptions;
+import org.nemotron4j.NemotronModel;
+import org.nemotron4j.Usage;
+import org.nemotron4j.generate.GenerationStream;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.Set;
+
+/** The model and sampling options {@code run} and {@code chat} share, and how a reply is streamed to the terminal. */
+final class GenerationFlags {
+    static final Set<String> VALUED = Set.of("model", "device", "max-tokens", "thinking-budget", "temperature", "top-p",
+            "top-k", "min-p", "seed", "repetition-penalty", "presence-penalty", "frequency-penalty", "stop", "system");
+    static final Set<String> BOOLEANS = Set.of("no-think", "hide-reasoning");
+
+    static final String HELP = """
+              --model DIR            checkpoint directory (default: the demo model, random weights)
+              --device cpu|cuda:0    where to run (default cpu)
+              --system TEXT          system message
+              --max-tokens N         stop after N generated tokens (default 512)
+              --no-think             reasoning off (as /no_think in the system message)
+              --thinking-budget N    end the reasoning after about N tokens (at the next newline)
+              --temperature T --top-p P --top-k K --min-p P --seed S
+              --repetition-penalty R --presence-penalty P --frequency-penalty F
+              --stop TEXT            stop string (not printed)
+              --hide-reasoning       do not print the reasoning (it goes to stderr, dimmed, by default)""";
+
+    static Set<String> valued(String... more) {
+        Set<String> s = new HashSet<>(VALUED);
+        s.addAll(Set.of(more));
+        return s;
+    }
+
+    static Set<String> booleans(String... more) {
+        Set<String> s = new HashSet<>(BOOLEANS);
+        s.addAll(Set.of(more));
+        return s;
+    }
+
+    static NemotronModel load(Args a, PrintStream err) {
+        Path dir = a.has("model") ? a.path("model") : DemoModel.ensure(DemoModel.defaultDirectory(), err);
+        Device device = Device.parse(a.string("device", "cpu"));
+        ProgressBar bar = new ProgressBar(err, "loading " + dir.getFileName());
+        return NemotronModel.load(dir, device, LoadOptions.defaults().withProgress(bar));
+    }
+
+    /** Applies the sampling and reasoning options to a request. */
+    static ChatRequest apply(Args a, ChatRequest r, boolean reasoning) {
+        r = r.maxTokens(a.integer("max-tokens", 512)).reasoning(reasoning);
+        if (a.has("thinking-budget")) {
+            r = r.thinkingBudget(a.integer("thinking-budget", 0));
+        }
+        if (a.has("temperature")) {
+            r = r.temperature(a.number("temperature", 0));
+        }
+        if (a.has("top-p")) {
+            r = r.topP(a.number("top-p", 1));
+        }
+        if (a.has("top-k")) {
+            r = r.topK(a.integer("top-k", 0));
+        }
+        if (a.has("min-p")) {
+            r = r.minP(a.number("min-p", 0));
+        }
+        if (a.has("seed")) {
+            r = r.seed(a.longValue("seed", 0));
+        }
+        if (a.has("repetition-penalty")) {
+            r = r.repetitionPenalty(a.number("repetition-penalty", 1));
+        }
+        if (a.has("presence-penalty")) {
+            r = r.presencePenalty(a.number("presence-penalty", 0));
+        }
+        if (a.has("frequency-penalty")) {
+            r = r.frequencyPenalty(a.number("frequency-penalty", 0));
+        }
+        if (a.has("stop")) {
+            r = r.stopStrings(a.string("stop", ""));
+        }
+        return r;
+    }
+
+    /**
+     * Streams a reply: answer text to {@code out}, reasoning to {@code err} (dimmed on a terminal) unless hidden;
+     * returns the answer text. Prints prompt and generation speed to {@code err} at the end.
+     */
+    static String stream(GenerationStream stream, PrintStream out, PrintStream err, boolean showReasoning) {
+        boolean tty = System.console() != null;
+        StringBuilder answer = new StringBuilder();
+        Usage usage = null;
+        boolean inReasoning = false;
+        while (stream.hasNext()) {
+            GenerationDelta d = stream.next();
+            if (!d.text().isEmpty()) {
+                if (d.channel() == Channel.REASONING) {
+                    if (showReasoning) {
+                        if (!inReasoning) {
+                            err.print(tty ? "\u001b[2m" : "");
+                            inReasoning = true;
+                        }
+                        err.print(d.text());
+                        err.flush();
+                    }
+                } else {
+                    if (inReasoning) {
+                        err.print(tty ? "\u001b[0m\n" : "\n");
+                        err.flush();
+                        inReasoning = false;
+                    }
+                    out.print(d.text());
+                    out.flush();
+                    answer.append(d.text());
+                }
+            }
+            if (d.isLast()) {
+                usage = d.usage();
+                if (inReasoning) {
+                    err.print(tty ? "\u001b[0m\n" : "\n");
+                }
+                out.println();
+                err.printf("[%s; prompt %d tokens, %.1f tok/s; generated %d tokens (%d reasoning), %.1f tok/s]%n",
+                        d.finishReason().toString().toLowerCase(), usage.promptTokens(), usage.promptTokensPerSecond(),
+                        usage.generatedTokens(), usage.reasoningTokens(), usage.generationTokensPerSecond());
+            }
+        }
+        return answer.toString();
+    }
+}
