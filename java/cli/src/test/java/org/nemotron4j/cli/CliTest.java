@@ -71,6 +71,54 @@ class CliTest {
     }
 
     @Test
+    void runAndChatOnTheDemoModel(@TempDir Path tmp) throws Exception {
+        Path demo = DemoModel.ensure(tmp.resolve("demo"), new PrintStream(new ByteArrayOutputStream()));
+        Result r = run("run", "--model", demo.toString(), "--prompt", "Hello", "--max-tokens", "12", "--seed", "3");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("generated 12 tokens") || r.err().contains("stop;"), r.err());
+        Result again = run("run", "--model", demo.toString(), "--prompt", "Hello", "--max-tokens", "12", "--seed", "3");
+        assertEquals(r.out(), again.out(), "same seed, same output");
+
+        r = run("run", "--model", demo.toString(), "--prompt", "Hello", "--max-tokens", "6", "--no-think", "--temperature", "0");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("(0 reasoning)"), r.err());
+
+        r = run("run", "--model", demo.toString(), "--prompt", "   ");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--prompt is empty"), r.err());
+
+        var stdin = System.in;
+        try {
+            System.setIn(new java.io.ByteArrayInputStream("hi there\n/no_think\nand again\n/reset\n/exit\n".getBytes(StandardCharsets.UTF_8)));
+            r = run("chat", "--model", demo.toString(), "--max-tokens", "5", "--seed", "1");
+        } finally {
+            System.setIn(stdin);
+        }
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("reasoning off") && r.err().contains("conversation cleared"), r.err());
+    }
+
+    @Test
+    void tokenizeReproducesTheFixtureIds(@TempDir Path tmp) throws Exception {
+        Path cases = fixtures().resolve("tokenizers/llama3/cases.jsonl");
+        Result r = run("tokenize", "--tokenizer", fixtures().resolve("tokenizers/llama3/tokenizer.json").toString(),
+                "--jsonl", cases.toString());
+        assertEquals(0, r.code(), r.err());
+        var json = new com.fasterxml.jackson.databind.ObjectMapper();
+        var expected = Files.readAllLines(cases).stream().filter(l -> !l.isBlank()).toList();
+        var got = r.out().lines().toList();
+        assertEquals(expected.size(), got.size());
+        for (int i = 0; i < got.size(); i++) {
+            assertEquals(json.readTree(expected.get(i)).get("ids"), json.readTree(got.get(i)), "line " + (i + 1));
+        }
+        Path bad = tmp.resolve("bad.jsonl");
+        Files.writeString(bad, "{\"text\": \"ok\"}\n{\"txt\": 1}\n");
+        r = run("tokenize", "--tokenizer", fixtures().resolve("tokenizers/llama3/tokenizer.json").toString(), "--jsonl", bad.toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("line 2"), r.err());
+    }
+
+    @Test
     void planPrintsComponentsAndTotal() {
         Result r = run("plan", "--config", fixtures().resolve("configs/nemotron-nano-9b-v2.json").toString(), "--context", "131072");
         assertEquals(0, r.code(), r.err());
