@@ -1,0 +1,114 @@
+/*
+ * context.cuh: the state of one CUDA backend (what create() returns as `ctx`), error reporting and the two kinds
+ * of memory the backend owns for itself.
+ *
+ * - One non-blocking stream: every kernel and every copy of the backend is enqueued on it, in call order, so
+ *   kernels never need more synchronization than the stream order. Host-visible results (a device-to-host copy,
+ *   synchronize()) wait for the stream.
+ * - Scratch: one grow-only device buffer for intermediate results of a kernel sequence (SSD chunk states, split-K
+ *   partials of decode attention, ...). Stream order makes reuse across calls safe; growing frees the old buffer
+ *   stream-ordered (cudaFreeAsync), so kernels still in flight keep a valid buffer.
+ * - Staging: host arrays that kernels need (per-sequence state pointers, KV block tables) are copied into a ring of
+ *   pinned host slots and from there, asynchronously on the stream, into the matching device slots. A slot is
+ *   rewritten only after the event recorded behind its previous copy has completed, so the host never overwrites
+ *   bytes the copy engine has not read yet, and the host rarely waits (the ring has kStagingSlots slots).
+ *
+ * Errors: every entry reports "n4j_<function>: reason" through host->set_error and returns an N4J_ERR_* code.
+ */
+#ifndef N4J_CUDA_CONTEXT_CUH
+#define N4J_CUDA_CONTEXT_CUH
+
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend_ops.h"
+#include "nemotron4j.h"
+
+namespace n4j {
+namespace cuda {
+
+constexpr int kStagingSlots = 32;
+
+struct staging_slot {
+    void* host = nullptr;    // pinned
+    void* device = nullptr;  // device memory of the same capacity
+    size_t capacity = 0;
+    cudaEvent_t done = nullptr;  // recorded after the last copy out of `host`
+    bool pending = false;
+};
+
+/* A host-filled, device-visible array produced by context::stage(). */
+struct staged {
+    void* host;    // fill this (pinned; valid until commit)
+    void* device;  // what kernels read after commit
+};
+
+struct context {
+    int device = 0;
+    int act_dtype = N4J_DTYPE_F32;
+    int flags = 0;
+    cudaStream_t stream = nullptr;
+    cudaDeviceProp props{};
+    void (*set_error)(const char*) = nullptr;
+
+    void* scratch = nullptr;
+    size_t scratch_bytes = 0;
+
+    staging_slot slots[kStagingSlots];
+    int next_slot = 0;
+    int open_slot = -1;
+
+    int* d_flag = nullptr;  // device error flag (embedding ids)
+    int* h_flag = nullptr;  // pinned mirror
+
+    int64_t ssd_segment_bytes = int64_t(128) << 20;  // chunk-state scratch per SSD segment (env N4J_SSD_SEGMENT_BYTES)
+    bool no_mma = false;       // env N4J_CUDA_NO_MMA=1: CUDA-core GEMM and attention only (debugging)
+    bool use_cublaslt = false;
+    void* cublaslt = nullptr;  // cublasLtHandle_t when built with N4J_HAVE_CUBLASLT and N4J_CUBLASLT=1
+
+    cudaEvent_t timer_start = nullptr;  // n4j_cuda_bench_timer (benchmark support)
+    cudaEvent_t timer_stop = nullptr;
+
+    bool act_bf16() const { return act_dtype == N4J_DTYPE_BF16; }
+    int sm_count() const { return props.multiProcessorCount; }
+
+    /* Reports "where: message" and returns code. */
+    int32_t fail(int32_t code, const char* where, const char* format, ...) __attribute__((format(printf, 4, 5)));
+    /* Reports a CUDA error (code chosen from the error kind) and returns it; N4J_OK for cudaSuccess. */
+    int32_t check(cudaError_t err, const char* where);
+    /* After kernel launches: checks the launch error state. */
+    int32_t check_launch(const char* where) { return check(cudaGetLastError(), where); }
+
+    /* Makes this context's device current on the calling thread. */
+    int32_t bind(const char* where) { return check(cudaSetDevice(device), where); }
+
+    /* Device scratch of at least `bytes`, 256-byte aligned, contents undefined; nullptr after reporting on failure. */
+    void* get_scratch(size_t bytes, const char* where);
+
+    /* A staging slot of at least `bytes`; fill .host, then commit(). nullptr fields after reporting on failure. */
+    int32_t stage(size_t bytes, staged* out, const char* where);
+    /* Enqueues the copy of the open slot's first `bytes` to its device twin. */
+    int32_t commit(size_t bytes, const char* where);
+    /* Enqueues the copy of the open slot's first `bytes` to `dst` (device memory) instead. */
+    int32_t commit_to(void* dst, size_t bytes, const char* where);
+
+    void release();
+};
+
+/* Splits `total` bytes of scratch into aligned pieces: carve(&p, n) returns p and advances it by n (256-aligned). */
+static inline size_t align256(size_t bytes) { return (bytes + 255) & ~static_cast<size_t>(255); }
+template <typename T>
+static inline T* carve(char** cursor, size_t count) {
+    T* p = reinterpret_cast<T*>(*cursor);
+    *cursor += align256(count * sizeof(T));
+    return p;
+}
+
+/* Largest dynamic shared memory a block may opt into on this device. */
+static inline size_t max_dynamic_smem(const context* ctx) { return ctx->props.sharedMemPerBlockOptin; }
+
+}  // namespace cuda
+}  // namespace n4j
+
+#endif /* N4J_CUDA_CONTEXT_CUH */

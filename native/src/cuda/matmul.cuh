@@ -1,0 +1,54 @@
+/*
+ * matmul.cuh: n4j_matmul on the CUDA backend and the kernels it chooses between (see matmul.cu).
+ *
+ *   gemv_*.cu      rows <= 8 (decode): weight-streaming GEMV, one template per weight dtype
+ *   gemm_mma_*.cu  rows > 8, BF16/F8 weights: tensor-core GEMM (mma.sync m16n8k16 bf16, fp32 accumulators)
+ *   gemm_simt.cu   rows > 8, F32 weights: fp32 CUDA-core GEMM
+ *   gemm_cublaslt.cu  optional (N4J_HAVE_CUBLASLT, env N4J_CUBLASLT=1): BF16 x BF16 through cuBLASLt
+ */
+#ifndef N4J_CUDA_MATMUL_CUH
+#define N4J_CUDA_MATMUL_CUH
+
+#include <stdint.h>
+
+#include "context.cuh"
+#include "nemotron4j.h"
+
+namespace n4j {
+namespace cuda {
+
+/* y[r, o] (+)= scale * sum_i x[r, i] * W[o, i] for r < rows, o < n, i < k. */
+struct matmul_args {
+    const void* x;
+    int64_t ld_x;
+    int rows;
+    const void* w;
+    int w_dtype;
+    int n;  // output features (W.rows)
+    int k;  // input features (W.cols)
+    float scale;
+    void* y;
+    int64_t ld_y;
+    int accumulate;
+};
+
+int32_t op_matmul(void* ctx, const void* x, int64_t ld_x, int32_t rows, const n4j_weight* weight, void* y,
+                  int64_t ld_y, int32_t accumulate);
+
+/* Launchers (enqueue only; the caller checks the launch). */
+void gemv_f32_launch(context* ctx, const matmul_args& a);
+void gemv_bf16_launch(context* ctx, const matmul_args& a);
+void gemv_f8_launch(context* ctx, const matmul_args& a);
+int32_t gemm_mma_bf16_launch(context* ctx, const matmul_args& a);
+int32_t gemm_mma_f8_launch(context* ctx, const matmul_args& a);
+void gemm_simt_launch(context* ctx, const matmul_args& a);
+
+/* cuBLASLt (only when compiled with N4J_HAVE_CUBLASLT): handle lifetime and the BF16 x BF16 GEMM. */
+int32_t cublaslt_init(context* ctx);
+void cublaslt_release(context* ctx);
+int32_t cublaslt_matmul(context* ctx, const matmul_args& a);
+
+}  // namespace cuda
+}  // namespace n4j
+
+#endif

@@ -1,0 +1,19 @@
+/* ssd_chunk_output.cu: kernel 5 of the SSD scan (ssd_chunk_scan.cuh), instantiated for PJ = 2, 3, 5, 8. */
+#include "ssd_chunk_scan.cuh"
+
+namespace n4j {
+namespace cuda {
+namespace ssd {
+
+void chunk_output(const ssd_params& a, cudaStream_t stream) {
+    switch (pick_pj(a.head_dim)) {
+        case 2: launch_chunk_output<2>(a, stream); break;
+        case 3: launch_chunk_output<3>(a, stream); break;
+        case 5: launch_chunk_output<5>(a, stream); break;
+        default: launch_chunk_output<8>(a, stream); break;
+    }
+}
+
+}  // namespace ssd
+}  // namespace cuda
+}  // namespace n4j

@@ -1,0 +1,331 @@
+/*
+ * cuda_op_bench.cpp: op-level benchmark of the CUDA backend on the NVIDIA-Nemotron-Nano-9B-v2 shapes.
+ *
+ * Talks to libnemotron4j_cuda directly (its operations table, backend_ops.h) and times with CUDA events on the
+ * backend's stream (n4j_cuda_bench_timer): each measurement is the mean of `iters` back-to-back calls after two
+ * warm-up calls. Random data; the numbers do not depend on the values.
+ *
+ *   GEMV   decode matmul, rows 1 (and 8): weight GB/s = weight bytes / time, bf16 and fp8 weights
+ *   GEMM   prefill matmul at 2048 rows: TFLOP/s = 2 * rows * in * out / time
+ *   SSD    one 9B Mamba layer's chunked scan (128 heads x 80, state 128, 8 groups, chunk 128) at 8192 tokens
+ *   ATTN   prefill at 8192 tokens (40 query / 8 KV heads of 128, causal): TFLOP/s = 4 * T^2/2 * 128 * 40 / time
+ *   DECODE attention of one token at 8k / 32k / 128k context: KV GB/s = bytes of K and V read / time
+ * Each line says the activation dtype of the backend (F32: what the Java side uses today; BF16).
+ * Usage: cuda_op_bench [--quick]   (--quick: fewer iterations and no 128k case)
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <string>
+#include <vector>
+
+#include "backend_ops.h"
+#include "nemotron4j.h"
+
+extern "C" const n4j_backend_ops* n4j_cuda_backend_ops(void);
+extern "C" float n4j_cuda_bench_timer(void* ctx, int stop);
+
+namespace {
+
+std::string g_last_error;
+void bench_set_error(const char* message) { g_last_error = message != nullptr ? message : ""; }
+const n4j_backend_host kHost = {sizeof(n4j_backend_host), N4J_BACKEND_OPS_VERSION, bench_set_error};
+
+const n4j_backend_ops* ops = nullptr;
+bool g_quick = false;
+
+void die(const char* what, int32_t rc) {
+    fprintf(stderr, "cuda_op_bench: %s failed (%d): %s\n", what, rc, g_last_error.c_str());
+    exit(1);
+}
+
+#define CALL(expr)                          \
+    do {                                    \
+        const int32_t _rc = (expr);         \
+        if (_rc != N4J_OK) die(#expr, _rc); \
+    } while (0)
+
+uint64_t g_rng = 0x1234567887654321ull;
+uint32_t next_u32() {
+    g_rng ^= g_rng >> 12;
+    g_rng ^= g_rng << 25;
+    g_rng ^= g_rng >> 27;
+    return static_cast<uint32_t>((g_rng * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+/* A device buffer filled with random values of a dtype (F32 / BF16 in [-a, a], F8 without NaN). */
+struct dev {
+    void* ctx = nullptr;
+    void* p = nullptr;
+    uint64_t bytes = 0;
+    dev(void* c, uint64_t b) : ctx(c), bytes(b) { CALL(ops->alloc(ctx, b, &p)); }
+    ~dev() {
+        if (p) ops->free(ctx, p, bytes);
+    }
+    dev(const dev&) = delete;
+    dev& operator=(const dev&) = delete;
+    template <typename T>
+    T* as() const {
+        return static_cast<T*>(p);
+    }
+};
+
+void fill_random(void* ctx, void* p, uint64_t bytes, int dtype, float amp) {
+    const uint64_t chunk = 16u << 20;
+    std::vector<uint8_t> host(chunk);
+    for (uint64_t i = 0; i + 4 <= chunk; i += 4) {
+        const float v = amp * (static_cast<float>(next_u32() >> 8) * (2.0f / 16777216.0f) - 1.0f);
+        uint32_t bits;
+        memcpy(&bits, &v, 4);
+        if (dtype == N4J_DTYPE_F32) {
+            memcpy(&host[i], &bits, 4);
+        } else if (dtype == N4J_DTYPE_BF16) {
+            const uint16_t a = static_cast<uint16_t>(bits >> 16);
+            const uint16_t b = static_cast<uint16_t>((bits >> 16) ^ 0x0100);
+            memcpy(&host[i], &a, 2);
+            memcpy(&host[i + 2], &b, 2);
+        } else {
+            for (int k = 0; k < 4; ++k) {
+                const uint32_t r = next_u32();
+                host[i + k] = static_cast<uint8_t>((r & 0x80u) | ((r >> 8) % 0x60u));  // exponent <= 11: no NaN
+            }
+        }
+    }
+    for (uint64_t off = 0; off < bytes; off += chunk) {
+        const uint64_t n = bytes - off < chunk ? bytes - off : chunk;
+        CALL(ops->copy(ctx, static_cast<char*>(p) + off, host.data(), n, N4J_COPY_HOST_TO_BACKEND));
+    }
+}
+
+int64_t dsize(int dtype) { return dtype == N4J_DTYPE_F32 ? 4 : dtype == N4J_DTYPE_BF16 ? 2 : 1; }
+const char* dname(int dtype) { return dtype == N4J_DTYPE_F32 ? "f32" : dtype == N4J_DTYPE_BF16 ? "bf16" : "fp8"; }
+
+/* Mean milliseconds of one call of f over iters calls (after two warm-ups). */
+template <class F>
+double time_ms(void* ctx, int iters, F f) {
+    f();
+    f();
+    CALL(ops->synchronize(ctx));
+    if (n4j_cuda_bench_timer(ctx, 0) < 0) die("timer start", -1);
+    for (int i = 0; i < iters; ++i) f();
+    const float ms = n4j_cuda_bench_timer(ctx, 1);
+    if (ms < 0) die("timer stop", -1);
+    return ms / iters;
+}
+
+void* make_ctx(int act) {
+    n4j_backend_options o;
+    memset(&o, 0, sizeof(o));
+    o.kind = N4J_BACKEND_CUDA;
+    o.activation_dtype = act;
+    void* ctx = nullptr;
+    CALL(ops->create(&o, &kHost, &ctx));
+    return ctx;
+}
+
+struct linear_shape {
+    const char* name;
+    int in, out;
+};
+
+const linear_shape kShapes[] = {
+    {"in_proj", 4480, 22656}, {"out_proj", 10240, 4480}, {"up_proj", 4480, 15680},
+    {"down_proj", 15680, 4480}, {"lm_head", 4480, 131072},
+};
+
+void bench_gemv(void* ctx, int act) {
+    for (const linear_shape& s : kShapes) {
+        for (int wd : {N4J_DTYPE_BF16, N4J_DTYPE_F8_E4M3}) {
+            const uint64_t wbytes = static_cast<uint64_t>(s.in) * s.out * dsize(wd);
+            dev w(ctx, wbytes);
+            fill_random(ctx, w.p, wbytes, wd, 0.05f);
+            n4j_weight wt;
+            memset(&wt, 0, sizeof(wt));
+            wt.data = w.p;
+            wt.dtype = wd;
+            wt.rows = s.out;
+            wt.cols = s.in;
+            wt.scale = wd == N4J_DTYPE_F8_E4M3 ? 0.01f : 1.0f;
+            for (int rows : {1, 8}) {
+                dev x(ctx, static_cast<uint64_t>(rows) * s.in * dsize(act));
+                dev y(ctx, static_cast<uint64_t>(rows) * s.out * dsize(act));
+                fill_random(ctx, x.p, x.bytes, act, 1.0f);
+                const double ms = time_ms(ctx, g_quick ? 10 : 50, [&] {
+                    CALL(ops->matmul(ctx, x.p, s.in, rows, &wt, y.p, s.out, 0));
+                });
+                printf("GEMV    %-9s %5d -> %6d  w=%-4s act=%-4s rows=%d  %9.1f us  %7.0f GB/s (weights)\n", s.name,
+                       s.in, s.out, dname(wd), dname(act), rows, ms * 1e3, wbytes / (ms * 1e-3) / 1e9);
+            }
+        }
+    }
+}
+
+void bench_gemm(void* ctx, int act) {
+    const int rows = 2048;
+    for (const linear_shape& s : kShapes) {
+        if (strcmp(s.name, "lm_head") == 0) continue;  // prefill only needs the last row's logits
+        for (int wd : {N4J_DTYPE_BF16, N4J_DTYPE_F8_E4M3}) {
+            const uint64_t wbytes = static_cast<uint64_t>(s.in) * s.out * dsize(wd);
+            dev w(ctx, wbytes);
+            fill_random(ctx, w.p, wbytes, wd, 0.05f);
+            n4j_weight wt;
+            memset(&wt, 0, sizeof(wt));
+            wt.data = w.p;
+            wt.dtype = wd;
+            wt.rows = s.out;
+            wt.cols = s.in;
+            wt.scale = 1.0f;
+            dev x(ctx, static_cast<uint64_t>(rows) * s.in * dsize(act));
+            dev y(ctx, static_cast<uint64_t>(rows) * s.out * dsize(act));
+            fill_random(ctx, x.p, x.bytes, act, 1.0f);
+            const double ms = time_ms(ctx, g_quick ? 3 : 10, [&] {
+                CALL(ops->matmul(ctx, x.p, s.in, rows, &wt, y.p, s.out, 0));
+            });
+            const double flops = 2.0 * rows * s.in * s.out;
+            printf("GEMM    %-9s %5d -> %6d  w=%-4s act=%-4s rows=%d  %9.1f us  %7.1f TFLOP/s\n", s.name, s.in, s.out,
+                   dname(wd), dname(act), rows, ms * 1e3, flops / (ms * 1e-3) / 1e12);
+        }
+    }
+}
+
+void bench_ssd(void* ctx, int act) {
+    const int T = 8192, H = 128, P = 80, G = 8, N = 128, L = 128;
+    const int64_t d_inner = static_cast<int64_t>(H) * P, conv = d_inner + 2 * G * N;
+    dev xbc(ctx, T * conv * dsize(act));
+    dev dt(ctx, static_cast<uint64_t>(T) * H * dsize(act));
+    dev y(ctx, T * d_inner * dsize(act));
+    dev state(ctx, static_cast<uint64_t>(H) * P * N * 4);
+    dev params(ctx, 3 * H * 4);
+    fill_random(ctx, xbc.p, xbc.bytes, act, 1.0f);
+    fill_random(ctx, dt.p, dt.bytes, act, 2.0f);
+    std::vector<float> hp(3 * H);
+    for (int h = 0; h < H; ++h) {
+        hp[h] = -2.0f;                                  // dt_bias
+        hp[H + h] = logf(1.0f + 15.0f * h / H);         // A_log
+        hp[2 * H + h] = 1.0f;                           // D
+    }
+    CALL(ops->copy(ctx, params.p, hp.data(), hp.size() * 4, N4J_COPY_HOST_TO_BACKEND));
+    n4j_weight dt_bias, a_log, d;
+    for (n4j_weight* w : {&dt_bias, &a_log, &d}) {
+        memset(w, 0, sizeof(*w));
+        w->dtype = N4J_DTYPE_F32;
+        w->rows = H;
+        w->cols = 1;
+        w->scale = 1.0f;
+    }
+    dt_bias.data = params.as<float>();
+    a_log.data = params.as<float>() + H;
+    d.data = params.as<float>() + 2 * H;
+    n4j_ssm_dims dims = {H, P, G, N, L, 0};
+    const char* x = static_cast<const char*>(xbc.p);
+    const int64_t es = dsize(act);
+    const double ms = time_ms(ctx, g_quick ? 2 : 5, [&] {
+        CALL(ops->ssd_chunk_scan(ctx, &dims, T, x, conv, x + d_inner * es, conv, x + (d_inner + G * N) * es, conv,
+                                 dt.p, H, &dt_bias, &a_log, &d, state.as<float>(), y.p, d_inner));
+    });
+    printf("SSD     9B Mamba layer  T=%d  act=%-4s              %9.1f us  %7.2f M tokens/s\n", T, dname(act), ms * 1e3,
+           T / (ms * 1e-3) / 1e6);
+    const double ms1 = time_ms(ctx, g_quick ? 20 : 100, [&] {
+        float* sp = state.as<float>();
+        CALL(ops->ssm_decode(ctx, &dims, 1, x, conv, x + d_inner * es, conv, x + (d_inner + G * N) * es, conv, dt.p,
+                             H, &dt_bias, &a_log, &d, &sp, y.p, d_inner));
+    });
+    printf("SSM     9B decode step  batch=1 act=%-4s            %9.1f us  %7.0f GB/s (state in+out)\n", dname(act),
+           ms1 * 1e3, 2.0 * H * P * N * 4 / (ms1 * 1e-3) / 1e9);
+}
+
+/* A paged cache of `tokens` positions carved out of one allocation per K and V. */
+struct paged_cache {
+    dev k, v;
+    std::vector<void*> kp, vp;
+    n4j_kv_cache desc;
+    paged_cache(void* ctx, int tokens, int kv_heads, int hd, int dtype, int block_tokens)
+        : k(ctx, static_cast<uint64_t>((tokens + block_tokens - 1) / block_tokens) * block_tokens * kv_heads * hd * dsize(dtype)),
+          v(ctx, k.bytes) {
+        const int blocks = (tokens + block_tokens - 1) / block_tokens;
+        const uint64_t block_bytes = static_cast<uint64_t>(block_tokens) * kv_heads * hd * dsize(dtype);
+        for (int b = 0; b < blocks; ++b) {
+            kp.push_back(static_cast<char*>(k.p) + b * block_bytes);
+            vp.push_back(static_cast<char*>(v.p) + b * block_bytes);
+        }
+        desc.k_blocks = kp.data();
+        desc.v_blocks = vp.data();
+        desc.n_blocks = blocks;
+        desc.block_tokens = block_tokens;
+        desc.length = 0;
+        desc.dtype = dtype;
+    }
+};
+
+void bench_attention(void* ctx, int act) {
+    const int H = 40, KVH = 8, HD = 128;
+    const n4j_attn_dims dims = {H, KVH, HD, 1.0f / sqrtf(128.0f)};
+    {
+        const int T = 8192;
+        paged_cache cache(ctx, T, KVH, HD, N4J_DTYPE_BF16, 256);
+        dev q(ctx, static_cast<uint64_t>(T) * H * HD * dsize(act));
+        dev kv(ctx, static_cast<uint64_t>(T) * KVH * HD * dsize(act));
+        dev out(ctx, q.bytes);
+        fill_random(ctx, q.p, q.bytes, act, 1.0f);
+        fill_random(ctx, kv.p, kv.bytes, act, 1.0f);
+        const double ms = time_ms(ctx, g_quick ? 2 : 5, [&] {
+            CALL(ops->attention_prefill(ctx, &dims, T, q.p, H * HD, kv.p, KVH * HD, kv.p, KVH * HD, &cache.desc, out.p,
+                                        H * HD));
+        });
+        const double flops = 4.0 * (static_cast<double>(T) * T / 2) * HD * H;
+        printf("ATTN    prefill T=%d 40/8x128 kv=bf16 act=%-4s      %9.1f us  %7.1f TFLOP/s\n", T, dname(act), ms * 1e3,
+               flops / (ms * 1e-3) / 1e12);
+    }
+    std::vector<int> contexts = {8192, 32768};
+    if (!g_quick) contexts.push_back(131072);
+    for (int kv_dtype : {N4J_DTYPE_BF16, N4J_DTYPE_F32}) {
+        for (int len : contexts) {
+            paged_cache cache(ctx, len + 1, KVH, HD, kv_dtype, 256);
+            cache.desc.length = len;
+            dev q(ctx, static_cast<uint64_t>(H) * HD * dsize(act));
+            dev kv(ctx, static_cast<uint64_t>(KVH) * HD * dsize(act));
+            dev out(ctx, q.bytes);
+            fill_random(ctx, q.p, q.bytes, act, 1.0f);
+            fill_random(ctx, kv.p, kv.bytes, act, 1.0f);
+            const double ms = time_ms(ctx, g_quick ? 10 : 50, [&] {
+                CALL(ops->attention_decode(ctx, &dims, 1, q.p, H * HD, kv.p, KVH * HD, kv.p, KVH * HD, &cache.desc,
+                                           out.p, H * HD));
+            });
+            const double bytes = 2.0 * (len + 1) * KVH * HD * dsize(kv_dtype);
+            printf("DECODE  attention ctx=%-6d kv=%-4s act=%-4s         %9.1f us  %7.0f GB/s (KV)\n", len,
+                   dname(kv_dtype), dname(act), ms * 1e3, bytes / (ms * 1e-3) / 1e9);
+        }
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        if (strcmp(argv[i], "--quick") == 0) g_quick = true;
+    }
+    ops = n4j_cuda_backend_ops();
+    if (ops == nullptr || ops->struct_size != sizeof(n4j_backend_ops)) {
+        fprintf(stderr, "cuda_op_bench: the plug-in's ops table does not match this build\n");
+        return 1;
+    }
+    for (int act : {N4J_DTYPE_BF16, N4J_DTYPE_F32}) {
+        void* ctx = make_ctx(act);
+        if (act == N4J_DTYPE_BF16) {
+            n4j_backend_info info;
+            memset(&info, 0, sizeof(info));
+            ops->get_info(ctx, &info);
+            printf("cuda_op_bench on %s (%.1f GiB)%s\n", info.name, info.total_memory / 1073741824.0,
+                   g_quick ? " (quick)" : "");
+        }
+        bench_gemv(ctx, act);
+        bench_gemm(ctx, act);
+        bench_ssd(ctx, act);
+        bench_attention(ctx, act);
+        ops->destroy(ctx);
+    }
+    return 0;
+}
