@@ -1,0 +1,371 @@
+/*
+ * cpu_backend.cpp: the CPU backend: context creation (thread pool sized from options.threads or the CPUs this
+ * process may use, SIMD level from cpuid), host memory (64-byte aligned and zeroed: anonymous mmap from 1 MiB up,
+ * aligned_alloc + memset below), and the adapters from the operations table to the kernels. Arguments arrive
+ * validated (api.cpp); adapters only cast and call, and turn allocation failures of scratch memory into
+ * N4J_ERR_OUT_OF_MEMORY.
+ */
+#include "cpu/cpu_backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <new>
+
+#include "backend.h"
+#include "cpu/argmax.h"
+#include "cpu/attention.h"
+#include "cpu/conv1d.h"
+#include "cpu/convert.h"
+#include "cpu/cpu_context.h"
+#include "cpu/elementwise.h"
+#include "cpu/embedding.h"
+#include "cpu/gated_rmsnorm.h"
+#include "cpu/matmul.h"
+#include "cpu/rmsnorm.h"
+#include "cpu/ssd_chunk_scan.h"
+#include "cpu/ssm_recurrence.h"
+#include "error.h"
+
+namespace n4j {
+namespace cpu {
+
+/* ---- scratch_buffer (cpu_context.h) ---- */
+
+scratch_buffer::~scratch_buffer() { free(data_); }
+
+void scratch_buffer::reserve(size_t bytes) {
+    if (bytes <= capacity_) return;
+    size_t capacity = capacity_ < 4096 ? 4096 : capacity_;
+    while (capacity < bytes) capacity *= 2;
+    void* p = aligned_alloc(64, capacity);
+    if (p == nullptr) throw std::bad_alloc();
+    free(data_);
+    data_ = p;
+    capacity_ = capacity;
+}
+
+namespace {
+
+constexpr uint64_t kMmapThreshold = uint64_t(1) << 20;
+constexpr int32_t kMaxThreads = 1024;
+
+inline context* ctx_of(void* c) { return static_cast<context*>(c); }
+
+/* ---- lifetime and memory ---- */
+
+int32_t cpu_create(const n4j_backend_options* options, const n4j_backend_host*, void** out_ctx) {
+    if (options->activation_dtype != N4J_DTYPE_F32) {
+        return set_error(N4J_ERR_UNSUPPORTED,
+                         "n4j_backend_create: options.activation_dtype %d is not supported by the CPU backend "
+                         "(CPU activations are F32: N4J_DTYPE_F32 = 0)",
+                         options->activation_dtype);
+    }
+    if (options->threads > kMaxThreads) {
+        return set_error(N4J_ERR_INVALID_ARGUMENT, "n4j_backend_create: options.threads (%d) is larger than %d",
+                         options->threads, kMaxThreads);
+    }
+    context* ctx = new context();
+    ctx->reference = (options->flags & N4J_FLAG_REFERENCE_KERNELS) != 0;
+    ctx->simd = ctx->reference ? SIMD_GENERIC : best_simd_level();
+    ctx->threads = ctx->reference ? 1 : (options->threads > 0 ? options->threads : available_cpus());
+    try {
+        ctx->pool.reset(new thread_pool(ctx->threads));
+        ctx->thread_scratch_buffers.resize(static_cast<size_t>(ctx->threads));
+    } catch (const std::bad_alloc&) {
+        delete ctx;
+        return set_error(N4J_ERR_OUT_OF_MEMORY, "n4j_backend_create: out of memory creating %d CPU threads",
+                         options->threads);
+    } catch (const std::exception& e) {
+        delete ctx;
+        return set_error(N4J_ERR_BACKEND, "n4j_backend_create: cannot start CPU worker threads: %s", e.what());
+    }
+    *out_ctx = ctx;
+    return N4J_OK;
+}
+
+void cpu_destroy(void* c) { delete ctx_of(c); }
+
+int32_t cpu_synchronize(void*) { return N4J_OK; }
+
+int32_t cpu_get_info(void* c, n4j_backend_info* info) {
+    context* ctx = ctx_of(c);
+    info->kind = N4J_BACKEND_CPU;
+    info->device = 0;
+    info->threads = ctx->threads;
+    info->activation_dtype = N4J_DTYPE_F32;
+    const long pages = sysconf(_SC_PHYS_PAGES);
+    const long page_size = sysconf(_SC_PAGE_SIZE);
+    info->total_memory = pages > 0 && page_size > 0 ? static_cast<int64_t>(pages) * page_size : 0;
+    if (ctx->reference) {
+        snprintf(info->name, sizeof(info->name), "cpu reference (scalar) 1 thread");
+    } else {
+        snprintf(info->name, sizeof(info->name), "cpu %s %d thread%s", simd_level_name(ctx->simd), ctx->threads,
+                 ctx->threads == 1 ? "" : "s");
+    }
+    return N4J_OK;
+}
+
+int32_t cpu_alloc(void*, uint64_t bytes, void** out_ptr) {
+    void* p = nullptr;
+    if (bytes >= kMmapThreshold) {
+        p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) p = nullptr;
+    } else {
+        const uint64_t rounded = (bytes + 63) & ~uint64_t(63);
+        p = aligned_alloc(64, rounded);
+        if (p != nullptr) memset(p, 0, rounded);
+    }
+    if (p == nullptr) {
+        return set_error(N4J_ERR_OUT_OF_MEMORY, "n4j_alloc: cannot allocate %llu bytes of host memory",
+                         static_cast<unsigned long long>(bytes));
+    }
+    *out_ptr = p;
+    return N4J_OK;
+}
+
+void cpu_free(void*, void* ptr, uint64_t bytes) {
+    if (bytes >= kMmapThreshold) {
+        munmap(ptr, bytes);
+    } else {
+        free(ptr);
+    }
+}
+
+int32_t cpu_copy(void*, void* dst, const void* src, uint64_t bytes, int32_t) {
+    memmove(dst, src, bytes);
+    return N4J_OK;
+}
+
+int32_t cpu_fill_zero(void*, void* ptr, uint64_t bytes) {
+    memset(ptr, 0, bytes);
+    return N4J_OK;
+}
+
+/* ---- kernel adapters: F(ref_call, fast_call) ---- */
+
+#define N4J_CPU_GUARD(name, body)                                                                   \
+    try {                                                                                           \
+        body;                                                                                       \
+        return N4J_OK;                                                                              \
+    } catch (const std::bad_alloc&) {                                                               \
+        return set_error(N4J_ERR_OUT_OF_MEMORY, "%s: out of memory for CPU scratch buffers", name); \
+    }
+
+template <bool REF>
+int32_t op_convert(void* c, const void* src, int32_t src_dtype, void* dst, int32_t dst_dtype, int64_t n) {
+    N4J_CPU_GUARD("n4j_convert", REF ? convert_ref(src, src_dtype, dst, dst_dtype, n)
+                                     : convert_fast(ctx_of(c), src, src_dtype, dst, dst_dtype, n));
+}
+
+template <bool REF>
+int32_t op_embedding(void* c, const n4j_weight* table, const int32_t* ids, int32_t n, void* out, int64_t ld_out) {
+    N4J_CPU_GUARD("n4j_embedding", REF ? embedding_ref(table, ids, n, static_cast<float*>(out), ld_out)
+                                       : embedding_fast(ctx_of(c), table, ids, n, static_cast<float*>(out), ld_out));
+}
+
+template <bool REF>
+int32_t op_rmsnorm(void* c, const void* x, int64_t ld_x, int32_t rows, int32_t dim, const n4j_weight* weight,
+                   float eps, void* out, int64_t ld_out) {
+    const float* xf = static_cast<const float*>(x);
+    float* of = static_cast<float*>(out);
+    N4J_CPU_GUARD("n4j_rmsnorm", REF ? rmsnorm_ref(xf, ld_x, rows, dim, weight, eps, of, ld_out)
+                                     : rmsnorm_fast(ctx_of(c), xf, ld_x, rows, dim, weight, eps, of, ld_out));
+}
+
+template <bool REF>
+int32_t op_matmul(void* c, const void* x, int64_t ld_x, int32_t rows, const n4j_weight* weight, void* y,
+                  int64_t ld_y, int32_t accumulate) {
+    const float* xf = static_cast<const float*>(x);
+    float* yf = static_cast<float*>(y);
+    N4J_CPU_GUARD("n4j_matmul", REF ? matmul_ref(xf, ld_x, rows, weight, yf, ld_y, accumulate)
+                                    : matmul_fast(ctx_of(c), xf, ld_x, rows, weight, yf, ld_y, accumulate));
+}
+
+template <bool REF>
+int32_t op_conv1d_prefill(void* c, const void* x, int64_t ld_x, int32_t tokens, int32_t channels,
+                          const n4j_weight* weight, const n4j_weight* bias, void* conv_state, int32_t activation,
+                          void* out, int64_t ld_out) {
+    const float* xf = static_cast<const float*>(x);
+    float* state = static_cast<float*>(conv_state);
+    float* of = static_cast<float*>(out);
+    N4J_CPU_GUARD("n4j_conv1d_prefill",
+                  REF ? conv1d_prefill_ref(xf, ld_x, tokens, channels, weight, bias, state, activation, of, ld_out)
+                      : conv1d_prefill_fast(ctx_of(c), xf, ld_x, tokens, channels, weight, bias, state, activation,
+                                            of, ld_out));
+}
+
+template <bool REF>
+int32_t op_conv1d_decode(void* c, int32_t batch, const void* x, int64_t ld_x, int32_t channels,
+                         const n4j_weight* weight, const n4j_weight* bias, void* const* conv_states,
+                         int32_t activation, void* out, int64_t ld_out) {
+    const float* xf = static_cast<const float*>(x);
+    float* const* states = reinterpret_cast<float* const*>(conv_states);
+    float* of = static_cast<float*>(out);
+    N4J_CPU_GUARD("n4j_conv1d_decode",
+                  REF ? conv1d_decode_ref(batch, xf, ld_x, channels, weight, bias, states, activation, of, ld_out)
+                      : conv1d_decode_fast(ctx_of(c), batch, xf, ld_x, channels, weight, bias, states, activation,
+                                           of, ld_out));
+}
+
+template <bool REF>
+int32_t op_ssd_chunk_scan(void* c, const n4j_ssm_dims* dims, int32_t tokens, const void* x, int64_t ld_x,
+                          const void* B, int64_t ld_B, const void* C, int64_t ld_C, const void* dt, int64_t ld_dt,
+                          const n4j_weight* dt_bias, const n4j_weight* A_log, const n4j_weight* D,
+                          float* ssm_state, void* y, int64_t ld_y) {
+    const float* xf = static_cast<const float*>(x);
+    const float* Bf = static_cast<const float*>(B);
+    const float* Cf = static_cast<const float*>(C);
+    const float* dtf = static_cast<const float*>(dt);
+    float* yf = static_cast<float*>(y);
+    N4J_CPU_GUARD("n4j_ssd_chunk_scan",
+                  REF ? ssd_chunk_scan_ref(dims, tokens, xf, ld_x, Bf, ld_B, Cf, ld_C, dtf, ld_dt, dt_bias, A_log, D,
+                                           ssm_state, yf, ld_y)
+                      : ssd_chunk_scan_fast(ctx_of(c), dims, tokens, xf, ld_x, Bf, ld_B, Cf, ld_C, dtf, ld_dt,
+                                            dt_bias, A_log, D, ssm_state, yf, ld_y));
+}
+
+int32_t op_ssm_scan_sequential(void*, const n4j_ssm_dims* dims, int32_t tokens, const void* x, int64_t ld_x,
+                               const void* B, int64_t ld_B, const void* C, int64_t ld_C, const void* dt,
+                               int64_t ld_dt, const n4j_weight* dt_bias, const n4j_weight* A_log,
+                               const n4j_weight* D, float* ssm_state, void* y, int64_t ld_y) {
+    ssm_scan_sequential_ref(dims, tokens, static_cast<const float*>(x), ld_x, static_cast<const float*>(B), ld_B,
+                            static_cast<const float*>(C), ld_C, static_cast<const float*>(dt), ld_dt, dt_bias, A_log,
+                            D, ssm_state, static_cast<float*>(y), ld_y);
+    return N4J_OK;
+}
+
+template <bool REF>
+int32_t op_ssm_decode(void* c, const n4j_ssm_dims* dims, int32_t batch, const void* x, int64_t ld_x, const void* B,
+                      int64_t ld_B, const void* C, int64_t ld_C, const void* dt, int64_t ld_dt,
+                      const n4j_weight* dt_bias, const n4j_weight* A_log, const n4j_weight* D,
+                      float* const* ssm_states, void* y, int64_t ld_y) {
+    const float* xf = static_cast<const float*>(x);
+    const float* Bf = static_cast<const float*>(B);
+    const float* Cf = static_cast<const float*>(C);
+    const float* dtf = static_cast<const float*>(dt);
+    float* yf = static_cast<float*>(y);
+    N4J_CPU_GUARD("n4j_ssm_decode",
+                  REF ? ssm_decode_ref(dims, batch, xf, ld_x, Bf, ld_B, Cf, ld_C, dtf, ld_dt, dt_bias, A_log, D,
+                                       ssm_states, yf, ld_y)
+                      : ssm_decode_fast(ctx_of(c), dims, batch, xf, ld_x, Bf, ld_B, Cf, ld_C, dtf, ld_dt, dt_bias,
+                                        A_log, D, ssm_states, yf, ld_y));
+}
+
+template <bool REF>
+int32_t op_gated_rmsnorm(void* c, const void* y, int64_t ld_y, const void* z, int64_t ld_z, int32_t rows,
+                         int32_t dim, int32_t groups, const n4j_weight* weight, float eps, void* out,
+                         int64_t ld_out) {
+    const float* yf = static_cast<const float*>(y);
+    const float* zf = static_cast<const float*>(z);
+    float* of = static_cast<float*>(out);
+    N4J_CPU_GUARD("n4j_gated_rmsnorm",
+                  REF ? gated_rmsnorm_ref(yf, ld_y, zf, ld_z, rows, dim, groups, weight, eps, of, ld_out)
+                      : gated_rmsnorm_fast(ctx_of(c), yf, ld_y, zf, ld_z, rows, dim, groups, weight, eps, of,
+                                           ld_out));
+}
+
+template <bool REF>
+int32_t op_attention_prefill(void* c, const n4j_attn_dims* dims, int32_t tokens, const void* q, int64_t ld_q,
+                             const void* k, int64_t ld_k, const void* v, int64_t ld_v, const n4j_kv_cache* cache,
+                             void* out, int64_t ld_out) {
+    const float* qf = static_cast<const float*>(q);
+    const float* kf = static_cast<const float*>(k);
+    const float* vf = static_cast<const float*>(v);
+    float* of = static_cast<float*>(out);
+    N4J_CPU_GUARD("n4j_attention_prefill",
+                  REF ? attention_prefill_ref(dims, tokens, qf, ld_q, kf, ld_k, vf, ld_v, cache, of, ld_out)
+                      : attention_prefill_fast(ctx_of(c), dims, tokens, qf, ld_q, kf, ld_k, vf, ld_v, cache, of,
+                                               ld_out));
+}
+
+template <bool REF>
+int32_t op_attention_decode(void* c, const n4j_attn_dims* dims, int32_t batch, const void* q, int64_t ld_q,
+                            const void* k, int64_t ld_k, const void* v, int64_t ld_v, const n4j_kv_cache* caches,
+                            void* out, int64_t ld_out) {
+    const float* qf = static_cast<const float*>(q);
+    const float* kf = static_cast<const float*>(k);
+    const float* vf = static_cast<const float*>(v);
+    float* of = static_cast<float*>(out);
+    N4J_CPU_GUARD("n4j_attention_decode",
+                  REF ? attention_decode_ref(dims, batch, qf, ld_q, kf, ld_k, vf, ld_v, caches, of, ld_out)
+                      : attention_decode_fast(ctx_of(c), dims, batch, qf, ld_q, kf, ld_k, vf, ld_v, caches, of,
+                                              ld_out));
+}
+
+template <bool REF>
+int32_t op_relu_squared(void* c, const void* x, void* y, int64_t n) {
+    N4J_CPU_GUARD("n4j_relu_squared",
+                  REF ? relu_squared_ref(static_cast<const float*>(x), static_cast<float*>(y), n)
+                      : relu_squared_fast(ctx_of(c), static_cast<const float*>(x), static_cast<float*>(y), n));
+}
+
+template <bool REF>
+int32_t op_add(void* c, const void* a, const void* b, void* y, int64_t n) {
+    const float* af = static_cast<const float*>(a);
+    const float* bf = static_cast<const float*>(b);
+    N4J_CPU_GUARD("n4j_add", REF ? add_ref(af, bf, static_cast<float*>(y), n)
+                                 : add_fast(ctx_of(c), af, bf, static_cast<float*>(y), n));
+}
+
+template <bool REF>
+int32_t op_argmax(void* c, const void* x, int64_t ld_x, int32_t rows, int32_t cols, int32_t* out) {
+    const float* xf = static_cast<const float*>(x);
+    N4J_CPU_GUARD("n4j_argmax", REF ? argmax_ref(xf, ld_x, rows, cols, out)
+                                    : argmax_fast(ctx_of(c), xf, ld_x, rows, cols, out));
+}
+
+#undef N4J_CPU_GUARD
+
+template <bool REF>
+n4j_backend_ops make_table() {
+    n4j_backend_ops ops;
+    memset(&ops, 0, sizeof(ops));
+    ops.struct_size = sizeof(n4j_backend_ops);
+    ops.version = N4J_BACKEND_OPS_VERSION;
+    ops.memory_is_host = 1;
+    ops.create = cpu_create;
+    ops.destroy = cpu_destroy;
+    ops.synchronize = cpu_synchronize;
+    ops.get_info = cpu_get_info;
+    ops.alloc = cpu_alloc;
+    ops.free = cpu_free;
+    ops.copy = cpu_copy;
+    ops.fill_zero = cpu_fill_zero;
+    ops.convert = op_convert<REF>;
+    ops.embedding = op_embedding<REF>;
+    ops.rmsnorm = op_rmsnorm<REF>;
+    ops.matmul = op_matmul<REF>;
+    ops.conv1d_prefill = op_conv1d_prefill<REF>;
+    ops.conv1d_decode = op_conv1d_decode<REF>;
+    ops.ssd_chunk_scan = op_ssd_chunk_scan<REF>;
+    ops.ssm_scan_sequential = op_ssm_scan_sequential;
+    ops.ssm_decode = op_ssm_decode<REF>;
+    ops.gated_rmsnorm = op_gated_rmsnorm<REF>;
+    ops.attention_prefill = op_attention_prefill<REF>;
+    ops.attention_decode = op_attention_decode<REF>;
+    ops.relu_squared = op_relu_squared<REF>;
+    ops.add = op_add<REF>;
+    ops.argmax = op_argmax<REF>;
+    return ops;
+}
+
+const n4j_backend_ops kReferenceOps = make_table<true>();
+const n4j_backend_ops kFastOps = make_table<false>();
+
+}  // namespace
+
+const n4j_backend_ops* cpu_backend_ops(bool reference_kernels) {
+    return reference_kernels ? &kReferenceOps : &kFastOps;
+}
+
+context* cpu_context_of(n4j_backend* backend) {
+    if (backend == nullptr || backend->options.kind != N4J_BACKEND_CPU) return nullptr;
+    return static_cast<context*>(backend->ctx);
+}
+
+}  // namespace cpu
+}  // namespace n4j

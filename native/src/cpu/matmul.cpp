@@ -1,0 +1,133 @@
+/*
+ * matmul.cpp: y = x * W^T (* W.scale), x [rows, K] F32, W [O, K] in F32 / BF16 / F8_E4M3, y [rows, O] F32,
+ * accumulated in F32; accumulate = 1 adds into y (fused residual add).
+ *
+ * Reference: one dot product per output, scalar, in index order, then times scale.
+ *
+ * Fast: the output columns (weight rows) are split into fixed blocks handed to the thread pool (the split does not
+ * depend on the thread count, so results are identical for any number of threads).
+ *  - AVX2, rows < 8 (decode): dot-product form. Each task streams its block of weight rows once, converting BF16
+ *    (16-bit shift; the activations are pre-split into even/odd columns so one load of 16 BF16 weights becomes two
+ *    F32 vectors with a shift and a mask) or E4M3 (through F16C) to F32 in registers, and multiplies each weight
+ *    row with up to four activation rows at a time. The weights are read once.
+ *  - AVX2, rows >= 8 (prefill): tasks are (64 weight rows) x (192 activation rows) tiles. For each 256-wide block
+ *    of the reduction dimension the tile's weights are converted once into four F32 panels of 16 rows interleaved
+ *    by k (scale folded in), then a 6x16 register-tile FMA kernel runs over the activation rows, so every converted
+ *    weight is reused by up to 192 activation rows from L1.
+ *  - Portable: blocks of 8 weight rows are converted to F32 into per-thread scratch, then plain dot products that
+ *    the compiler vectorizes for the baseline ISA.
+ * The fast results differ from the reference only by the order of F32 additions (and, for scale != 1, by
+ * rounding the scale into the weights before the multiply).
+ */
+#include "cpu/matmul.h"
+
+#include "cpu/simd_kernels.h"
+#include "cpu/dtype_scalar.h"
+
+namespace n4j {
+namespace cpu {
+
+void matmul_ref(const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, float* y, int64_t ld_y,
+                int32_t accumulate) {
+    const int64_t K = w->cols;
+    for (int32_t r = 0; r < rows; ++r) {
+        const float* xr = x + r * ld_x;
+        float* yr = y + r * ld_y;
+        for (int32_t o = 0; o < w->rows; ++o) {
+            float acc = 0.0f;
+            for (int64_t i = 0; i < K; ++i) acc += xr[i] * weight_raw(w->data, w->dtype, o * K + i);
+            const float value = acc * w->scale;
+            yr[o] = accumulate ? yr[o] + value : value;
+        }
+    }
+}
+
+namespace {
+
+constexpr int32_t kDotBlock = 32;          // weight rows per task, dot-product form
+constexpr int32_t kPackedBlock = 64;       // weight rows per task, packed form
+constexpr int32_t kPackedRowBlock = 192;   // activation rows per task, packed form (a multiple of 6)
+constexpr int32_t kPackedK = 256;          // reduction block of the packed form
+constexpr int32_t kPortableBlock = 8;      // weight rows per task, portable form
+constexpr int64_t kSerialWork = 1 << 15;   // below this many multiply-adds, skip the thread pool
+
+/* Runs f(task, thread) for all tasks, on the pool or serially for tiny problems (same tasks either way). */
+template <class F>
+void run_tasks(context* ctx, int64_t n_tasks, int64_t work, F&& f) {
+    if (work < kSerialWork) {
+        for (int64_t t = 0; t < n_tasks; ++t) f(t, 0);
+    } else {
+        parallel_for(ctx->workers(), n_tasks, f);
+    }
+}
+
+void matmul_portable_block(const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, int32_t o_begin,
+                           int32_t o_end, float* y, int64_t ld_y, int32_t accumulate, float* wbuf) {
+    const int64_t K = w->cols;
+    const int32_t n = o_end - o_begin;
+    // Raw (unscaled) F32 copies of the block's weight rows; the scale multiplies the finished dot product.
+    n4j_weight raw = *w;
+    raw.scale = 1.0f;
+    weight_to_f32(&raw, static_cast<int64_t>(o_begin) * K, static_cast<int64_t>(n) * K, wbuf);
+    for (int32_t r = 0; r < rows; ++r) {
+        const float* xr = x + r * ld_x;
+        float* yr = y + r * ld_y;
+        for (int32_t j = 0; j < n; ++j) {
+            const float* wr = wbuf + j * K;
+            float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+            for (int64_t i = 0; i < K; ++i) acc += xr[i] * wr[i];
+            const float value = acc * w->scale;
+            yr[o_begin + j] = accumulate ? yr[o_begin + j] + value : value;
+        }
+    }
+}
+
+}  // namespace
+
+void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, float* y,
+                 int64_t ld_y, int32_t accumulate) {
+    const int32_t O = w->rows;
+    const int64_t K = w->cols;
+    const int64_t work = static_cast<int64_t>(rows) * O * K;
+
+    if (ctx->simd == SIMD_AVX2 && rows < kMatmulPackedMinRows) {
+        float* x_split = nullptr;
+        if (w->dtype == N4J_DTYPE_BF16) {
+            x_split = static_cast<float*>(ctx->shared_scratch(sizeof(float) * static_cast<size_t>(rows * K)));
+            avx2::matmul_split_x_bf16(x, ld_x, rows, K, x_split);
+        }
+        const int64_t blocks = (O + kDotBlock - 1) / kDotBlock;
+        run_tasks(ctx, blocks, work, [&](int64_t b, int) {
+            const int32_t o0 = static_cast<int32_t>(b) * kDotBlock;
+            const int32_t o1 = o0 + kDotBlock < O ? o0 + kDotBlock : O;
+            avx2::matmul_rows_dot(x, ld_x, x_split, rows, w, o0, o1, y, ld_y, accumulate);
+        });
+        return;
+    }
+    if (ctx->simd == SIMD_AVX2) {
+        const int64_t col_blocks = (O + kPackedBlock - 1) / kPackedBlock;
+        const int64_t row_blocks = (rows + kPackedRowBlock - 1) / kPackedRowBlock;
+        ctx->reserve_thread_scratch(sizeof(float) * kPackedBlock * kPackedK);
+        run_tasks(ctx, col_blocks * row_blocks, work, [&](int64_t t, int thread) {
+            const int32_t o0 = static_cast<int32_t>(t % col_blocks) * kPackedBlock;
+            const int32_t o1 = o0 + kPackedBlock < O ? o0 + kPackedBlock : O;
+            const int32_t r0 = static_cast<int32_t>(t / col_blocks) * kPackedRowBlock;
+            const int32_t r1 = r0 + kPackedRowBlock < rows ? r0 + kPackedRowBlock : rows;
+            avx2::matmul_rows_packed(x + r0 * ld_x, ld_x, r1 - r0, w, o0, o1, y + r0 * ld_y, ld_y, accumulate,
+                                     static_cast<float*>(ctx->thread_scratch(thread)));
+        });
+        return;
+    }
+    const int64_t blocks = (O + kPortableBlock - 1) / kPortableBlock;
+    ctx->reserve_thread_scratch(sizeof(float) * kPortableBlock * static_cast<size_t>(K));
+    run_tasks(ctx, blocks, work, [&](int64_t b, int thread) {
+        const int32_t o0 = static_cast<int32_t>(b) * kPortableBlock;
+        const int32_t o1 = o0 + kPortableBlock < O ? o0 + kPortableBlock : O;
+        matmul_portable_block(x, ld_x, rows, w, o0, o1, y, ld_y, accumulate,
+                              static_cast<float*>(ctx->thread_scratch(thread)));
+    });
+}
+
+}  // namespace cpu
+}  // namespace n4j

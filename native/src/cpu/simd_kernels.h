@@ -1,0 +1,107 @@
+/*
+ * simd_kernels.h: kernel bodies compiled per SIMD level.
+ *
+ * namespace generic: compiled for the baseline ISA (in the op's own .cpp file).
+ * namespace avx2:    compiled with -mavx2 -mfma -mf16c (the *_avx2.cpp files); callers check
+ *                    cpu_has_avx2_fma_f16c() (context::simd == SIMD_AVX2) first.
+ * The attention and SSD bodies are one source (*_fast.inc) included into both namespaces; matmul and convert
+ * have hand-written AVX2 intrinsics.
+ *
+ * Deliberately tiny (C headers only): a translation unit compiled with -mavx2 must not instantiate inline C++
+ * library code (std:: templates and the like), because the linker keeps one copy of such code for the whole
+ * library and could pick the AVX2-compiled one for baseline callers; shared helpers are `static inline`.
+ */
+#ifndef N4J_CPU_SIMD_KERNELS_H
+#define N4J_CPU_SIMD_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nemotron4j.h"
+
+namespace n4j {
+namespace cpu {
+
+/* Arguments of the two phases of the fast SSD scan (ssd_chunk_scan.cpp), validated and expanded. */
+struct ssd_scan_args {
+    const n4j_ssm_dims* dims;
+    int32_t tokens;
+    const float* x;
+    int64_t ld_x;
+    const float* B;
+    int64_t ld_B;
+    const float* C;
+    int64_t ld_C;
+    const float* dt;
+    int64_t ld_dt;
+    float* ssm_state;
+    float* y;
+    int64_t ld_y;
+    const float* bias_f;  // dt_bias[h]
+    const float* A_f;     // -exp(A_log[h])
+    const float* D_f;     // D[h]
+    float* cb;            // [groups][window chunks][cb_stride][cb_stride], lower triangle used
+    float* bpack;         // [groups][window chunks][cb_stride][b_stride]: B of each chunk, contiguous rows
+    int32_t cb_stride;    // min(chunk_size, tokens): no chunk is longer
+    int32_t b_stride;     // state_dim rounded up to 8, plus 8 (rows never a multiple of 4 KiB apart)
+};
+
+static inline int32_t ssd_scan_b_stride(int32_t state_dim) { return ((state_dim + 7) & ~7) + 8; }
+
+/* Floats of the per-chunk vectors at the start of ssd_scan_head_window's scratch (a multiple of 16). */
+static inline size_t ssd_scan_vector_floats(int32_t L) { return (8 * static_cast<size_t>(L) + 15) & ~static_cast<size_t>(15); }
+
+/* Per-thread scratch of ssd_scan_head_window, in floats, for chunks of at most L tokens and head_dim P. */
+static inline size_t ssd_scan_head_scratch_floats(int32_t L, int32_t P) {
+    return ssd_scan_vector_floats(L) + 3 * static_cast<size_t>(L) * P;
+}
+
+/* The declarations every SIMD level provides. */
+#define N4J_DECLARE_SIMD_KERNELS                                                                                \
+    /* attention_fast.inc: query tokens [t0, t1) x the query heads of KV head kvh, online softmax. */          \
+    size_t attention_tile_scratch_bytes(int32_t rows, int32_t head_dim);                                       \
+    void attention_tile(const n4j_attn_dims* dims, const n4j_kv_cache* cache, int32_t kvh, const float* q,      \
+                        int64_t ld_q, float* out, int64_t ld_out, int32_t t0, int32_t t1, void* scratch);      \
+    /* ssd_chunk_scan_fast.inc: phase 1, C.B^T of one chunk of one group; phase 2, one head over a window. */ \
+    void ssd_scan_cb_chunk(const ssd_scan_args& args, int32_t g, int32_t c0, int32_t len, float* cb,           \
+                           float* bpack);                                                                      \
+    void ssd_scan_head_window(const ssd_scan_args& args, int32_t h, int32_t first_chunk, int32_t n_chunks,     \
+                              float* scratch);
+
+namespace generic {
+N4J_DECLARE_SIMD_KERNELS
+}  // namespace generic
+
+namespace avx2 {
+N4J_DECLARE_SIMD_KERNELS
+
+/* ---- convert_avx2.cpp ---- */
+void convert_f16_to_f32(const uint16_t* src, float* dst, int64_t n);
+void convert_f32_to_f16(const float* src, uint16_t* dst, int64_t n);
+
+/* ---- matmul_avx2.cpp (see matmul.cpp for the blocking) ---- */
+
+/*
+ * Weight rows [o_begin, o_end) of y = x * W^T (* scale) for `rows` activation rows, in dot-product form: each
+ * weight row is read once per group of up to 4 activation rows. For decode-sized `rows`. For BF16 weights pass
+ * x_split (matmul_split_x_bf16 of x, [rows][K]) to use the shuffle-free BF16 kernel; nullptr otherwise.
+ */
+void matmul_rows_dot(const float* x, int64_t ld_x, const float* x_split, int32_t rows, const n4j_weight* w,
+                     int32_t o_begin, int32_t o_end, float* y, int64_t ld_y, int32_t accumulate);
+
+/* x [rows][ld_x] -> x_split [rows][K]: each full 16-block of columns reordered to even then odd columns. */
+void matmul_split_x_bf16(const float* x, int64_t ld_x, int32_t rows, int64_t K, float* x_split);
+
+/*
+ * Weight rows [o_begin, o_end) (at most 64) for all `rows` activation rows, packed-panel form: blocks of 256 in the
+ * reduction dimension are converted to F32 (times scale) into `pack` (64*256 floats, 64-byte aligned) as four
+ * 16-row panels interleaved by k, then a 6x16 register-tile kernel accumulates into y.
+ */
+void matmul_rows_packed(const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, int32_t o_begin,
+                        int32_t o_end, float* y, int64_t ld_y, int32_t accumulate, float* pack);
+
+}  // namespace avx2
+}  // namespace cpu
+}  // namespace n4j
+
+#endif /* N4J_CPU_SIMD_KERNELS_H */

@@ -1,0 +1,121 @@
+/*
+ * thread_pool.cpp: see thread_pool.h.
+ *
+ * Hand-off protocol: the caller publishes the job, resets next_task_, sets busy_workers_ to the number of workers
+ * and bumps generation_ (release). Workers waiting for a new generation spin for a while (cheap wake-up for the
+ * stream of small decode kernels), then register in sleeping_workers_ and wait on the condition variable; the
+ * caller notifies only when someone sleeps (both sides use sequentially consistent atomics, so either the worker
+ * sees the new generation or the caller sees the sleeper). Every worker decrements busy_workers_ when it finds no
+ * task left; the caller, after draining tasks itself, waits for busy_workers_ == 0 before returning, so no worker
+ * can touch the job's arguments after run() returns.
+ */
+#include "cpu/thread_pool.h"
+
+#include <sched.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define N4J_CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define N4J_CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define N4J_CPU_RELAX() ((void)0)
+#endif
+
+namespace n4j {
+namespace cpu {
+
+namespace {
+// Spinning before a worker goes to sleep: PAUSE takes ~10-150 cycles depending on the CPU, so this is roughly
+// 20-200 microseconds: long enough to bridge the gaps between the kernels of one decode step.
+constexpr int kSpinIterations = 4000;
+// The caller's busy-wait for the last tasks before it starts yielding its time slice.
+constexpr int kCallerSpinIterations = 2000;
+}  // namespace
+
+int available_cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+    unsigned hw = std::thread::hardware_concurrency();
+    return hw > 0 ? static_cast<int>(hw) : 1;
+}
+
+thread_pool::thread_pool(int threads) : threads_(threads < 1 ? 1 : threads) {
+    workers_.reserve(static_cast<size_t>(threads_ - 1));
+    for (int t = 1; t < threads_; ++t) workers_.emplace_back(&thread_pool::worker_main, this, t);
+}
+
+thread_pool::~thread_pool() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stop_.store(true);
+        generation_.fetch_add(1);
+    }
+    wake_.notify_all();
+    for (auto& w : workers_) w.join();
+}
+
+void thread_pool::execute_tasks(int thread) {
+    for (;;) {
+        int64_t i = next_task_.fetch_add(1, std::memory_order_relaxed);
+        if (i >= n_tasks_) break;
+        task_(arg_, i, thread);
+    }
+}
+
+void thread_pool::run(int64_t n_tasks, pool_task_fn task, void* arg) {
+    if (n_tasks <= 0) return;
+    if (threads_ == 1 || n_tasks == 1) {
+        for (int64_t i = 0; i < n_tasks; ++i) task(arg, i, 0);
+        return;
+    }
+    task_ = task;
+    arg_ = arg;
+    n_tasks_ = n_tasks;
+    next_task_.store(0, std::memory_order_relaxed);
+    busy_workers_.store(threads_ - 1, std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_seq_cst);
+    if (sleeping_workers_.load(std::memory_order_seq_cst) > 0) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        wake_.notify_all();
+    }
+    execute_tasks(0);
+    // Wait for the workers still finishing their last task; yield when that takes long (an oversubscribed
+    // machine may have descheduled one of them).
+    for (int spin = 0; busy_workers_.load(std::memory_order_acquire) != 0; ++spin) {
+        if (spin < kCallerSpinIterations) {
+            N4J_CPU_RELAX();
+        } else {
+            std::this_thread::yield();
+        }
+    }
+}
+
+void thread_pool::worker_main(int thread) {
+    uint64_t seen = 0;
+    for (;;) {
+        uint64_t current = generation_.load(std::memory_order_acquire);
+        for (int spin = 0; current == seen && spin < kSpinIterations; ++spin) {
+            N4J_CPU_RELAX();
+            current = generation_.load(std::memory_order_acquire);
+        }
+        if (current == seen) {
+            std::unique_lock<std::mutex> lock(mutex_);
+            sleeping_workers_.fetch_add(1, std::memory_order_seq_cst);
+            wake_.wait(lock, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
+            sleeping_workers_.fetch_sub(1, std::memory_order_seq_cst);
+            current = generation_.load(std::memory_order_acquire);
+        }
+        seen = current;
+        if (stop_.load()) return;
+        execute_tasks(thread);
+        busy_workers_.fetch_sub(1, std::memory_order_release);
+    }
+}
+
+}  // namespace cpu
+}  // namespace n4j
