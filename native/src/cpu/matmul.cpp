@@ -6,11 +6,11 @@
  *
  * Fast: the output columns (weight rows) are split into fixed blocks handed to the thread pool (the split does not
  * depend on the thread count, so results are identical for any number of threads).
- *  - AVX2, rows < 8 (decode): dot-product form. Each task streams its block of weight rows once, converting BF16
+ *  - AVX2, rows < 16 (decode, batched decode): dot-product form. Each task streams its block of weight rows once, converting BF16
  *    (16-bit shift; the activations are pre-split into even/odd columns so one load of 16 BF16 weights becomes two
  *    F32 vectors with a shift and a mask) or E4M3 (through F16C) to F32 in registers, and multiplies each weight
  *    row with up to four activation rows at a time. The weights are read once.
- *  - AVX2, rows >= 8 (prefill): tasks are (64 weight rows) x (192 activation rows) tiles. For each 256-wide block
+ *  - AVX2, rows >= 16 (prefill): tasks are (64 weight rows) x (192 activation rows) tiles. For each 256-wide block
  *    of the reduction dimension the tile's weights are converted once into four F32 panels of 16 rows interleaved
  *    by k (scale folded in), then a 6x16 register-tile FMA kernel runs over the activation rows, so every converted
  *    weight is reused by up to 192 activation rows from L1.

@@ -19,7 +19,7 @@ void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const
                  int64_t ld_y, int32_t accumulate);
 
 /* Activation rows from which the AVX2 path switches from streaming dot products to packed panels. */
-constexpr int32_t kMatmulPackedMinRows = 8;
+constexpr int32_t kMatmulPackedMinRows = 16;
 
 }  // namespace cpu
 }  // namespace n4j

@@ -38,12 +38,14 @@ final class BenchCommand implements Command {
                   -r R        repetitions (default 5), after one warm-up run
                   --threads N CPU worker threads (default: all cores)
                   --batch L   decode batch sizes, comma-separated (default 1); aggregate and per-sequence tok/s
-                  --chunk T   prefill chunk (default %d)""".formatted(LoadOptions.DEFAULT_PREFILL_CHUNK);
+                  --chunk T   prefill chunk (default %d)
+                  --prefix N  also time the first token of a 16-token question after an N-token shared prefix:
+                              prefilling both vs forking a session that holds the prefilled prefix""".formatted(LoadOptions.DEFAULT_PREFILL_CHUNK);
     }
 
     @Override
     public int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = Args.parse(name(), argv, 1, Set.of("model", "prompt", "gen", "reps", "threads", "batch", "device", "chunk"),
+        Args a = Args.parse(name(), argv, 1, Set.of("model", "prompt", "gen", "reps", "threads", "batch", "device", "chunk", "prefix"),
                 Set.of(), Map.of("p", "prompt", "n", "gen", "r", "reps", "t", "threads"));
         int p = a.integer("prompt", 512);
         int n = a.integer("gen", 128);
@@ -76,6 +78,36 @@ final class BenchCommand implements Command {
                     }
                 });
                 out.printf("| pp%d | 1 | %s | %s |%n", p, fmt(tps), fmt(tps));
+                out.flush();
+            }
+            int prefix = a.integer("prefix", 0);
+            if (prefix > 0) {
+                int[] shared = rnd.ints(prefix, 0, vocab).toArray();
+                int[] question = rnd.ints(16, 0, vocab).toArray();
+                int[] both = new int[prefix + question.length];
+                System.arraycopy(shared, 0, both, 0, prefix);
+                System.arraycopy(question, 0, both, prefix, question.length);
+                double[] full = measure(reps, () -> {
+                    try (Session s = model.newSession()) {
+                        long t0 = System.nanoTime();
+                        s.prefill(both);
+                        return (System.nanoTime() - t0) / 1e6;
+                    }
+                });
+                double[] forked;
+                try (Session base = model.newSession()) {
+                    base.prefill(shared);
+                    forked = measure(reps, () -> {
+                        long t0 = System.nanoTime();
+                        try (Session s = base.fork()) {
+                            s.prefill(question);
+                            return (System.nanoTime() - t0) / 1e6;
+                        }
+                    });
+                }
+                out.printf("| ttft %d+16, prefill both (ms) | 1 | %s | |%n", prefix, fmt(full));
+                out.printf("| ttft %d+16, forked prefix (ms) | 1 | %s | |%n", prefix, fmt(forked));
+                out.printf("| ttft speed-up | | %.1f x | |%n", mean(full) / mean(forked));
                 out.flush();
             }
             if (n > 0) {
@@ -121,20 +153,25 @@ final class BenchCommand implements Command {
     }
 
     interface Run {
-        double tokensPerSecond();
+        /** One timed run: tokens/s, or milliseconds for the time-to-first-token rows. */
+        double value();
     }
 
     private static double[] measure(int reps, Run run) {
-        run.tokensPerSecond(); // warm-up
+        run.value(); // warm-up
         double[] r = new double[reps];
         for (int i = 0; i < reps; i++) {
-            r[i] = run.tokensPerSecond();
+            r[i] = run.value();
         }
         return r;
     }
 
+    private static double mean(double[] v) {
+        return Arrays.stream(v).average().orElse(0);
+    }
+
     private static String fmt(double[] v) {
-        double mean = Arrays.stream(v).average().orElse(0);
+        double mean = mean(v);
         double var = Arrays.stream(v).map(x -> (x - mean) * (x - mean)).sum() / Math.max(1, v.length - 1);
         return String.format("%.2f ± %.2f", mean, Math.sqrt(var));
     }
