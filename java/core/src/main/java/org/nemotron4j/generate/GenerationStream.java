@@ -165,8 +165,13 @@ public final class GenerationStream implements Iterator<GenerationDelta>, AutoCl
 
     /** Runs the generation to its end (consuming the remaining deltas) and returns the whole result. */
     public GenerationResult collect() {
+        return collectWith(d -> { });
+    }
+
+    /** Runs to the end, handing every delta to {@code sink} as it is produced; returns the whole result. */
+    public GenerationResult collectWith(java.util.function.Consumer<? super GenerationDelta> sink) {
         while (hasNext()) {
-            next();
+            sink.accept(next());
         }
         if (result == null) {
             throw new IllegalStateException("the generation failed before it finished");

@@ -1,0 +1,116 @@
+package org.nemotron4j;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nemotron4j.tokenizer.DemoTokenizer;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Batched decode: every session gets the logits it would get alone, while sessions join and leave. */
+class BatchDecodeTest {
+    @Test
+    void batchedStepsEqualSoloStepsAsSessionsJoinAndLeave() {
+        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"))) {
+            int n = 4;
+            Session[] batched = new Session[n];
+            Session[] solo = new Session[n];
+            int[] next = new int[n];
+            try {
+                for (int i = 0; i < n; i++) {
+                    int[] prompt = ModelPropertyTest.randomIds(5 + 37 * i, 320, i);
+                    batched[i] = m.newSession();
+                    solo[i] = m.newSession();
+                    next[i] = Session.argmax(batched[i].prefill(prompt));
+                    solo[i].prefill(prompt);
+                }
+                for (int step = 0; step < 12; step++) {
+                    // session i takes part in steps [i, 12 - i): they join and leave at different times
+                    List<Session> group = new ArrayList<>();
+                    List<Integer> who = new ArrayList<>();
+                    for (int i = 0; i < n; i++) {
+                        if (step >= i && step < 12 - i) {
+                            group.add(batched[i]);
+                            who.add(i);
+                        }
+                    }
+                    int[] tokens = who.stream().mapToInt(i -> next[i]).toArray();
+                    float[][] logits = m.decode(group, tokens);
+                    for (int j = 0; j < who.size(); j++) {
+                        int i = who.get(j);
+                        float[] alone = solo[i].decode(next[i]);
+                        double err = Fixtures.relError(logits[j], alone);
+                        assertTrue(err <= 1e-5, "step " + step + " session " + i + ": rel error " + err);
+                        next[i] = Session.argmax(logits[j]);
+                    }
+                }
+            } finally {
+                for (int i = 0; i < n; i++) {
+                    if (batched[i] != null) {
+                        batched[i].close();
+                    }
+                    if (solo[i] != null) {
+                        solo[i].close();
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void badBatchesAreRejectedBeforeAnythingChanges() {
+        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"));
+             Session a = m.newSession(); Session b = m.newSession()) {
+            a.prefill(1, 2);
+            b.prefill(3);
+            var e = assertThrows(NemotronException.class, () -> m.decode(List.of(a, b), new int[] {4, 999}));
+            assertTrue(e.getMessage().contains("token id 999"), e.getMessage());
+            assertThrows(NemotronException.class, () -> m.decode(List.of(a, a), new int[] {4, 5}));
+            assertEquals(2, a.position());
+            assertEquals(1, b.position());
+        }
+    }
+
+    @Test
+    void engineBatchesConcurrentRequestsAndMatchesSoloRuns(@TempDir Path tmp) {
+        Path dir = tmp.resolve("demo");
+        String json = ModelPropertyTest.config("M*-M", 32, DemoTokenizer.VOCAB_SIZE, 4, 8, 8, 2, 16, 4, 2, 8, 48);
+        ModelPropertyTest.make(dir, json, 9, false);
+        DemoTokenizer.write(dir, """
+                {%- for m in messages -%}{{ '<SPECIAL_11>' + m['role'] + '\\n' + m['content'] + '\\n' }}{%- endfor -%}
+                {%- if add_generation_prompt -%}{{ '<SPECIAL_11>assistant\\n<think>\\n' }}{%- endif -%}""");
+        String[] prompts = {"Hello", "Why is the sky blue?", "Write a poem about the sea", "17 * 23 = ?"};
+        try (NemotronModel m = NemotronModel.load(dir)) {
+            List<int[]> alone = new ArrayList<>();
+            for (String p : prompts) {
+                try (Session s = m.newSession()) {
+                    alone.add(s.generate(ChatRequest.of(Message.user(p)).maxTokens(20).temperature(0)).tokenIds());
+                }
+            }
+            try (BatchEngine engine = new BatchEngine(m)) {
+                List<BatchEngine.Request> requests = new ArrayList<>();
+                for (String p : prompts) {
+                    requests.add(engine.submit(ChatRequest.of(Message.user(p)).maxTokens(20).temperature(0)));
+                }
+                for (int i = 0; i < prompts.length; i++) {
+                    GenerationResult r = requests.get(i).await(60, TimeUnit.SECONDS);
+                    assertArrayEquals(alone.get(i), r.tokenIds(), "request " + i);
+                }
+                assertTrue(engine.largestBatch() > 1, "steps were batched (largest batch " + engine.largestBatch() + ")");
+            }
+            assertEquals(0, m.allocatedBytes() - workspaceBytes(m), "every request's session was closed");
+        }
+    }
+
+    static long workspaceBytes(NemotronModel m) {
+        MemoryPlan p = MemoryPlan.of(m.config(), 1, 1, DType.BF16, DType.F32, m.prefillChunk());
+        return p.activations() + p.logits();
+    }
+}
