@@ -12,8 +12,8 @@
  *    row with up to four activation rows at a time. The weights are read once.
  *  - AVX2, rows >= 16 (prefill): tasks are (64 weight rows) x (192 activation rows) tiles. For each 256-wide block
  *    of the reduction dimension the tile's weights are converted once into four F32 panels of 16 rows interleaved
- *    by k (scale folded in), then a 6x16 register-tile FMA kernel runs over the activation rows, so every converted
- *    weight is reused by up to 192 activation rows from L1.
+ *    by k (scale folded in) and its activations copied into 6-row tiles interleaved by k, then a 6x16 register-tile
+ *    FMA kernel runs over them, so every converted weight is reused by up to 192 activation rows from L1.
  *  - Portable: blocks of 8 weight rows are converted to F32 into per-thread scratch, then plain dot products that
  *    the compiler vectorizes for the baseline ISA.
  * The fast results differ from the reference only by the order of F32 additions (and, for scale != 1, by
@@ -47,7 +47,7 @@ namespace {
 constexpr int32_t kDotBlock = 32;          // weight rows per task, dot-product form
 constexpr int32_t kPackedBlock = 64;       // weight rows per task, packed form
 constexpr int32_t kPackedRowBlock = 192;   // activation rows per task, packed form (a multiple of 6)
-constexpr int32_t kPackedK = 256;          // reduction block of the packed form
+constexpr int32_t kPackXRows = 48;         // activation rows per packing task, packed form (a multiple of 6)
 constexpr int32_t kPortableBlock = 8;      // weight rows per task, portable form
 constexpr int64_t kSerialWork = 1 << 15;   // below this many multiply-adds, skip the thread pool
 
@@ -106,16 +106,23 @@ void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const
         return;
     }
     if (ctx->simd == SIMD_AVX2) {
+        // Activations packed once per call (tasks of 6-row tiles), shared by every column block.
+        float* xpack = static_cast<float*>(ctx->shared_scratch(sizeof(float) * avx2::matmul_packed_x_floats(rows, K)));
+        const int64_t pack_tasks = (rows + kPackXRows - 1) / kPackXRows;
+        run_tasks(ctx, pack_tasks, work, [&](int64_t t, int) {
+            const int32_t r0 = static_cast<int32_t>(t) * kPackXRows;
+            avx2::matmul_pack_x(x, ld_x, rows, K, r0, r0 + kPackXRows < rows ? r0 + kPackXRows : rows, xpack);
+        });
         const int64_t col_blocks = (O + kPackedBlock - 1) / kPackedBlock;
         const int64_t row_blocks = (rows + kPackedRowBlock - 1) / kPackedRowBlock;
-        ctx->reserve_thread_scratch(sizeof(float) * kPackedBlock * kPackedK);
+        ctx->reserve_thread_scratch(sizeof(float) * avx2::matmul_packed_scratch_floats(kPackedBlock));
         run_tasks(ctx, col_blocks * row_blocks, work, [&](int64_t t, int thread) {
             const int32_t o0 = static_cast<int32_t>(t % col_blocks) * kPackedBlock;
             const int32_t o1 = o0 + kPackedBlock < O ? o0 + kPackedBlock : O;
             const int32_t r0 = static_cast<int32_t>(t / col_blocks) * kPackedRowBlock;
             const int32_t r1 = r0 + kPackedRowBlock < rows ? r0 + kPackedRowBlock : rows;
-            avx2::matmul_rows_packed(x + r0 * ld_x, ld_x, r1 - r0, w, o0, o1, y + r0 * ld_y, ld_y, accumulate,
-                                     static_cast<float*>(ctx->thread_scratch(thread)));
+            avx2::matmul_rows_packed(xpack + static_cast<int64_t>(r0) * K, r1 - r0, w, o0, o1, y + r0 * ld_y, ld_y,
+                                     accumulate, static_cast<float*>(ctx->thread_scratch(thread)));
         });
         return;
     }

@@ -119,41 +119,54 @@ template <int32_t DT, int MR, int NW>
 inline void dot_tile(const float* x, int64_t ld_x, const void* w, int64_t K, int32_t o, float* y, int64_t ld_y,
                      float scale, int32_t accumulate) {
     __m256 acc[MR][NW];
+#pragma GCC unroll 16
     for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 16
         for (int j = 0; j < NW; ++j) acc[i][j] = _mm256_setzero_ps();
     const int64_t wbase = static_cast<int64_t>(o) * K;
     int64_t k = 0;
+    // Each weight row is converted and consumed at once (MR * NW accumulators + 2 live weight vectors; the
+    // activations come from L1 as FMA memory operands), so nothing spills.
     for (; k + 16 <= K; k += 16) {
-        __m256 wlo[NW], whi[NW];
-        for (int j = 0; j < NW; ++j) load16<DT>(w, wbase + j * K + k, wlo[j], whi[j]);
-        for (int i = 0; i < MR; ++i) {
-            const __m256 xlo = _mm256_loadu_ps(x + i * ld_x + k);
-            const __m256 xhi = _mm256_loadu_ps(x + i * ld_x + k + 8);
-            for (int j = 0; j < NW; ++j) {
-                acc[i][j] = _mm256_fmadd_ps(xlo, wlo[j], acc[i][j]);
-                acc[i][j] = _mm256_fmadd_ps(xhi, whi[j], acc[i][j]);
+#pragma GCC unroll 16
+        for (int j = 0; j < NW; ++j) {
+            __m256 wlo, whi;
+            load16<DT>(w, wbase + j * K + k, wlo, whi);
+#pragma GCC unroll 16
+            for (int i = 0; i < MR; ++i) {
+                acc[i][j] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i * ld_x + k), wlo, acc[i][j]);
+                acc[i][j] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i * ld_x + k + 8), whi, acc[i][j]);
             }
         }
     }
     for (; k + 8 <= K; k += 8) {
         __m256 wv[NW];
+#pragma GCC unroll 16
         for (int j = 0; j < NW; ++j) wv[j] = load8<DT>(w, wbase + j * K + k);
+#pragma GCC unroll 16
         for (int i = 0; i < MR; ++i) {
             __m256 xv = _mm256_loadu_ps(x + i * ld_x + k);
+#pragma GCC unroll 16
             for (int j = 0; j < NW; ++j) acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
         }
     }
     float sum[MR][NW];
+#pragma GCC unroll 16
     for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 16
         for (int j = 0; j < NW; ++j) sum[i][j] = hsum(acc[i][j]);
     for (; k < K; ++k) {
+#pragma GCC unroll 16
         for (int j = 0; j < NW; ++j) {
             const float wj = load1<DT>(w, wbase + j * K + k);
+#pragma GCC unroll 16
             for (int i = 0; i < MR; ++i) sum[i][j] += x[i * ld_x + k] * wj;
         }
     }
+#pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
         float* yr = y + i * ld_y + o;
+#pragma GCC unroll 16
         for (int j = 0; j < NW; ++j) {
             const float value = sum[i][j] * scale;
             yr[j] = accumulate ? yr[j] + value : value;
@@ -180,38 +193,43 @@ template <int MR, int NW>
 inline void dot_tile_bf16_split(const float* xs, int64_t ld_xs, const uint16_t* w, int64_t K, int32_t o, float* y,
                                 int64_t ld_y, float scale, int32_t accumulate) {
     __m256 acc[MR][NW];
+#pragma GCC unroll 16
     for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 16
         for (int j = 0; j < NW; ++j) acc[i][j] = _mm256_setzero_ps();
     const __m256i high_mask = _mm256_set1_epi32(static_cast<int32_t>(0xFFFF0000u));
     const uint16_t* wr = w + static_cast<int64_t>(o) * K;
     int64_t k = 0;
     for (; k + 16 <= K; k += 16) {
-        __m256 even[NW], odd[NW];
+#pragma GCC unroll 16
         for (int j = 0; j < NW; ++j) {
             const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + j * K + k));
-            even[j] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-            odd[j] = _mm256_castsi256_ps(_mm256_and_si256(v, high_mask));
-        }
-        for (int i = 0; i < MR; ++i) {
-            const __m256 xe = _mm256_loadu_ps(xs + i * ld_xs + k);
-            const __m256 xo = _mm256_loadu_ps(xs + i * ld_xs + k + 8);
-            for (int j = 0; j < NW; ++j) {
-                acc[i][j] = _mm256_fmadd_ps(xe, even[j], acc[i][j]);
-                acc[i][j] = _mm256_fmadd_ps(xo, odd[j], acc[i][j]);
+            const __m256 even = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+            const __m256 odd = _mm256_castsi256_ps(_mm256_and_si256(v, high_mask));
+#pragma GCC unroll 16
+            for (int i = 0; i < MR; ++i) {
+                acc[i][j] = _mm256_fmadd_ps(_mm256_loadu_ps(xs + i * ld_xs + k), even, acc[i][j]);
+                acc[i][j] = _mm256_fmadd_ps(_mm256_loadu_ps(xs + i * ld_xs + k + 8), odd, acc[i][j]);
             }
         }
     }
     float sum[MR][NW];
+#pragma GCC unroll 16
     for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 16
         for (int j = 0; j < NW; ++j) sum[i][j] = hsum(acc[i][j]);
     for (; k < K; ++k) {
+#pragma GCC unroll 16
         for (int j = 0; j < NW; ++j) {
             const float wj = bf16_to_f32(wr[j * K + k]);
+#pragma GCC unroll 16
             for (int i = 0; i < MR; ++i) sum[i][j] += xs[i * ld_xs + k] * wj;
         }
     }
+#pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
         float* yr = y + i * ld_y + o;
+#pragma GCC unroll 16
         for (int j = 0; j < NW; ++j) {
             const float value = sum[i][j] * scale;
             yr[j] = accumulate ? yr[j] + value : value;
@@ -328,12 +346,44 @@ void pack_panel(const void* w, int64_t K, int32_t o0, int n_valid, int64_t k0, i
     }
 }
 
-/* c[i, 0..n_valid) (+)= sum_k x[i, k] * panel[k, 0..16) for MR rows. */
+constexpr int kTileRows = 6;  // activation rows per register tile
+
+/*
+ * Packs activation rows [0, n) (n <= 6) of x, all K columns, into xp[k * 6 + i]; rows past n are zero. Packed, the
+ * tile's broadcasts walk one contiguous buffer: read in place, six rows a multiple of 4 KiB apart (K = 2048 floats)
+ * fall into the same L1 set and evict each other and the weight panel.
+ */
+inline void pack_rows(const float* x, int64_t ld_x, int n, int64_t K, float* xp) {
+    int64_t k = 0;
+    if (n == kTileRows) {
+        const __m256i first6 = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+        for (; k + 8 <= K; k += 8) {
+            // Six rows of eight columns -> eight groups of six, via a transposed 8x8 block (two rows unused).
+            __m256 r[8];
+            for (int i = 0; i < kTileRows; ++i) r[i] = _mm256_loadu_ps(x + i * ld_x + k);
+            r[6] = _mm256_setzero_ps();
+            r[7] = _mm256_setzero_ps();
+            transpose8(r);
+            // Each store writes 8 floats and the next one overwrites the 2 extra; the last is masked to 6.
+            for (int j = 0; j < 7; ++j) _mm256_storeu_ps(xp + (k + j) * kTileRows, r[j]);
+            _mm256_maskstore_ps(xp + (k + 7) * kTileRows, first6, r[7]);
+        }
+    }
+    for (; k < K; ++k)
+        for (int i = 0; i < kTileRows; ++i) xp[k * kTileRows + i] = i < n ? x[i * ld_x + k] : 0.0f;
+}
+
+/*
+ * c[i, 0..n_valid) (+)= sum_k xp[k * 6 + i] * panel[k, 0..16) for MR rows. Every loop over the MR rows is unrolled so
+ * the 2*MR accumulators live in registers for the whole reduction (a runtime-indexed epilogue makes GCC keep a memory
+ * copy of them and store it on every k step, halving the FMA rate).
+ */
 template <int MR>
-inline void tile_kernel(const float* x, int64_t ld_x, const float* panel, int kc, float* c, int64_t ld_c,
-                        int n_valid, bool add_to_c) {
+inline void tile_kernel(const float* xp, const float* panel, int kc, float* c, int64_t ld_c, int n_valid,
+                        bool add_to_c) {
     __m256 acc0[MR];
     __m256 acc1[MR];
+#pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
         acc0[i] = _mm256_setzero_ps();
         acc1[i] = _mm256_setzero_ps();
@@ -341,36 +391,48 @@ inline void tile_kernel(const float* x, int64_t ld_x, const float* panel, int kc
     for (int k = 0; k < kc; ++k) {
         const __m256 w0 = _mm256_load_ps(panel + k * kPanelRows);
         const __m256 w1 = _mm256_load_ps(panel + k * kPanelRows + 8);
+#pragma GCC unroll 16
         for (int i = 0; i < MR; ++i) {
-            const __m256 xb = _mm256_broadcast_ss(x + i * ld_x + k);
+            const __m256 xb = _mm256_broadcast_ss(xp + k * kTileRows + i);
             acc0[i] = _mm256_fmadd_ps(xb, w0, acc0[i]);
             acc1[i] = _mm256_fmadd_ps(xb, w1, acc1[i]);
         }
     }
+    if (n_valid == kPanelRows) {
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) {
+            float* ci = c + i * ld_c;
+            __m256 v0 = acc0[i];
+            __m256 v1 = acc1[i];
+            if (add_to_c) {
+                v0 = _mm256_add_ps(_mm256_loadu_ps(ci), v0);
+                v1 = _mm256_add_ps(_mm256_loadu_ps(ci + 8), v1);
+            }
+            _mm256_storeu_ps(ci, v0);
+            _mm256_storeu_ps(ci + 8, v1);
+        }
+        return;
+    }
+    alignas(32) float tmp[MR][kPanelRows];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+        _mm256_store_ps(tmp[i], acc0[i]);
+        _mm256_store_ps(tmp[i] + 8, acc1[i]);
+    }
     for (int i = 0; i < MR; ++i) {
         float* ci = c + i * ld_c;
-        if (n_valid == kPanelRows) {
-            if (add_to_c) {
-                acc0[i] = _mm256_add_ps(_mm256_loadu_ps(ci), acc0[i]);
-                acc1[i] = _mm256_add_ps(_mm256_loadu_ps(ci + 8), acc1[i]);
-            }
-            _mm256_storeu_ps(ci, acc0[i]);
-            _mm256_storeu_ps(ci + 8, acc1[i]);
-        } else {
-            alignas(32) float tmp[kPanelRows];
-            _mm256_store_ps(tmp, acc0[i]);
-            _mm256_store_ps(tmp + 8, acc1[i]);
-            for (int j = 0; j < n_valid; ++j) ci[j] = add_to_c ? ci[j] + tmp[j] : tmp[j];
-        }
+        for (int j = 0; j < n_valid; ++j) ci[j] = add_to_c ? ci[j] + tmp[i][j] : tmp[i][j];
     }
 }
 
+/* pack: the weight panels of [o_begin, o_end), kPanelK x 16 floats each. xpack: the 6-row tiles of x (pack_rows). */
 template <int32_t DT>
-void rows_packed(const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, int32_t o_begin, int32_t o_end,
-                 float* y, int64_t ld_y, int32_t accumulate, float* pack) {
+void rows_packed(const float* xpack, int32_t rows, const n4j_weight* w, int32_t o_begin, int32_t o_end, float* y,
+                 int64_t ld_y, int32_t accumulate, float* pack) {
     const int64_t K = w->cols;
     const int n = o_end - o_begin;
     const int panels = (n + kPanelRows - 1) / kPanelRows;
+    const int tiles = (rows + kTileRows - 1) / kTileRows;
     for (int64_t k0 = 0; k0 < K; k0 += kPanelK) {
         const int kc = static_cast<int>(K - k0 < kPanelK ? K - k0 : kPanelK);
         for (int p = 0; p < panels; ++p) {
@@ -383,18 +445,18 @@ void rows_packed(const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w
             const int valid = n - p * kPanelRows < kPanelRows ? n - p * kPanelRows : kPanelRows;
             const float* panel = pack + p * kPanelK * kPanelRows;
             float* c = y + o_begin + p * kPanelRows;
-            int32_t r = 0;
-            for (; r + 6 <= rows; r += 6)
-                tile_kernel<6>(x + r * ld_x + k0, ld_x, panel, kc, c + r * ld_y, ld_y, valid, add_to_c);
-            const float* xr = x + r * ld_x + k0;
-            float* cr = c + r * ld_y;
-            switch (rows - r) {
-                case 1: tile_kernel<1>(xr, ld_x, panel, kc, cr, ld_y, valid, add_to_c); break;
-                case 2: tile_kernel<2>(xr, ld_x, panel, kc, cr, ld_y, valid, add_to_c); break;
-                case 3: tile_kernel<3>(xr, ld_x, panel, kc, cr, ld_y, valid, add_to_c); break;
-                case 4: tile_kernel<4>(xr, ld_x, panel, kc, cr, ld_y, valid, add_to_c); break;
-                case 5: tile_kernel<5>(xr, ld_x, panel, kc, cr, ld_y, valid, add_to_c); break;
-                default: break;
+            for (int t = 0; t < tiles; ++t) {
+                const int r = t * kTileRows;
+                const float* xp = xpack + (static_cast<int64_t>(t) * K + k0) * kTileRows;
+                float* cr = c + r * ld_y;
+                switch (rows - r < kTileRows ? rows - r : kTileRows) {
+                    case 1: tile_kernel<1>(xp, panel, kc, cr, ld_y, valid, add_to_c); break;
+                    case 2: tile_kernel<2>(xp, panel, kc, cr, ld_y, valid, add_to_c); break;
+                    case 3: tile_kernel<3>(xp, panel, kc, cr, ld_y, valid, add_to_c); break;
+                    case 4: tile_kernel<4>(xp, panel, kc, cr, ld_y, valid, add_to_c); break;
+                    case 5: tile_kernel<5>(xp, panel, kc, cr, ld_y, valid, add_to_c); break;
+                    default: tile_kernel<6>(xp, panel, kc, cr, ld_y, valid, add_to_c); break;
+                }
             }
         }
     }
@@ -432,16 +494,32 @@ void matmul_rows_dot(const float* x, int64_t ld_x, const float* x_split, int32_t
     }
 }
 
-void matmul_rows_packed(const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, int32_t o_begin,
-                        int32_t o_end, float* y, int64_t ld_y, int32_t accumulate, float* pack) {
+size_t matmul_packed_scratch_floats(int32_t weight_rows) {
+    return static_cast<size_t>((weight_rows + kPanelRows - 1) / kPanelRows) * kPanelK * kPanelRows;
+}
+
+size_t matmul_packed_x_floats(int32_t rows, int64_t K) {
+    return static_cast<size_t>((rows + kTileRows - 1) / kTileRows) * static_cast<size_t>(K) * kTileRows;
+}
+
+void matmul_pack_x(const float* x, int64_t ld_x, int32_t rows, int64_t K, int32_t row_begin, int32_t row_end,
+                   float* xpack) {
+    for (int32_t r = row_begin; r < row_end; r += kTileRows) {
+        const int n = rows - r < kTileRows ? rows - r : kTileRows;
+        pack_rows(x + r * ld_x, ld_x, n, K, xpack + static_cast<int64_t>(r / kTileRows) * K * kTileRows);
+    }
+}
+
+void matmul_rows_packed(const float* xpack, int32_t rows, const n4j_weight* w, int32_t o_begin, int32_t o_end,
+                        float* y, int64_t ld_y, int32_t accumulate, float* pack) {
     switch (w->dtype) {
         case N4J_DTYPE_BF16:
-            rows_packed<N4J_DTYPE_BF16>(x, ld_x, rows, w, o_begin, o_end, y, ld_y, accumulate, pack);
+            rows_packed<N4J_DTYPE_BF16>(xpack, rows, w, o_begin, o_end, y, ld_y, accumulate, pack);
             break;
         case N4J_DTYPE_F8_E4M3:
-            rows_packed<N4J_DTYPE_F8_E4M3>(x, ld_x, rows, w, o_begin, o_end, y, ld_y, accumulate, pack);
+            rows_packed<N4J_DTYPE_F8_E4M3>(xpack, rows, w, o_begin, o_end, y, ld_y, accumulate, pack);
             break;
-        default: rows_packed<N4J_DTYPE_F32>(x, ld_x, rows, w, o_begin, o_end, y, ld_y, accumulate, pack); break;
+        default: rows_packed<N4J_DTYPE_F32>(xpack, rows, w, o_begin, o_end, y, ld_y, accumulate, pack); break;
     }
 }
 

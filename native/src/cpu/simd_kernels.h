@@ -93,12 +93,19 @@ void matmul_rows_dot(const float* x, int64_t ld_x, const float* x_split, int32_t
 void matmul_split_x_bf16(const float* x, int64_t ld_x, int32_t rows, int64_t K, float* x_split);
 
 /*
- * Weight rows [o_begin, o_end) (at most 64) for all `rows` activation rows, packed-panel form: blocks of 256 in the
- * reduction dimension are converted to F32 (times scale) into `pack` (64*256 floats, 64-byte aligned) as four
- * 16-row panels interleaved by k, then a 6x16 register-tile kernel accumulates into y.
+ * Packed-panel form (prefill). matmul_pack_x copies the activation rows [row_begin, row_end) (row_begin a multiple
+ * of 6) into 6-row tiles interleaved by k (xpack: matmul_packed_x_floats(rows, K) floats for all rows, tile-major).
+ * matmul_rows_packed then computes weight rows [o_begin, o_end) for `rows` activation rows whose first tile is at
+ * xpack: per block of 256 in the reduction dimension the weights are converted to F32 (times scale) into `pack`
+ * (matmul_packed_scratch_floats(o_end - o_begin) floats, 64-byte aligned) as 16-row panels interleaved by k, and a
+ * 6x16 register-tile kernel accumulates into y.
  */
-void matmul_rows_packed(const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, int32_t o_begin,
-                        int32_t o_end, float* y, int64_t ld_y, int32_t accumulate, float* pack);
+size_t matmul_packed_x_floats(int32_t rows, int64_t K);
+void matmul_pack_x(const float* x, int64_t ld_x, int32_t rows, int64_t K, int32_t row_begin, int32_t row_end,
+                   float* xpack);
+size_t matmul_packed_scratch_floats(int32_t weight_rows);
+void matmul_rows_packed(const float* xpack, int32_t rows, const n4j_weight* w, int32_t o_begin, int32_t o_end,
+                        float* y, int64_t ld_y, int32_t accumulate, float* pack);
 
 }  // namespace avx2
 }  // namespace cpu
