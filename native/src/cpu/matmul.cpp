@@ -44,7 +44,7 @@ void matmul_ref(const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w,
 
 namespace {
 
-constexpr int32_t kDotBlock = 32;          // weight rows per task, dot-product form
+constexpr int32_t kDotBlock = avx2::kDotMaxWeightRows;  // weight rows per task, dot-product form
 constexpr int32_t kPackedBlock = 64;       // weight rows per task, packed form
 constexpr int32_t kPackedRowBlock = 192;   // activation rows per task, packed form (a multiple of 6)
 constexpr int32_t kPackXRows = 48;         // activation rows per packing task, packed form (a multiple of 6)
@@ -91,6 +91,7 @@ void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const
     const int64_t K = w->cols;
     const int64_t work = static_cast<int64_t>(rows) * O * K;
 
+    static_assert(kMatmulPackedMinRows - 1 <= avx2::kDotMaxRows, "dot form row buffer");
     if (ctx->simd == SIMD_AVX2 && rows < kMatmulPackedMinRows) {
         float* x_split = nullptr;
         if (w->dtype == N4J_DTYPE_BF16) {

@@ -114,24 +114,64 @@ inline float hsum(__m256 v) {
 
 /* ---- dot form ---- */
 
-/* MR activation rows x NW weight rows starting at weight row o. */
-template <int32_t DT, int MR, int NW>
-inline void dot_tile(const float* x, int64_t ld_x, const void* w, int64_t K, int32_t o, float* y, int64_t ld_y,
-                     float scale, int32_t accumulate) {
+template <int32_t DT>
+constexpr int64_t weight_bytes() {
+    return DT == N4J_DTYPE_F8_E4M3 ? 1 : DT == N4J_DTYPE_BF16 ? 2 : 4;
+}
+
+/*
+ * 16 consecutive weights as two F32 vectors, paired with the activations at x + k (lo) and x + k + 8 (hi).
+ * SPLIT (BF16 only): a 256-bit load of 16 BF16 weights holds the even-indexed ones in the low halves and the
+ * odd-indexed ones in the high halves of its 32-bit lanes, so `<< 16` and `& 0xFFFF0000` turn it into two F32
+ * vectors without any shuffle; the activations were split the same way once per call (matmul_split_x_bf16), so
+ * each 16-block is [x0 x2 .. x14 | x1 x3 .. x15]. Columns past the last full 16-block stay in order.
+ */
+template <int32_t DT, bool SPLIT>
+inline void load16_dot(const void* w, int64_t index, __m256& lo, __m256& hi) {
+    if constexpr (SPLIT) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(w) + index));
+        lo = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+        hi = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32(static_cast<int32_t>(0xFFFF0000u))));
+    } else {
+        load16<DT>(w, index, lo, hi);
+    }
+}
+
+/*
+ * MR activation rows x NW weight rows starting at weight row o, over columns [k_begin, k_end) of the reduction.
+ * The MR * NW vector accumulators start at zero (first) or from acc_buf, and go back to acc_buf unless this is the
+ * last piece (k_end == K), which reduces them, adds the column tails and writes y. Splitting the reduction this way
+ * keeps the activations of every row in L1 however long K is, and changes no result: the same vector FMAs run in the
+ * same order. acc_buf[i * acc_stride + j] belongs to (row i, weight row o + j).
+ * Each weight row is converted and consumed at once (MR * NW accumulators + 2 live weight vectors; the activations
+ * come from L1 as FMA memory operands), so nothing spills.
+ */
+template <int32_t DT, bool SPLIT, int MR, int NW>
+inline void dot_tile(const float* x, int64_t ld_x, const void* w, int64_t K, int32_t o, int64_t k_begin,
+                     int64_t k_end, __m256* acc_buf, int acc_stride, float* y, int64_t ld_y, float scale,
+                     int32_t accumulate) {
     __m256 acc[MR][NW];
+    const bool first = k_begin == 0;
+    const bool last = k_end == K;
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 16
-        for (int j = 0; j < NW; ++j) acc[i][j] = _mm256_setzero_ps();
+        for (int j = 0; j < NW; ++j) acc[i][j] = first ? _mm256_setzero_ps() : acc_buf[i * acc_stride + j];
     const int64_t wbase = static_cast<int64_t>(o) * K;
-    int64_t k = 0;
-    // Each weight row is converted and consumed at once (MR * NW accumulators + 2 live weight vectors; the
-    // activations come from L1 as FMA memory operands), so nothing spills.
-    for (; k + 16 <= K; k += 16) {
+    int64_t k = k_begin;
+    for (; k + 16 <= k_end; k += 16) {
 #pragma GCC unroll 16
         for (int j = 0; j < NW; ++j) {
             __m256 wlo, whi;
-            load16<DT>(w, wbase + j * K + k, wlo, whi);
+            if constexpr (MR > 1) {
+                // Several activation rows make each weight row slow to consume: fetch the next tile's rows (one
+                // tile ahead) so their memory latency overlaps this tile's FMAs. A single row streams fast enough
+                // for the hardware prefetcher alone.
+                _mm_prefetch(reinterpret_cast<const char*>(static_cast<const uint8_t*>(w) +
+                                                           (wbase + (j + NW) * K + k) * weight_bytes<DT>()),
+                             _MM_HINT_T0);
+            }
+            load16_dot<DT, SPLIT>(w, wbase + j * K + k, wlo, whi);
 #pragma GCC unroll 16
             for (int i = 0; i < MR; ++i) {
                 acc[i][j] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i * ld_x + k), wlo, acc[i][j]);
@@ -139,15 +179,19 @@ inline void dot_tile(const float* x, int64_t ld_x, const void* w, int64_t K, int
             }
         }
     }
+    if (!last) {
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 16
+            for (int j = 0; j < NW; ++j) acc_buf[i * acc_stride + j] = acc[i][j];
+        return;
+    }
     for (; k + 8 <= K; k += 8) {
-        __m256 wv[NW];
 #pragma GCC unroll 16
-        for (int j = 0; j < NW; ++j) wv[j] = load8<DT>(w, wbase + j * K + k);
+        for (int j = 0; j < NW; ++j) {
+            const __m256 wv = load8<DT>(w, wbase + j * K + k);
 #pragma GCC unroll 16
-        for (int i = 0; i < MR; ++i) {
-            __m256 xv = _mm256_loadu_ps(x + i * ld_x + k);
-#pragma GCC unroll 16
-            for (int j = 0; j < NW; ++j) acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
+            for (int i = 0; i < MR; ++i) acc[i][j] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i * ld_x + k), wv, acc[i][j]);
         }
     }
     float sum[MR][NW];
@@ -174,106 +218,57 @@ inline void dot_tile(const float* x, int64_t ld_x, const void* w, int64_t K, int
     }
 }
 
-/* Weight rows [o_begin, o_end) for MR activation rows: NW weight rows at a time, then single rows. */
-template <int32_t DT, int MR, int NW>
+/* Weight rows [o_begin, o_end) for MR activation rows, columns [k_begin, k_end): NW weight rows at a time, then
+ * single rows. */
+template <int32_t DT, bool SPLIT, int MR, int NW>
 inline void dot_rows(const float* x, int64_t ld_x, const void* w, int64_t K, int32_t o_begin, int32_t o_end,
-                     float* y, int64_t ld_y, float scale, int32_t accumulate) {
+                     int64_t k_begin, int64_t k_end, __m256* acc_buf, float* y, int64_t ld_y, float scale,
+                     int32_t accumulate) {
     int32_t o = o_begin;
-    for (; o + NW <= o_end; o += NW) dot_tile<DT, MR, NW>(x, ld_x, w, K, o, y, ld_y, scale, accumulate);
-    for (; o < o_end; ++o) dot_tile<DT, MR, 1>(x, ld_x, w, K, o, y, ld_y, scale, accumulate);
+    for (; o + NW <= o_end; o += NW)
+        dot_tile<DT, SPLIT, MR, NW>(x, ld_x, w, K, o, k_begin, k_end, acc_buf + (o - o_begin), kDotMaxWeightRows, y,
+                                    ld_y, scale, accumulate);
+    for (; o < o_end; ++o)
+        dot_tile<DT, SPLIT, MR, 1>(x, ld_x, w, K, o, k_begin, k_end, acc_buf + (o - o_begin), kDotMaxWeightRows, y,
+                                   ld_y, scale, accumulate);
 }
 
-/*
- * BF16 with split activations: a 256-bit load of 16 BF16 weights holds the even-indexed ones in the low halves and
- * the odd-indexed ones in the high halves of its 32-bit lanes, so `<< 16` and `& 0xFFFF0000` turn it into two F32
- * vectors without any shuffle. The activations were split the same way once per call (matmul_split_x_bf16), so
- * each 16-block is [x0 x2 .. x14 | x1 x3 .. x15]. Columns past the last full 16-block stay in order.
- */
-template <int MR, int NW>
-inline void dot_tile_bf16_split(const float* xs, int64_t ld_xs, const uint16_t* w, int64_t K, int32_t o, float* y,
-                                int64_t ld_y, float scale, int32_t accumulate) {
-    __m256 acc[MR][NW];
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 16
-        for (int j = 0; j < NW; ++j) acc[i][j] = _mm256_setzero_ps();
-    const __m256i high_mask = _mm256_set1_epi32(static_cast<int32_t>(0xFFFF0000u));
-    const uint16_t* wr = w + static_cast<int64_t>(o) * K;
-    int64_t k = 0;
-    for (; k + 16 <= K; k += 16) {
-#pragma GCC unroll 16
-        for (int j = 0; j < NW; ++j) {
-            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + j * K + k));
-            const __m256 even = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-            const __m256 odd = _mm256_castsi256_ps(_mm256_and_si256(v, high_mask));
-#pragma GCC unroll 16
-            for (int i = 0; i < MR; ++i) {
-                acc[i][j] = _mm256_fmadd_ps(_mm256_loadu_ps(xs + i * ld_xs + k), even, acc[i][j]);
-                acc[i][j] = _mm256_fmadd_ps(_mm256_loadu_ps(xs + i * ld_xs + k + 8), odd, acc[i][j]);
-            }
-        }
-    }
-    float sum[MR][NW];
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 16
-        for (int j = 0; j < NW; ++j) sum[i][j] = hsum(acc[i][j]);
-    for (; k < K; ++k) {
-#pragma GCC unroll 16
-        for (int j = 0; j < NW; ++j) {
-            const float wj = bf16_to_f32(wr[j * K + k]);
-#pragma GCC unroll 16
-            for (int i = 0; i < MR; ++i) sum[i][j] += xs[i * ld_xs + k] * wj;
-        }
-    }
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-        float* yr = y + i * ld_y + o;
-#pragma GCC unroll 16
-        for (int j = 0; j < NW; ++j) {
-            const float value = sum[i][j] * scale;
-            yr[j] = accumulate ? yr[j] + value : value;
-        }
-    }
-}
+/* Bytes of activations (all rows, one piece of the reduction) kept in L1 while a piece's weights stream past. */
+constexpr int64_t kDotActivationBytes = 16384;
 
-template <int MR, int NW>
-inline void dot_rows_bf16_split(const float* xs, int64_t ld_xs, const uint16_t* w, int64_t K, int32_t o_begin,
-                                int32_t o_end, float* y, int64_t ld_y, float scale, int32_t accumulate) {
-    int32_t o = o_begin;
-    for (; o + NW <= o_end; o += NW) dot_tile_bf16_split<MR, NW>(xs, ld_xs, w, K, o, y, ld_y, scale, accumulate);
-    for (; o < o_end; ++o) dot_tile_bf16_split<MR, 1>(xs, ld_xs, w, K, o, y, ld_y, scale, accumulate);
-}
-
-void rows_dot_bf16_split(const float* xs, int32_t rows, const n4j_weight* w, int32_t o_begin, int32_t o_end, float* y,
-                         int64_t ld_y, int32_t accumulate) {
-    const int64_t K = w->cols;
-    const uint16_t* wd = static_cast<const uint16_t*>(w->data);
-    for (int32_t r = 0; r < rows; r += 4) {
-        const float* xr = xs + r * K;
-        float* yr = y + r * ld_y;
-        switch (rows - r >= 4 ? 4 : rows - r) {
-            case 1: dot_rows_bf16_split<1, 8>(xr, K, wd, K, o_begin, o_end, yr, ld_y, w->scale, accumulate); break;
-            case 2: dot_rows_bf16_split<2, 4>(xr, K, wd, K, o_begin, o_end, yr, ld_y, w->scale, accumulate); break;
-            case 3: dot_rows_bf16_split<3, 2>(xr, K, wd, K, o_begin, o_end, yr, ld_y, w->scale, accumulate); break;
-            default: dot_rows_bf16_split<4, 2>(xr, K, wd, K, o_begin, o_end, yr, ld_y, w->scale, accumulate); break;
-        }
-    }
-}
-
-template <int32_t DT>
+template <int32_t DT, bool SPLIT>
 void rows_dot(const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, int32_t o_begin, int32_t o_end,
               float* y, int64_t ld_y, int32_t accumulate) {
     const int64_t K = w->cols;
     const float scale = w->scale * decode_factor<DT>();
-    for (int32_t r = 0; r < rows; r += 4) {
-        const float* xr = x + r * ld_x;
-        float* yr = y + r * ld_y;
-        switch (rows - r >= 4 ? 4 : rows - r) {
-            case 1: dot_rows<DT, 1, 8>(xr, ld_x, w->data, K, o_begin, o_end, yr, ld_y, scale, accumulate); break;
-            case 2: dot_rows<DT, 2, 4>(xr, ld_x, w->data, K, o_begin, o_end, yr, ld_y, scale, accumulate); break;
-            case 3: dot_rows<DT, 3, 2>(xr, ld_x, w->data, K, o_begin, o_end, yr, ld_y, scale, accumulate); break;
-            default: dot_rows<DT, 4, 2>(xr, ld_x, w->data, K, o_begin, o_end, yr, ld_y, scale, accumulate); break;
+    // Pieces of the reduction: a multiple of 16 columns (the SPLIT layout's block), at least 256.
+    int64_t piece = (kDotActivationBytes / (static_cast<int64_t>(sizeof(float)) * rows)) & ~int64_t(15);
+    if (piece < 256) piece = 256;
+    alignas(32) __m256 acc_buf[kDotMaxRows * kDotMaxWeightRows];
+    for (int64_t k0 = 0; k0 < K; k0 += piece) {
+        const int64_t k1 = K - k0 <= piece ? K : k0 + piece;
+        for (int32_t r = 0; r < rows; r += 4) {
+            const float* xr = x + r * ld_x;
+            float* yr = y + r * ld_y;
+            __m256* acc = acc_buf + r * kDotMaxWeightRows;
+            switch (rows - r >= 4 ? 4 : rows - r) {
+                case 1:
+                    dot_rows<DT, SPLIT, 1, 8>(xr, ld_x, w->data, K, o_begin, o_end, k0, k1, acc, yr, ld_y, scale,
+                                              accumulate);
+                    break;
+                case 2:
+                    dot_rows<DT, SPLIT, 2, 4>(xr, ld_x, w->data, K, o_begin, o_end, k0, k1, acc, yr, ld_y, scale,
+                                              accumulate);
+                    break;
+                case 3:
+                    dot_rows<DT, SPLIT, 3, 2>(xr, ld_x, w->data, K, o_begin, o_end, k0, k1, acc, yr, ld_y, scale,
+                                              accumulate);
+                    break;
+                default:
+                    dot_rows<DT, SPLIT, 4, 2>(xr, ld_x, w->data, K, o_begin, o_end, k0, k1, acc, yr, ld_y, scale,
+                                              accumulate);
+                    break;
+            }
         }
     }
 }
@@ -481,16 +476,18 @@ void matmul_split_x_bf16(const float* x, int64_t ld_x, int32_t rows, int64_t K, 
 
 void matmul_rows_dot(const float* x, int64_t ld_x, const float* x_split, int32_t rows, const n4j_weight* w,
                      int32_t o_begin, int32_t o_end, float* y, int64_t ld_y, int32_t accumulate) {
-    if (w->dtype == N4J_DTYPE_BF16 && x_split != nullptr) {
-        rows_dot_bf16_split(x_split, rows, w, o_begin, o_end, y, ld_y, accumulate);
-        return;
-    }
     switch (w->dtype) {
-        case N4J_DTYPE_BF16: rows_dot<N4J_DTYPE_BF16>(x, ld_x, rows, w, o_begin, o_end, y, ld_y, accumulate); break;
-        case N4J_DTYPE_F8_E4M3:
-            rows_dot<N4J_DTYPE_F8_E4M3>(x, ld_x, rows, w, o_begin, o_end, y, ld_y, accumulate);
+        case N4J_DTYPE_BF16:
+            if (x_split != nullptr) {
+                rows_dot<N4J_DTYPE_BF16, true>(x_split, w->cols, rows, w, o_begin, o_end, y, ld_y, accumulate);
+            } else {
+                rows_dot<N4J_DTYPE_BF16, false>(x, ld_x, rows, w, o_begin, o_end, y, ld_y, accumulate);
+            }
             break;
-        default: rows_dot<N4J_DTYPE_F32>(x, ld_x, rows, w, o_begin, o_end, y, ld_y, accumulate); break;
+        case N4J_DTYPE_F8_E4M3:
+            rows_dot<N4J_DTYPE_F8_E4M3, false>(x, ld_x, rows, w, o_begin, o_end, y, ld_y, accumulate);
+            break;
+        default: rows_dot<N4J_DTYPE_F32, false>(x, ld_x, rows, w, o_begin, o_end, y, ld_y, accumulate); break;
     }
 }
 

@@ -86,6 +86,9 @@ void convert_f32_to_f16(const float* src, uint16_t* dst, int64_t n);
  * weight row is read once per group of up to 4 activation rows. For decode-sized `rows`. For BF16 weights pass
  * x_split (matmul_split_x_bf16 of x, [rows][K]) to use the shuffle-free BF16 kernel; nullptr otherwise.
  */
+constexpr int32_t kDotMaxRows = 15;          // activation rows of the dot form (kMatmulPackedMinRows - 1)
+constexpr int32_t kDotMaxWeightRows = 32;    // weight rows per matmul_rows_dot call (o_end - o_begin)
+
 void matmul_rows_dot(const float* x, int64_t ld_x, const float* x_split, int32_t rows, const n4j_weight* w,
                      int32_t o_begin, int32_t o_end, float* y, int64_t ld_y, int32_t accumulate);
 
