@@ -66,6 +66,42 @@ class ForkSnapshotTest {
         }
     }
 
+    /**
+     * The fork of a session whose layers have NVIDIA-Nemotron-Nano-9B-v2's shapes (hidden 4480, 128 Mamba heads of
+     * 80, state 128, 40/8 attention heads of 128, MLP 15680; four layers and a small vocabulary keep the checkpoint at
+     * about 1 GB): the fork allocates exactly its Mamba states (2 x 20.3 MiB here, 27 x that for the real model),
+     * shares all KV blocks, and the first token written into the shared, partly filled block copies that one block
+     * (K and V, per attention layer) and nothing else; the parent then writes in place.
+     */
+    @Test
+    void forkOfA9bShapedSessionCopiesOnlyTheStatesAndTheBlockItWrites(@TempDir Path tmp) {
+        String json = ModelPropertyTest.config("M*M-", 4480, 1024, 128, 80, 128, 8, 128, 40, 8, 128, 15680);
+        Path dir = ModelPropertyTest.make(tmp.resolve("nine-b-shaped"), json, 9, false);
+        try (NemotronModel m = NemotronModel.load(dir)) {
+            ModelConfig c = m.config();
+            int[] ids = ModelPropertyTest.randomIds(300, c.vocabSize(), 5);
+            try (Session parent = m.newSession()) {
+                float[] last = parent.prefill(ids);
+                int next = Session.argmax(last);
+                long beforeFork = m.allocatedBytes();
+                try (Session child = parent.fork()) {
+                    long stateBytes = 2 * MambaState.bytes(c);
+                    assertEquals(stateBytes, m.allocatedBytes() - beforeFork,
+                            "a fork copies only the Mamba states; KV blocks are shared");
+                    long beforeWrite = m.allocatedBytes();
+                    float[] childLogits = child.decode(next);
+                    assertEquals(2 * KvCache.blockBytes(c) * c.count(LayerKind.ATTENTION), m.allocatedBytes() - beforeWrite,
+                            "the child's first token copies the shared partial block (K and V) of each attention layer");
+                    long beforeParent = m.allocatedBytes();
+                    float[] parentLogits = parent.decode(next);
+                    assertEquals(beforeParent, m.allocatedBytes(), "the parent now owns its block alone and writes in place");
+                    assertArrayEquals(parentLogits, childLogits, "same state, same token: same logits");
+                }
+                assertEquals(beforeFork, m.allocatedBytes(), "closing the fork frees its states and its block");
+            }
+        }
+    }
+
     @Test
     void snapshotRestoreContinuesBitwise(@TempDir Path tmp) {
         try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"))) {
