@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
     // Prefill: many rows (compute bound).
     bench_matmul(b, "medium up_proj (prefill)", N4J_DTYPE_BF16, 512, 2048, 7168, 3);
     bench_matmul(b, "medium up_proj (prefill)", N4J_DTYPE_F8_E4M3, 512, 2048, 7168, 3);
-    bench_matmul(b, "medium in_proj (prefill)", N4J_DTYPE_BF16, 128, 2048, 4368, 3);
+    bench_matmul(b, "medium in_proj (prefill)", N4J_DTYPE_BF16, 512, 2048, 7232, 3);
     bench_scan(b, "medium", 64, 40, 8, 128, 128, 512);
     bench_scan(b, "9B", 128, 80, 8, 128, 128, 512);
     bench_attention(b, "medium", 16, 4, 128, 512, 0);
