@@ -410,10 +410,11 @@ void test_attention(const backends& all) {
                     }
                 }
             }
-            // Decode: three sequences with different lengths and block sizes.
-            const int32_t batch = 3;
-            const int32_t lengths[batch] = {0, 13, 90};
-            const int32_t block_sizes[batch] = {4, 16, 7};
+            // Decode: sequences with different lengths and block sizes: one chunk of positions, two chunks, and
+            // more than 4096 positions (chunks of 128).
+            const int32_t batch = 4;
+            const int32_t lengths[batch] = {0, 13, 90, 4200};
+            const int32_t block_sizes[batch] = {4, 16, 7, 256};
             const int64_t ld = qw + kvw;  // q, k, v rows interleaved in one buffer, like a fused projection
             const std::vector<float> qkv = r.vec(static_cast<size_t>(batch * ld), -2.0f, 2.0f);
             const uint64_t seed = r.next();

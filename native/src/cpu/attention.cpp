@@ -13,8 +13,10 @@
  * Fast: online softmax (running maximum m, running sum l, accumulator rescaled by exp(m_old - m_new) when the
  * maximum grows) over segments of up to 64 positions that never cross a cache block. A task is one KV head and a
  * tile of query tokens (all the query heads that share the KV head), so each K/V segment is converted from BF16
- * once and reused by every query row of the tile; tiles with more positions are handed out first. Decode is the
- * same with one task per (sequence, KV head). The fast body (attention_fast.inc) is compiled for the baseline ISA and
+ * once and reused by every query row of the tile; tiles with more positions are handed out first. Decode splits
+ * each sequence's positions into chunks instead (flash-decoding: 64 positions at least, 64 chunks at most, fixed by
+ * the sequence's length), one task per (sequence, chunk) computing every head over rows read in memory order, and
+ * merges the chunks' partial softmax states in order. The fast body (attention_fast.inc) is compiled for the baseline ISA and
  * for AVX2+FMA (attention_avx2.cpp); the launcher picks by the CPU.
  */
 #include "cpu/attention.h"
@@ -164,28 +166,76 @@ void attention_prefill_fast(context* ctx, const n4j_attn_dims* dims, int32_t tok
     }
 }
 
+/* Positions per decode chunk for a sequence that attends to `positions` positions: 64 at least, at most 64 chunks.
+ * A function of the sequence alone, so results do not depend on the thread count or on the other sequences. */
+static int64_t decode_chunk_positions(int64_t positions) {
+    const int64_t max_chunks = 64, min_chunk = 64;
+    int64_t chunk = (positions + max_chunks - 1) / max_chunks;
+    chunk = (chunk + min_chunk - 1) / min_chunk * min_chunk;
+    return chunk < min_chunk ? min_chunk : chunk;
+}
+
 void attention_decode_fast(context* ctx, const n4j_attn_dims* dims, int32_t batch, const float* q, int64_t ld_q,
                            const float* k, int64_t ld_k, const float* v, int64_t ld_v, const n4j_kv_cache* caches,
                            float* out, int64_t ld_out) {
-    const int32_t KVH = dims->kv_heads, D = dims->head_dim;
-    const int32_t group = dims->heads / KVH;
+    const int32_t H = dims->heads, D = dims->head_dim;
+    const int64_t ld_part = D + 2;
+    // Tasks: (sequence, chunk of positions); each leaves a partial softmax state per head, merged below in chunk
+    // order.
+    std::vector<int64_t>& first_task = ctx->decode_first_task;
+    first_task.assign(static_cast<size_t>(batch) + 1, 0);
     int64_t work = 0;
     for (int32_t b = 0; b < batch; ++b) {
         write_cache(dims, 1, k + b * ld_k, ld_k, v + b * ld_v, ld_v, &caches[b]);
-        work += static_cast<int64_t>(dims->heads) * D * (caches[b].length + 1);
+        const int64_t positions = static_cast<int64_t>(caches[b].length) + 1;
+        const int64_t chunk = decode_chunk_positions(positions);
+        first_task[static_cast<size_t>(b) + 1] = first_task[static_cast<size_t>(b)] + (positions + chunk - 1) / chunk;
+        work += static_cast<int64_t>(H) * D * positions;
     }
-    ctx->reserve_thread_scratch(generic::attention_tile_scratch_bytes(group, D));
-    const attention_tile_fn attend = pick_tile(ctx);
-    auto task = [&](int64_t i, int thread) {
-        const int32_t b = static_cast<int32_t>(i / KVH);
-        const int32_t kvh = static_cast<int32_t>(i % KVH);
-        attend(dims, &caches[b], kvh, q + b * ld_q, ld_q, out + b * ld_out, ld_out, 0, 1, ctx->thread_scratch(thread));
+    const int64_t tasks = first_task[static_cast<size_t>(batch)];
+    float* parts = static_cast<float*>(ctx->shared_scratch(sizeof(float) * static_cast<size_t>(tasks) * H * ld_part));
+    ctx->reserve_thread_scratch(generic::attention_decode_scratch_bytes(H, D));
+    const bool simd = ctx->simd == SIMD_AVX2;
+    auto task = [&](int64_t t, int thread) {
+        int32_t b = 0;
+        while (first_task[static_cast<size_t>(b) + 1] <= t) ++b;
+        const int64_t positions = static_cast<int64_t>(caches[b].length) + 1;
+        const int64_t chunk = decode_chunk_positions(positions);
+        const int64_t p0 = (t - first_task[static_cast<size_t>(b)]) * chunk;
+        const int64_t p1 = p0 + chunk < positions ? p0 + chunk : positions;
+        float* part = parts + t * H * ld_part;
+        if (simd) {
+            avx2::attention_decode_chunk(dims, &caches[b], q + b * ld_q, p0, p1, part, ctx->thread_scratch(thread));
+        } else {
+            generic::attention_decode_chunk(dims, &caches[b], q + b * ld_q, p0, p1, part, ctx->thread_scratch(thread));
+        }
     };
-    const int64_t tasks = static_cast<int64_t>(batch) * KVH;
     if (work < (1 << 15)) {
-        for (int64_t i = 0; i < tasks; ++i) task(i, 0);
+        for (int64_t t = 0; t < tasks; ++t) task(t, 0);
     } else {
         parallel_for(ctx->workers(), tasks, task);
+    }
+    // Merge: out = sum_c e^(m_c - M) acc_c / sum_c e^(m_c - M) l_c, M the largest m_c, chunks in order.
+    for (int32_t b = 0; b < batch; ++b) {
+        const int64_t t0 = first_task[static_cast<size_t>(b)], t1 = first_task[static_cast<size_t>(b) + 1];
+        for (int32_t h = 0; h < H; ++h) {
+            float M = -INFINITY;
+            for (int64_t t = t0; t < t1; ++t) {
+                const float m = parts[(t * H + h) * ld_part + D];
+                M = m > M ? m : M;
+            }
+            float* oh = out + b * ld_out + static_cast<int64_t>(h) * D;
+            for (int32_t d = 0; d < D; ++d) oh[d] = 0.0f;
+            float L = 0.0f;
+            for (int64_t t = t0; t < t1; ++t) {
+                const float* ph = parts + (t * H + h) * ld_part;
+                const float w = exp_fast(ph[D] - M);
+                L += w * ph[D + 1];
+                for (int32_t d = 0; d < D; ++d) oh[d] += w * ph[d];
+            }
+            const float inv = 1.0f / L;
+            for (int32_t d = 0; d < D; ++d) oh[d] *= inv;
+        }
     }
 }
 

@@ -51,6 +51,7 @@ struct context {
     std::unique_ptr<thread_pool> pool;
     std::vector<scratch_buffer> thread_scratch_buffers;  // one per thread
     scratch_buffer shared_scratch_buffer;
+    std::vector<int64_t> decode_first_task;  // attention decode: first task of each sequence (reused, grows only)
 
     thread_pool& workers() { return *pool; }
     void reserve_thread_scratch(size_t bytes) {
