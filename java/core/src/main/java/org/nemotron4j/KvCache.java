@@ -1,6 +1,7 @@
 package org.nemotron4j;
 
 import org.nemotron4j.bindings.n4j_kv_cache;
+import org.nemotron4j.checkpoint.BFloat16;
 import org.nemotron4j.runtime.Backend;
 
 import java.lang.foreign.Arena;
@@ -39,11 +40,13 @@ final class KvCache {
     private final MemorySegment vPointers;
     private final List<Block> blocks = new ArrayList<>();
     private final long blockBytes;
+    private final DType dtype;
     private final int maxBlocks;
     private int length;
 
-    KvCache(Arena arena, ModelConfig c) {
-        blockBytes = blockBytes(c);
+    KvCache(Arena arena, ModelConfig c, DType dtype) {
+        this.dtype = dtype;
+        blockBytes = blockBytes(c, dtype);
         maxBlocks = Math.ceilDiv(c.maxPositionEmbeddings(), BLOCK_TOKENS);
         kPointers = arena.allocate(ValueLayout.ADDRESS, maxBlocks);
         vPointers = arena.allocate(ValueLayout.ADDRESS, maxBlocks);
@@ -51,13 +54,13 @@ final class KvCache {
         n4j_kv_cache.k_blocks(descriptor, kPointers);
         n4j_kv_cache.v_blocks(descriptor, vPointers);
         n4j_kv_cache.block_tokens(descriptor, BLOCK_TOKENS);
-        n4j_kv_cache.dtype(descriptor, DType.F32.nativeCode());
+        n4j_kv_cache.dtype(descriptor, dtype.nativeCode());
         sync();
     }
 
-    /** Bytes of one K (or V) block. */
-    static long blockBytes(ModelConfig c) {
-        return (long) BLOCK_TOKENS * c.numKeyValueHeads() * c.attentionHeadDim() * Float.BYTES;
+    /** Bytes of one K (or V) block of the given element type. */
+    static long blockBytes(ModelConfig c, DType dtype) {
+        return (long) BLOCK_TOKENS * c.numKeyValueHeads() * c.attentionHeadDim() * dtype.byteSize();
     }
 
     int length() {
@@ -137,40 +140,64 @@ final class KvCache {
         n4j_kv_cache.length(descriptor, length);
     }
 
-    /** Copies the cached K and V of positions [0, length), [length, kvHeads, headDim] each, to the host. */
+    /**
+     * Copies the cached K and V of positions [0, length), [length, kvHeads, headDim] each, to the host as floats
+     * (BF16 caches widen exactly).
+     */
     float[][] read(Backend backend) {
         long perToken = blockBytes / BLOCK_TOKENS;
-        float[] k = new float[(int) (length * perToken / Float.BYTES)];
+        int perTokenElements = (int) (perToken / dtype.byteSize());
+        float[] k = new float[length * perTokenElements];
         float[] v = new float[k.length];
         try (Arena a = Arena.ofConfined()) {
             MemorySegment host = a.allocate(blockBytes, 64);
             for (int b = 0; b * BLOCK_TOKENS < length; b++) {
                 int tokens = Math.min(BLOCK_TOKENS, length - b * BLOCK_TOKENS);
-                long bytes = tokens * perToken;
-                int dst = (int) (b * BLOCK_TOKENS * perToken / Float.BYTES);
-                backend.download(host, blocks.get(b).k, bytes);
-                MemorySegment.copy(host, ValueLayout.JAVA_FLOAT, 0, k, dst, (int) (bytes / Float.BYTES));
-                backend.download(host, blocks.get(b).v, bytes);
-                MemorySegment.copy(host, ValueLayout.JAVA_FLOAT, 0, v, dst, (int) (bytes / Float.BYTES));
+                int dst = b * BLOCK_TOKENS * perTokenElements;
+                backend.download(host, blocks.get(b).k, tokens * perToken);
+                toFloats(host, k, dst, tokens * perTokenElements);
+                backend.download(host, blocks.get(b).v, tokens * perToken);
+                toFloats(host, v, dst, tokens * perTokenElements);
             }
         }
         return new float[][] {k, v};
+    }
+
+    private void toFloats(MemorySegment host, float[] out, int offset, int n) {
+        if (dtype == DType.F32) {
+            MemorySegment.copy(host, ValueLayout.JAVA_FLOAT, 0, out, offset, n);
+        } else {
+            for (int i = 0; i < n; i++) {
+                out[offset + i] = BFloat16.toFloat(host.getAtIndex(ValueLayout.JAVA_SHORT, i));
+            }
+        }
+    }
+
+    /** Stores floats in the cache's element type (BF16 rounds to nearest even, as the kernels' cache writes do). */
+    private void fromFloats(float[] in, int offset, int n, MemorySegment host) {
+        if (dtype == DType.F32) {
+            MemorySegment.copy(in, offset, host, ValueLayout.JAVA_FLOAT, 0, n);
+        } else {
+            for (int i = 0; i < n; i++) {
+                host.setAtIndex(ValueLayout.JAVA_SHORT, i, BFloat16.fromFloat(in[offset + i]));
+            }
+        }
     }
 
     /** Replaces the contents with {@code tokens} positions of K and V given as [tokens, kvHeads, headDim] floats. */
     void write(Backend backend, float[] k, float[] v, int tokens) {
         ensureCapacity(backend, tokens);
         long perToken = blockBytes / BLOCK_TOKENS;
+        int perTokenElements = (int) (perToken / dtype.byteSize());
         try (Arena a = Arena.ofConfined()) {
             MemorySegment host = a.allocate(blockBytes, 64);
             for (int b = 0; b * BLOCK_TOKENS < tokens; b++) {
                 int n = Math.min(BLOCK_TOKENS, tokens - b * BLOCK_TOKENS);
-                long bytes = n * perToken;
-                int src = (int) (b * BLOCK_TOKENS * perToken / Float.BYTES);
-                MemorySegment.copy(k, src, host, ValueLayout.JAVA_FLOAT, 0, (int) (bytes / Float.BYTES));
-                backend.upload(blocks.get(b).k, host, bytes);
-                MemorySegment.copy(v, src, host, ValueLayout.JAVA_FLOAT, 0, (int) (bytes / Float.BYTES));
-                backend.upload(blocks.get(b).v, host, bytes);
+                int src = b * BLOCK_TOKENS * perTokenElements;
+                fromFloats(k, src, n * perTokenElements, host);
+                backend.upload(blocks.get(b).k, host, n * perToken);
+                fromFloats(v, src, n * perTokenElements, host);
+                backend.upload(blocks.get(b).v, host, n * perToken);
             }
         }
         length = tokens;

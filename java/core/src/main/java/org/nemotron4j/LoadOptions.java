@@ -5,8 +5,11 @@ package org.nemotron4j;
  *
  * @param prefillChunk tokens per prefill step: bounds activation memory (the workspace holds this many rows)
  * @param progress     called while weights are prepared (bytes done, bytes total); may be null
+ * @param kvCacheDtype element type of the sessions' KV caches, {@link DType#F32} or {@link DType#BF16}; null for
+ *                     the backend's default (F32 on the CPU, where the engine is exact to the golden fixtures;
+ *                     BF16 on CUDA, half the memory: 2 GiB for Nemotron-Nano-9B-v2 at 131072 tokens)
  */
-public record LoadOptions(int prefillChunk, Progress progress) {
+public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtype) {
     public static final int DEFAULT_PREFILL_CHUNK = 256;
 
     /** Progress of a long operation, in bytes or items. */
@@ -19,17 +22,25 @@ public record LoadOptions(int prefillChunk, Progress progress) {
         if (prefillChunk < 1 || prefillChunk > 65536) {
             throw new NemotronException("prefillChunk must be in [1, 65536], got " + prefillChunk);
         }
+        if (kvCacheDtype != null && kvCacheDtype != DType.F32 && kvCacheDtype != DType.BF16) {
+            throw new NemotronException("kvCacheDtype must be F32 or BF16, got " + kvCacheDtype);
+        }
     }
 
     public static LoadOptions defaults() {
-        return new LoadOptions(DEFAULT_PREFILL_CHUNK, null);
+        return new LoadOptions(DEFAULT_PREFILL_CHUNK, null, null);
     }
 
     public LoadOptions withPrefillChunk(int tokens) {
-        return new LoadOptions(tokens, progress);
+        return new LoadOptions(tokens, progress, kvCacheDtype);
     }
 
     public LoadOptions withProgress(Progress p) {
-        return new LoadOptions(prefillChunk, p);
+        return new LoadOptions(prefillChunk, p, kvCacheDtype);
+    }
+
+    /** The KV cache element type (F32 or BF16); null restores the backend's default. */
+    public LoadOptions withKvCacheDtype(DType dtype) {
+        return new LoadOptions(prefillChunk, progress, dtype);
     }
 }

@@ -42,6 +42,7 @@ public final class NemotronModel implements AutoCloseable {
     private final Workspace workspace;
     private final Forward forward;
     private final LoadOptions options;
+    private final DType kvCacheDtype;
     final ReentrantLock lock = new ReentrantLock();
     private final Set<Session> sessions = Collections.newSetFromMap(new IdentityHashMap<>());
     private volatile boolean closed;
@@ -56,6 +57,7 @@ public final class NemotronModel implements AutoCloseable {
         this.backend = backend;
         this.kernels = new Kernels(backend);
         this.options = options;
+        this.kvCacheDtype = options.kvCacheDtype() != null ? options.kvCacheDtype() : backend.isCpu() ? DType.F32 : DType.BF16;
         try {
             long total = checkpoint.totalBytes();
             long[] done = {0};
@@ -167,6 +169,11 @@ public final class NemotronModel implements AutoCloseable {
     /** Tokens per prefill step (the workspace's row count). */
     public int prefillChunk() {
         return options.prefillChunk();
+    }
+
+    /** Element type of the sessions' KV caches (see {@link LoadOptions#kvCacheDtype()}). */
+    public DType kvCacheDtype() {
+        return kvCacheDtype;
     }
 
     /** Bytes of backend memory allocated right now (weights on GPU, workspace, all sessions' caches). */

@@ -37,7 +37,7 @@ public final class Session implements AutoCloseable, TokenModel {
             for (int i = 0; i < layers; i++) {
                 switch (config.layers().get(i)) {
                     case MAMBA -> mamba[i] = new MambaState(model.backend(), config);
-                    case ATTENTION -> kv[i] = new KvCache(arena, config);
+                    case ATTENTION -> kv[i] = new KvCache(arena, config, model.kvCacheDtype());
                     case MLP -> { }
                 }
             }

@@ -90,7 +90,7 @@ class ForkSnapshotTest {
                             "a fork copies only the Mamba states; KV blocks are shared");
                     long beforeWrite = m.allocatedBytes();
                     float[] childLogits = child.decode(next);
-                    assertEquals(2 * KvCache.blockBytes(c) * c.count(LayerKind.ATTENTION), m.allocatedBytes() - beforeWrite,
+                    assertEquals(2 * KvCache.blockBytes(c, m.kvCacheDtype()) * c.count(LayerKind.ATTENTION), m.allocatedBytes() - beforeWrite,
                             "the child's first token copies the shared partial block (K and V) of each attention layer");
                     long beforeParent = m.allocatedBytes();
                     float[] parentLogits = parent.decode(next);

@@ -2,6 +2,8 @@ package org.nemotron4j;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.nemotron4j.checkpoint.Checkpoint;
 
 import java.nio.file.Path;
@@ -22,14 +24,20 @@ class MemoryPlanTest {
         assertTrue(fp8.weights() < p.weights() * 0.7, fp8.table());
     }
 
-    /** The plan's figures match what the engine allocates (CPU: weights stay mapped, so compare the file). */
-    @Test
-    void planMatchesRealAllocations(@TempDir Path tmp) {
+    /**
+     * The plan's figures match what the engine allocates (CPU: weights stay mapped, so compare the file), with the
+     * CPU's default F32 KV cache and with a BF16 one.
+     */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"F32", "BF16"})
+    void planMatchesRealAllocations(DType kv, @TempDir Path tmp) {
         String json = ModelPropertyTest.config("M*M-*", 32, 64, 4, 8, 8, 2, 8, 4, 2, 8, 40);
         Path dir = ModelPropertyTest.make(tmp.resolve("m"), json, 1, false);
         int context = 700;
-        try (NemotronModel m = NemotronModel.load(dir, Device.cpu(), LoadOptions.defaults().withPrefillChunk(64))) {
-            MemoryPlan plan = MemoryPlan.of(m.config(), context, 2, DType.BF16, DType.F32, 64);
+        LoadOptions options = LoadOptions.defaults().withPrefillChunk(64).withKvCacheDtype(kv);
+        try (NemotronModel m = NemotronModel.load(dir, Device.cpu(), options)) {
+            assertEquals(kv, m.kvCacheDtype());
+            MemoryPlan plan = MemoryPlan.of(m.config(), context, 2, DType.BF16, kv, 64);
             long workspace = m.allocatedBytes();
             assertEquals(plan.activations() + plan.logits(), workspace, "workspace");
             try (Session a = m.newSession(); Session b = m.newSession()) {

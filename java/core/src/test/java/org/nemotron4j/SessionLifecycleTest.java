@@ -103,7 +103,7 @@ class SessionLifecycleTest {
                 assertEquals(mambaBytes, m.allocatedBytes() - before, "a fresh session holds only Mamba states");
                 s.prefill(new int[300]);
                 long kvBlocks = 2L * Math.ceilDiv(300, KvCache.BLOCK_TOKENS) * c.count(LayerKind.ATTENTION);
-                assertEquals(mambaBytes + kvBlocks * KvCache.blockBytes(c), m.allocatedBytes() - before,
+                assertEquals(mambaBytes + kvBlocks * KvCache.blockBytes(c, m.kvCacheDtype()), m.allocatedBytes() - before,
                         "KV grows in blocks as tokens arrive");
             }
             assertEquals(before, m.allocatedBytes());

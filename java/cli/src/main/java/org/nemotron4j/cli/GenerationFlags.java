@@ -1,6 +1,7 @@
 package org.nemotron4j.cli;
 
 import org.nemotron4j.Channel;
+import org.nemotron4j.DType;
 import org.nemotron4j.ChatRequest;
 import org.nemotron4j.Device;
 import org.nemotron4j.GenerationDelta;
@@ -17,12 +18,13 @@ import java.util.Set;
 /** The model and sampling options {@code run} and {@code chat} share, and how a reply is streamed to the terminal. */
 final class GenerationFlags {
     static final Set<String> VALUED = Set.of("model", "device", "max-tokens", "thinking-budget", "temperature", "top-p",
-            "top-k", "min-p", "seed", "repetition-penalty", "presence-penalty", "frequency-penalty", "stop", "system");
+            "top-k", "min-p", "seed", "repetition-penalty", "presence-penalty", "frequency-penalty", "stop", "system", "kv");
     static final Set<String> BOOLEANS = Set.of("no-think", "hide-reasoning");
 
     static final String HELP = """
               --model DIR            checkpoint directory (default: the demo model, random weights)
               --device cpu|cuda:0    where to run (default cpu)
+              --kv f32|bf16          KV cache element type (default f32 on cpu, bf16 on cuda; bf16 halves its memory)
               --system TEXT          system message
               --max-tokens N         stop after N generated tokens (default 512)
               --no-think             reasoning off (as /no_think in the system message)
@@ -48,7 +50,19 @@ final class GenerationFlags {
         Path dir = a.has("model") ? a.path("model") : DemoModel.ensure(DemoModel.defaultDirectory(), err);
         Device device = Device.parse(a.string("device", "cpu"));
         ProgressBar bar = new ProgressBar(err, "loading " + dir.getFileName());
-        return NemotronModel.load(dir, device, LoadOptions.defaults().withProgress(bar));
+        return NemotronModel.load(dir, device, LoadOptions.defaults().withProgress(bar).withKvCacheDtype(kvCacheDtype(a, null)));
+    }
+
+    /** The --kv option as a KV cache element type: {@code def} when absent; a usage error names the command. */
+    static DType kvCacheDtype(Args a, DType def) {
+        if (!a.has("kv")) {
+            return def;
+        }
+        return switch (a.string("kv", "").toLowerCase(java.util.Locale.ROOT)) {
+            case "bf16" -> DType.BF16;
+            case "f32" -> DType.F32;
+            default -> throw new Args.UsageException("--kv must be bf16 or f32, got " + a.string("kv", ""));
+        };
     }
 
     /** Applies the sampling and reasoning options to a request. */

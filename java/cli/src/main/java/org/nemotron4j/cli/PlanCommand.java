@@ -42,11 +42,7 @@ final class PlanCommand implements Command {
             case "f32" -> DType.F32;
             default -> throw new Args.UsageException("plan: --weights must be bf16, fp8 or f32");
         };
-        DType kv = switch (a.string("kv", "bf16").toLowerCase()) {
-            case "bf16" -> DType.BF16;
-            case "f32" -> DType.F32;
-            default -> throw new Args.UsageException("plan: --kv must be bf16 or f32");
-        };
+        DType kv = GenerationFlags.kvCacheDtype(a, DType.BF16);
         int context = a.integer("context", config.maxPositionEmbeddings());
         MemoryPlan plan = MemoryPlan.of(config, context, a.integer("batch", 1), weights, kv,
                 a.integer("chunk", LoadOptions.DEFAULT_PREFILL_CHUNK));

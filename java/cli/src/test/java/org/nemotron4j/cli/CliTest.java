@@ -87,6 +87,12 @@ class CliTest {
         assertEquals(2, r.code());
         assertTrue(r.err().contains("--prompt is empty"), r.err());
 
+        r = run("run", "--model", demo.toString(), "--prompt", "Hello", "--max-tokens", "4", "--seed", "3", "--kv", "bf16");
+        assertEquals(0, r.code(), r.err());
+        r = run("run", "--model", demo.toString(), "--prompt", "Hello", "--kv", "f16");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--kv must be bf16 or f32, got f16"), r.err());
+
         var stdin = System.in;
         try {
             System.setIn(new java.io.ByteArrayInputStream("hi there\n/no_think\nand again\n/reset\n/exit\n".getBytes(StandardCharsets.UTF_8)));
