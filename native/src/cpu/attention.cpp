@@ -180,6 +180,8 @@ void attention_decode_fast(context* ctx, const n4j_attn_dims* dims, int32_t batc
                            float* out, int64_t ld_out) {
     const int32_t H = dims->heads, D = dims->head_dim;
     const int64_t ld_part = D + 2;
+    // One task's partial states, rounded up to whole cache lines so tasks on different threads never share one.
+    const int64_t part_floats = (static_cast<int64_t>(H) * ld_part + 15) & ~int64_t(15);
     // Tasks: (sequence, chunk of positions); each leaves a partial softmax state per head, merged below in chunk
     // order.
     std::vector<int64_t>& first_task = ctx->decode_first_task;
@@ -193,8 +195,8 @@ void attention_decode_fast(context* ctx, const n4j_attn_dims* dims, int32_t batc
         work += static_cast<int64_t>(H) * D * positions;
     }
     const int64_t tasks = first_task[static_cast<size_t>(batch)];
-    float* parts = static_cast<float*>(ctx->shared_scratch(sizeof(float) * static_cast<size_t>(tasks) * H * ld_part));
-    ctx->reserve_thread_scratch(generic::attention_decode_scratch_bytes(H, D));
+    float* parts = static_cast<float*>(ctx->shared_scratch(sizeof(float) * static_cast<size_t>(tasks * part_floats)));
+    ctx->reserve_thread_scratch(generic::attention_decode_scratch_bytes(H, dims->kv_heads, D));
     const bool simd = ctx->simd == SIMD_AVX2;
     auto task = [&](int64_t t, int thread) {
         int32_t b = 0;
@@ -203,7 +205,7 @@ void attention_decode_fast(context* ctx, const n4j_attn_dims* dims, int32_t batc
         const int64_t chunk = decode_chunk_positions(positions);
         const int64_t p0 = (t - first_task[static_cast<size_t>(b)]) * chunk;
         const int64_t p1 = p0 + chunk < positions ? p0 + chunk : positions;
-        float* part = parts + t * H * ld_part;
+        float* part = parts + t * part_floats;
         if (simd) {
             avx2::attention_decode_chunk(dims, &caches[b], q + b * ld_q, p0, p1, part, ctx->thread_scratch(thread));
         } else {
@@ -221,14 +223,14 @@ void attention_decode_fast(context* ctx, const n4j_attn_dims* dims, int32_t batc
         for (int32_t h = 0; h < H; ++h) {
             float M = -INFINITY;
             for (int64_t t = t0; t < t1; ++t) {
-                const float m = parts[(t * H + h) * ld_part + D];
+                const float m = parts[t * part_floats + h * ld_part + D];
                 M = m > M ? m : M;
             }
             float* oh = out + b * ld_out + static_cast<int64_t>(h) * D;
             for (int32_t d = 0; d < D; ++d) oh[d] = 0.0f;
             float L = 0.0f;
             for (int64_t t = t0; t < t1; ++t) {
-                const float* ph = parts + (t * H + h) * ld_part;
+                const float* ph = parts + t * part_floats + h * ld_part;
                 const float w = exp_fast(ph[D] - M);
                 L += w * ph[D + 1];
                 for (int32_t d = 0; d < D; ++d) oh[d] += w * ph[d];

@@ -63,7 +63,7 @@ static inline size_t ssd_scan_head_scratch_floats(int32_t L, int32_t P) {
     void attention_tile(const n4j_attn_dims* dims, const n4j_kv_cache* cache, int32_t kvh, const float* q,      \
                         int64_t ld_q, float* out, int64_t ld_out, int32_t t0, int32_t t1, void* scratch);      \
     /* attention_fast.inc: one decode query, all heads, over positions [p_begin, p_end); partial softmax state. */ \
-    size_t attention_decode_scratch_bytes(int32_t heads, int32_t head_dim);                                    \
+    size_t attention_decode_scratch_bytes(int32_t heads, int32_t kv_heads, int32_t head_dim);                  \
     void attention_decode_chunk(const n4j_attn_dims* dims, const n4j_kv_cache* cache, const float* q,          \
                                 int64_t p_begin, int64_t p_end, float* part, void* scratch);                   \
     /* ssd_chunk_scan_fast.inc: phase 1, C.B^T of one chunk of one group; phase 2, one head over a window. */ \
