@@ -1,0 +1,232 @@
+package org.nemotron4j;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.nemotron4j.runtime.Backend;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * The CUDA engine against the CPU engine on random models with the 9B model's per-layer head shapes (Mamba heads of
+ * 80 with state 128 and 8 groups, chunk 128, GQA heads of 128), at lengths that cross SSD chunks, KV blocks and
+ * prefill chunks: prefill, decode, batched decode with sessions joining and leaving, fork, snapshots restored across
+ * backends, errors that leave a session usable, and device memory returned on close. The GPU runs bf16 activations,
+ * so logits are held to the golden fixtures' bf16 criterion: max |Δ| <= 3e-2 x max|logit|, identical argmax wherever
+ * the reference's top-2 margin exceeds 0.05 x max|logit|.
+ *
+ * <p>Tagged {@code gpu}: runs in ci/gpu-test.sh and skips only where no CUDA device, driver or plug-in is present.
+ * {@code -Dn4j.gpu.device=cpu} runs it against the CPU engine itself, which checks the test's own logic anywhere.
+ */
+@Tag("gpu")
+class CudaEngineGpuTest {
+    static final double TOL = 3e-2;
+    static final Device DEVICE = Device.parse(System.getProperty("n4j.gpu.device", "cuda:0"));
+    static Path dir;
+
+    @BeforeAll
+    static void requireGpuAndMakeModels() throws IOException {
+        try (Backend b = Backend.create(DEVICE)) {
+            System.out.println("backend under test: " + b.name());
+        } catch (NemotronException e) {
+            assumeTrue(false, "no CUDA backend: " + e.getMessage());
+        }
+        dir = Files.createTempDirectory("n4j-cuda-engine-");
+        // 8 layers: Mamba (heads 16 x 80, state 128, 8 groups, chunk 128), attention (8 / 2 heads of 128), MLP
+        String json = ModelPropertyTest.config("M-M*M-M*", 512, 1000, 16, 80, 128, 8, 128, 8, 2, 128, 1024);
+        ModelPropertyTest.make(dir.resolve("bf16"), json, 11, false);
+        ModelPropertyTest.make(dir.resolve("fp8"), json, 11, true);
+    }
+
+    @AfterAll
+    static void removeModels() throws IOException {
+        if (dir != null) {
+            try (Stream<Path> files = Files.walk(dir)) {
+                for (Path p : files.sorted(Comparator.reverseOrder()).toList()) {
+                    Files.deleteIfExists(p);
+                }
+            }
+        }
+    }
+
+    static NemotronModel load(String weights, Device device) {
+        return NemotronModel.load(dir.resolve(weights), device, LoadOptions.defaults().withPrefillChunk(256));
+    }
+
+    static void check(String what, float[] got, float[] ref) {
+        double max = 0;
+        double diff = 0;
+        int best = 0;
+        int second = -1;
+        for (int i = 0; i < ref.length; i++) {
+            max = Math.max(max, Math.abs(ref[i]));
+            diff = Math.max(diff, Math.abs(got[i] - ref[i]));
+            if (ref[i] > ref[best]) {
+                second = best;
+                best = i;
+            } else if (second < 0 || ref[i] > ref[second]) {
+                second = i;
+            }
+        }
+        assertTrue(Float.isFinite(got[0]) && diff <= TOL * max, what + ": max |Δlogit| " + diff + " > " + TOL + " x " + max);
+        if (ref[best] - ref[second] > 0.05 * max) {
+            assertEquals(best, Session.argmax(got), what + ": argmax");
+        }
+    }
+
+    /** 600 tokens: 4 full SSD chunks and a partial one, 3 KV blocks (the last partial), 3 prefill chunks. */
+    @ParameterizedTest
+    @ValueSource(strings = {"bf16", "fp8"})
+    void prefillAndDecodeMatchTheCpuEngine(String weights) {
+        int[] prompt = ModelPropertyTest.randomIds(600, 1000, 5);
+        try (NemotronModel cpu = load(weights, Device.cpu()); NemotronModel gpu = load(weights, DEVICE);
+             Session c = cpu.newSession(); Session g = gpu.newSession()) {
+            int v = cpu.config().vocabSize();
+            float[] cAll = c.prefillAll(prompt);
+            float[] gAll = g.prefillAll(prompt);
+            for (int t = 0; t < prompt.length; t++) {
+                check(weights + " prefill position " + t, Fixtures.row(gAll, t, v), Fixtures.row(cAll, t, v));
+            }
+            float[] cl = Fixtures.row(cAll, prompt.length - 1, v);
+            for (int i = 0; i < 24; i++) {
+                int next = Session.argmax(cl);
+                cl = c.decode(next);
+                check(weights + " decode step " + i, g.decode(next), cl);
+            }
+        }
+    }
+
+    /** Token by token through the decode kernels against one prefill through the chunked kernels, on the GPU. */
+    @Test
+    void decodeStepByStepMatchesPrefill() {
+        int[] prompt = ModelPropertyTest.randomIds(300, 1000, 6);
+        try (NemotronModel gpu = load("bf16", DEVICE); Session a = gpu.newSession(); Session b = gpu.newSession()) {
+            int v = gpu.config().vocabSize();
+            float[] all = a.prefillAll(prompt);
+            for (int t = 0; t < prompt.length; t++) {
+                check("position " + t, b.decode(prompt[t]), Fixtures.row(all, t, v));
+            }
+        }
+    }
+
+    @Test
+    void batchedDecodeMatchesSoloDecodeWhileSessionsJoinAndLeave() {
+        try (NemotronModel m = load("bf16", DEVICE)) {
+            int n = 5;
+            List<Session> open = new ArrayList<>();
+            try {
+                Session[] batched = new Session[n];
+                Session[] solo = new Session[n];
+                int[] next = new int[n];
+                for (int i = 0; i < n; i++) {
+                    int[] prompt = ModelPropertyTest.randomIds(7 + 61 * i, 1000, 20 + i);
+                    batched[i] = m.newSession();
+                    solo[i] = m.newSession();
+                    open.add(batched[i]);
+                    open.add(solo[i]);
+                    next[i] = Session.argmax(batched[i].prefill(prompt));
+                    solo[i].prefill(prompt);
+                }
+                for (int step = 0; step < 14; step++) {
+                    List<Session> group = new ArrayList<>();
+                    List<Integer> who = new ArrayList<>();
+                    for (int i = 0; i < n; i++) {
+                        if (step >= i && step < 14 - i) {
+                            group.add(batched[i]);
+                            who.add(i);
+                        }
+                    }
+                    int[] tokens = who.stream().mapToInt(i -> next[i]).toArray();
+                    float[][] logits = m.decode(group, tokens);
+                    for (int j = 0; j < who.size(); j++) {
+                        int i = who.get(j);
+                        check("step " + step + " session " + i, logits[j], solo[i].decode(next[i]));
+                        next[i] = Session.argmax(logits[j]);
+                    }
+                }
+            } finally {
+                open.forEach(Session::close);
+            }
+        }
+    }
+
+    @Test
+    void forkAndSnapshotsContinueLikeTheUninterruptedSession() {
+        int[] prompt = ModelPropertyTest.randomIds(300, 1000, 8);
+        try (NemotronModel gpu = load("bf16", DEVICE); NemotronModel cpu = load("bf16", Device.cpu())) {
+            float[][] plain;
+            byte[] snapshot;
+            try (Session s = gpu.newSession()) {
+                float[] last = s.prefill(prompt);
+                snapshot = s.snapshot();
+                plain = ForkSnapshotTest.continueGreedy(s, last, 10);
+            }
+            try (Session parent = gpu.newSession()) {
+                float[] last = parent.prefill(prompt);
+                try (Session child = parent.fork()) {
+                    parent.decode(3);
+                    float[][] forked = ForkSnapshotTest.continueGreedy(child, last, 10);
+                    for (int i = 0; i < 10; i++) {
+                        check("fork step " + i, forked[i], plain[i]);
+                        assertTrue(Fixtures.relError(forked[i], plain[i]) <= 1e-5, "fork step " + i + " differs from the plain run");
+                    }
+                }
+            }
+            // the GPU snapshot continues on the CPU (and a CPU snapshot on the GPU) like the uninterrupted run
+            try (Session onCpu = cpu.restoreSession(snapshot); Session ref = cpu.newSession()) {
+                float[] refLast = ref.prefill(prompt);
+                byte[] cpuSnapshot = ref.snapshot();
+                float[][] cpuPlain = ForkSnapshotTest.continueGreedy(ref, refLast, 10);
+                int next = Session.argmax(refLast);
+                for (int i = 0; i < 10; i++) {
+                    check("GPU snapshot on CPU, step " + i, onCpu.decode(next), cpuPlain[i]);
+                    next = Session.argmax(cpuPlain[i]);
+                }
+                try (Session onGpu = gpu.restoreSession(cpuSnapshot)) {
+                    next = Session.argmax(refLast);
+                    for (int i = 0; i < 10; i++) {
+                        check("CPU snapshot on GPU, step " + i, onGpu.decode(next), cpuPlain[i]);
+                        next = Session.argmax(cpuPlain[i]);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void badInputLeavesTheSessionUsableAndDeviceMemoryIsReturned() {
+        try (NemotronModel gpu = load("bf16", DEVICE)) {
+            long base = gpu.allocatedBytes();
+            try (Session s = gpu.newSession()) {
+                s.prefill(ModelPropertyTest.randomIds(260, 1000, 9));
+                int pos = s.position();
+                var e = assertThrows(NemotronException.class, () -> s.decode(1000));
+                assertTrue(e.getMessage().contains("1000"), e.getMessage());
+                assertThrows(NemotronException.class, () -> s.prefill(new int[] {5, -1}));
+                assertEquals(pos, s.position(), "a refused token leaves the position as it was");
+                try (Session ref = gpu.newSession()) {
+                    ref.prefill(ModelPropertyTest.randomIds(260, 1000, 9));
+                    check("after refused input", s.decode(17), ref.decode(17));
+                }
+                try (Session fork = s.fork()) {
+                    fork.decode(4);
+                }
+            }
+            assertEquals(base, gpu.allocatedBytes(), "closing the sessions returns every device byte they took");
+        }
+    }
+}
