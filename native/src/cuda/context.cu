@@ -23,6 +23,9 @@ int32_t context::fail(int32_t code, const char* where, const char* format, ...) 
 
 int32_t context::check(cudaError_t err, const char* where) {
     if (err == cudaSuccess) return N4J_OK;
+    // A failed runtime call also latches its error as the thread's "last error"; reset it so that the next
+    // operation's check_launch() does not report this (non-sticky) error again.
+    cudaGetLastError();
     const int32_t code = err == cudaErrorMemoryAllocation ? N4J_ERR_OUT_OF_MEMORY : N4J_ERR_BACKEND;
     return fail(code, where, "CUDA error %d (%s): %s", static_cast<int>(err), cudaGetErrorName(err),
                 cudaGetErrorString(err));

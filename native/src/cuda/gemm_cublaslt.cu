@@ -30,6 +30,14 @@ int32_t lt_check(context* ctx, cublasStatus_t st, const char* what) {
     return ctx->fail(N4J_ERR_BACKEND, "n4j_matmul", "cuBLASLt %s failed with status %d", what, static_cast<int>(st));
 }
 
+/* Largest power of two (at most 256) dividing the address: the heuristic assumes 256 unless told otherwise. */
+uint32_t pointer_alignment(const void* p) {
+    const uintptr_t address = reinterpret_cast<uintptr_t>(p);
+    uint32_t alignment = 256;
+    while (alignment > 1 && (address & (alignment - 1)) != 0) alignment >>= 1;
+    return alignment;
+}
+
 }  // namespace
 
 int32_t cublaslt_init(context* ctx) {
@@ -89,6 +97,29 @@ int32_t cublaslt_matmul(context* ctx, const matmul_args& a) {
         rc = lt_check(ctx, cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
                                                                 sizeof(ws)),
                       "set workspace");
+    }
+    // x and y are often views into larger buffers (row offsets, column slices): tell the heuristic their real
+    // alignment, or it may pick a kernel that assumes 256-byte aligned operands.
+    const uint32_t align_a = pointer_alignment(a.w), align_b = pointer_alignment(a.x), align_c = pointer_alignment(a.y);
+    if (rc == N4J_OK) {
+        rc = lt_check(ctx, cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+                                                                &align_a, sizeof(align_a)),
+                      "set alignment A");
+    }
+    if (rc == N4J_OK) {
+        rc = lt_check(ctx, cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                                                                &align_b, sizeof(align_b)),
+                      "set alignment B");
+    }
+    if (rc == N4J_OK) {
+        rc = lt_check(ctx, cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+                                                                &align_c, sizeof(align_c)),
+                      "set alignment C");
+    }
+    if (rc == N4J_OK) {
+        rc = lt_check(ctx, cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+                                                                &align_c, sizeof(align_c)),
+                      "set alignment D");
     }
     cublasLtMatmulHeuristicResult_t result;
     memset(&result, 0, sizeof(result));

@@ -6,7 +6,10 @@
  * caches, F8 weights) on the CPU reference backend (N4J_FLAG_REFERENCE_KERNELS, F32 activations: the oracle) and on
  * a CUDA backend, once with F32 activations and once with BF16 activations. For BF16 the inputs are first rounded
  * to bf16, so both backends see the same values; outputs are compared as max |cuda - cpu| / max |cpu| against the
- * dtype's tolerance (F32: 1e-4, BF16: 2e-2); conversions must match bit for bit.
+ * dtype's tolerance (F32: 1e-4, BF16: 2e-2); conversions must match bit for bit. The *_edges tests add operands
+ * at odd offsets, misaligned KV blocks, NULL-padded block tables, the 9B shapes at full size, argmax of NaN / inf
+ * rows, and a failed CUDA call followed by a valid one. Matmul (and attention) then run again through the kernel
+ * switches N4J_CUDA_NO_MMA=1 and N4J_CUBLASLT=1.
  *
  * Exit codes: 0 all passed, 1 a failure, 77 no CUDA device/driver or no CUDA plug-in (CTest: skipped), unless the
  * environment sets N4J_REQUIRE_CUDA=1 (then 1). `--quick` (or N4J_TEST_QUICK=1) runs small sizes only, for
@@ -34,6 +37,7 @@ int g_checks = 0;
 int g_failures = 0;
 bool g_quick = false;
 bool g_verbose = false;
+bool g_variant_pass = false;  // a rerun through N4J_CUDA_NO_MMA / N4J_CUBLASLT: the largest cases are skipped
 
 void fail_line(const char* format, ...) __attribute__((format(printf, 1, 2)));
 void fail_line(const char* format, ...) {
@@ -494,6 +498,59 @@ void test_matmul(op_stat& st) {
     }
 }
 
+/*
+ * Matmul cases the sweep above does not reach: operands at odd offsets inside their buffers (x + 1 and + 4 elements,
+ * y + 1 element: the misaligned-base paths of every kernel and the alignment cuBLASLt is told), a row count whose
+ * last group of row tiles is partial, and (full runs only) the 9B shapes at real size: up_proj at 130 rows (64-bit
+ * offsets) and lm_head (131072 outputs) at 1 and 8 rows.
+ */
+void test_matmul_edges(op_stat& st) {
+    rng r(15);
+    struct edge {
+        int rows, k, n, x_off, y_off;
+    };
+    std::vector<edge> edges;
+    for (int rows : {1, 8, 130}) {
+        edges.push_back({rows, 136, 129, 1, 0});
+        edges.push_back({rows, 136, 129, 4, 1});
+        edges.push_back({rows, 64, 72, 0, 1});
+    }
+    edges.push_back({1100, 64, 300, 0, 0});
+    if (!g_quick && !g_variant_pass) {
+        edges.push_back({130, 4480, 15680, 0, 0});
+        edges.push_back({1, 4480, 131072, 0, 0});
+        edges.push_back({8, 4480, 131072, 0, 0});
+    }
+    for (const edge& e : edges) {
+        const bool big = static_cast<int64_t>(e.k) * e.n > 10000000;
+        for (int wd : {N4J_DTYPE_BF16, N4J_DTYPE_F8_E4M3}) {
+            if (big && e.n == 131072 && wd == N4J_DTYPE_F8_E4M3) continue;  // lm_head stays bf16 in FP8 checkpoints
+            host_weight hw = make_host_weight(r, wd, e.n, e.k, -0.5f, 0.5f);
+            const int64_t ld_x = e.k, ld_y = e.n;
+            std::vector<float> x = round_to(r.vec(e.x_off + e.rows * ld_x, -1.0f, 1.0f), g_pair->act);
+            std::vector<float> y0 = round_to(r.vec(e.y_off + e.rows * ld_y, -1.0f, 1.0f), g_pair->act);
+            std::vector<float> outs[2];
+            n4j_backend* bs[2] = {g_pair->cpu, g_pair->gpu};
+            for (int i = 0; i < 2; ++i) {
+                weight w = put_weight(bs[i], hw);
+                buffer xb = put_act(bs[i], x);
+                buffer yb = put_act(bs[i], y0);
+                const int64_t es = dtype_bytes(act_of(bs[i]));
+                EXPECT_OK(n4j_matmul(bs[i], static_cast<char*>(xb.get()) + e.x_off * es, ld_x, e.rows, &w.w,
+                                     static_cast<char*>(yb.get()) + e.y_off * es, ld_y, 1));
+                std::vector<float> y = get_act(bs[i], yb, e.y_off + e.rows * ld_y);
+                outs[i] = std::vector<float>(y.begin() + e.y_off, y.end());
+            }
+            char label[160];
+            compare(st,
+                    cat(label, sizeof(label), "matmul edge rows=%d k=%d n=%d w=%s x+%d y+%d", e.rows, e.k, e.n,
+                        dtype_name(wd), e.x_off, e.y_off),
+                    outs[0], outs[1], g_pair->tol());
+            st.cases++;
+        }
+    }
+}
+
 void test_conv1d(op_stat& st) {
     rng r(6);
     const int K = 4;
@@ -940,6 +997,94 @@ void test_attention_decode(op_stat& st) {
     }
 }
 
+/*
+ * Attention cases the sweeps above do not reach: the 9B prefill shape (40 / 8 heads of 128) with a chunk that
+ * crosses a block boundary; head dims that are not a multiple of 8 (scalar load paths); KV blocks at an 8-byte
+ * offset (misaligned block pointers); block tables longer than needed, their tail NULL; and (full runs only) one
+ * decode over 40000 cached positions (more splits than one reduce block holds).
+ */
+void test_attention_edges(op_stat& st) {
+    rng r(16);
+    struct edge {
+        int heads, kv_heads, head_dim, block_tokens, length, tokens, block_offset, extra_blocks;
+        bool decode;
+    };
+    std::vector<edge> edges = {
+        {40, 8, 128, 256, 250, 70, 0, 0, false},
+        {4, 2, 36, 16, 37, 17, 0, 0, false},
+        {4, 2, 44, 256, 37, 17, 0, 1, false},
+        {4, 2, 64, 16, 37, 17, 8, 0, false},
+        {8, 2, 128, 256, 300, 1, 8, 2, true},
+        {4, 2, 36, 16, 100, 1, 0, 3, true},
+    };
+    if (!g_quick && !g_variant_pass) edges.push_back({4, 1, 16, 256, 40000, 1, 0, 0, true});
+    for (const edge& e : edges) {
+        for (int kv_dtype : {N4J_DTYPE_F32, N4J_DTYPE_BF16}) {
+            const int q_width = e.heads * e.head_dim, kv_width = e.kv_heads * e.head_dim;
+            const int used = (e.length + e.tokens + e.block_tokens - 1) / e.block_tokens;
+            const size_t block_bytes = static_cast<size_t>(e.block_tokens) * kv_width * dtype_bytes(kv_dtype);
+            std::vector<float> kpre = r.vec(static_cast<size_t>(e.length) * kv_width, -1.0f, 1.0f);
+            std::vector<float> vpre = r.vec(static_cast<size_t>(e.length) * kv_width, -1.0f, 1.0f);
+            std::vector<float> q = round_to(r.vec(static_cast<size_t>(e.tokens) * q_width, -1.5f, 1.5f), g_pair->act);
+            std::vector<float> k = round_to(r.vec(static_cast<size_t>(e.tokens) * kv_width, -1.5f, 1.5f), g_pair->act);
+            std::vector<float> v = round_to(r.vec(static_cast<size_t>(e.tokens) * kv_width, -1.0f, 1.0f), g_pair->act);
+            n4j_attn_dims dims = {e.heads, e.kv_heads, e.head_dim, 1.0f / sqrtf(static_cast<float>(e.head_dim))};
+            std::vector<float> outs[2], caches[2];
+            n4j_backend* bs[2] = {g_pair->cpu, g_pair->gpu};
+            for (int i = 0; i < 2; ++i) {
+                // blocks allocated with room for the offset, the prefix written through the same offset pointers
+                std::vector<buffer> kb_, vb_;
+                std::vector<void*> kp(used + e.extra_blocks, nullptr), vp(used + e.extra_blocks, nullptr);
+                for (int b = 0; b < used; ++b) {
+                    kb_.emplace_back(bs[i], block_bytes + 64);
+                    vb_.emplace_back(bs[i], block_bytes + 64);
+                    kp[b] = static_cast<char*>(kb_.back().get()) + e.block_offset;
+                    vp[b] = static_cast<char*>(vb_.back().get()) + e.block_offset;
+                }
+                const size_t row_bytes = static_cast<size_t>(kv_width) * dtype_bytes(kv_dtype);
+                for (int pos = 0; pos < e.length; ++pos) {
+                    const int blk = pos / e.block_tokens, off = pos % e.block_tokens;
+                    for (int which = 0; which < 2; ++which) {
+                        const std::vector<float>& src = which ? vpre : kpre;
+                        std::vector<uint8_t> bytes =
+                            host_convert(src.data() + static_cast<size_t>(pos) * kv_width, N4J_DTYPE_F32, kv_dtype, kv_width);
+                        (which ? vb_ : kb_)[blk].upload(bytes.data(), row_bytes, e.block_offset + off * row_bytes);
+                    }
+                }
+                n4j_kv_cache desc = {kp.data(), vp.data(), used + e.extra_blocks, e.block_tokens, e.length, kv_dtype};
+                buffer qb = put_act(bs[i], q), kb = put_act(bs[i], k), vb = put_act(bs[i], v);
+                buffer ob = put_act(bs[i], std::vector<float>(static_cast<size_t>(e.tokens) * q_width, 0.0f));
+                if (e.decode) {
+                    EXPECT_OK(n4j_attention_decode(bs[i], &dims, 1, qb.get(), q_width, kb.get(), kv_width, vb.get(),
+                                                   kv_width, &desc, ob.get(), q_width));
+                } else {
+                    EXPECT_OK(n4j_attention_prefill(bs[i], &dims, e.tokens, qb.get(), q_width, kb.get(), kv_width,
+                                                    vb.get(), kv_width, &desc, ob.get(), q_width));
+                }
+                outs[i] = get_act(bs[i], ob, static_cast<size_t>(e.tokens) * q_width);
+                // the appended positions, read back through the offset pointers
+                for (int pos = e.length; pos < e.length + e.tokens; ++pos) {
+                    const int blk = pos / e.block_tokens, off = pos % e.block_tokens;
+                    for (int which = 0; which < 2; ++which) {
+                        std::vector<uint8_t> bytes = (which ? vb_ : kb_)[blk].download(row_bytes, e.block_offset + off * row_bytes);
+                        std::vector<float> f = to_f32(bytes.data(), kv_dtype, kv_width);
+                        caches[i].insert(caches[i].end(), f.begin(), f.end());
+                    }
+                }
+            }
+            char label[200];
+            compare(st,
+                    cat(label, sizeof(label), "attention %s edge H=%d KVH=%d D=%d kv=%s bt=%d len=%d T=%d off=%d extra=%d",
+                        e.decode ? "decode" : "prefill", e.heads, e.kv_heads, e.head_dim, dtype_name(kv_dtype),
+                        e.block_tokens, e.length, e.tokens, e.block_offset, e.extra_blocks),
+                    outs[0], outs[1], g_pair->tol());
+            compare(st, cat(label, sizeof(label), "attention edge cache D=%d len=%d", e.head_dim, e.length), caches[0],
+                    caches[1], g_pair->tol());
+            st.cases++;
+        }
+    }
+}
+
 void test_elementwise(op_stat& st) {
     rng r(13);
     for (size_t n : {size_t(1), size_t(7), size_t(1001), size_t(100003)}) {
@@ -1007,6 +1152,76 @@ void test_argmax(op_stat& st) {
     }
 }
 
+/* argmax rows the random sweep does not make: all -inf, all NaN, NaN next to the maximum, tied +inf. */
+void test_argmax_edges(op_stat& st) {
+    const int cols = 1000;
+    std::vector<float> x(static_cast<size_t>(4) * cols, 0.0f);
+    for (int c = 0; c < cols; ++c) {
+        x[c] = -INFINITY;
+        x[cols + c] = NAN;
+        x[2 * cols + c] = c % 3 == 0 ? NAN : static_cast<float>(c % 17);
+        x[3 * cols + c] = static_cast<float>(c % 5);
+    }
+    x[2 * cols + 500] = 40.0f;
+    x[3 * cols + 321] = INFINITY;
+    x[3 * cols + 777] = INFINITY;
+    std::vector<int32_t> got[2];
+    n4j_backend* bs[2] = {g_pair->cpu, g_pair->gpu};
+    for (int k = 0; k < 2; ++k) {
+        buffer xb = put_act(bs[k], x);
+        buffer ob(bs[k], 16);
+        EXPECT_OK(n4j_argmax(bs[k], xb.get(), cols, 4, cols, ob.as<int32_t>()));
+        std::vector<uint8_t> bytes = ob.download(16);
+        got[k].resize(4);
+        memcpy(got[k].data(), bytes.data(), 16);
+    }
+    for (int row = 0; row < 4; ++row) {
+        ++g_checks;
+        if (got[0][row] != got[1][row]) fail_line("argmax edge row %d: cuda %d, cpu %d", row, got[1][row], got[0][row]);
+    }
+    st.cases += 4;
+}
+
+/* An embedding of more ids than one launch takes (the kernel splits them). */
+void test_embedding_many(op_stat& st) {
+    rng r(17);
+    const int rows = 1000, cols = 64, n = 70000;
+    host_weight hw = make_host_weight(r, N4J_DTYPE_BF16, rows, cols, -2.0f, 2.0f);
+    std::vector<int32_t> ids(n);
+    for (auto& id : ids) id = r.below(rows);
+    std::vector<float> outs[2];
+    n4j_backend* bs[2] = {g_pair->cpu, g_pair->gpu};
+    for (int k = 0; k < 2; ++k) {
+        weight w = put_weight(bs[k], hw);
+        buffer idb(bs[k], ids.size() * 4);
+        idb.upload(ids.data(), ids.size() * 4);
+        buffer out = put_act(bs[k], std::vector<float>(static_cast<size_t>(n) * cols, 0.0f));
+        EXPECT_OK(n4j_embedding(bs[k], &w.w, idb.as<int32_t>(), n, out.get(), cols));
+        outs[k] = get_act(bs[k], out, static_cast<size_t>(n) * cols);
+    }
+    char label[80];
+    compare(st, cat(label, sizeof(label), "embedding n=%d", n), outs[0], outs[1], 0.0);
+    st.cases++;
+}
+
+/* A failed CUDA call (an allocation far beyond the device) must not make the next, valid operation fail. */
+void test_error_recovery(op_stat& st) {
+    void* p = nullptr;
+    ++g_checks;
+    const int32_t rc = n4j_alloc(g_pair->gpu, int64_t(1) << 50, &p);
+    if (rc != N4J_ERR_OUT_OF_MEMORY) fail_line("error_recovery: n4j_alloc(1 PiB) returned %d, expected out of memory", rc);
+    std::vector<float> a = {1.0f, -2.0f, 3.0f, -4.0f};
+    buffer ab = put_act(g_pair->gpu, a);
+    buffer yb = put_act(g_pair->gpu, std::vector<float>(4, 0.0f));
+    ++g_checks;
+    if (n4j_relu_squared(g_pair->gpu, ab.get(), yb.get(), 4) != N4J_OK) {
+        fail_line("error_recovery: the operation after a failed allocation failed: %s", n4j_last_error());
+    }
+    std::vector<float> y = get_act(g_pair->gpu, yb, 4);
+    compare(st, "error_recovery relu_squared", {1.0f, 0.0f, 9.0f, 0.0f}, y, 0.0);
+    st.cases++;
+}
+
 /* ------------------------------------------------------------------ main ---- */
 
 n4j_backend* make_backend(int kind, int act, int flags, std::string* why) {
@@ -1067,13 +1282,18 @@ int main(int argc, char** argv) {
         {"rmsnorm", test_rmsnorm},
         {"gated_rmsnorm", test_gated_rmsnorm},
         {"matmul", test_matmul},
+        {"matmul_edges", test_matmul_edges},
         {"conv1d", test_conv1d},
         {"ssm_scans", test_ssm_scans},
         {"ssm_decode", test_ssm_decode},
         {"attention_prefill", test_attention_prefill},
         {"attention_decode", test_attention_decode},
+        {"attention_edges", test_attention_edges},
         {"elementwise", test_elementwise},
         {"argmax", test_argmax},
+        {"argmax_edges", test_argmax_edges},
+        {"embedding_many", test_embedding_many},
+        {"error_recovery", test_error_recovery},
     };
     for (int act : {N4J_DTYPE_F32, N4J_DTYPE_BF16}) {
         if (cpu_as_gpu && act != N4J_DTYPE_F32) continue;
@@ -1091,7 +1311,7 @@ int main(int argc, char** argv) {
         for (const named_test& t : tests) {
             if (!only.empty() && std::string(t.name).find(only) == std::string::npos) continue;
             if ((strcmp(t.name, "memory") == 0 || strcmp(t.name, "convert") == 0) && act != N4J_DTYPE_F32) continue;
-            if (cpu_as_gpu && strcmp(t.name, "memory") == 0) continue;  // checks CUDA-specific info
+            if (cpu_as_gpu && (strcmp(t.name, "memory") == 0 || strcmp(t.name, "error_recovery") == 0)) continue;
             const int failures_before = g_failures;
             op_stat st;
             t.fn(st);
@@ -1115,6 +1335,41 @@ int main(int argc, char** argv) {
                        g_failures == failures_before ? "ok" : "FAILED");
                 n4j_backend_destroy(seg);
             }
+        }
+        // The same matmul and attention tests through the switches that pick other kernels: CUDA cores only (the
+        // debugging path), and cuBLASLt for BF16 x BF16 (used only where the build found cuBLASLt).
+        struct variant {
+            const char* env;
+            const char* name;
+        };
+        for (const variant& var : {variant{"N4J_CUDA_NO_MMA", "no_mma"}, variant{"N4J_CUBLASLT", "cublaslt"}}) {
+            if (cpu_as_gpu) break;
+            if (!only.empty() && std::string(var.name).find(only) == std::string::npos && only != "matmul") continue;
+            setenv(var.env, "1", 1);
+            n4j_backend* alt = make_backend(gpu_kind, act, 0, &why);
+            unsetenv(var.env);
+            if (alt == nullptr) {
+                fail_line("cannot create a backend with %s=1: %s", var.env, why.c_str());
+                continue;
+            }
+            n4j_backend* main_gpu = p.gpu;
+            p.gpu = alt;
+            g_variant_pass = true;
+            for (const named_test& t : tests) {
+                const bool picked = strncmp(t.name, "matmul", 6) == 0 ||
+                                    (strncmp(t.name, "attention", 9) == 0 && strcmp(var.name, "no_mma") == 0);
+                if (!picked) continue;
+                const int failures_before = g_failures;
+                op_stat st;
+                t.fn(st);
+                if (n4j_backend_synchronize(alt) != N4J_OK) fail_line("%s (%s): backend error: %s", t.name, var.name, n4j_last_error());
+                printf("  %-18s %4d cases, worst rel err %.2e  %s  (%s=1)\n", t.name, st.cases, st.worst,
+                       g_failures == failures_before ? "ok" : "FAILED", var.env);
+                fflush(stdout);
+            }
+            p.gpu = main_gpu;
+            g_variant_pass = false;
+            n4j_backend_destroy(alt);
         }
         n4j_backend_destroy(p.gpu);
         n4j_backend_destroy(p.cpu);
