@@ -308,8 +308,20 @@ public final class NemotronModel implements AutoCloseable {
     public float[][] decode(java.util.List<Session> batch, int[] tokens) {
         Session[] arr = batch.toArray(new Session[0]);
         float[][] out = new float[arr.length][config.vocabSize()];
-        Session.decodeBatch(arr, tokens, out);
+        Session.decodeBatch(arr, tokens, out, null);
         return out;
+    }
+
+    /**
+     * {@link #decode(java.util.List, int[])} for greedy generation: returns, per session, the id with the largest
+     * logit after its token (the lowest such id on ties) instead of the logits. The argmax runs on the backend, so
+     * on a GPU only the ids cross to the host.
+     */
+    public int[] decodeGreedy(java.util.List<Session> batch, int[] tokens) {
+        Session[] arr = batch.toArray(new Session[0]);
+        int[] next = new int[arr.length];
+        Session.decodeBatch(arr, tokens, null, next);
+        return next;
     }
 
     void checkOpen() {
@@ -358,20 +370,25 @@ public final class NemotronModel implements AutoCloseable {
 
     /** Final norm + lm_head for rows [first, first+rows) of the residual stream, downloaded into ws.hostLogits. */
     private void logits(int first, int rows) {
+        lmHead(first, rows);
+        backend.download(workspace.hostLogits, workspace.logits, (long) rows * config.vocabSize() * Float.BYTES);
+    }
+
+    /** Final norm + lm_head for rows [first, first+rows) of the residual stream into ws.logits (backend memory). */
+    private void lmHead(int first, int rows) {
         Workspace ws = workspace;
         int h = config.hiddenSize();
         int v = config.vocabSize();
         MemorySegment src = ws.hidden.asSlice((long) first * h * Float.BYTES);
         kernels.rmsnorm(src, h, rows, h, finalNorm, (float) config.rmsNormEps(), ws.normed, h);
         kernels.matmul(ws.normed, h, rows, lmHead, ws.logits, v, false);
-        backend.download(ws.hostLogits, ws.logits, (long) rows * v * Float.BYTES);
     }
 
     /**
      * One decode step for a batch of sessions (row b = session b, token tokens[b]); logits of row b go to
      * {@code out[b]}. Caller holds the lock and has validated tokens and capacities.
      */
-    void decodeStep(Session[] batch, int[] tokens, float[][] out) {
+    void decodeStep(Session[] batch, int[] tokens, float[][] out, int[] greedyOut) {
         Workspace ws = workspace;
         int n = batch.length;
         MemorySegment.copy(tokens, 0, ws.hostIds, ValueLayout.JAVA_INT, 0, n);
@@ -380,8 +397,16 @@ public final class NemotronModel implements AutoCloseable {
         for (Layer layer : layers) {
             layer.decode(forward, batch);
         }
-        logits(0, n);
         int v = config.vocabSize();
+        if (greedyOut != null) {
+            // argmax on the backend: n ids come back instead of n x vocab logits
+            lmHead(0, n);
+            kernels.argmax(ws.logits, v, n, v, ws.argmax);
+            backend.download(ws.hostIds, ws.argmax, (long) n * Integer.BYTES);
+            MemorySegment.copy(ws.hostIds, ValueLayout.JAVA_INT, 0, greedyOut, 0, n);
+            return;
+        }
+        logits(0, n);
         for (int b = 0; b < n; b++) {
             MemorySegment.copy(ws.hostLogits, ValueLayout.JAVA_FLOAT, (long) b * v * Float.BYTES, out[b], 0, v);
         }

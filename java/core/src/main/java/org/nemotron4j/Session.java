@@ -102,8 +102,18 @@ public final class Session implements AutoCloseable, TokenModel {
     /** Feeds one token with the recurrent decode step and returns the logits after it. */
     public float[] decode(int token) {
         float[][] out = {new float[config.vocabSize()]};
-        decodeBatch(new Session[] {this}, new int[] {token}, out);
+        decodeBatch(new Session[] {this}, new int[] {token}, out, null);
         return out[0];
+    }
+
+    /**
+     * Feeds one token with the recurrent decode step and returns the id with the largest logit after it (the
+     * lowest such id on ties), computed on the backend: on a GPU only the id crosses to the host.
+     */
+    public int decodeGreedy(int token) {
+        int[] next = new int[1];
+        decodeBatch(new Session[] {this}, new int[] {token}, null, next);
+        return next[0];
     }
 
     /**
@@ -117,7 +127,7 @@ public final class Session implements AutoCloseable, TokenModel {
         }
         float[] out = logitsOut.length == config.vocabSize() ? logitsOut : new float[config.vocabSize()];
         if (tokens != null && tokens.length == 1 && position > 0) {
-            decodeBatch(new Session[] {this}, tokens, new float[][] {out});
+            decodeBatch(new Session[] {this}, tokens, new float[][] {out}, null);
         } else {
             run(tokens, out, null);
         }
@@ -156,12 +166,9 @@ public final class Session implements AutoCloseable, TokenModel {
             }
             return out;
         }
-        float[] logits = prefill(prompt);
-        for (int i = 0; i < n; i++) {
-            out[i] = argmax(logits);
-            if (i + 1 < n) {
-                logits = decode(out[i]);
-            }
+        out[0] = argmax(prefill(prompt));
+        for (int i = 1; i < n; i++) {
+            out[i] = decodeGreedy(out[i - 1]);
         }
         return out;
     }
@@ -180,12 +187,14 @@ public final class Session implements AutoCloseable, TokenModel {
      * One decode step for several sessions of the same model at once (one batched forward); logits of session b
      * go to out[b]. Every session is validated before any changes.
      */
-    static void decodeBatch(Session[] batch, int[] tokens, float[][] out) {
+    /** One batched decode step: logits into {@code out[b]}, or (when {@code out} is null) argmax ids into {@code greedy[b]}. */
+    static void decodeBatch(Session[] batch, int[] tokens, float[][] out, int[] greedy) {
         if (batch.length == 0) {
             return;
         }
-        if (tokens.length != batch.length || out.length != batch.length) {
-            throw new NemotronException("decodeBatch: " + batch.length + " sessions, " + tokens.length + " tokens, " + out.length + " outputs");
+        int outputs = out != null ? out.length : greedy.length;
+        if (tokens.length != batch.length || outputs != batch.length) {
+            throw new NemotronException("decodeBatch: " + batch.length + " sessions, " + tokens.length + " tokens, " + outputs + " outputs");
         }
         NemotronModel model = batch[0].model;
         model.lock.lock();
@@ -207,7 +216,7 @@ public final class Session implements AutoCloseable, TokenModel {
                 s.checkUsable();
                 s.checkIds(new int[] {tokens[b]});
                 s.checkRoom(1);
-                if (out[b] == null || out[b].length != s.config.vocabSize()) {
+                if (out != null && (out[b] == null || out[b].length != s.config.vocabSize())) {
                     throw new NemotronException("decodeBatch: output " + b + " must have " + s.config.vocabSize() + " elements");
                 }
             }
@@ -215,7 +224,7 @@ public final class Session implements AutoCloseable, TokenModel {
                 s.reserve(s.position + 1);
             }
             try {
-                model.decodeStep(batch, tokens, out);
+                model.decodeStep(batch, tokens, out, greedy);
             } catch (RuntimeException e) {
                 for (Session s : batch) {
                     s.broken = e.getMessage();

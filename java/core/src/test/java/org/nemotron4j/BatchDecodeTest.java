@@ -65,6 +65,28 @@ class BatchDecodeTest {
     }
 
     @Test
+    void greedyDecodeOnTheBackendReturnsTheArgmaxOfTheLogits() {
+        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"));
+             Session a = m.newSession(); Session b = m.newSession()) {
+            int[] next = {Session.argmax(a.prefill(ModelPropertyTest.randomIds(40, 320, 1))),
+                    Session.argmax(b.prefill(ModelPropertyTest.randomIds(300, 320, 2)))};
+            try (Session a2 = a.fork(); Session b2 = b.fork()) {
+                for (int step = 0; step < 8; step++) {
+                    int[] ids = m.decodeGreedy(List.of(a, b), next);
+                    float[][] logits = m.decode(List.of(a2, b2), next);
+                    assertArrayEquals(new int[] {Session.argmax(logits[0]), Session.argmax(logits[1])}, ids, "step " + step);
+                    next = ids;
+                }
+                int solo = a.decodeGreedy(next[0]);
+                assertEquals(Session.argmax(a2.decode(next[0])), solo);
+                assertEquals(a2.position(), a.position());
+            }
+            var e = assertThrows(NemotronException.class, () -> b.decodeGreedy(320));
+            assertTrue(e.getMessage().contains("320"), e.getMessage());
+        }
+    }
+
+    @Test
     void badBatchesAreRejectedBeforeAnythingChanges() {
         try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"));
              Session a = m.newSession(); Session b = m.newSession()) {
