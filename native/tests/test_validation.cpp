@@ -56,8 +56,17 @@ void test_backend_and_memory() {
     o.activation_dtype = 42;
     EXPECT_INVALID(n4j_backend_create(&o, &b), "options.activation_dtype");
     o = cpu_options();
-    o.activation_dtype = N4J_DTYPE_BF16;
+    o.activation_dtype = N4J_DTYPE_F16;
     EXPECT_ERROR(N4J_ERR_UNSUPPORTED, n4j_backend_create(&o, &b), "n4j_backend_create", "activation_dtype", "CPU");
+    o = cpu_options();
+    o.activation_dtype = N4J_DTYPE_BF16;  // the CPU's BF16 mode (F32 kernels between bf16 tensors)
+    CHECK_OK(n4j_backend_create(&o, &b));
+    {
+        n4j_backend_info bf16_info;
+        CHECK_OK(n4j_backend_get_info(b, &bf16_info));
+        CHECK(bf16_info.activation_dtype == N4J_DTYPE_BF16, "BF16 CPU backend reports activation_dtype %d", bf16_info.activation_dtype);
+        CHECK_OK(n4j_backend_destroy(b));
+    }
 
     o = cpu_options();
     CHECK_OK(n4j_backend_create(&o, &b));

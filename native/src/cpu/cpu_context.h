@@ -44,6 +44,7 @@ private:
 
 struct context {
     bool reference = false;  // N4J_FLAG_REFERENCE_KERNELS: scalar oracle kernels only
+    bool act_bf16 = false;   // activation_dtype BF16: ops widen bf16 activations to F32 and round results back
     simd_level simd = SIMD_GENERIC;
     int threads = 1;
     /* Budget of the chunked scan's shared C.B^T scratch, in floats (tests lower it to exercise windowing). */

@@ -154,7 +154,9 @@ int32_t op_ssd_chunk_scan(void* vctx, const n4j_ssm_dims* dims, int32_t tokens, 
     const int P = dims->head_dim;
     const int G = dims->groups;
     const int N = dims->state_dim;
-    const int L = dims->chunk_size;
+    // A chunk longer than the call is the whole call (as on the CPU; the SSD form is exact for any chunking): a short
+    // prefill then costs its own length, not a full chunk's L x L C.B tiles and L-token loops.
+    const int L = dims->chunk_size < tokens ? dims->chunk_size : tokens;
     if (G <= 0 || H % G != 0) return ctx->fail(N4J_ERR_INVALID_ARGUMENT, where, "heads %d not a multiple of groups %d", H, G);
     if (L <= 0) return ctx->fail(N4J_ERR_INVALID_ARGUMENT, where, "chunk_size %d", L);
     if (G > 65535) return ctx->fail(N4J_ERR_UNSUPPORTED, where, "more than 65535 groups");

@@ -13,8 +13,10 @@
  *
  * Exit codes: 0 all passed, 1 a failure, 77 no CUDA device/driver or no CUDA plug-in (CTest: skipped), unless the
  * environment sets N4J_REQUIRE_CUDA=1 (then 1). `--quick` (or N4J_TEST_QUICK=1) runs small sizes only, for
- * compute-sanitizer. `--only NAME` runs the tests whose name contains NAME. `--cpu-as-gpu` checks the harness
- * itself without a GPU: the CPU backend's fast kernels stand in for CUDA (F32 pass only).
+ * compute-sanitizer. `--only NAME` runs the tests whose name contains NAME. `--cpu-as-gpu` runs without a GPU: the
+ * CPU backend's fast kernels stand in for CUDA, with F32 activations and then with BF16 activations (the CPU's bf16
+ * mode: F32 kernels between bf16 tensors), which checks the harness itself and the CPU's BF16 activation path; CTest
+ * runs it that way as cpu_bf16_activations_test on every machine.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -1296,7 +1298,6 @@ int main(int argc, char** argv) {
         {"error_recovery", test_error_recovery},
     };
     for (int act : {N4J_DTYPE_F32, N4J_DTYPE_BF16}) {
-        if (cpu_as_gpu && act != N4J_DTYPE_F32) continue;
         const int gpu_kind = cpu_as_gpu ? N4J_BACKEND_CPU : N4J_BACKEND_CUDA;
         pair p;
         p.act = act;

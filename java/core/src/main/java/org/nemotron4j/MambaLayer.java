@@ -7,7 +7,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
-import static org.nemotron4j.Workspace.F32;
 
 /**
  * A Mamba-2 mixer block:
@@ -88,11 +87,11 @@ final class MambaLayer implements Layer {
         Workspace ws = f.ws();
         MambaState st = session.mambaState(index);
         project(f, tokens);
-        MemorySegment xbc = ws.proj.asSlice(dInner * F32);
-        MemorySegment dt = ws.proj.asSlice((long) (dInner + convDim) * F32);
+        MemorySegment xbc = ws.proj.asSlice(dInner * ws.act);
+        MemorySegment dt = ws.proj.asSlice((long) (dInner + convDim) * ws.act);
         f.k().conv1dPrefill(xbc, inProjDim, tokens, convDim, convWeight, convBias, st.conv, true, ws.conv, convDim);
-        f.k().ssdChunkScan(dims, tokens, ws.conv, convDim, ws.conv.asSlice(dInner * F32), convDim,
-                ws.conv.asSlice((long) (dInner + groupState) * F32), convDim, dt, inProjDim, dtBias, aLog, d, st.ssm, ws.y, dInner);
+        f.k().ssdChunkScan(dims, tokens, ws.conv, convDim, ws.conv.asSlice(dInner * ws.act), convDim,
+                ws.conv.asSlice((long) (dInner + groupState) * ws.act), convDim, dt, inProjDim, dtBias, aLog, d, st.ssm, ws.y, dInner);
         scanOutput(f, tokens);
     }
 
@@ -106,11 +105,11 @@ final class MambaLayer implements Layer {
             ws.ssmPtrs.setAtIndex(ValueLayout.ADDRESS, b, st.ssm);
         }
         project(f, n);
-        MemorySegment xbc = ws.proj.asSlice(dInner * F32);
-        MemorySegment dt = ws.proj.asSlice((long) (dInner + convDim) * F32);
+        MemorySegment xbc = ws.proj.asSlice(dInner * ws.act);
+        MemorySegment dt = ws.proj.asSlice((long) (dInner + convDim) * ws.act);
         f.k().conv1dDecode(n, xbc, inProjDim, convDim, convWeight, convBias, ws.convPtrs, true, ws.conv, convDim);
-        f.k().ssmDecode(dims, n, ws.conv, convDim, ws.conv.asSlice(dInner * F32), convDim,
-                ws.conv.asSlice((long) (dInner + groupState) * F32), convDim, dt, inProjDim, dtBias, aLog, d, ws.ssmPtrs, ws.y, dInner);
+        f.k().ssmDecode(dims, n, ws.conv, convDim, ws.conv.asSlice(dInner * ws.act), convDim,
+                ws.conv.asSlice((long) (dInner + groupState) * ws.act), convDim, dt, inProjDim, dtBias, aLog, d, ws.ssmPtrs, ws.y, dInner);
         scanOutput(f, n);
     }
 }

@@ -6,7 +6,8 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * One sequence's recurrent state of one Mamba-2 layer, in backend memory: the conv state [convDim, convKernel]
- * (the last convKernel inputs, oldest first) and the SSM state [heads, headDim, stateDim], both F32.
+ * (the last convKernel inputs, oldest first) in the activation dtype, and the SSM state [heads, headDim, stateDim]
+ * in F32.
  * Fixed size whatever the sequence length.
  */
 final class MambaState {
@@ -14,9 +15,12 @@ final class MambaState {
     final MemorySegment ssm;
     final long convBytes;
     final long ssmBytes;
+    /** Bytes of one conv state element: 4 (F32 activations) or 2 (BF16). */
+    final int convElementBytes;
 
     MambaState(Backend backend, ModelConfig c) {
-        convBytes = (long) c.convDim() * c.convKernel() * Float.BYTES;
+        convElementBytes = backend.activationBytes();
+        convBytes = (long) c.convDim() * c.convKernel() * convElementBytes;
         ssmBytes = (long) c.mambaNumHeads() * c.mambaHeadDim() * c.ssmStateSize() * Float.BYTES;
         conv = backend.alloc(convBytes);
         MemorySegment s;
@@ -29,8 +33,14 @@ final class MambaState {
         ssm = s;
     }
 
+    /** Bytes of one layer's state with F32 activations (the CPU default). */
     static long bytes(ModelConfig c) {
-        return (long) c.convDim() * c.convKernel() * Float.BYTES
+        return bytes(c, DType.F32);
+    }
+
+    /** Bytes of one layer's state with activations of {@code activationDtype} (F32 or BF16). */
+    static long bytes(ModelConfig c, DType activationDtype) {
+        return (long) c.convDim() * c.convKernel() * activationDtype.byteSize()
                 + (long) c.mambaNumHeads() * c.mambaHeadDim() * c.ssmStateSize() * Float.BYTES;
     }
 

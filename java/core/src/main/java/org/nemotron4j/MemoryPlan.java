@@ -13,24 +13,35 @@ import java.util.Map;
  *
  * @param weights    checkpoint tensors on the device (mapped, not copied, on the CPU)
  * @param kvCache    K and V of every attention layer for {@code contextLength} tokens of {@code batch} sequences
- * @param states     conv + SSM state of every Mamba layer of {@code batch} sequences (F32)
+ * @param states     conv state (activation dtype) + SSM state (F32) of every Mamba layer of {@code batch} sequences
  * @param activations the workspace for one prefill chunk (or decode batch), without the logits rows
- * @param logits     the logits rows of that workspace (F32)
+ * @param logits     the logits rows of that workspace (activation dtype)
  */
-public record MemoryPlan(ModelConfig config, int contextLength, int batch, DType weightDtype, DType kvDtype, int prefillChunk,
+public record MemoryPlan(ModelConfig config, int contextLength, int batch, DType weightDtype, DType kvDtype,
+                         DType activationDtype, int prefillChunk,
                          long weights, long kvCache, long states, long activations, long logits) {
 
-    /** Plan with the default prefill chunk. */
+    /**
+     * Plan with the default prefill chunk and the engine's default activations for that KV dtype: F32 with an F32
+     * cache (the CPU's defaults), BF16 with a BF16 cache (CUDA's).
+     */
     public static MemoryPlan of(ModelConfig config, int contextLength, int batch, DType weightDtype, DType kvDtype) {
         return of(config, contextLength, batch, weightDtype, kvDtype, LoadOptions.DEFAULT_PREFILL_CHUNK);
+    }
+
+    /** Plan with the engine's default activations for the KV dtype (F32 with F32, BF16 with BF16). */
+    public static MemoryPlan of(ModelConfig config, int contextLength, int batch, DType weightDtype, DType kvDtype, int prefillChunk) {
+        return of(config, contextLength, batch, weightDtype, kvDtype, kvDtype == DType.F32 ? DType.F32 : DType.BF16, prefillChunk);
     }
 
     /**
      * @param weightDtype BF16 (every tensor 2 bytes) or F8_E4M3 (NVIDIA's FP8 checkpoints: Mamba in/out_proj and
      *                    MLP up/down in FP8 with F32 scales, everything else BF16)
      * @param kvDtype     F32 (the CPU engine) or BF16 (GPU)
+     * @param activationDtype F32 (the CPU engine) or BF16 (GPU): workspace, logits and conv states
      */
-    public static MemoryPlan of(ModelConfig config, int contextLength, int batch, DType weightDtype, DType kvDtype, int prefillChunk) {
+    public static MemoryPlan of(ModelConfig config, int contextLength, int batch, DType weightDtype, DType kvDtype,
+                                DType activationDtype, int prefillChunk) {
         if (contextLength < 1 || contextLength > config.maxPositionEmbeddings()) {
             throw new NemotronException("context length " + contextLength + " is outside [1, max_position_embeddings = "
                     + config.maxPositionEmbeddings() + "]");
@@ -44,6 +55,9 @@ public record MemoryPlan(ModelConfig config, int contextLength, int batch, DType
         if (kvDtype != DType.BF16 && kvDtype != DType.F32) {
             throw new NemotronException("KV cache dtype must be BF16 or F32, got " + kvDtype);
         }
+        if (activationDtype != DType.BF16 && activationDtype != DType.F32) {
+            throw new NemotronException("activation dtype must be BF16 or F32, got " + activationDtype);
+        }
         long weights = 0;
         for (NemotronHLayout.Weight w : NemotronHLayout.weights(config)) {
             if (weightDtype == DType.F8_E4M3 && w.role().fp8Capable()) {
@@ -55,11 +69,13 @@ public record MemoryPlan(ModelConfig config, int contextLength, int batch, DType
         long blocks = Math.ceilDiv(contextLength, KvCache.BLOCK_TOKENS);
         long perBlock = (long) KvCache.BLOCK_TOKENS * config.numKeyValueHeads() * config.attentionHeadDim() * kvDtype.byteSize();
         long kv = (long) batch * config.count(LayerKind.ATTENTION) * 2 * blocks * perBlock;
-        long states = (long) batch * config.count(LayerKind.MAMBA) * MambaState.bytes(config);
+        long states = (long) batch * config.count(LayerKind.MAMBA) * MambaState.bytes(config, activationDtype);
         int rows = Math.max(prefillChunk, batch);
-        long logits = (long) rows * config.vocabSize() * Float.BYTES;
-        long activations = Workspace.backendBytes(config, rows) - logits;
-        return new MemoryPlan(config, contextLength, batch, weightDtype, kvDtype, prefillChunk, weights, kv, states, activations, logits);
+        int act = activationDtype.byteSize();
+        long logits = (long) rows * config.vocabSize() * act;
+        long activations = Workspace.backendBytes(config, rows, act) - logits;
+        return new MemoryPlan(config, contextLength, batch, weightDtype, kvDtype, activationDtype, prefillChunk, weights, kv,
+                states, activations, logits);
     }
 
     public long total() {
@@ -75,9 +91,9 @@ public record MemoryPlan(ModelConfig config, int contextLength, int batch, DType
         Map<String, Long> m = new LinkedHashMap<>();
         m.put("weights (" + weightDtype + ")", weights);
         m.put("KV cache (" + kvDtype + ", " + config.count(LayerKind.ATTENTION) + " layers)", kvCache);
-        m.put("conv + SSM state (F32, " + config.count(LayerKind.MAMBA) + " layers)", states);
-        m.put("activation workspace (" + Math.max(prefillChunk, batch) + " rows)", activations);
-        m.put("logits (" + Math.max(prefillChunk, batch) + " x " + config.vocabSize() + " F32)", logits);
+        m.put("conv (" + activationDtype + ") + SSM (F32) state, " + config.count(LayerKind.MAMBA) + " layers", states);
+        m.put("activation workspace (" + Math.max(prefillChunk, batch) + " rows, " + activationDtype + ")", activations);
+        m.put("logits (" + Math.max(prefillChunk, batch) + " x " + config.vocabSize() + " " + activationDtype + ")", logits);
         return m;
     }
 

@@ -93,7 +93,8 @@ public final class NemotronModel implements AutoCloseable {
         Checkpoint ckpt = Checkpoint.open(directory);
         try {
             ckpt.validate();
-            Backend backend = Backend.create(device);
+            DType act = options.activationDtype() != null ? options.activationDtype() : DType.F32;
+            Backend backend = Backend.create(device, act);
             try {
                 return new NemotronModel(ckpt, backend, options);
             } catch (RuntimeException e) {
@@ -172,6 +173,11 @@ public final class NemotronModel implements AutoCloseable {
     }
 
     /** Element type of the sessions' KV caches (see {@link LoadOptions#kvCacheDtype()}). */
+    /** The element type of the activations between kernels (F32 or BF16; SSM states are always F32). */
+    public DType activationDtype() {
+        return backend.activationBytes() == 2 ? DType.BF16 : DType.F32;
+    }
+
     public DType kvCacheDtype() {
         return kvCacheDtype;
     }
@@ -368,10 +374,10 @@ public final class NemotronModel implements AutoCloseable {
         }
     }
 
-    /** Final norm + lm_head for rows [first, first+rows) of the residual stream, downloaded into ws.hostLogits. */
+    /** Final norm + lm_head for rows [first, first+rows) of the residual stream, downloaded into ws.hostLogits (F32). */
     private void logits(int first, int rows) {
         lmHead(first, rows);
-        backend.download(workspace.hostLogits, workspace.logits, (long) rows * config.vocabSize() * Float.BYTES);
+        workspace.downloadLogits(rows);
     }
 
     /** Final norm + lm_head for rows [first, first+rows) of the residual stream into ws.logits (backend memory). */
@@ -379,7 +385,7 @@ public final class NemotronModel implements AutoCloseable {
         Workspace ws = workspace;
         int h = config.hiddenSize();
         int v = config.vocabSize();
-        MemorySegment src = ws.hidden.asSlice((long) first * h * Float.BYTES);
+        MemorySegment src = ws.hidden.asSlice((long) first * h * ws.act);
         kernels.rmsnorm(src, h, rows, h, finalNorm, (float) config.rmsNormEps(), ws.normed, h);
         kernels.matmul(ws.normed, h, rows, lmHead, ws.logits, v, false);
     }

@@ -1,5 +1,7 @@
 package org.nemotron4j;
 
+import org.nemotron4j.checkpoint.BFloat16;
+
 import org.nemotron4j.generate.Generation;
 import org.nemotron4j.generate.GenerationStream;
 import org.nemotron4j.generate.TokenModel;
@@ -386,7 +388,13 @@ public final class Session implements AutoCloseable, TokenModel {
                 switch (l.kind()) {
                     case MAMBA -> {
                         MemorySegment c = a.allocate(mamba[i].convBytes, 64);
-                        MemorySegment.copy(l.a(), 0, c, ValueLayout.JAVA_FLOAT, 0, l.a().length);
+                        if (mamba[i].convElementBytes == Float.BYTES) {
+                            MemorySegment.copy(l.a(), 0, c, ValueLayout.JAVA_FLOAT, 0, l.a().length);
+                        } else {  // BF16 activations: round to nearest even
+                            for (int j = 0; j < l.a().length; j++) {
+                                c.setAtIndex(ValueLayout.JAVA_SHORT, j, BFloat16.fromFloat(l.a()[j]));
+                            }
+                        }
                         model.backend().upload(mamba[i].conv, c, mamba[i].convBytes);
                         MemorySegment s = a.allocate(mamba[i].ssmBytes, 64);
                         MemorySegment.copy(l.b(), 0, s, ValueLayout.JAVA_FLOAT, 0, l.b().length);
@@ -408,7 +416,16 @@ public final class Session implements AutoCloseable, TokenModel {
             MemorySegment s = a.allocate(st.ssmBytes, 64);
             model.backend().download(c, st.conv, st.convBytes);
             model.backend().download(s, st.ssm, st.ssmBytes);
-            return new float[][] {c.toArray(ValueLayout.JAVA_FLOAT), s.toArray(ValueLayout.JAVA_FLOAT)};
+            float[] conv;
+            if (st.convElementBytes == Float.BYTES) {
+                conv = c.toArray(ValueLayout.JAVA_FLOAT);
+            } else {  // BF16 activations: widen exactly
+                conv = new float[(int) (st.convBytes / st.convElementBytes)];
+                for (int j = 0; j < conv.length; j++) {
+                    conv[j] = BFloat16.toFloat(c.getAtIndex(ValueLayout.JAVA_SHORT, j));
+                }
+            }
+            return new float[][] {conv, s.toArray(ValueLayout.JAVA_FLOAT)};
         }
     }
 

@@ -15,9 +15,10 @@ import java.util.List;
  * therefore bounded by the chunk size, whatever the prompt length. Owned by the model; freed at its close.
  */
 final class Workspace implements AutoCloseable {
-    static final long F32 = Float.BYTES;
-
     final int rows;
+    /** Bytes of one activation element (4 for F32, 2 for BF16: the backend's activation dtype). */
+    final long act;
+    private final int vocab;
     final MemorySegment ids;      // [rows] int32
     final MemorySegment argmax;   // [rows] int32
     final MemorySegment hidden;   // [rows, hidden]: the residual stream
@@ -29,13 +30,14 @@ final class Workspace implements AutoCloseable {
     final MemorySegment k;        // [rows, kvDim]
     final MemorySegment v;        // [rows, kvDim]
     final MemorySegment attn;     // [rows, qDim]
-    final MemorySegment logits;   // [rows, vocab] (allocated on first need)
+    final MemorySegment logits;   // [rows, vocab] in the activation dtype
     final long projWidth;
     // host-side arrays for batched decode: per-sequence state pointers and KV cache descriptors
     final MemorySegment convPtrs;
     final MemorySegment ssmPtrs;
     final MemorySegment kvStructs;
-    final MemorySegment hostLogits; // [rows, vocab] host copy of logits
+    final MemorySegment hostLogits; // [rows, vocab] host copy of logits, F32
+    private final MemorySegment hostLogitsRaw; // [rows, vocab] BF16 staging (BF16 activations only)
     final MemorySegment hostIds;    // [rows] int32 host staging
 
     private final Backend backend;
@@ -45,22 +47,24 @@ final class Workspace implements AutoCloseable {
     Workspace(Backend backend, ModelConfig c, int rows) {
         this.backend = backend;
         this.rows = rows;
+        this.act = backend.activationBytes();
+        this.vocab = c.vocabSize();
         int qDim = c.numAttentionHeads() * c.attentionHeadDim();
         int kvDim = c.numKeyValueHeads() * c.attentionHeadDim();
         projWidth = Math.max(c.inProjDim(), Math.max(c.intermediateSize(), qDim));
         try {
             ids = alloc((long) rows * Integer.BYTES);
             argmax = alloc((long) rows * Integer.BYTES);
-            hidden = alloc((long) rows * c.hiddenSize() * F32);
-            normed = alloc((long) rows * c.hiddenSize() * F32);
-            proj = alloc((long) rows * projWidth * F32);
-            conv = alloc((long) rows * c.convDim() * F32);
-            y = alloc((long) rows * c.mambaDInner() * F32);
-            gated = alloc((long) rows * c.mambaDInner() * F32);
-            k = alloc((long) rows * kvDim * F32);
-            v = alloc((long) rows * kvDim * F32);
-            attn = alloc((long) rows * qDim * F32);
-            logits = alloc((long) rows * c.vocabSize() * F32);
+            hidden = alloc((long) rows * c.hiddenSize() * act);
+            normed = alloc((long) rows * c.hiddenSize() * act);
+            proj = alloc((long) rows * projWidth * act);
+            conv = alloc((long) rows * c.convDim() * act);
+            y = alloc((long) rows * c.mambaDInner() * act);
+            gated = alloc((long) rows * c.mambaDInner() * act);
+            k = alloc((long) rows * kvDim * act);
+            v = alloc((long) rows * kvDim * act);
+            attn = alloc((long) rows * qDim * act);
+            logits = alloc((long) rows * c.vocabSize() * act);
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -68,18 +72,36 @@ final class Workspace implements AutoCloseable {
         convPtrs = hostArena.allocate(ValueLayout.ADDRESS, rows);
         ssmPtrs = hostArena.allocate(ValueLayout.ADDRESS, rows);
         kvStructs = n4j_kv_cache.allocateArray(rows, hostArena);
-        hostLogits = hostArena.allocate((long) rows * c.vocabSize() * F32, 64);
+        hostLogits = hostArena.allocate((long) rows * c.vocabSize() * Float.BYTES, 64);
+        hostLogitsRaw = act == Float.BYTES ? null : hostArena.allocate((long) rows * c.vocabSize() * act, 64);
         hostIds = hostArena.allocate(ValueLayout.JAVA_INT, rows);
     }
 
-    /** Bytes of backend memory a workspace of {@code rows} rows takes (the memory plan's activation figure). */
-    static long backendBytes(ModelConfig c, int rows) {
+    /**
+     * Bytes of backend memory a workspace of {@code rows} rows takes with activations of {@code actBytes} bytes
+     * (the memory plan's activation and logits figures).
+     */
+    static long backendBytes(ModelConfig c, int rows, int actBytes) {
         long qDim = (long) c.numAttentionHeads() * c.attentionHeadDim();
         long kvDim = (long) c.numKeyValueHeads() * c.attentionHeadDim();
         long projWidth = Math.max(c.inProjDim(), Math.max(c.intermediateSize(), qDim));
         long perRow = 2L * Integer.BYTES
-                + F32 * (2L * c.hiddenSize() + projWidth + c.convDim() + 2L * c.mambaDInner() + 2 * kvDim + qDim + c.vocabSize());
+                + (long) actBytes * (2L * c.hiddenSize() + projWidth + c.convDim() + 2L * c.mambaDInner() + 2 * kvDim + qDim + c.vocabSize());
         return perRow * rows;
+    }
+
+    /** Copies the first {@code n} rows of {@link #logits} into {@link #hostLogits} as F32 (widening BF16 exactly). */
+    void downloadLogits(int n) {
+        long count = (long) n * vocab;
+        if (hostLogitsRaw == null) {
+            backend.download(hostLogits, logits, count * Float.BYTES);
+            return;
+        }
+        backend.download(hostLogitsRaw, logits, count * act);
+        for (long i = 0; i < count; i++) {
+            short bits = hostLogitsRaw.getAtIndex(ValueLayout.JAVA_SHORT, i);
+            hostLogits.setAtIndex(ValueLayout.JAVA_FLOAT, i, Float.intBitsToFloat((bits & 0xffff) << 16));
+        }
     }
 
     private MemorySegment alloc(long bytes) {

@@ -3,7 +3,7 @@ package org.nemotron4j;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.nemotron4j.checkpoint.Checkpoint;
 
 import java.nio.file.Path;
@@ -26,18 +26,19 @@ class MemoryPlanTest {
 
     /**
      * The plan's figures match what the engine allocates (CPU: weights stay mapped, so compare the file), with the
-     * CPU's default F32 KV cache and with a BF16 one.
+     * CPU's default F32 KV cache and activations and with BF16 ones.
      */
     @ParameterizedTest
-    @EnumSource(value = DType.class, names = {"F32", "BF16"})
-    void planMatchesRealAllocations(DType kv, @TempDir Path tmp) {
+    @CsvSource({"F32, F32", "BF16, F32", "F32, BF16", "BF16, BF16"})
+    void planMatchesRealAllocations(DType kv, DType act, @TempDir Path tmp) {
         String json = ModelPropertyTest.config("M*M-*", 32, 64, 4, 8, 8, 2, 8, 4, 2, 8, 40);
         Path dir = ModelPropertyTest.make(tmp.resolve("m"), json, 1, false);
         int context = 700;
-        LoadOptions options = LoadOptions.defaults().withPrefillChunk(64).withKvCacheDtype(kv);
+        LoadOptions options = LoadOptions.defaults().withPrefillChunk(64).withKvCacheDtype(kv).withActivationDtype(act);
         try (NemotronModel m = NemotronModel.load(dir, Device.cpu(), options)) {
             assertEquals(kv, m.kvCacheDtype());
-            MemoryPlan plan = MemoryPlan.of(m.config(), context, 2, DType.BF16, kv, 64);
+            assertEquals(act, m.activationDtype());
+            MemoryPlan plan = MemoryPlan.of(m.config(), context, 2, DType.BF16, kv, act, 64);
             long workspace = m.allocatedBytes();
             assertEquals(plan.activations() + plan.logits(), workspace, "workspace");
             try (Session a = m.newSession(); Session b = m.newSession()) {

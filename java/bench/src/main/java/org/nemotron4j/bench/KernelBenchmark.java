@@ -31,8 +31,8 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The CPU kernels of the native library on model-sized shapes, one call per operation, next to two ceilings of
- * the machine they run on.
+ * The kernels of the native library on model-sized shapes, one call per operation, next to two ceilings of the
+ * device they run on: the CPU (default) or a CUDA GPU ({@code -p device=cuda:0}).
  *
  * <ul>
  *   <li>{@code kernel}: the case named by {@code -p workload=...}, a {@link KernelWorkload} constant (all of them
@@ -40,24 +40,38 @@ import java.util.concurrent.TimeUnit;
  *       prefill (512 rows), the SSD chunk scan and the recurrent SSM step, the conv1d, attention prefill (512
  *       tokens) and decode (4096 positions of BF16 KV), and the small kernels (RMSNorm, gated RMSNorm, relu^2,
  *       add, embedding, argmax). {@link KernelWorkload} says what each case counts as its work.</li>
- *   <li>{@code copy}: the memory ceiling, a copy of {@value #COPY_MIB} MiB split over {@code threads} threads,
- *       each slice through the {@code n4j_copy} (memmove) of its own single-threaded backend. Its bandwidth is
- *       2 * bytes / time (read and write).</li>
- *   <li>{@code gemmCeiling}: the compute ceiling, an F32 matmul of {@value #GEMM_ROWS} rows by
+ *   <li>{@code copy}: the memory ceiling. On the CPU, a copy of {@value #COPY_MIB} MiB split over {@code threads}
+ *       threads, each slice through the {@code n4j_copy} (memmove) of its own single-threaded backend. On CUDA, one
+ *       device-to-device {@code n4j_copy} of the same {@value #COPY_MIB} MiB on the GPU's stream, then a
+ *       synchronize. Its bandwidth is 2 * bytes / time (read and write) on both.</li>
+ *   <li>{@code gemmCeiling}: the compute ceiling. On the CPU, an F32 matmul of {@value #GEMM_ROWS} rows by
  *       [{@value #GEMM_OUT}, {@value #GEMM_IN}] (eight tasks of 64 weight rows, so the threads stay balanced) whose
  *       operands stay in the L2 cache: the rate the FMA units reach with this library's matmul kernel, with
- *       nothing waiting on memory.</li>
+ *       nothing waiting on memory. On CUDA, F32 activations of {@value #CUDA_GEMM_ROWS} rows by BF16 weights
+ *       [{@value #CUDA_GEMM_OUT}, {@value #CUDA_GEMM_IN}]: this library's own tensor-core GEMM at a size with
+ *       nothing waiting on memory (about 1400 FLOPs per byte of operands, far above what HBM needs to keep up).
+ *       With F32 activations the GEMM splits x into two BF16 halves and runs twice the tensor-core products; the
+ *       rate counts the algorithm's 2 * rows * in * out only, as every matmul case does, so the cases and the
+ *       ceiling compare like with like, but not with the GPU's datasheet peak.</li>
  * </ul>
  * Every case allocates its inputs from a fixed seed in native memory (up to ~0.6 GB; the forked JVM's heap is
- * 256 MB) and frees it all at the end of the trial. {@code threads} is the backend's worker count (default 2).
- * {@link KernelReport} runs all of this and prints rates and the fraction of the ceilings.
+ * 256 MB) and frees it all at the end of the trial. {@code threads} is the CPU backend's worker count (default 2);
+ * a CUDA backend ignores it. {@link KernelReport} runs all of this and prints rates and the fraction of the ceilings.
+ *
+ * <p>On CUDA the buffers and weights are device memory (see {@link KernelFixture}), and every operation ends with
+ * {@link Backend#synchronize}: kernels are only enqueued on the backend's stream, so without it JMH would time the
+ * launch. A time per call is therefore the kernel itself plus the host side of one launch and one stream
+ * synchronization (a few microseconds), which dominates the smallest cases (decode argmax, SSM and conv1d steps).
  *
  * <pre>
  * NEMOTRON4J_LIBRARY_DIR=build/native java --enable-native-access=ALL-UNNAMED \
  *     -jar java/bench/target/nemotron4j-benchmarks.jar KernelBenchmark -p threads=2 -p workload=SSM_DECODE_9B
+ * NEMOTRON4J_LIBRARY_DIR=build/native java --enable-native-access=ALL-UNNAMED \
+ *     -jar java/bench/target/nemotron4j-benchmarks.jar KernelBenchmark -p device=cuda:0
  * </pre>
  * Without {@code NEMOTRON4J_LIBRARY_DIR} (or {@code -Dnemotron4j.library.dir}) the library packaged in the jar
- * is used; when none can be loaded every case fails in its setup with the loader's message.
+ * is used; when none can be loaded every case fails in its setup with the loader's message, and so does every case
+ * on a CUDA device that the library cannot open (no CUDA plug-in, driver or GPU).
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
@@ -70,15 +84,20 @@ public class KernelBenchmark {
     static final int GEMM_ROWS = 192;
     static final int GEMM_IN = 256;
     static final int GEMM_OUT = 512;
+    static final int CUDA_GEMM_ROWS = 4096;
+    static final int CUDA_GEMM_IN = 8192;
+    static final int CUDA_GEMM_OUT = 8192;
 
-    /** Bytes the copy benchmark reads and writes per operation. */
-    static double copyTraffic() {
+    /** Bytes the copy benchmark reads and writes per operation: the same {@value #COPY_MIB} MiB on every device. */
+    static double copyTraffic(Device device) {
         return 2.0 * COPY_MIB * (1 << 20);
     }
 
-    /** FLOPs of one gemmCeiling operation. */
-    static double gemmFlops() {
-        return 2.0 * GEMM_ROWS * GEMM_IN * GEMM_OUT;
+    /** FLOPs of one gemmCeiling operation on {@code device}: the F32 CPU matmul or the BF16-weight CUDA one. */
+    static double gemmFlops(Device device) {
+        return device.kind() == Device.Kind.CPU
+                ? 2.0 * GEMM_ROWS * GEMM_IN * GEMM_OUT
+                : 2.0 * CUDA_GEMM_ROWS * CUDA_GEMM_IN * CUDA_GEMM_OUT;
     }
 
     /** One {@link KernelWorkload}: its buffers and the calls that cycle through its replicas. */
@@ -87,21 +106,37 @@ public class KernelBenchmark {
         @Param("2")
         public int threads;
 
+        @Param("cpu")
+        public String device;
+
         @Param
         public KernelWorkload workload;
 
         private KernelFixture fixture;
         private Runnable[] calls;
+        private boolean synchronize;
         private int next;
 
         @Setup
         public void setUp() {
-            fixture = new KernelFixture(threads);
-            calls = workload.calls(fixture);
+            fixture = new KernelFixture(KernelFixture.device(device, threads));
+            synchronize = fixture.onDevice();
+            try {
+                calls = workload.calls(fixture);
+                if (synchronize) {
+                    fixture.synchronize();
+                }
+            } catch (RuntimeException e) {
+                closeAfter(fixture, e);
+                throw e;
+            }
         }
 
         void run() {
             calls[next].run();
+            if (synchronize) {
+                fixture.synchronize();
+            }
             next = next + 1 == calls.length ? 0 : next + 1;
         }
 
@@ -111,21 +146,43 @@ public class KernelBenchmark {
         }
     }
 
-    /** Two {@value #COPY_MIB} MiB buffers and one single-threaded backend per copying thread. */
+    /**
+     * The copy's buffers. On the CPU, two {@value #COPY_MIB} MiB host buffers and one single-threaded backend per
+     * copying thread; on CUDA, two {@value #COPY_MIB} MiB device buffers of one backend.
+     */
     @State(Scope.Thread)
     public static class CopyBuffers {
         @Param("2")
         public int threads;
 
+        @Param("cpu")
+        public String device;
+
         private Arena arena;
         private final List<Backend> backends = new ArrayList<>();
         private ExecutorService pool;
         private final List<Callable<Void>> slices = new ArrayList<>();
+        private KernelFixture gpu;
+        private MemorySegment gpuSrc;
+        private MemorySegment gpuDst;
 
         @Setup
         public void setUp() {
-            arena = Arena.ofShared();
             long bytes = (long) COPY_MIB << 20;
+            Device d = KernelFixture.device(device, threads);
+            if (d.kind() != Device.Kind.CPU) {
+                gpu = new KernelFixture(d);
+                try {
+                    gpuSrc = gpu.zeros(bytes);
+                    gpuDst = gpu.zeros(bytes);
+                    gpu.synchronize();
+                } catch (RuntimeException e) {
+                    closeAfter(gpu, e);
+                    throw e;
+                }
+                return;
+            }
+            arena = Arena.ofShared();
             MemorySegment src = arena.allocate(bytes, 64);
             MemorySegment dst = arena.allocate(bytes, 64);
             src.fill((byte) 1);
@@ -143,38 +200,87 @@ public class KernelBenchmark {
             }
         }
 
+        /** One device-to-device copy of the whole buffer on the GPU's stream, waited for. */
+        void copyOnDevice() {
+            Backend b = gpu.backend();
+            b.copy(gpuDst, gpuSrc, gpuSrc.byteSize());
+            b.synchronize();
+        }
+
         @TearDown
         public void tearDown() {
+            if (gpu != null) {
+                gpu.close();
+                return;
+            }
             pool.shutdownNow();
             backends.forEach(Backend::close);
             arena.close();
         }
     }
 
-    /** The F32 operands of the compute ceiling, small enough for the L2 cache. */
+    /**
+     * The operands of the compute ceiling: on the CPU F32 and small enough for the L2 cache, on CUDA F32
+     * activations and BF16 weights large enough to keep the tensor cores busy (see the class comment).
+     */
     @State(Scope.Thread)
     public static class GemmOperands {
         @Param("2")
         public int threads;
 
+        @Param("cpu")
+        public String device;
+
         private KernelFixture fixture;
         private Kernels kernels;
+        private boolean synchronize;
+        private int rows;
+        private int in;
+        private int out;
         private MemorySegment x;
         private NativeWeight w;
         private MemorySegment y;
 
         @Setup
         public void setUp() {
-            fixture = new KernelFixture(threads);
+            fixture = new KernelFixture(KernelFixture.device(device, threads));
             kernels = fixture.kernels();
-            x = fixture.floats((long) GEMM_ROWS * GEMM_IN);
-            w = fixture.weight("weight", DType.F32, -1f, 1f, GEMM_OUT, GEMM_IN);
-            y = fixture.zeros((long) GEMM_ROWS * GEMM_OUT * Float.BYTES);
+            synchronize = fixture.onDevice();
+            try {
+                if (synchronize) {
+                    rows = CUDA_GEMM_ROWS;
+                    in = CUDA_GEMM_IN;
+                    out = CUDA_GEMM_OUT;
+                    x = fixture.floats((long) rows * in);
+                    w = fixture.weight("weight", DType.BF16, -1f, 1f, out, in);
+                    y = fixture.zeros((long) rows * out * Float.BYTES);
+                    fixture.synchronize();
+                } else {
+                    rows = GEMM_ROWS;
+                    in = GEMM_IN;
+                    out = GEMM_OUT;
+                    x = fixture.floats((long) rows * in);
+                    w = fixture.weight("weight", DType.F32, -1f, 1f, out, in);
+                    y = fixture.zeros((long) rows * out * Float.BYTES);
+                }
+            } catch (RuntimeException e) {
+                closeAfter(fixture, e);
+                throw e;
+            }
         }
 
         @TearDown
         public void tearDown() {
             fixture.close();
+        }
+    }
+
+    /** Closes {@code fixture} after a failed setup, keeping {@code failure} as the error that is reported. */
+    private static void closeAfter(KernelFixture fixture, RuntimeException failure) {
+        try {
+            fixture.close();
+        } catch (RuntimeException e) {
+            failure.addSuppressed(e);
         }
     }
 
@@ -185,6 +291,10 @@ public class KernelBenchmark {
 
     @Benchmark
     public void copy(CopyBuffers c) throws InterruptedException, ExecutionException {
+        if (c.gpu != null) {
+            c.copyOnDevice();
+            return;
+        }
         for (Future<Void> f : c.pool.invokeAll(c.slices)) {
             f.get();
         }
@@ -192,6 +302,9 @@ public class KernelBenchmark {
 
     @Benchmark
     public void gemmCeiling(GemmOperands g) {
-        g.kernels.matmul(g.x, GEMM_IN, GEMM_ROWS, g.w, g.y, GEMM_OUT, false);
+        g.kernels.matmul(g.x, g.in, g.rows, g.w, g.y, g.out, false);
+        if (g.synchronize) {
+            g.fixture.synchronize();
+        }
     }
 }

@@ -21,9 +21,10 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
- * Runs {@link KernelBenchmark} (every case and both ceilings) through the JMH API and prints a markdown table: per
- * case its shape, its time per call (JMH score, the mean of the measurement iterations, with its 99.9% confidence
- * half-width), its rate and the fraction of the machine's ceiling that rate reaches.
+ * Runs {@link KernelBenchmark} (every case and both ceilings) through the JMH API on one device, the CPU or a CUDA
+ * GPU, and prints a markdown table: per case its shape, its time per call (JMH score, the mean of the measurement
+ * iterations, with its 99.9% confidence half-width), its rate and the fraction of the device's ceiling that rate
+ * reaches.
  *
  * <p>The ceilings are the rates of the fastest measurement iteration of {@code copy} and {@code gemmCeiling} (the
  * best the machine reached; on a busy machine the mean understates it). A case is memory-bound or compute-bound by
@@ -33,24 +34,38 @@ import java.util.stream.Stream;
  * only reads (decode matmul), or whose activations stay in the last-level cache, can beat a DRAM copy; a large
  * matmul can beat the small gemm by amortizing its per-call packing and dispatch over more work.
  *
+ * <p>With {@code --device cuda:0} every benchmark runs on that GPU ({@code -p device=cuda:0}) and the table is
+ * titled "CUDA kernels" and names the GPU. The ceilings are then the GPU's: a device-to-device copy of HBM and this
+ * library's tensor-core GEMM on a large BF16-weight matmul; the roofline and the fractions are computed the same
+ * way. Each time per call includes one launch and one stream synchronization, so the smallest cases sit far below
+ * either ceiling, and a decode GEMV that only reads its weights can exceed the copy, which reads and writes.
+ *
  * <pre>
  * NEMOTRON4J_LIBRARY_DIR=build/native java --enable-native-access=ALL-UNNAMED \
- *     -cp java/bench/target/nemotron4j-benchmarks.jar org.nemotron4j.bench.KernelReport [THREADS] [--quick] [-wi N] [-i N]
+ *     -cp java/bench/target/nemotron4j-benchmarks.jar org.nemotron4j.bench.KernelReport [THREADS] \
+ *     [--device cpu|cuda:N] [--quick] [-wi N] [-i N]
  * </pre>
- * {@code THREADS}: CPU backend worker threads (default 2); {@code --quick}: 1 warmup and 3 measurement iterations
- * (default: the annotations' 2 and 5, 1 s each); {@code -wi}/{@code -i}: explicit counts. The forked JVMs inherit the
- * environment (so {@code NEMOTRON4J_LIBRARY_DIR}) and this JVM's options.
+ * {@code THREADS}: CPU backend worker threads (default 2); {@code --device}: the device, as {@link
+ * org.nemotron4j.Device#parse} reads it (default {@code cpu}; a GPU that cannot be opened ends the report before any
+ * benchmark runs); {@code --quick}: 1 warmup and 3 measurement iterations (default: the annotations' 2 and 5, 1 s
+ * each); {@code -wi}/{@code -i}: explicit counts. The forked JVMs inherit the environment (so
+ * {@code NEMOTRON4J_LIBRARY_DIR}) and this JVM's options.
  */
 public final class KernelReport {
-    private static final String USAGE = "usage: KernelReport [THREADS] [--quick] [-wi WARMUP_ITERATIONS] [-i ITERATIONS]";
+    private static final String USAGE = "usage: KernelReport [THREADS] [--device cpu|cuda:N] [--quick] "
+            + "[-wi WARMUP_ITERATIONS] [-i ITERATIONS]";
 
     private KernelReport() {
     }
 
-    /** The command line: worker threads and the iteration counts (-1: the annotations' default). */
-    private record Settings(int threads, int warmups, int iterations) {
+    /**
+     * The command line: worker threads, the device as given (the benchmarks' {@code device} parameter) and the
+     * iteration counts (-1: the annotations' default).
+     */
+    private record Settings(int threads, String device, int warmups, int iterations) {
         static Settings parse(String[] args) {
             int threads = 2;
+            String device = "cpu";
             int warmups = -1;
             int iterations = -1;
             for (int i = 0; i < args.length; i++) {
@@ -59,12 +74,27 @@ public final class KernelReport {
                         warmups = 1;
                         iterations = 3;
                     }
+                    case "--device" -> {
+                        if (++i >= args.length) {
+                            throw new IllegalArgumentException("--device needs a device (cpu, cuda:0, ...)");
+                        }
+                        device = args[i];
+                    }
                     case "-wi" -> warmups = count(args, ++i, 0);
                     case "-i" -> iterations = count(args, ++i, 1);
                     default -> threads = count(args, i, 1);
                 }
             }
-            return new Settings(threads, warmups, iterations);
+            return new Settings(threads, device, warmups, iterations);
+        }
+
+        /** The device the benchmarks will open: {@link KernelFixture#device} of the same parameters. */
+        Device parsedDevice() {
+            try {
+                return KernelFixture.device(device, threads);
+            } catch (NemotronException e) {
+                throw new IllegalArgumentException(e.getMessage(), e);
+            }
         }
 
         private static int count(String[] args, int i, int min) {
@@ -83,14 +113,16 @@ public final class KernelReport {
         }
     }
 
-    /** The measured ceilings: bytes/s of the copy and FLOP/s of the L2-resident matmul (NaN when missing). */
+    /** The measured ceilings: bytes/s of the copy and FLOP/s of the ceiling matmul (NaN when missing). */
     private record Ceilings(double bytesPerSecond, double flopsPerSecond) {
     }
 
     public static void main(String[] args) throws RunnerException {
         Settings settings;
+        Device device;
         try {
             settings = Settings.parse(args);
+            device = settings.parsedDevice();
         } catch (IllegalArgumentException e) {
             System.err.println("KernelReport: " + e.getMessage());
             System.err.println(USAGE);
@@ -98,11 +130,17 @@ public final class KernelReport {
             return;
         }
         String backend;
-        try (Backend b = Backend.create(Device.cpu(settings.threads()))) {
+        try (Backend b = Backend.create(device)) {
             backend = b.name();
         } catch (NemotronException e) {
             System.err.println("KernelReport: " + e.getMessage());
-            System.err.println("Set NEMOTRON4J_LIBRARY_DIR to the directory holding libnemotron4j.so.");
+            if (device.kind() == Device.Kind.CPU) {
+                System.err.println("Set NEMOTRON4J_LIBRARY_DIR to the directory holding libnemotron4j.so.");
+            } else {
+                System.err.println("The " + device + " benchmarks need an NVIDIA GPU of compute capability 8.0 or "
+                        + "newer with its driver, and libnemotron4j_cuda.so next to libnemotron4j.so "
+                        + "(NEMOTRON4J_LIBRARY_DIR).");
+            }
             System.exit(1);
             return;
         }
@@ -110,6 +148,7 @@ public final class KernelReport {
         ChainedOptionsBuilder options = new OptionsBuilder()
                 .include(Pattern.quote(KernelBenchmark.class.getName()) + "\\.")
                 .param("threads", Integer.toString(settings.threads()))
+                .param("device", settings.device())
                 .timeUnit(TimeUnit.MICROSECONDS)
                 .shouldFailOnError(true);
         if (settings.warmups() >= 0) {
@@ -120,39 +159,60 @@ public final class KernelReport {
         }
         Collection<RunResult> results = new Runner(options.build()).run();
         System.out.println();
-        System.out.print(report(results, backend));
+        System.out.print(report(results, device, backend));
     }
 
-    static String report(Collection<RunResult> results, String backend) {
+    /** The table for {@code results}, all run on {@code device}, whose backend is named {@code backend}. */
+    static String report(Collection<RunResult> results, Device device, String backend) {
+        boolean cpu = device.kind() == Device.Kind.CPU;
         RunResult copy = find(results, "copy");
         RunResult gemm = find(results, "gemmCeiling");
         Ceilings ceilings = new Ceilings(
-                copy == null ? Double.NaN : KernelBenchmark.copyTraffic() / fastestSeconds(copy),
-                gemm == null ? Double.NaN : KernelBenchmark.gemmFlops() / fastestSeconds(gemm));
+                copy == null ? Double.NaN : KernelBenchmark.copyTraffic(device) / fastestSeconds(copy),
+                gemm == null ? Double.NaN : KernelBenchmark.gemmFlops(device) / fastestSeconds(gemm));
 
         StringBuilder out = new StringBuilder();
-        out.append("### nemotron4j CPU kernels\n\n");
-        out.append(String.format(Locale.ROOT, "Machine: %d cores, %s, %s; backend: %s; JDK %s%n%n",
-                Runtime.getRuntime().availableProcessors(), System.getProperty("os.arch"), cpuModel(), backend,
-                Runtime.version()));
+        if (cpu) {
+            out.append("### nemotron4j CPU kernels\n\n");
+            out.append(String.format(Locale.ROOT, "Machine: %d cores, %s, %s; backend: %s; JDK %s%n%n",
+                    Runtime.getRuntime().availableProcessors(), System.getProperty("os.arch"), cpuModel(), backend,
+                    Runtime.version()));
+        } else {
+            out.append("### nemotron4j CUDA kernels\n\n");
+            out.append(String.format(Locale.ROOT, "GPU: %s (%s); host: %d cores, %s, %s; JDK %s%n%n", backend,
+                    device, Runtime.getRuntime().availableProcessors(), System.getProperty("os.arch"), cpuModel(),
+                    Runtime.version()));
+        }
         results.stream().findFirst().map(RunResult::getParams).ifPresent(p -> out.append(String.format(Locale.ROOT,
                 "JMH: %d warmup + %d measurement iterations of %s, %d fork per case; time: mean ± 99.9%% CI "
                         + "per call%n%n", p.getWarmup().getCount(), p.getMeasurement().getCount(),
                 p.getMeasurement().getTime(), p.getForks())));
         out.append("Rate: GB/s where the case's bytes at the copy bandwidth take longer than its FLOPs at the gemm rate "
                 + "(memory-bound), GFLOP/s otherwise; of ceiling: that rate over the copy or gemm ceiling, each the rate of its "
-                + "fastest iteration.\n\n");
+                + "fastest iteration.");
+        if (!cpu) {
+            out.append(" Times include one kernel launch and one stream synchronization per call.");
+        }
+        out.append("\n\n");
         out.append("| case | shape | time | rate | of ceiling |\n");
         out.append("|---|---|---:|---:|---:|\n");
         if (copy != null) {
-            row(out, "copy (memory ceiling)", String.format(Locale.ROOT, "%d MiB memmove, %s threads",
-                    KernelBenchmark.COPY_MIB, copy.getParams().getParam("threads")), copy,
-                    gigabytes(ceilings.bytesPerSecond()), "ceiling (best iteration)");
+            String shape = cpu
+                    ? String.format(Locale.ROOT, "%d MiB memmove, %s threads", KernelBenchmark.COPY_MIB,
+                            copy.getParams().getParam("threads"))
+                    : String.format(Locale.ROOT, "%d MiB device-to-device copy", KernelBenchmark.COPY_MIB);
+            row(out, "copy (memory ceiling)", shape, copy, gigabytes(ceilings.bytesPerSecond()),
+                    "ceiling (best iteration)");
         }
         if (gemm != null) {
-            row(out, "gemm (compute ceiling)", String.format(Locale.ROOT, "F32 x[%d,%d] W[%d,%d], L2-resident",
-                    KernelBenchmark.GEMM_ROWS, KernelBenchmark.GEMM_IN, KernelBenchmark.GEMM_OUT,
-                    KernelBenchmark.GEMM_IN), gemm, gigaflops(ceilings.flopsPerSecond()), "ceiling (best iteration)");
+            String shape = cpu
+                    ? String.format(Locale.ROOT, "F32 x[%d,%d] W[%d,%d], L2-resident", KernelBenchmark.GEMM_ROWS,
+                            KernelBenchmark.GEMM_IN, KernelBenchmark.GEMM_OUT, KernelBenchmark.GEMM_IN)
+                    : String.format(Locale.ROOT, "F32 x[%d,%d] W[%d,%d] BF16, tensor cores",
+                            KernelBenchmark.CUDA_GEMM_ROWS, KernelBenchmark.CUDA_GEMM_IN,
+                            KernelBenchmark.CUDA_GEMM_OUT, KernelBenchmark.CUDA_GEMM_IN);
+            row(out, "gemm (compute ceiling)", shape, gemm, gigaflops(ceilings.flopsPerSecond()),
+                    "ceiling (best iteration)");
         }
         results.stream()
                 .filter(r -> r.getParams().getBenchmark().endsWith(".kernel"))

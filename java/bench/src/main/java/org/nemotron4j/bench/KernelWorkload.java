@@ -27,6 +27,18 @@ import java.util.Locale;
  * streams from DRAM as it does across a model's layers instead of staying in the last-level cache. Activations
  * are not replicated: in a forward pass the previous kernel has just written them, so prefill-sized activations
  * may well be cache-resident, and a memory-bound elementwise kernel can beat the DRAM copy rate.
+ *
+ * <p>The same cases run on a CUDA backend ({@code -p device=cuda:0}) with the same shapes, seeds and work counts.
+ * Every buffer and weight is then device memory and the pointer tables and descriptor structs stay on the host,
+ * as the C ABI wants ({@link KernelFixture}); no case reads or writes a buffer from Java, so nothing here changes
+ * with the device. What the cases measure there: the CUDA kernel the library picks for the shape (GEMV for the 1-
+ * and 8-row matmuls, the tensor-core GEMM for prefill; the chunked SSD scan; the KV-block attention kernels), plus
+ * one launch and one stream synchronization per call (see {@link KernelBenchmark}). The {@value #COLD_SET_MIB} MiB
+ * of replicas is still far more than the L2 cache of a GPU (50 MB on an H100), so per-layer data comes from HBM
+ * there too, while prefill activations of a few MB may stay in L2. Decode cases with little work (argmax of one
+ * row runs a single thread block; the batch-1 conv1d step moves a fraction of a MB) cannot fill a GPU and mostly
+ * show the launch and synchronization latency; they are kept because the engine makes exactly these calls once per
+ * token and layer.
  */
 public enum KernelWorkload {
     MATMUL_DECODE_9B_UP_BF16(new Matmul(1, Model.NANO_9B.hidden, Model.NANO_9B.mlp, DType.BF16)),

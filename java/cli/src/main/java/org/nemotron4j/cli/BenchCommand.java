@@ -32,7 +32,7 @@ final class BenchCommand implements Command {
     @Override
     public String usage() {
         return """
-                usage: nemotron4j bench --model DIR [-p 512] [-n 128] [-r 5] [--threads N] [--batch 1,4,8] [--device cpu|cuda:0] [--chunk T] [--kv f32|bf16]
+                usage: nemotron4j bench --model DIR [-p 512] [-n 128] [-r 5] [--threads N] [--batch 1,4,8] [--device cpu|cuda:0] [--chunk T] [--kv f32|bf16] [--activations f32|bf16]
                   -p N        prompt tokens of the prefill test (0 = skip)
                   -n N        generated tokens of the decode test (0 = skip)
                   -r R        repetitions (default 5), after one warm-up run
@@ -40,13 +40,14 @@ final class BenchCommand implements Command {
                   --batch L   decode batch sizes, comma-separated (default 1); aggregate and per-sequence tok/s
                   --chunk T   prefill chunk (default %d)
                   --kv D      KV cache element type, f32 or bf16 (default f32 on cpu, bf16 on cuda)
+                  --activations D  activation element type, f32 (default) or bf16
                   --prefix N  also time the first token of a 16-token question after an N-token shared prefix:
                               prefilling both vs forking a session that holds the prefilled prefix""".formatted(LoadOptions.DEFAULT_PREFILL_CHUNK);
     }
 
     @Override
     public int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = Args.parse(name(), argv, 1, Set.of("model", "prompt", "gen", "reps", "threads", "batch", "device", "chunk", "prefix", "kv"),
+        Args a = Args.parse(name(), argv, 1, Set.of("model", "prompt", "gen", "reps", "threads", "batch", "device", "chunk", "prefix", "kv", "activations"),
                 Set.of(), Map.of("p", "prompt", "n", "gen", "r", "reps", "t", "threads"));
         int p = a.integer("prompt", 512);
         int n = a.integer("gen", 128);
@@ -60,7 +61,8 @@ final class BenchCommand implements Command {
             device = device.withThreads(a.integer("threads", 0));
         }
         LoadOptions opts = LoadOptions.defaults().withPrefillChunk(Math.max(a.integer("chunk", LoadOptions.DEFAULT_PREFILL_CHUNK),
-                Arrays.stream(batches).max().orElse(1))).withKvCacheDtype(GenerationFlags.kvCacheDtype(a, null));
+                Arrays.stream(batches).max().orElse(1))).withKvCacheDtype(GenerationFlags.kvCacheDtype(a, null))
+                .withActivationDtype(GenerationFlags.activationDtype(a, null));
         try (NemotronModel model = NemotronModel.load(a.path("model"), device, opts)) {
             int vocab = model.config().vocabSize();
             SplittableRandom rnd = new SplittableRandom(1234);

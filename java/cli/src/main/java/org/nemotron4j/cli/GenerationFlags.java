@@ -18,13 +18,14 @@ import java.util.Set;
 /** The model and sampling options {@code run} and {@code chat} share, and how a reply is streamed to the terminal. */
 final class GenerationFlags {
     static final Set<String> VALUED = Set.of("model", "device", "max-tokens", "thinking-budget", "temperature", "top-p",
-            "top-k", "min-p", "seed", "repetition-penalty", "presence-penalty", "frequency-penalty", "stop", "system", "kv");
+            "top-k", "min-p", "seed", "repetition-penalty", "presence-penalty", "frequency-penalty", "stop", "system", "kv", "activations");
     static final Set<String> BOOLEANS = Set.of("no-think", "hide-reasoning");
 
     static final String HELP = """
               --model DIR            checkpoint directory (default: the demo model, random weights)
               --device cpu|cuda:0    where to run (default cpu)
               --kv f32|bf16          KV cache element type (default f32 on cpu, bf16 on cuda; bf16 halves its memory)
+              --activations f32|bf16 activation element type (default f32; bf16 halves the activation bytes)
               --system TEXT          system message
               --max-tokens N         stop after N generated tokens (default 512)
               --no-think             reasoning off (as /no_think in the system message)
@@ -50,10 +51,23 @@ final class GenerationFlags {
         Path dir = a.has("model") ? a.path("model") : DemoModel.ensure(DemoModel.defaultDirectory(), err);
         Device device = Device.parse(a.string("device", "cpu"));
         ProgressBar bar = new ProgressBar(err, "loading " + dir.getFileName());
-        return NemotronModel.load(dir, device, LoadOptions.defaults().withProgress(bar).withKvCacheDtype(kvCacheDtype(a, null)));
+        return NemotronModel.load(dir, device, LoadOptions.defaults().withProgress(bar).withKvCacheDtype(kvCacheDtype(a, null))
+                .withActivationDtype(activationDtype(a, null)));
     }
 
     /** The --kv option as a KV cache element type: {@code def} when absent; a usage error names the command. */
+    /** --activations f32|bf16 (the engine's activation element type), or {@code def} when absent. */
+    static DType activationDtype(Args a, DType def) {
+        if (!a.has("activations")) {
+            return def;
+        }
+        return switch (a.string("activations", "").toLowerCase(java.util.Locale.ROOT)) {
+            case "bf16" -> DType.BF16;
+            case "f32" -> DType.F32;
+            default -> throw new Args.UsageException("--activations must be bf16 or f32, got " + a.string("activations", ""));
+        };
+    }
+
     static DType kvCacheDtype(Args a, DType def) {
         if (!a.has("kv")) {
             return def;

@@ -24,17 +24,18 @@ final class PlanCommand implements Command {
     @Override
     public String usage() {
         return """
-                usage: nemotron4j plan --config FILE.json --context N [--batch B] [--weights bf16|fp8] [--kv bf16|f32] [--chunk T]
+                usage: nemotron4j plan --config FILE.json --context N [--batch B] [--weights bf16|fp8] [--kv bf16|f32] [--activations bf16|f32] [--chunk T]
                   --context N     tokens of context per sequence (at most max_position_embeddings)
                   --batch B       sequences decoded together (default 1)
                   --weights       bf16 (default) or fp8 (NVIDIA's FP8 checkpoints: projections in e4m3)
                   --kv            KV cache dtype: bf16 (GPU, default) or f32 (the CPU engine)
+                  --activations   activation dtype: f32 (the engine's default) or bf16
                   --chunk T       prefill chunk, the workspace's rows (default %d)""".formatted(LoadOptions.DEFAULT_PREFILL_CHUNK);
     }
 
     @Override
     public int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = Args.parse(name(), argv, 1, Set.of("config", "context", "batch", "weights", "kv", "chunk"), Set.of(), Map.of());
+        Args a = Args.parse(name(), argv, 1, Set.of("config", "context", "batch", "weights", "kv", "activations", "chunk"), Set.of(), Map.of());
         ModelConfig config = ModelConfig.read(a.path("config"));
         DType weights = switch (a.string("weights", "bf16").toLowerCase()) {
             case "bf16" -> DType.BF16;
@@ -43,8 +44,9 @@ final class PlanCommand implements Command {
             default -> throw new Args.UsageException("plan: --weights must be bf16, fp8 or f32");
         };
         DType kv = GenerationFlags.kvCacheDtype(a, DType.BF16);
+        DType act = GenerationFlags.activationDtype(a, DType.F32);
         int context = a.integer("context", config.maxPositionEmbeddings());
-        MemoryPlan plan = MemoryPlan.of(config, context, a.integer("batch", 1), weights, kv,
+        MemoryPlan plan = MemoryPlan.of(config, context, a.integer("batch", 1), weights, kv, act,
                 a.integer("chunk", LoadOptions.DEFAULT_PREFILL_CHUNK));
         out.print(plan.table());
         return 0;

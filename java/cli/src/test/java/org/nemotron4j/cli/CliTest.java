@@ -92,6 +92,11 @@ class CliTest {
         r = run("run", "--model", demo.toString(), "--prompt", "Hello", "--kv", "f16");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("--kv must be bf16 or f32, got f16"), r.err());
+        r = run("run", "--model", demo.toString(), "--prompt", "Hello", "--max-tokens", "4", "--seed", "3", "--activations", "bf16");
+        assertEquals(0, r.code(), r.err());
+        r = run("run", "--model", demo.toString(), "--prompt", "Hello", "--activations", "fp8");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--activations must be bf16 or f32, got fp8"), r.err());
 
         var stdin = System.in;
         try {

@@ -33,8 +33,19 @@ public final class Backend implements AutoCloseable {
         }
     }
 
-    /** Creates the backend for a device; fails with a clear message when it is not available. */
+    /** Creates the backend for a device with F32 activations; fails with a clear message when it is not available. */
     public static Backend create(Device device) {
+        return create(device, org.nemotron4j.DType.F32);
+    }
+
+    /**
+     * Creates the backend for a device whose activations are {@code activationDtype} (F32 or BF16); fails with a
+     * clear message when it is not available.
+     */
+    public static Backend create(Device device, org.nemotron4j.DType activationDtype) {
+        if (activationDtype != org.nemotron4j.DType.F32 && activationDtype != org.nemotron4j.DType.BF16) {
+            throw new NemotronException("activation dtype must be F32 or BF16, got " + activationDtype);
+        }
         NativeLibrary.load();
         try (Arena a = Arena.ofConfined()) {
             MemorySegment opts = n4j_backend_options.allocate(a);
@@ -42,7 +53,7 @@ public final class Backend implements AutoCloseable {
             n4j_backend_options.device(opts, device.ordinal());
             n4j_backend_options.threads(opts, device.threads());
             n4j_backend_options.flags(opts, device.referenceKernels() ? N4J_FLAG_REFERENCE_KERNELS() : 0);
-            n4j_backend_options.activation_dtype(opts, N4J_DTYPE_F32());
+            n4j_backend_options.activation_dtype(opts, activationDtype.nativeCode());
             MemorySegment out = a.allocate(ValueLayout.ADDRESS);
             int status = n4j_backend_create(opts, out);
             if (status != N4J_OK()) {
@@ -87,8 +98,14 @@ public final class Backend implements AutoCloseable {
         return device.kind() == Device.Kind.CPU;
     }
 
+    /** The native code of the activation dtype ({@code N4J_DTYPE_F32} or {@code N4J_DTYPE_BF16}). */
     public int activationDtype() {
         return activationDtype;
+    }
+
+    /** Bytes of one activation element: 4 (F32) or 2 (BF16). */
+    public int activationBytes() {
+        return activationDtype == N4J_DTYPE_BF16() ? 2 : 4;
     }
 
     /**
