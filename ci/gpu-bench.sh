@@ -5,6 +5,7 @@
 # build/native with the CUDA plug-in (this script builds it when it is missing).
 #
 # Java: the runtime and jar of .gpu/ (ci/gpu-bundle.sh) when present, else a JDK >= 22 and the launcher's jar.
+# Then the JMH kernel report on the GPU (KernelReport --device cuda:0 --quick), unless N4J_BENCH_KERNELS=0.
 # Environment: N4J_BENCH_DIR (where the checkpoints go, default /tmp/n4j-9b: bf16 ~18 GB, fp8 ~10 GB),
 # N4J_BENCH_ARGS (default "-p 8192 -n 128 -r 2 --batch 1,8,16"), N4J_BENCH_WEIGHTS (default "bf16 fp8").
 set -euo pipefail
@@ -57,3 +58,14 @@ for w in $weights; do
   # shellcheck disable=SC2086
   cli bench --model "$model" --device cuda:0 $bench_args
 done
+
+if [ "${N4J_BENCH_KERNELS:-1}" != 0 ]; then
+  echo "== JMH kernel report on cuda:0"
+  if [ -d .gpu/lib/bench ]; then
+    cp_bench="$jar:$(ls .gpu/lib/bench/*.jar | tr '\n' ':')"
+  else
+    cp_bench=java/bench/target/nemotron4j-benchmarks.jar
+  fi
+  NEMOTRON4J_LIBRARY_DIR="$PWD/$build" "$java" --enable-native-access=ALL-UNNAMED -cp "$cp_bench" \
+    org.nemotron4j.bench.KernelReport --device cuda:0 --quick
+fi

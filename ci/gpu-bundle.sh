@@ -7,6 +7,7 @@
 #                                       (the GPU machine builds its own, ci/gpu-test.sh points Java at them)
 #   .gpu/lib/nemotron4j-core-tests.jar  the core module's compiled tests (the GPU-tagged JUnit tests among them)
 #   .gpu/lib/junit-platform-console-standalone-*.jar   runs those tests without Maven
+#   .gpu/lib/bench/        the JMH kernel benchmarks (thin jar) and JMH's own jars, for KernelReport --device cuda:0
 #   .gpu/fixtures/         the golden models and configs from ../shared/fixtures (../shared does not travel)
 # Usage: ci/gpu-bundle.sh   (builds the Java modules first, unless N4J_BUNDLE_NO_BUILD=1)
 set -euo pipefail
@@ -21,7 +22,7 @@ if [ "${N4J_BUNDLE_NO_BUILD:-0}" != 1 ]; then
   echo "== Maven: building the Java modules (tests compiled, not run; N4J_BUNDLE_NO_BUILD=1 skips this)"
   mvn -B -ntp -q -Dstyle.color=never -Dn4j.skipNative=true -DskipTests install
 fi
-for f in java/cli/target/nemotron4j.jar java/core/target/test-classes; do
+for f in java/cli/target/nemotron4j.jar java/core/target/test-classes java/bench/target/nemotron4j-bench-*.jar; do
   [ -e "$f" ] || { echo "ERROR: $f is missing: build the Java modules first" >&2; exit 1; }
 done
 
@@ -54,6 +55,19 @@ if [ ! -f "$out/lib/$console" ]; then
   fi
   cp "$local_copy" "$out/lib/$console"
 fi
+
+mkdir -p "$out/lib/bench"
+rm -f "$out/lib/bench/"*.jar
+cp java/bench/target/nemotron4j-bench-*.jar "$out/lib/bench/"
+m2="$HOME/.m2/repository"
+for dep in org/openjdk/jmh/jmh-core/1.37/jmh-core-1.37.jar net/sf/jopt-simple/jopt-simple/5.0.4/jopt-simple-5.0.4.jar \
+           org/apache/commons/commons-math3/3.6.1/commons-math3-3.6.1.jar; do
+  if [ ! -f "$m2/$dep" ]; then
+    echo "ERROR: $m2/$dep is missing (the Maven build of java/bench fetches it)" >&2
+    exit 1
+  fi
+  cp "$m2/$dep" "$out/lib/bench/"
+done
 
 echo "== fixtures -> $out/fixtures"
 if [ ! -d ../shared/fixtures ]; then
