@@ -8,7 +8,8 @@
  * to bf16, so both backends see the same values; outputs are compared as max |cuda - cpu| / max |cpu| against the
  * dtype's tolerance (F32: 1e-4, BF16: 2e-2); conversions must match bit for bit. The *_edges tests add operands
  * at odd offsets, misaligned KV blocks, NULL-padded block tables, the 9B shapes at full size, argmax of NaN / inf
- * rows, and a failed CUDA call followed by a valid one. Matmul (and attention) then run again through the kernel
+ * rows, a failed CUDA call followed by a valid one, split prefills, chunk-boundary token counts, extreme decay,
+ * in-place gated norms and a conv state passed from prefill to decode. Matmul (and attention) then run again through the kernel
  * switches N4J_CUDA_NO_MMA=1 and N4J_CUBLASLT=1.
  *
  * Exit codes: 0 all passed, 1 a failure, 77 no CUDA device/driver or no CUDA plug-in (CTest: skipped), unless the
@@ -831,6 +832,150 @@ void test_gated_rmsnorm(op_stat& st) {
     }
 }
 
+/*
+ * Mamba cases the sweeps above do not reach: a prefill split over two calls (the state carried between them)
+ * against one sequential pass; token counts at a chunk boundary (T = L, L + 1); extreme decay (strong: A_log in
+ * [2, 4], dt in [0, 3]; weak: A_log in [-6, -4], dt in [-9, -6]); the 9B layer shapes (full runs); gated RMSNorm
+ * written over its own y or z; and a conv1d prefill whose state then feeds the decode step.
+ */
+void test_mamba_edges(op_stat& st) {
+    rng r(18);
+    char label[200];
+    // 1. split prefill: calls of 37 and 63 tokens against one sequential pass of 100
+    for (const ssm_case& c : {ssm_case{6, 20, 2, 16, 16}, ssm_case{4, 80, 1, 128, 128}}) {
+        const int total = 100, first = 37;
+        ssm_inputs in = make_ssm_inputs(r, c, total);
+        const std::vector<float> ref = run_scan(g_pair->cpu, SCAN_SEQUENTIAL, c, total, in);
+        n4j_backend* g = g_pair->gpu;
+        n4j_ssm_dims dims = {c.heads, c.head_dim, c.groups, c.state_dim, c.chunk, 0};
+        const int64_t d_inner = static_cast<int64_t>(c.heads) * c.head_dim, gs = static_cast<int64_t>(c.groups) * c.state_dim;
+        const int64_t ld_y = d_inner, es = dtype_bytes(act_of(g));
+        weight dtb = put_weight(g, in.dt_bias), al = put_weight(g, in.a_log), dw = put_weight(g, in.d);
+        buffer xb = put_act(g, in.xbc), dtbuf = put_act(g, in.dt), sb = put_f32(g, in.state);
+        buffer yb = put_act(g, std::vector<float>(total * ld_y, 0.0f));
+        for (int part = 0; part < 2; ++part) {
+            const int off = part == 0 ? 0 : first, n = part == 0 ? first : total - first;
+            const char* x = static_cast<const char*>(xb.get()) + off * in.ld_xbc * es;
+            EXPECT_OK(n4j_ssd_chunk_scan(g, &dims, n, x, in.ld_xbc, x + d_inner * es, in.ld_xbc, x + (d_inner + gs) * es,
+                                         in.ld_xbc, static_cast<const char*>(dtbuf.get()) + off * in.ld_dt * es, in.ld_dt,
+                                         &dtb.w, &al.w, &dw.w, sb.as<float>(),
+                                         static_cast<char*>(yb.get()) + off * ld_y * es, ld_y));
+        }
+        std::vector<float> got = get_act(g, yb, total * ld_y);
+        std::vector<float> s = get_f32(sb, in.state.size());
+        got.insert(got.end(), s.begin(), s.end());
+        compare(st, cat(label, sizeof(label), "ssd_chunk_scan split 37+63 P=%d L=%d", c.head_dim, c.chunk), ref, got,
+                g_pair->tol());
+        st.cases++;
+    }
+    // 2. chunk-boundary token counts, 3. decay extremes, 4. the 9B layer (full runs)
+    struct scan_edge {
+        ssm_case c;
+        int tokens;
+        int decay;  // 0 as make_ssm_inputs, 1 strong, 2 weak
+    };
+    std::vector<scan_edge> scans = {
+        {{6, 20, 2, 16, 16}, 16, 0},   {{6, 20, 2, 16, 16}, 17, 0},    {{4, 80, 1, 128, 128}, 128, 0},
+        {{4, 80, 1, 128, 128}, 129, 0}, {{6, 20, 2, 16, 16}, 70, 1},    {{6, 20, 2, 16, 16}, 70, 2},
+        {{4, 80, 2, 128, 128}, 150, 1}, {{4, 80, 2, 128, 128}, 150, 2},
+    };
+    if (!g_quick) scans.push_back({{128, 80, 8, 128, 128}, 300, 0});
+    for (const scan_edge& e : scans) {
+        ssm_inputs in = make_ssm_inputs(r, e.c, e.tokens);
+        if (e.decay != 0) {
+            const float alo = e.decay == 1 ? 2.0f : -6.0f, ahi = e.decay == 1 ? 4.0f : -4.0f;
+            const float dlo = e.decay == 1 ? 0.0f : -9.0f, dhi = e.decay == 1 ? 3.0f : -6.0f;
+            in.a_log = make_host_weight(r, N4J_DTYPE_F32, e.c.heads, 1, alo, ahi);
+            in.dt = round_to(r.vec(e.tokens * in.ld_dt, dlo, dhi), g_pair->act);
+        }
+        const std::vector<float> ref = run_scan(g_pair->cpu, SCAN_SEQUENTIAL, e.c, e.tokens, in);
+        const std::vector<float> got = run_scan(g_pair->gpu, SCAN_CHUNKED, e.c, e.tokens, in);
+        compare(st, cat(label, sizeof(label), "ssd_chunk_scan edge H=%d P=%d G=%d L=%d T=%d decay=%d", e.c.heads,
+                        e.c.head_dim, e.c.groups, e.c.chunk, e.tokens, e.decay),
+                ref, got, g_pair->tol());
+        st.cases++;
+    }
+    if (!g_quick) {  // decode at the 9B layer shape, batch 2
+        const ssm_case c = {128, 80, 8, 128, 128};
+        const int batch = 2;
+        ssm_inputs in = make_ssm_inputs(r, c, batch);
+        std::vector<float> st1 = r.vec(in.state.size(), -0.5f, 0.5f);
+        n4j_ssm_dims dims = {c.heads, c.head_dim, c.groups, c.state_dim, c.chunk, 0};
+        const int64_t d_inner = static_cast<int64_t>(c.heads) * c.head_dim, gs = static_cast<int64_t>(c.groups) * c.state_dim;
+        std::vector<float> outs[2];
+        n4j_backend* bs[2] = {g_pair->cpu, g_pair->gpu};
+        for (int k = 0; k < 2; ++k) {
+            buffer s0 = put_f32(bs[k], in.state), s1 = put_f32(bs[k], st1);
+            std::vector<float*> ptrs = {s0.as<float>(), s1.as<float>()};
+            weight dtb = put_weight(bs[k], in.dt_bias), al = put_weight(bs[k], in.a_log), dw = put_weight(bs[k], in.d);
+            buffer xb = put_act(bs[k], in.xbc), dtbuf = put_act(bs[k], in.dt);
+            buffer yb = put_act(bs[k], std::vector<float>(batch * d_inner, 0.0f));
+            const int64_t es = dtype_bytes(act_of(bs[k]));
+            const char* x = static_cast<const char*>(xb.get());
+            EXPECT_OK(n4j_ssm_decode(bs[k], &dims, batch, x, in.ld_xbc, x + d_inner * es, in.ld_xbc, x + (d_inner + gs) * es,
+                                     in.ld_xbc, dtbuf.get(), in.ld_dt, &dtb.w, &al.w, &dw.w, ptrs.data(), yb.get(), d_inner));
+            outs[k] = get_act(bs[k], yb, batch * d_inner);
+            for (const buffer* sbuf : {&s0, &s1}) {
+                std::vector<float> sv = get_f32(*sbuf, in.state.size());
+                outs[k].insert(outs[k].end(), sv.begin(), sv.end());
+            }
+        }
+        compare(st, "ssm_decode 9B shape batch=2", outs[0], outs[1], g_pair->tol());
+        st.cases++;
+    }
+    // 5. gated RMSNorm written over y (out == y) and over z (out == z, z's stride)
+    for (int over = 0; over < 2; ++over) {
+        const int dim = 120, groups = 2, rows = 5;
+        const int64_t ld = dim + 3;
+        std::vector<float> y = round_to(r.vec(rows * ld, -2.0f, 2.0f), g_pair->act);
+        std::vector<float> z = round_to(r.vec(rows * ld, -3.0f, 3.0f), g_pair->act);
+        host_weight hw = make_host_weight(r, N4J_DTYPE_BF16, dim, 1, 0.5f, 1.5f);
+        std::vector<float> outs[2];
+        n4j_backend* bs[2] = {g_pair->cpu, g_pair->gpu};
+        for (int k = 0; k < 2; ++k) {
+            weight w = put_weight(bs[k], hw);
+            buffer yb = put_act(bs[k], y), zb = put_act(bs[k], z);
+            buffer& target = over == 0 ? yb : zb;
+            EXPECT_OK(n4j_gated_rmsnorm(bs[k], yb.get(), ld, zb.get(), ld, rows, dim, groups, &w.w, 1e-5f, target.get(), ld));
+            outs[k] = columns(get_act(bs[k], target, rows * ld), rows, ld, dim);
+        }
+        compare(st, cat(label, sizeof(label), "gated_rmsnorm in place over %s", over == 0 ? "y" : "z"), outs[0], outs[1],
+                g_pair->tol());
+        st.cases++;
+    }
+    // 6. conv1d: a prefill of 3 tokens (fewer than K - 1 + 1), then 5 decode steps on the same state
+    {
+        const int channels = 70, K = 4, tokens = 3, steps = 5;
+        host_weight hw = make_host_weight(r, N4J_DTYPE_BF16, channels, K, -1.0f, 1.0f);
+        host_weight hb = make_host_weight(r, N4J_DTYPE_F32, channels, 1, -0.5f, 0.5f);
+        std::vector<float> x = round_to(r.vec(tokens * channels, -2.0f, 2.0f), g_pair->act);
+        std::vector<std::vector<float>> xs(steps);
+        for (auto& v : xs) v = round_to(r.vec(channels, -2.0f, 2.0f), g_pair->act);
+        std::vector<float> outs[2];
+        n4j_backend* bs[2] = {g_pair->cpu, g_pair->gpu};
+        for (int k = 0; k < 2; ++k) {
+            weight w = put_weight(bs[k], hw), b = put_weight(bs[k], hb);
+            buffer sb = put_act(bs[k], std::vector<float>(channels * K, 0.0f));
+            buffer xb = put_act(bs[k], x), ob = put_act(bs[k], std::vector<float>(tokens * channels, 0.0f));
+            EXPECT_OK(n4j_conv1d_prefill(bs[k], xb.get(), channels, tokens, channels, &w.w, &b.w, sb.get(), N4J_ACT_SILU,
+                                         ob.get(), channels));
+            outs[k] = get_act(bs[k], ob, tokens * channels);
+            void* ptr = sb.get();
+            for (int step = 0; step < steps; ++step) {
+                buffer sx = put_act(bs[k], xs[step]), so = put_act(bs[k], std::vector<float>(channels, 0.0f));
+                EXPECT_OK(n4j_conv1d_decode(bs[k], 1, sx.get(), channels, channels, &w.w, &b.w, &ptr, N4J_ACT_SILU,
+                                            so.get(), channels));
+                std::vector<float> o = get_act(bs[k], so, channels);
+                outs[k].insert(outs[k].end(), o.begin(), o.end());
+            }
+            std::vector<float> sv = get_act(bs[k], sb, channels * K);
+            outs[k].insert(outs[k].end(), sv.begin(), sv.end());
+        }
+        compare(st, "conv1d prefill then decode on one state", outs[0], outs[1], g_pair->tol());
+        st.cases++;
+    }
+}
+
 /* One sequence's paged KV cache on one backend, filled with the same random prefix on every backend. */
 struct kv_cache_buf {
     std::vector<buffer> k, v;
@@ -1288,6 +1433,7 @@ int main(int argc, char** argv) {
         {"conv1d", test_conv1d},
         {"ssm_scans", test_ssm_scans},
         {"ssm_decode", test_ssm_decode},
+        {"mamba_edges", test_mamba_edges},
         {"attention_prefill", test_attention_prefill},
         {"attention_decode", test_attention_decode},
         {"attention_edges", test_attention_edges},
