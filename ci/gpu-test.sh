@@ -20,6 +20,10 @@ cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
 build=build/native
 skip=" ${N4J_GPU_SKIP:-} "
+# The golden fixtures: ../shared/fixtures on a build machine, .gpu/fixtures where the bundle carried them.
+if [ -z "${N4J_FIXTURES:-}" ] && [ ! -d ../shared/fixtures ] && [ -d .gpu/fixtures ]; then
+  export N4J_FIXTURES="$PWD/.gpu/fixtures"
+fi
 mkdir -p build/gpu-test
 log_dir=build/gpu-test
 summary=()

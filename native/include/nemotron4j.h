@@ -47,6 +47,14 @@ extern "C" {
 #define N4J_BACKEND_CUDA 1
 /* Use the scalar reference kernels only (the test oracle). */
 #define N4J_FLAG_REFERENCE_KERNELS 1
+/*
+ * With BF16 activations, keep the residual stream in F32: the output of n4j_embedding, the input x of n4j_rmsnorm,
+ * and the operand a and the result y of n4j_add are F32; every other activation stays BF16. A layer's output
+ * (BF16, from its output projection without accumulate) is added into the F32 residual with n4j_add(resid, out,
+ * resid). Rounding the residual after every layer is the largest error of a BF16 data path; this removes it.
+ * No effect with F32 activations.
+ */
+#define N4J_FLAG_F32_RESIDUAL 2
 
 /* ---- activations for fused elementwise epilogues ---- */
 #define N4J_ACT_NONE 0
@@ -65,7 +73,7 @@ typedef struct n4j_backend_options {
     int32_t device;           /* CUDA device ordinal; ignored on CPU */
     int32_t threads;          /* CPU worker threads; 0 = one per available core */
     int32_t flags;            /* N4J_FLAG_* */
-    int32_t activation_dtype; /* N4J_DTYPE_F32 (CPU, CUDA) or N4J_DTYPE_BF16 (CUDA) */
+    int32_t activation_dtype; /* N4J_DTYPE_F32 or N4J_DTYPE_BF16 (CUDA; on the CPU F32 kernels between bf16 tensors) */
     int32_t reserved;         /* must be 0 */
 } n4j_backend_options;
 

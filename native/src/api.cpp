@@ -279,6 +279,11 @@ int32_t guarded(const char* function, F&& body) {
 /* Element size of the backend's activations. */
 int64_t act_size(const n4j_backend* b) { return element_size(b->options.activation_dtype); }
 
+/* Element size of the residual stream: F32 under N4J_FLAG_F32_RESIDUAL, else the activation dtype's. */
+int64_t resid_size(const n4j_backend* b) {
+    return (b->options.flags & N4J_FLAG_F32_RESIDUAL) != 0 ? 4 : act_size(b);
+}
+
 /* Checks shared by the three Mamba scan entry points (x/B/C/dt/y with `rows` rows). */
 bool check_ssm_common(checker& c, n4j_backend* backend, const n4j_ssm_dims* dims, int32_t rows, const char* rows_name,
                       const void* x, int64_t ld_x, const void* B, int64_t ld_B, const void* C, int64_t ld_C,
@@ -394,8 +399,9 @@ N4J_EXPORT int32_t n4j_backend_create(const n4j_backend_options* options, n4j_ba
                    options->threads);
             return c.status();
         }
-        if ((options->flags & ~N4J_FLAG_REFERENCE_KERNELS) != 0) {
-            c.fail(N4J_ERR_INVALID_ARGUMENT, "options.flags 0x%x has unknown bits (known: N4J_FLAG_REFERENCE_KERNELS = 1)",
+        if ((options->flags & ~(N4J_FLAG_REFERENCE_KERNELS | N4J_FLAG_F32_RESIDUAL)) != 0) {
+            c.fail(N4J_ERR_INVALID_ARGUMENT,
+                   "options.flags 0x%x has unknown bits (known: N4J_FLAG_REFERENCE_KERNELS = 1, N4J_FLAG_F32_RESIDUAL = 2)",
                    static_cast<unsigned>(options->flags));
             return c.status();
         }
@@ -547,7 +553,7 @@ N4J_EXPORT int32_t n4j_embedding(n4j_backend* backend, const n4j_weight* table, 
             !c.not_null(out, "out") || !c.ld(ld_out, "ld_out", table->cols, "table.cols")) {
             return c.status();
         }
-        const span outs{out, n, ld_out, table->cols, act_size(backend)};
+        const span outs{out, n, ld_out, table->cols, resid_size(backend)};
         if (!c.disjoint(outs, "out", vector_span(ids, n, 4), "ids") ||
             !c.disjoint(outs, "out",
                         vector_span(table->data, static_cast<int64_t>(table->rows) * table->cols,
@@ -577,8 +583,9 @@ N4J_EXPORT int32_t n4j_rmsnorm(n4j_backend* backend, const void* x, int64_t ld_x
             !c.vector(weight, "weight", dim, "dim") || !c.finite_non_negative(eps, "eps")) {
             return c.status();
         }
-        const int64_t es = act_size(backend);
-        if (!c.disjoint_or_same(span{out, rows, ld_out, dim, es}, "out", span{x, rows, ld_x, dim, es}, "x")) {
+        const int64_t es = act_size(backend), xs = resid_size(backend);
+        const span outs{out, rows, ld_out, dim, es}, xspan{x, rows, ld_x, dim, xs};
+        if (es == xs ? !c.disjoint_or_same(outs, "out", xspan, "x") : !c.disjoint(outs, "out", xspan, "x (the F32 residual)")) {
             return c.status();
         }
         return backend->ops->rmsnorm(backend->ctx, x, ld_x, rows, dim, weight, eps, out, ld_out);
@@ -789,10 +796,11 @@ N4J_EXPORT int32_t n4j_add(n4j_backend* backend, const void* a, const void* b, v
             !c.positive(n, "n")) {
             return c.status();
         }
-        const int64_t es = act_size(backend);
-        const span ys = vector_span(y, n, es);
-        if (!c.disjoint_or_same(ys, "y", vector_span(a, n, es), "a") ||
-            !c.disjoint_or_same(ys, "y", vector_span(b, n, es), "b")) {
+        const int64_t es = act_size(backend), rs = resid_size(backend);
+        const span ys = vector_span(y, n, rs);
+        if (!c.disjoint_or_same(ys, "y", vector_span(a, n, rs), "a") ||
+            (rs == es ? !c.disjoint_or_same(ys, "y", vector_span(b, n, es), "b")
+                      : !c.disjoint(ys, "y", vector_span(b, n, es), "b"))) {
             return c.status();
         }
         return backend->ops->add(backend->ctx, a, b, y, n);

@@ -72,6 +72,7 @@ int32_t cpu_create(const n4j_backend_options* options, const n4j_backend_host*, 
     }
     context* ctx = new context();
     ctx->act_bf16 = options->activation_dtype == N4J_DTYPE_BF16;
+    ctx->f32_residual = ctx->act_bf16 && (options->flags & N4J_FLAG_F32_RESIDUAL) != 0;
     ctx->reference = (options->flags & N4J_FLAG_REFERENCE_KERNELS) != 0;
     ctx->simd = ctx->reference ? SIMD_GENERIC : best_simd_level();
     ctx->threads = ctx->reference ? 1 : (options->threads > 0 ? options->threads : available_cpus());
@@ -183,6 +184,8 @@ private:
 };
 
 inline bool act_bf16(void* c) { return ctx_of(c)->act_bf16; }
+/* N4J_FLAG_F32_RESIDUAL with BF16 activations: embedding out, rmsnorm x, add a and y are F32. */
+inline bool f32_residual(void* c) { return ctx_of(c)->f32_residual; }
 
 /* ---- kernel adapters: F(ref_call, fast_call) ---- */
 
@@ -370,7 +373,7 @@ int32_t f32_argmax(void* c, const void* x, int64_t ld_x, int32_t rows, int32_t c
 
 template <bool REF>
 int32_t op_embedding(void* c, const n4j_weight* table, const int32_t* ids, int32_t n, void* out, int64_t ld_out) {
-    if (!act_bf16(c)) return f32_embedding<REF>(c, table, ids, n, out, ld_out);
+    if (!act_bf16(c) || f32_residual(c)) return f32_embedding<REF>(c, table, ids, n, out, ld_out);
     N4J_BF16_GUARD("n4j_embedding", {
         bf16_matrix o(out, ld_out, n, table->cols, false);
         const int32_t rc = f32_embedding<REF>(c, table, ids, n, o.f(), ld_out);
@@ -384,7 +387,13 @@ int32_t op_rmsnorm(void* c, const void* x, int64_t ld_x, int32_t rows, int32_t d
                    float eps, void* out, int64_t ld_out) {
     if (!act_bf16(c)) return f32_rmsnorm<REF>(c, x, ld_x, rows, dim, weight, eps, out, ld_out);
     N4J_BF16_GUARD("n4j_rmsnorm", {
-        bf16_matrix xf(x, ld_x, rows, dim, true), o(out, ld_out, rows, dim, false);
+        bf16_matrix o(out, ld_out, rows, dim, false);
+        if (f32_residual(c)) {  // x is the F32 residual stream
+            const int32_t rc = f32_rmsnorm<REF>(c, x, ld_x, rows, dim, weight, eps, o.f(), ld_out);
+            if (rc == N4J_OK) o.store(out);
+            return rc;
+        }
+        bf16_matrix xf(x, ld_x, rows, dim, true);
         const int32_t rc = f32_rmsnorm<REF>(c, xf.f(), ld_x, rows, dim, weight, eps, o.f(), ld_out);
         if (rc == N4J_OK) o.store(out);
         return rc;
@@ -577,6 +586,10 @@ template <bool REF>
 int32_t op_add(void* c, const void* a, const void* b, void* y, int64_t n) {
     if (!act_bf16(c)) return f32_add<REF>(c, a, b, y, n);
     N4J_BF16_GUARD("n4j_add", {
+        if (f32_residual(c)) {  // y = a + b with a and y the F32 residual stream, b a bf16 layer output
+            bf16_matrix bf(b, n, 1, n, true);
+            return f32_add<REF>(c, a, bf.f(), y, n);
+        }
         bf16_matrix af(a, n, 1, n, true), bf(b, n, 1, n, true), o(y, n, 1, n, false);
         const int32_t rc = f32_add<REF>(c, af.f(), bf.f(), o.f(), n);
         if (rc == N4J_OK) o.store(y);

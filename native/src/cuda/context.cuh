@@ -71,6 +71,8 @@ struct context {
     cudaEvent_t timer_stop = nullptr;
 
     bool act_bf16() const { return act_dtype == N4J_DTYPE_BF16; }
+    /* N4J_FLAG_F32_RESIDUAL with BF16 activations: embedding out, rmsnorm x, add a and y are F32. */
+    bool f32_residual() const { return act_bf16() && (flags & N4J_FLAG_F32_RESIDUAL) != 0; }
     int sm_count() const { return props.multiProcessorCount; }
 
     /* Reports "where: message" and returns code. */

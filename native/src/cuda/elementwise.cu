@@ -3,7 +3,8 @@
  *   relu_squared: y = max(x, 0)^2          add: y = a + b         (in place allowed for both)
  * Memory-bound: when every pointer is 16-byte aligned, each thread handles 16 bytes per step (4 floats or 8
  * bf16) with a grid-stride loop; the tail (and unaligned buffers) go element by element. fp32 arithmetic, one
- * rounding to bf16 for bf16 activations.
+ * rounding to bf16 for bf16 activations. Under N4J_FLAG_F32_RESIDUAL, add takes a and y as the F32 residual
+ * stream and b in bf16 (residual_add_kernel).
  */
 #include "common.cuh"
 #include "context.cuh"
@@ -57,6 +58,14 @@ __global__ void elementwise_kernel(const T* a, const T* b, T* y, int64_t n, int 
     }
 }
 
+/* y = a + b with a and y F32 (the residual stream) and b bf16 (a layer's output); in place (y == a) allowed. */
+__global__ void residual_add_kernel(const float* a, const bf16* b, float* y, int64_t n) {
+    const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+        y[i] = a[i] + to_f32(b[i]);
+    }
+}
+
 template <typename Op, bool Binary>
 int32_t launch(context* ctx, const char* where, const void* a, const void* b, void* y, int64_t n) {
     int32_t rc = ctx->bind(where);
@@ -85,7 +94,19 @@ int32_t op_relu_squared(void* vctx, const void* x, void* y, int64_t n) {
 }
 
 int32_t op_add(void* vctx, const void* a, const void* b, void* y, int64_t n) {
-    return launch<add_op, true>(static_cast<context*>(vctx), "n4j_add", a, b, y, n);
+    context* ctx = static_cast<context*>(vctx);
+    if (!ctx->f32_residual()) return launch<add_op, true>(ctx, "n4j_add", a, b, y, n);
+    const char* where = "n4j_add";
+    int32_t rc = ctx->bind(where);
+    if (rc != N4J_OK) return rc;
+    const int threads = 256;
+    int64_t blocks = ceil_div(n, static_cast<int64_t>(threads) * 4);
+    const int64_t cap = static_cast<int64_t>(ctx->sm_count()) * 16;
+    if (blocks > cap) blocks = cap;
+    if (blocks < 1) blocks = 1;
+    residual_add_kernel<<<static_cast<unsigned>(blocks), threads, 0, ctx->stream>>>(
+        static_cast<const float*>(a), static_cast<const bf16*>(b), static_cast<float*>(y), n);
+    return ctx->check_launch(where);
 }
 
 }  // namespace cuda

@@ -5,7 +5,8 @@
  * happens on the device: a row whose id is outside [0, table.rows) is written as zeros and raises a device flag;
  * the launcher then copies the flag back (a short stream synchronization, once per forward pass) and fails with
  * N4J_ERR_INVALID_ARGUMENT, so a bad id is an error and never an out-of-bounds read.
- * Numerics: exact for F32/BF16 tables into F32 activations; BF16 activations round once.
+ * Numerics: exact for F32/BF16 tables into F32 activations; BF16 activations round once. Under
+ * N4J_FLAG_F32_RESIDUAL the output is the F32 residual stream.
  */
 #include "common.cuh"
 #include "context.cuh"
@@ -42,7 +43,7 @@ int32_t op_embedding(void* vctx, const n4j_weight* table, const int32_t* ids, in
         // grid.y limit: split into pieces
         for (int32_t start = 0; start < n; start += 65535) {
             const int32_t count = n - start < 65535 ? n - start : 65535;
-            const int64_t elem = ctx->act_bf16() ? 2 : 4;
+            const int64_t elem = ctx->act_bf16() && !ctx->f32_residual() ? 2 : 4;
             rc = op_embedding(vctx, table, ids + start, count, static_cast<char*>(out) + start * ld_out * elem,
                               ld_out);
             if (rc != N4J_OK) return rc;
@@ -57,7 +58,7 @@ int32_t op_embedding(void* vctx, const n4j_weight* table, const int32_t* ids, in
     if (bx > 64) bx = 64;
     dim3 grid(static_cast<unsigned>(bx), static_cast<unsigned>(n));
     const weight_ref w = make_weight_ref(table);
-    if (ctx->act_bf16()) {
+    if (ctx->act_bf16() && !ctx->f32_residual()) {
         embedding_kernel<bf16><<<grid, threads, 0, ctx->stream>>>(w, table->rows, cols, ids, static_cast<bf16*>(out),
                                                                   ld_out, ctx->d_flag);
     } else {

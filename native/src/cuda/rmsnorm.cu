@@ -5,6 +5,7 @@
  * Pass 1 reduces sum(x^2) in fp32 (per-thread partial sums, then shuffles / shared memory); pass 2 re-reads the row
  * (an L1/L2 hit) and writes x * (1/sqrt(ms + eps)) * w. The reciprocal square root is computed with 1.0f/sqrtf
  * (correctly rounded), as the CPU reference does. In place (out == x) is safe: each element is read before written.
+ * Under N4J_FLAG_F32_RESIDUAL the input is the F32 residual stream and the output BF16 (TI = float, TO = bf16).
  */
 #include "common.cuh"
 #include "context.cuh"
@@ -15,13 +16,13 @@ namespace cuda {
 
 namespace {
 
-template <typename T>
-__global__ void rmsnorm_warp_kernel(const T* x, int64_t ld_x, int rows, int dim, weight_ref w, float eps, T* out,
+template <typename TI, typename TO>
+__global__ void rmsnorm_warp_kernel(const TI* x, int64_t ld_x, int rows, int dim, weight_ref w, float eps, TO* out,
                                     int64_t ld_out) {
     const int row = blockIdx.x * (blockDim.x / kWarp) + threadIdx.x / kWarp;
     const int lane = threadIdx.x % kWarp;
     if (row >= rows) return;
-    const T* xr = x + row * ld_x;
+    const TI* xr = x + row * ld_x;
     float ss = 0.0f;
     for (int c = lane; c < dim; c += kWarp) {
         const float v = to_f32(xr[c]);
@@ -29,16 +30,16 @@ __global__ void rmsnorm_warp_kernel(const T* x, int64_t ld_x, int rows, int dim,
     }
     ss = warp_sum(ss);
     const float inv = 1.0f / sqrtf(ss / static_cast<float>(dim) + eps);
-    T* o = out + row * ld_out;
-    for (int c = lane; c < dim; c += kWarp) o[c] = from_f32<T>(to_f32(xr[c]) * inv * w(c));
+    TO* o = out + row * ld_out;
+    for (int c = lane; c < dim; c += kWarp) o[c] = from_f32<TO>(to_f32(xr[c]) * inv * w(c));
 }
 
-template <typename T>
-__global__ void rmsnorm_block_kernel(const T* x, int64_t ld_x, int dim, weight_ref w, float eps, T* out,
+template <typename TI, typename TO>
+__global__ void rmsnorm_block_kernel(const TI* x, int64_t ld_x, int dim, weight_ref w, float eps, TO* out,
                                      int64_t ld_out) {
     __shared__ float scratch[32];
     const int64_t row = blockIdx.x;
-    const T* xr = x + row * ld_x;
+    const TI* xr = x + row * ld_x;
     float ss = 0.0f;
     for (int c = threadIdx.x; c < dim; c += blockDim.x) {
         const float v = to_f32(xr[c]);
@@ -46,22 +47,22 @@ __global__ void rmsnorm_block_kernel(const T* x, int64_t ld_x, int dim, weight_r
     }
     ss = block_sum(ss, scratch);
     const float inv = 1.0f / sqrtf(ss / static_cast<float>(dim) + eps);
-    T* o = out + row * ld_out;
-    for (int c = threadIdx.x; c < dim; c += blockDim.x) o[c] = from_f32<T>(to_f32(xr[c]) * inv * w(c));
+    TO* o = out + row * ld_out;
+    for (int c = threadIdx.x; c < dim; c += blockDim.x) o[c] = from_f32<TO>(to_f32(xr[c]) * inv * w(c));
 }
 
-template <typename T>
+template <typename TI, typename TO>
 void launch(context* ctx, const void* x, int64_t ld_x, int rows, int dim, weight_ref w, float eps, void* out,
             int64_t ld_out) {
-    const T* xt = static_cast<const T*>(x);
-    T* ot = static_cast<T*>(out);
+    const TI* xt = static_cast<const TI*>(x);
+    TO* ot = static_cast<TO*>(out);
     if (dim <= 2048) {
         const int rows_per_block = 4;
-        rmsnorm_warp_kernel<T><<<static_cast<unsigned>(ceil_div(rows, rows_per_block)), rows_per_block * kWarp, 0,
-                                 ctx->stream>>>(xt, ld_x, rows, dim, w, eps, ot, ld_out);
+        rmsnorm_warp_kernel<TI, TO><<<static_cast<unsigned>(ceil_div(rows, rows_per_block)), rows_per_block * kWarp,
+                                      0, ctx->stream>>>(xt, ld_x, rows, dim, w, eps, ot, ld_out);
     } else {
-        rmsnorm_block_kernel<T><<<static_cast<unsigned>(rows), 256, 0, ctx->stream>>>(xt, ld_x, dim, w, eps, ot,
-                                                                                      ld_out);
+        rmsnorm_block_kernel<TI, TO><<<static_cast<unsigned>(rows), 256, 0, ctx->stream>>>(xt, ld_x, dim, w, eps, ot,
+                                                                                           ld_out);
     }
 }
 
@@ -74,10 +75,12 @@ int32_t op_rmsnorm(void* vctx, const void* x, int64_t ld_x, int32_t rows, int32_
     int32_t rc = ctx->bind(where);
     if (rc != N4J_OK) return rc;
     const weight_ref w = make_weight_ref(weight);
-    if (ctx->act_bf16()) {
-        launch<bf16>(ctx, x, ld_x, rows, dim, w, eps, out, ld_out);
+    if (ctx->f32_residual()) {
+        launch<float, bf16>(ctx, x, ld_x, rows, dim, w, eps, out, ld_out);
+    } else if (ctx->act_bf16()) {
+        launch<bf16, bf16>(ctx, x, ld_x, rows, dim, w, eps, out, ld_out);
     } else {
-        launch<float>(ctx, x, ld_x, rows, dim, w, eps, out, ld_out);
+        launch<float, float>(ctx, x, ld_x, rows, dim, w, eps, out, ld_out);
     }
     return ctx->check_launch(where);
 }

@@ -1369,6 +1369,87 @@ void test_error_recovery(op_stat& st) {
     st.cases++;
 }
 
+/*
+ * N4J_FLAG_F32_RESIDUAL (BF16 activations only): embedding writes F32, rmsnorm reads F32 and writes BF16, add takes
+ * F32 a and y with a BF16 b, on a backend of the same kind as the one under test created with the flag.
+ */
+void test_f32_residual(op_stat& st) {
+    if (g_pair->act != N4J_DTYPE_BF16) return;
+    n4j_backend_info info;
+    EXPECT_OK(n4j_backend_get_info(g_pair->gpu, &info));
+    n4j_backend_options o;
+    memset(&o, 0, sizeof(o));
+    o.kind = info.kind;
+    o.threads = info.kind == N4J_BACKEND_CPU ? 2 : 0;
+    o.flags = N4J_FLAG_F32_RESIDUAL;
+    o.activation_dtype = N4J_DTYPE_BF16;
+    n4j_backend* g = nullptr;
+    ++g_checks;
+    if (n4j_backend_create(&o, &g) != N4J_OK) {
+        fail_line("f32_residual: cannot create the backend: %s", n4j_last_error());
+        return;
+    }
+    n4j_backend* c = g_pair->cpu;
+    rng r(19);
+    const int rows = 5, dim = 300;
+    // embedding -> F32, exact for a bf16 table
+    host_weight table = make_host_weight(r, N4J_DTYPE_BF16, 40, dim, -2.0f, 2.0f);
+    std::vector<int32_t> ids = {3, 0, 39, 7, 3};
+    std::vector<float> outs[2];
+    n4j_backend* bs[2] = {c, g};
+    for (int k = 0; k < 2; ++k) {
+        weight w = put_weight(bs[k], table);
+        buffer idb(bs[k], ids.size() * 4);
+        idb.upload(ids.data(), ids.size() * 4);
+        buffer ob = put_f32(bs[k], std::vector<float>(rows * dim, 0.0f));
+        EXPECT_OK(n4j_embedding(bs[k], &w.w, idb.as<int32_t>(), rows, ob.get(), dim));
+        outs[k] = get_f32(ob, rows * dim);
+    }
+    compare(st, "f32_residual embedding (F32 out)", outs[0], outs[1], 0.0);
+    st.cases++;
+    // rmsnorm: F32 x (not bf16-representable values) -> bf16 out
+    std::vector<float> x = r.vec(rows * dim, -3.0f, 3.0f);
+    host_weight nw = make_host_weight(r, N4J_DTYPE_BF16, dim, 1, 0.5f, 1.5f);
+    for (int k = 0; k < 2; ++k) {
+        weight w = put_weight(bs[k], nw);
+        buffer xb = put_f32(bs[k], x);
+        if (k == 0) {
+            buffer ob = put_f32(bs[k], std::vector<float>(rows * dim, 0.0f));
+            EXPECT_OK(n4j_rmsnorm(bs[k], xb.get(), dim, rows, dim, &w.w, 1e-5f, ob.get(), dim));
+            outs[k] = get_f32(ob, rows * dim);
+        } else {
+            buffer ob(bs[k], rows * dim * 2);
+            EXPECT_OK(n4j_rmsnorm(bs[k], xb.get(), dim, rows, dim, &w.w, 1e-5f, ob.get(), dim));
+            std::vector<uint8_t> bytes = ob.download(rows * dim * 2);
+            outs[k] = to_f32(bytes.data(), N4J_DTYPE_BF16, rows * dim);
+        }
+    }
+    compare(st, "f32_residual rmsnorm (F32 in, BF16 out)", outs[0], outs[1], 8e-3);
+    st.cases++;
+    // add: y = a + b in place over the F32 residual a, b bf16
+    std::vector<float> a = r.vec(1001, -3.0f, 3.0f);
+    std::vector<float> b = round_to(r.vec(1001, -1.0f, 1.0f), N4J_DTYPE_BF16);
+    std::vector<float> ref(a.size());
+    for (size_t i = 0; i < a.size(); ++i) ref[i] = a[i] + b[i];
+    buffer ab = put_f32(g, a);
+    std::vector<uint8_t> bb16 = host_convert(b.data(), N4J_DTYPE_F32, N4J_DTYPE_BF16, b.size());
+    buffer bb(g, b.size() * 2);
+    bb.upload(bb16.data(), b.size() * 2);
+    EXPECT_OK(n4j_add(g, ab.get(), bb.get(), ab.get(), static_cast<int64_t>(a.size())));
+    compare(st, "f32_residual add (F32 a and y, BF16 b)", ref, get_f32(ab, a.size()), 1e-7);
+    st.cases++;
+    // an in-place rmsnorm would read F32 and write BF16 over it: refused
+    ++g_checks;
+    {
+        weight w = put_weight(g, nw);
+        buffer xb = put_f32(g, x);
+        if (n4j_rmsnorm(g, xb.get(), dim, rows, dim, &w.w, 1e-5f, xb.get(), dim) != N4J_ERR_INVALID_ARGUMENT) {
+            fail_line("f32_residual: an in-place rmsnorm (F32 x, BF16 out) was not refused");
+        }
+    }
+    n4j_backend_destroy(g);
+}
+
 /* ------------------------------------------------------------------ main ---- */
 
 n4j_backend* make_backend(int kind, int act, int flags, std::string* why) {
@@ -1442,6 +1523,7 @@ int main(int argc, char** argv) {
         {"argmax_edges", test_argmax_edges},
         {"embedding_many", test_embedding_many},
         {"error_recovery", test_error_recovery},
+        {"f32_residual", test_f32_residual},
     };
     for (int act : {N4J_DTYPE_F32, N4J_DTYPE_BF16}) {
         const int gpu_kind = cpu_as_gpu ? N4J_BACKEND_CPU : N4J_BACKEND_CUDA;

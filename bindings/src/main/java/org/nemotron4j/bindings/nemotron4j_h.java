@@ -163,6 +163,15 @@ public class nemotron4j_h extends nemotron4j_h$shared {
     public static int N4J_FLAG_REFERENCE_KERNELS() {
         return N4J_FLAG_REFERENCE_KERNELS;
     }
+    private static final int N4J_FLAG_F32_RESIDUAL = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define N4J_FLAG_F32_RESIDUAL 2
+     * }
+     */
+    public static int N4J_FLAG_F32_RESIDUAL() {
+        return N4J_FLAG_F32_RESIDUAL;
+    }
     private static final int N4J_ACT_NONE = (int)0L;
     /**
      * {@snippet lang=c :

@@ -64,7 +64,7 @@ final class AttentionLayer implements Layer {
         project(f, tokens);
         f.k().attentionPrefill(dims, tokens, ws.proj, qDim, ws.k, kvDim, ws.v, kvDim, cache.descriptor, ws.attn, qDim);
         cache.advance(tokens);
-        f.k().matmul(ws.attn, qDim, tokens, o, ws.hidden, f.config().hiddenSize(), true);
+        f.addToResidual(ws.attn, qDim, tokens, o);
     }
 
     @Override
@@ -80,6 +80,6 @@ final class AttentionLayer implements Layer {
         for (Session s : batch) {
             s.kvCache(index).advance(1);
         }
-        f.k().matmul(ws.attn, qDim, n, o, ws.hidden, f.config().hiddenSize(), true);
+        f.addToResidual(ws.attn, qDim, n, o);
     }
 }

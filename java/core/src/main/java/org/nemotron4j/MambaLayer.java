@@ -79,7 +79,7 @@ final class MambaLayer implements Layer {
         int h = f.config().hiddenSize();
         MemorySegment z = ws.proj;
         f.k().gatedRmsnorm(ws.y, dInner, z, inProjDim, rows, dInner, f.config().nGroups(), gateNorm, f.eps(), ws.gated, dInner);
-        f.k().matmul(ws.gated, dInner, rows, outProj, ws.hidden, h, true);
+        f.addToResidual(ws.gated, dInner, rows, outProj);
     }
 
     @Override

@@ -29,7 +29,7 @@ final class MlpLayer implements Layer {
         f.k().rmsnorm(ws.hidden, h, rows, h, norm, f.eps(), ws.normed, h);
         f.k().matmul(ws.normed, h, rows, up, ws.proj, inter, false);
         f.k().reluSquared(ws.proj, ws.proj, (long) rows * inter);
-        f.k().matmul(ws.proj, inter, rows, down, ws.hidden, h, true);
+        f.addToResidual(ws.proj, inter, rows, down);
     }
 
     @Override

@@ -93,7 +93,8 @@ public final class NemotronModel implements AutoCloseable {
         Checkpoint ckpt = Checkpoint.open(directory);
         try {
             ckpt.validate();
-            DType act = options.activationDtype() != null ? options.activationDtype() : DType.F32;
+            DType act = options.activationDtype() != null ? options.activationDtype()
+                    : device.kind() == Device.Kind.CPU ? DType.F32 : DType.BF16;
             Backend backend = Backend.create(device, act);
             try {
                 return new NemotronModel(ckpt, backend, options);
@@ -385,7 +386,7 @@ public final class NemotronModel implements AutoCloseable {
         Workspace ws = workspace;
         int h = config.hiddenSize();
         int v = config.vocabSize();
-        MemorySegment src = ws.hidden.asSlice((long) first * h * ws.act);
+        MemorySegment src = ws.hidden.asSlice((long) first * h * Float.BYTES);
         kernels.rmsnorm(src, h, rows, h, finalNorm, (float) config.rmsNormEps(), ws.normed, h);
         kernels.matmul(ws.normed, h, rows, lmHead, ws.logits, v, false);
     }

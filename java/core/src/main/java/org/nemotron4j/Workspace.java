@@ -21,7 +21,8 @@ final class Workspace implements AutoCloseable {
     private final int vocab;
     final MemorySegment ids;      // [rows] int32
     final MemorySegment argmax;   // [rows] int32
-    final MemorySegment hidden;   // [rows, hidden]: the residual stream
+    final MemorySegment hidden;   // [rows, hidden]: the residual stream, F32 (also with BF16 activations)
+    final MemorySegment branch;   // [rows, hidden]: a layer's output before the residual add (BF16 activations; else null)
     final MemorySegment normed;   // [rows, hidden]
     final MemorySegment proj;     // [rows, max(inProjDim, intermediate, qDim)]
     final MemorySegment conv;     // [rows, convDim]
@@ -55,7 +56,8 @@ final class Workspace implements AutoCloseable {
         try {
             ids = alloc((long) rows * Integer.BYTES);
             argmax = alloc((long) rows * Integer.BYTES);
-            hidden = alloc((long) rows * c.hiddenSize() * act);
+            hidden = alloc((long) rows * c.hiddenSize() * Float.BYTES);
+            branch = act == Float.BYTES ? null : alloc((long) rows * c.hiddenSize() * act);
             normed = alloc((long) rows * c.hiddenSize() * act);
             proj = alloc((long) rows * projWidth * act);
             conv = alloc((long) rows * c.convDim() * act);
@@ -85,8 +87,9 @@ final class Workspace implements AutoCloseable {
         long qDim = (long) c.numAttentionHeads() * c.attentionHeadDim();
         long kvDim = (long) c.numKeyValueHeads() * c.attentionHeadDim();
         long projWidth = Math.max(c.inProjDim(), Math.max(c.intermediateSize(), qDim));
-        long perRow = 2L * Integer.BYTES
-                + (long) actBytes * (2L * c.hiddenSize() + projWidth + c.convDim() + 2L * c.mambaDInner() + 2 * kvDim + qDim + c.vocabSize());
+        long perRow = 2L * Integer.BYTES + (long) Float.BYTES * c.hiddenSize()   // ids, argmax, the F32 residual stream
+                + (long) actBytes * ((actBytes == Float.BYTES ? 1L : 2L) * c.hiddenSize() // normed (+ branch with BF16)
+                + projWidth + c.convDim() + 2L * c.mambaDInner() + 2 * kvDim + qDim + c.vocabSize());
         return perRow * rows;
     }
 

@@ -39,8 +39,8 @@ public final class Backend implements AutoCloseable {
     }
 
     /**
-     * Creates the backend for a device whose activations are {@code activationDtype} (F32 or BF16); fails with a
-     * clear message when it is not available.
+     * Creates the backend for a device whose activations are {@code activationDtype} (F32 or BF16, the latter with
+     * the residual stream in F32: N4J_FLAG_F32_RESIDUAL); fails with a clear message when it is not available.
      */
     public static Backend create(Device device, org.nemotron4j.DType activationDtype) {
         if (activationDtype != org.nemotron4j.DType.F32 && activationDtype != org.nemotron4j.DType.BF16) {
@@ -52,7 +52,9 @@ public final class Backend implements AutoCloseable {
             n4j_backend_options.kind(opts, device.kind() == Device.Kind.CPU ? N4J_BACKEND_CPU() : N4J_BACKEND_CUDA());
             n4j_backend_options.device(opts, device.ordinal());
             n4j_backend_options.threads(opts, device.threads());
-            n4j_backend_options.flags(opts, device.referenceKernels() ? N4J_FLAG_REFERENCE_KERNELS() : 0);
+            // BF16 activations always keep the residual stream in F32 (the engine's BF16 data path)
+            n4j_backend_options.flags(opts, (device.referenceKernels() ? N4J_FLAG_REFERENCE_KERNELS() : 0)
+                    | (activationDtype == org.nemotron4j.DType.BF16 ? N4J_FLAG_F32_RESIDUAL() : 0));
             n4j_backend_options.activation_dtype(opts, activationDtype.nativeCode());
             MemorySegment out = a.allocate(ValueLayout.ADDRESS);
             int status = n4j_backend_create(opts, out);
