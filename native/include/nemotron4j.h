@@ -175,11 +175,15 @@ int32_t n4j_rmsnorm(n4j_backend* backend, const void* x, int64_t ld_x, int32_t r
                     const n4j_weight* weight, float eps, void* out, int64_t ld_out);
 
 /*
- * y[r, o] = sum_i x[r, i] * W[o, i] (* W.scale), for r < rows, o < W.rows, i < W.cols; accumulated in F32.
- * accumulate = 1 adds into y (a fused residual add), 0 overwrites it. x and y must not overlap.
+ * y[r, o] = sum_i x[r, i] * W[o, i] (* W.scale), for r < rows, o < W.rows, i < W.cols; accumulated in F32, then the
+ * epilogue: N4J_MATMUL_STORE (0) overwrites y, N4J_MATMUL_ACCUMULATE (1) adds into y (a fused residual add),
+ * N4J_MATMUL_RELU_SQUARED (2) stores max(v, 0)^2 (the MLP's up projection with its relu^2). x and y must not overlap.
  */
+#define N4J_MATMUL_STORE 0
+#define N4J_MATMUL_ACCUMULATE 1
+#define N4J_MATMUL_RELU_SQUARED 2
 int32_t n4j_matmul(n4j_backend* backend, const void* x, int64_t ld_x, int32_t rows, const n4j_weight* weight,
-                   void* y, int64_t ld_y, int32_t accumulate);
+                   void* y, int64_t ld_y, int32_t epilogue);
 
 /*
  * Causal depthwise conv1d over a chunk of `tokens` tokens with state carried across calls.

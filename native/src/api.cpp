@@ -593,7 +593,7 @@ N4J_EXPORT int32_t n4j_rmsnorm(n4j_backend* backend, const void* x, int64_t ld_x
 }
 
 N4J_EXPORT int32_t n4j_matmul(n4j_backend* backend, const void* x, int64_t ld_x, int32_t rows, const n4j_weight* weight,
-                              void* y, int64_t ld_y, int32_t accumulate) {
+                              void* y, int64_t ld_y, int32_t epilogue) {
     return guarded("n4j_matmul", [&]() -> int32_t {
         checker c("n4j_matmul");
         if (!c.backend(backend) || !c.not_null(x, "x") || !c.not_null(y, "y") || !c.positive(rows, "rows") ||
@@ -601,15 +601,17 @@ N4J_EXPORT int32_t n4j_matmul(n4j_backend* backend, const void* x, int64_t ld_x,
             !c.ld(ld_y, "ld_y", weight->rows, "weight.rows (the output width)")) {
             return c.status();
         }
-        if (accumulate != 0 && accumulate != 1) {
-            c.fail(N4J_ERR_INVALID_ARGUMENT, "accumulate (%d) must be 0 or 1", accumulate);
+        if (epilogue != N4J_MATMUL_STORE && epilogue != N4J_MATMUL_ACCUMULATE && epilogue != N4J_MATMUL_RELU_SQUARED) {
+            c.fail(N4J_ERR_INVALID_ARGUMENT,
+                   "epilogue (%d) must be N4J_MATMUL_STORE (0), N4J_MATMUL_ACCUMULATE (1) or N4J_MATMUL_RELU_SQUARED (2)",
+                   epilogue);
             return c.status();
         }
         const int64_t es = act_size(backend);
         if (!c.disjoint(span{y, rows, ld_y, weight->rows, es}, "y", span{x, rows, ld_x, weight->cols, es}, "x")) {
             return c.status();
         }
-        return backend->ops->matmul(backend->ctx, x, ld_x, rows, weight, y, ld_y, accumulate);
+        return backend->ops->matmul(backend->ctx, x, ld_x, rows, weight, y, ld_y, epilogue);
     });
 }
 

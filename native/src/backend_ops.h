@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a field of n4j_backend_ops or n4j_backend_host changes. */
-#define N4J_BACKEND_OPS_VERSION 1
+#define N4J_BACKEND_OPS_VERSION 2  /* 2: N4J_FLAG_F32_RESIDUAL, the matmul epilogue */
 
 /* Services of libnemotron4j offered to a backend. */
 typedef struct n4j_backend_host {
@@ -74,7 +74,7 @@ typedef struct n4j_backend_ops {
     int32_t (*rmsnorm)(void* ctx, const void* x, int64_t ld_x, int32_t rows, int32_t dim, const n4j_weight* weight,
                        float eps, void* out, int64_t ld_out);
     int32_t (*matmul)(void* ctx, const void* x, int64_t ld_x, int32_t rows, const n4j_weight* weight, void* y,
-                      int64_t ld_y, int32_t accumulate);
+                      int64_t ld_y, int32_t epilogue);
     int32_t (*conv1d_prefill)(void* ctx, const void* x, int64_t ld_x, int32_t tokens, int32_t channels,
                               const n4j_weight* weight, const n4j_weight* bias, void* conv_state,
                               int32_t activation, void* out, int64_t ld_out);

@@ -42,7 +42,7 @@ void test_matmul(const backends& all) {
                 const int64_t ld_x = K + 3, ld_y = O + 5;
                 const std::vector<float> x = r.vec(static_cast<size_t>(rows * ld_x));
                 const std::vector<float> y0 = r.vec(static_cast<size_t>(rows * ld_y));
-                for (int32_t accumulate = 0; accumulate <= 1; ++accumulate) {
+                for (int32_t accumulate = 0; accumulate <= 2; ++accumulate) {  // the epilogues: store, accumulate, relu^2
                     compare_variants(all, st, fmt("matmul %s K=%d O=%d rows=%d acc=%d", dtype_label(dtype), K, O, rows, accumulate),
                                      [&](n4j_backend* b) {
                                          std::vector<float> y = y0;

@@ -124,7 +124,7 @@ void test_weights_and_simple_kernels(n4j_backend* b) {
     EXPECT_INVALID(n4j_matmul(b, x, 64, 0, &w, y, 16, 0), "n4j_matmul", "rows (0)");
     EXPECT_INVALID(n4j_matmul(b, x, 64, -3, &w, y, 16, 0), "n4j_matmul", "rows (-3)");
     EXPECT_INVALID(n4j_matmul(b, x, 64, 4, nullptr, y, 16, 0), "n4j_matmul", "weight is NULL");
-    EXPECT_INVALID(n4j_matmul(b, x, 64, 4, &w, y, 16, 2), "n4j_matmul", "accumulate");
+    EXPECT_INVALID(n4j_matmul(b, x, 64, 4, &w, y, 16, 3), "n4j_matmul", "epilogue");
     EXPECT_INVALID(n4j_matmul(b, x, 64, 1, &w, x + 32, 16, 0), "n4j_matmul", "y and x overlap");
     CHECK_OK(n4j_matmul(b, x, 64, 1, &w, x + 64, 16, 0));  // adjacent, not overlapping
     EXPECT_INVALID(n4j_matmul(b, x, int64_t(1) << 50, 1, &w, y, 16, 0), "n4j_matmul", "ld_x", "implausibly large");

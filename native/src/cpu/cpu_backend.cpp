@@ -220,11 +220,11 @@ int32_t f32_rmsnorm(void* c, const void* x, int64_t ld_x, int32_t rows, int32_t 
 
 template <bool REF>
 int32_t f32_matmul(void* c, const void* x, int64_t ld_x, int32_t rows, const n4j_weight* weight, void* y,
-                  int64_t ld_y, int32_t accumulate) {
+                  int64_t ld_y, int32_t epilogue) {
     const float* xf = static_cast<const float*>(x);
     float* yf = static_cast<float*>(y);
-    N4J_CPU_GUARD("n4j_matmul", REF ? matmul_ref(xf, ld_x, rows, weight, yf, ld_y, accumulate)
-                                    : matmul_fast(ctx_of(c), xf, ld_x, rows, weight, yf, ld_y, accumulate));
+    N4J_CPU_GUARD("n4j_matmul", REF ? matmul_ref(xf, ld_x, rows, weight, yf, ld_y, epilogue)
+                                    : matmul_fast(ctx_of(c), xf, ld_x, rows, weight, yf, ld_y, epilogue));
 }
 
 template <bool REF>
@@ -402,11 +402,12 @@ int32_t op_rmsnorm(void* c, const void* x, int64_t ld_x, int32_t rows, int32_t d
 
 template <bool REF>
 int32_t op_matmul(void* c, const void* x, int64_t ld_x, int32_t rows, const n4j_weight* weight, void* y,
-                  int64_t ld_y, int32_t accumulate) {
-    if (!act_bf16(c)) return f32_matmul<REF>(c, x, ld_x, rows, weight, y, ld_y, accumulate);
+                  int64_t ld_y, int32_t epilogue) {
+    if (!act_bf16(c)) return f32_matmul<REF>(c, x, ld_x, rows, weight, y, ld_y, epilogue);
     N4J_BF16_GUARD("n4j_matmul", {
-        bf16_matrix xf(x, ld_x, rows, weight->cols, true), yf(y, ld_y, rows, weight->rows, accumulate != 0);
-        const int32_t rc = f32_matmul<REF>(c, xf.f(), ld_x, rows, weight, yf.f(), ld_y, accumulate);
+        bf16_matrix xf(x, ld_x, rows, weight->cols, true),
+            yf(y, ld_y, rows, weight->rows, epilogue == N4J_MATMUL_ACCUMULATE);
+        const int32_t rc = f32_matmul<REF>(c, xf.f(), ld_x, rows, weight, yf.f(), ld_y, epilogue);
         if (rc == N4J_OK) yf.store(y);
         return rc;
     })

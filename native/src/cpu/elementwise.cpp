@@ -5,6 +5,8 @@
  */
 #include "cpu/elementwise.h"
 
+#include "cpu/matmul.h"
+
 namespace n4j {
 namespace cpu {
 
@@ -27,10 +29,7 @@ void run_slices(context* ctx, int64_t n, F&& slice) {
 }  // namespace
 
 void relu_squared_ref(const float* x, float* y, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) {
-        const float r = x[i] > 0.0f ? x[i] : 0.0f;
-        y[i] = r * r;
-    }
+    for (int64_t i = 0; i < n; ++i) y[i] = relu_squared_value(x[i]);
 }
 
 void relu_squared_fast(context* ctx, const float* x, float* y, int64_t n) {

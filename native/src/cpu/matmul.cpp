@@ -1,6 +1,8 @@
 /*
  * matmul.cpp: y = x * W^T (* W.scale), x [rows, K] F32, W [O, K] in F32 / BF16 / F8_E4M3, y [rows, O] F32,
- * accumulated in F32; accumulate = 1 adds into y (fused residual add).
+ * accumulated in F32; the epilogue stores, adds into y (fused residual add) or applies relu^2 (the MLP's up
+ * projection). The kernels below store or accumulate; relu^2 is applied to each task's finished output tile while it
+ * is still in cache, exactly as n4j_relu_squared would apply it to the stored F32 values.
  *
  * Reference: one dot product per output, scalar, in index order, then times scale.
  *
@@ -28,7 +30,8 @@ namespace n4j {
 namespace cpu {
 
 void matmul_ref(const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, float* y, int64_t ld_y,
-                int32_t accumulate) {
+                int32_t epilogue) {
+    const bool accumulate = epilogue == N4J_MATMUL_ACCUMULATE;
     const int64_t K = w->cols;
     for (int32_t r = 0; r < rows; ++r) {
         const float* xr = x + r * ld_x;
@@ -37,7 +40,7 @@ void matmul_ref(const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w,
             float acc = 0.0f;
             for (int64_t i = 0; i < K; ++i) acc += xr[i] * weight_raw(w->data, w->dtype, o * K + i);
             const float value = acc * w->scale;
-            yr[o] = accumulate ? yr[o] + value : value;
+            yr[o] = accumulate ? yr[o] + value : epilogue == N4J_MATMUL_RELU_SQUARED ? relu_squared_value(value) : value;
         }
     }
 }
@@ -50,6 +53,14 @@ constexpr int32_t kPackedRowBlock = 192;   // activation rows per task, packed f
 constexpr int32_t kPackXRows = 48;         // activation rows per packing task, packed form (a multiple of 6)
 constexpr int32_t kPortableBlock = 8;      // weight rows per task, portable form
 constexpr int64_t kSerialWork = 1 << 15;   // below this many multiply-adds, skip the thread pool
+
+/* relu^2 over y[r0, r1) x [o0, o1) (a task's finished output tile). */
+void relu_squared_tile(float* y, int64_t ld_y, int32_t r0, int32_t r1, int32_t o0, int32_t o1) {
+    for (int32_t r = r0; r < r1; ++r) {
+        float* yr = y + r * ld_y;
+        for (int32_t o = o0; o < o1; ++o) yr[o] = relu_squared_value(yr[o]);
+    }
+}
 
 /* Runs f(task, thread) for all tasks, on the pool or serially for tiny problems (same tasks either way). */
 template <class F>
@@ -86,7 +97,9 @@ void matmul_portable_block(const float* x, int64_t ld_x, int32_t rows, const n4j
 }  // namespace
 
 void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, float* y,
-                 int64_t ld_y, int32_t accumulate) {
+                 int64_t ld_y, int32_t epilogue) {
+    const int32_t accumulate = epilogue == N4J_MATMUL_ACCUMULATE ? 1 : 0;
+    const bool relu2 = epilogue == N4J_MATMUL_RELU_SQUARED;
     const int32_t O = w->rows;
     const int64_t K = w->cols;
     const int64_t work = static_cast<int64_t>(rows) * O * K;
@@ -103,6 +116,7 @@ void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const
             const int32_t o0 = static_cast<int32_t>(b) * kDotBlock;
             const int32_t o1 = o0 + kDotBlock < O ? o0 + kDotBlock : O;
             avx2::matmul_rows_dot(x, ld_x, x_split, rows, w, o0, o1, y, ld_y, accumulate);
+            if (relu2) relu_squared_tile(y, ld_y, 0, rows, o0, o1);
         });
         return;
     }
@@ -124,6 +138,7 @@ void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const
             const int32_t r1 = r0 + kPackedRowBlock < rows ? r0 + kPackedRowBlock : rows;
             avx2::matmul_rows_packed(xpack + static_cast<int64_t>(r0) * K, r1 - r0, w, o0, o1, y + r0 * ld_y, ld_y,
                                      accumulate, static_cast<float*>(ctx->thread_scratch(thread)));
+            if (relu2) relu_squared_tile(y, ld_y, r0, r1, o0, o1);
         });
         return;
     }
@@ -134,6 +149,7 @@ void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const
         const int32_t o1 = o0 + kPortableBlock < O ? o0 + kPortableBlock : O;
         matmul_portable_block(x, ld_x, rows, w, o0, o1, y, ld_y, accumulate,
                               static_cast<float*>(ctx->thread_scratch(thread)));
+        if (relu2) relu_squared_tile(y, ld_y, 0, rows, o0, o1);
     });
 }
 

@@ -359,9 +359,7 @@ __global__ void __launch_bounds__(THREADS, split_x<XT>() ? 1 : 2) gemm_mma_kerne
                 for (int e = 0; e < 2; ++e) {
                     if (col + e < N) {
                         XT* p = y + static_cast<int64_t>(row) * a.ld_y + col + e;
-                        float v = acc[mi][ni][half * 2 + e] * scale;
-                        if (a.accumulate) v += to_f32(*p);
-                        *p = from_f32<XT>(v);
+                        matmul_store(a, p, acc[mi][ni][half * 2 + e] * scale);
                     }
                 }
             }

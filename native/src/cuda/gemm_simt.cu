@@ -73,9 +73,7 @@ __global__ void __launch_bounds__(256) gemm_simt_kernel(matmul_args a) {
             const int col = n0 + tx + 16 * j;
             if (col >= a.n) continue;
             XT* p = y + static_cast<int64_t>(row) * a.ld_y + col;
-            float v = acc[i][j] * a.scale;
-            if (a.accumulate) v += to_f32(*p);
-            *p = from_f32<XT>(v);
+            matmul_store(a, p, acc[i][j] * a.scale);
         }
     }
 }

@@ -196,8 +196,7 @@ __global__ void __launch_bounds__(kGemvThreads) gemv_kernel(matmul_args a, int v
             for (int w = 0; w < kGemvThreads / kWarp; ++w) s += partial[w][threadIdx.x];
             s *= scale;
             XT* yp = static_cast<XT*>(a.y) + r * a.ld_y + o0 + j;
-            if (a.accumulate) s += to_f32(*yp);
-            *yp = from_f32<XT>(s);
+            matmul_store(a, yp, s);
         }
     }
 }

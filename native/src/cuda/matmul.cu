@@ -6,7 +6,9 @@
  *   rows <= 8                   -> GEMV (decode; memory-bound weight streaming)
  *   rows > 8, F32 weights       -> CUDA-core GEMM (exact fp32; also every dtype with N4J_CUDA_NO_MMA=1)
  *   rows > 8, BF16/F8 weights   -> tensor-core GEMM (F32 activations use the hi/lo bf16 split, see gemm_mma.cuh),
- *                                  or cuBLASLt for BF16 x BF16 when built with it and N4J_CUBLASLT=1.
+ *                                  or cuBLASLt for BF16 x BF16 when built with it and N4J_CUBLASLT=1 (not for the
+ *                                  relu^2 epilogue: cuBLASLt has no squared ReLU).
+ * Every kernel ends in matmul_store (matmul.cuh): store, accumulate, or relu^2.
  * W.input_scale is ignored (weight-only FP8 semantics, as the header specifies for this op).
  */
 #include "matmul.cuh"
@@ -15,7 +17,7 @@ namespace n4j {
 namespace cuda {
 
 int32_t op_matmul(void* vctx, const void* x, int64_t ld_x, int32_t rows, const n4j_weight* weight, void* y,
-                  int64_t ld_y, int32_t accumulate) {
+                  int64_t ld_y, int32_t epilogue) {
     context* ctx = static_cast<context*>(vctx);
     const char* where = "n4j_matmul";
     int32_t rc = ctx->bind(where);
@@ -31,7 +33,8 @@ int32_t op_matmul(void* vctx, const void* x, int64_t ld_x, int32_t rows, const n
     a.scale = weight->scale;
     a.y = y;
     a.ld_y = ld_y;
-    a.accumulate = accumulate ? 1 : 0;
+    a.accumulate = epilogue == N4J_MATMUL_ACCUMULATE ? 1 : 0;
+    a.relu2 = epilogue == N4J_MATMUL_RELU_SQUARED ? 1 : 0;
 
     if (a.w_dtype != N4J_DTYPE_F32 && a.w_dtype != N4J_DTYPE_BF16 && a.w_dtype != N4J_DTYPE_F8_E4M3) {
         return ctx->fail(N4J_ERR_UNSUPPORTED, where, "weight dtype %d (F32, BF16 or F8_E4M3 expected)", a.w_dtype);
@@ -50,7 +53,7 @@ int32_t op_matmul(void* vctx, const void* x, int64_t ld_x, int32_t rows, const n
         gemm_simt_launch(ctx, a);
         return ctx->check_launch(where);
     }
-    if (ctx->use_cublaslt && ctx->act_bf16() && a.w_dtype == N4J_DTYPE_BF16) {
+    if (ctx->use_cublaslt && ctx->act_bf16() && a.w_dtype == N4J_DTYPE_BF16 && !a.relu2) {
         rc = cublaslt_matmul(ctx, a);
         if (rc != N4J_OK) return rc;
         return ctx->check_launch(where);

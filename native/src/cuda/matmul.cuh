@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "common.cuh"
 #include "context.cuh"
 #include "nemotron4j.h"
 
@@ -29,11 +30,24 @@ struct matmul_args {
     float scale;
     void* y;
     int64_t ld_y;
-    int accumulate;
+    int accumulate;  // N4J_MATMUL_ACCUMULATE: y += v
+    int relu2;       // N4J_MATMUL_RELU_SQUARED: y = max(v, 0)^2
 };
 
+/* The epilogue of every matmul kernel: v (the scaled dot product) stored, added to y, or squared-ReLU'd. */
+template <typename XT>
+__device__ __forceinline__ void matmul_store(const matmul_args& a, XT* p, float v) {
+    if (a.accumulate) {
+        v += to_f32(*p);
+    } else if (a.relu2) {
+        v = fmaxf(v, 0.0f);  // NaN -> 0, as the CPU
+        v *= v;
+    }
+    *p = from_f32<XT>(v);
+}
+
 int32_t op_matmul(void* ctx, const void* x, int64_t ld_x, int32_t rows, const n4j_weight* weight, void* y,
-                  int64_t ld_y, int32_t accumulate);
+                  int64_t ld_y, int32_t epilogue);
 
 /* Launchers (enqueue only; the caller checks the launch). */
 void gemv_f32_launch(context* ctx, const matmul_args& a);

@@ -475,9 +475,9 @@ void test_matmul(op_stat& st) {
             host_weight hw = make_host_weight(r, wd, s.n, s.k, -0.5f, 0.5f);
             for (int rows : row_counts) {
                 if (g_quick && rows == 130 && s.k > 200) continue;
-                for (int accumulate : {0, 1}) {
+                for (int accumulate : {0, 1, 2}) {  // the epilogues: store, accumulate, relu^2
                     const int pad = (rows + accumulate) % 3 == 0 ? 0 : 3;  // some strides 16-byte aligned, some not
-                    const int64_t ld_x = s.k + pad, ld_y = s.n + (accumulate ? 5 : 0);
+                    const int64_t ld_x = s.k + pad, ld_y = s.n + (accumulate == 1 ? 5 : 0);
                     std::vector<float> x = round_to(r.vec(rows * ld_x, -1.0f, 1.0f), g_pair->act);
                     std::vector<float> y0 = round_to(r.vec(rows * ld_y, -1.0f, 1.0f), g_pair->act);
                     std::vector<float> outs[2];

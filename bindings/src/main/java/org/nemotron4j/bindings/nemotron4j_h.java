@@ -190,6 +190,33 @@ public class nemotron4j_h extends nemotron4j_h$shared {
     public static int N4J_ACT_SILU() {
         return N4J_ACT_SILU;
     }
+    private static final int N4J_MATMUL_STORE = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * #define N4J_MATMUL_STORE 0
+     * }
+     */
+    public static int N4J_MATMUL_STORE() {
+        return N4J_MATMUL_STORE;
+    }
+    private static final int N4J_MATMUL_ACCUMULATE = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define N4J_MATMUL_ACCUMULATE 1
+     * }
+     */
+    public static int N4J_MATMUL_ACCUMULATE() {
+        return N4J_MATMUL_ACCUMULATE;
+    }
+    private static final int N4J_MATMUL_RELU_SQUARED = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * #define N4J_MATMUL_RELU_SQUARED 2
+     * }
+     */
+    public static int N4J_MATMUL_RELU_SQUARED() {
+        return N4J_MATMUL_RELU_SQUARED;
+    }
     private static final int N4J_COPY_HOST_TO_BACKEND = (int)0L;
     /**
      * {@snippet lang=c :
@@ -1209,7 +1236,7 @@ public class nemotron4j_h extends nemotron4j_h$shared {
     /**
      * Function descriptor for:
      * {@snippet lang=c :
-     * int32_t n4j_matmul(n4j_backend *backend, const void *x, int64_t ld_x, int32_t rows, const n4j_weight *weight, void *y, int64_t ld_y, int32_t accumulate)
+     * int32_t n4j_matmul(n4j_backend *backend, const void *x, int64_t ld_x, int32_t rows, const n4j_weight *weight, void *y, int64_t ld_y, int32_t epilogue)
      * }
      */
     public static FunctionDescriptor n4j_matmul$descriptor() {
@@ -1219,7 +1246,7 @@ public class nemotron4j_h extends nemotron4j_h$shared {
     /**
      * Downcall method handle for:
      * {@snippet lang=c :
-     * int32_t n4j_matmul(n4j_backend *backend, const void *x, int64_t ld_x, int32_t rows, const n4j_weight *weight, void *y, int64_t ld_y, int32_t accumulate)
+     * int32_t n4j_matmul(n4j_backend *backend, const void *x, int64_t ld_x, int32_t rows, const n4j_weight *weight, void *y, int64_t ld_y, int32_t epilogue)
      * }
      */
     public static MethodHandle n4j_matmul$handle() {
@@ -1229,7 +1256,7 @@ public class nemotron4j_h extends nemotron4j_h$shared {
     /**
      * Address for:
      * {@snippet lang=c :
-     * int32_t n4j_matmul(n4j_backend *backend, const void *x, int64_t ld_x, int32_t rows, const n4j_weight *weight, void *y, int64_t ld_y, int32_t accumulate)
+     * int32_t n4j_matmul(n4j_backend *backend, const void *x, int64_t ld_x, int32_t rows, const n4j_weight *weight, void *y, int64_t ld_y, int32_t epilogue)
      * }
      */
     public static MemorySegment n4j_matmul$address() {
@@ -1238,16 +1265,16 @@ public class nemotron4j_h extends nemotron4j_h$shared {
 
     /**
      * {@snippet lang=c :
-     * int32_t n4j_matmul(n4j_backend *backend, const void *x, int64_t ld_x, int32_t rows, const n4j_weight *weight, void *y, int64_t ld_y, int32_t accumulate)
+     * int32_t n4j_matmul(n4j_backend *backend, const void *x, int64_t ld_x, int32_t rows, const n4j_weight *weight, void *y, int64_t ld_y, int32_t epilogue)
      * }
      */
-    public static int n4j_matmul(MemorySegment backend, MemorySegment x, long ld_x, int rows, MemorySegment weight, MemorySegment y, long ld_y, int accumulate) {
+    public static int n4j_matmul(MemorySegment backend, MemorySegment x, long ld_x, int rows, MemorySegment weight, MemorySegment y, long ld_y, int epilogue) {
         var mh$ = n4j_matmul.HANDLE;
         try {
             if (TRACE_DOWNCALLS) {
-                traceDowncall("n4j_matmul", backend, x, ld_x, rows, weight, y, ld_y, accumulate);
+                traceDowncall("n4j_matmul", backend, x, ld_x, rows, weight, y, ld_y, epilogue);
             }
-            return (int)mh$.invokeExact(backend, x, ld_x, rows, weight, y, ld_y, accumulate);
+            return (int)mh$.invokeExact(backend, x, ld_x, rows, weight, y, ld_y, epilogue);
         } catch (Throwable ex$) {
            throw new AssertionError("should not reach here", ex$);
         }

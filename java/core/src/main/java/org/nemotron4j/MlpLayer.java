@@ -27,8 +27,7 @@ final class MlpLayer implements Layer {
         Workspace ws = f.ws();
         int h = f.config().hiddenSize();
         f.k().rmsnorm(ws.hidden, h, rows, h, norm, f.eps(), ws.normed, h);
-        f.k().matmul(ws.normed, h, rows, up, ws.proj, inter, false);
-        f.k().reluSquared(ws.proj, ws.proj, (long) rows * inter);
+        f.k().matmulReluSquared(ws.normed, h, rows, up, ws.proj, inter);  // relu^2 fused into the up projection
         f.addToResidual(ws.proj, inter, rows, down);
     }
 

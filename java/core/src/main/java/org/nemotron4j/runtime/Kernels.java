@@ -34,7 +34,16 @@ public final class Kernels {
     }
 
     public void matmul(MemorySegment x, long ldX, int rows, NativeWeight w, MemorySegment y, long ldY, boolean accumulate) {
-        check(n4j_matmul(b(), x, ldX, rows, w.descriptor(), y, ldY, accumulate ? 1 : 0), "n4j_matmul(" + w.tensor().name() + ")");
+        matmul(x, ldX, rows, w, y, ldY, accumulate ? N4J_MATMUL_ACCUMULATE() : N4J_MATMUL_STORE());
+    }
+
+    /** y = x W^T with relu^2 applied as the result is stored (the MLP's up projection). */
+    public void matmulReluSquared(MemorySegment x, long ldX, int rows, NativeWeight w, MemorySegment y, long ldY) {
+        matmul(x, ldX, rows, w, y, ldY, N4J_MATMUL_RELU_SQUARED());
+    }
+
+    private void matmul(MemorySegment x, long ldX, int rows, NativeWeight w, MemorySegment y, long ldY, int epilogue) {
+        check(n4j_matmul(b(), x, ldX, rows, w.descriptor(), y, ldY, epilogue), "n4j_matmul(" + w.tensor().name() + ")");
     }
 
     public void conv1dPrefill(MemorySegment x, long ldX, int tokens, int channels, NativeWeight w, NativeWeight bias,
