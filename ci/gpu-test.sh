@@ -58,6 +58,10 @@ step() {
 
 skipped() { case "$skip" in *" $1 "*) summary+=("SKIP  $1 (N4J_GPU_SKIP)"); return 0 ;; esac; return 1; }
 
+# The host CPU too: the CPU tests run here as well, and AVX-512 / AVX512-BF16 kernels can only be checked on a host
+# that has them.
+echo "== host CPU: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2-) ($(nproc) threads)"
+echo "   $(grep -m1 -o -w -E 'avx512f|avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null | sort -u | tr '\n' ' ')"
 if ! step "nvidia-smi" nvidia-smi.log nvidia-smi; then
   echo "ERROR: nvidia-smi failed: this script needs a machine with an NVIDIA GPU and its driver." >&2
   exit 1
