@@ -8,6 +8,9 @@
 # Then the JMH kernel report on the GPU (KernelReport --device cuda:0 --quick), unless N4J_BENCH_KERNELS=0.
 # Environment: N4J_BENCH_DIR (where the checkpoints go, default /tmp/n4j-9b: bf16 ~18 GB, fp8 ~10 GB),
 # N4J_BENCH_ARGS (default "-p 8192 -n 128 -r 2 --batch 1,8,16"), N4J_BENCH_WEIGHTS (default "bf16 fp8").
+# Under a 10-minute limit per command, run it in pieces on one warm machine (the checkpoints stay in /tmp only while
+# it is held): N4J_BENCH_WEIGHTS=bf16 N4J_BENCH_KERNELS=0, then N4J_BENCH_WEIGHTS=fp8 N4J_BENCH_KERNELS=0, then
+# N4J_BENCH_WEIGHTS= (kernels only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
