@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 build=build/native
 dir=${N4J_BENCH_DIR:-/tmp/n4j-9b}
 bench_args=${N4J_BENCH_ARGS:--p 8192 -n 128 -r 2 --batch 1,8,16}
-weights=${N4J_BENCH_WEIGHTS:-bf16 fp8}
+weights=${N4J_BENCH_WEIGHTS-bf16 fp8}
 config=.gpu/fixtures/configs/nemotron-nano-9b-v2.json
 [ -f "$config" ] || config=../shared/fixtures/configs/nemotron-nano-9b-v2.json
 [ -f "$config" ] || { echo "ERROR: nemotron-nano-9b-v2.json not found in .gpu/fixtures/configs or ../shared/fixtures/configs" >&2; exit 1; }
