@@ -80,6 +80,16 @@ class Bf16ActivationsTest {
         }
     }
 
+    @Test
+    void onlyF32AndBf16ActivationsAreAccepted() {
+        var e = org.junit.jupiter.api.Assertions.assertThrows(NemotronException.class,
+                () -> LoadOptions.defaults().withActivationDtype(DType.F8_E4M3));
+        assertTrue(e.getMessage().contains("activationDtype must be F32 or BF16"), e.getMessage());
+        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"))) {
+            assertEquals(DType.F32, m.activationDtype(), "the CPU default");
+        }
+    }
+
     /** Prefill in chunks (crossing KV blocks) against token-by-token decode, both with BF16 activations. */
     @Test
     void prefillMatchesDecode() {
