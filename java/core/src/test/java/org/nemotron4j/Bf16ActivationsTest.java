@@ -3,7 +3,6 @@ package org.nemotron4j;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.nemotron4j.checkpoint.SafetensorsFile;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -19,26 +18,8 @@ class Bf16ActivationsTest {
     /** Max |Δlogit| / max|logit| allowed against the golden (and against the F32 engine): the fixtures' bf16 criterion. */
     static final double TOL = 3e-2;
 
-    /** max |Δ| <= TOL x max|logit|, and the same argmax where the reference's top-2 margin exceeds 0.05 x max|logit|. */
-    static void check(String what, float[] got, float[] golden) {
-        double max = 0;
-        double diff = 0;
-        int best = 0;
-        int second = -1;
-        for (int i = 0; i < golden.length; i++) {
-            max = Math.max(max, Math.abs(golden[i]));
-            diff = Math.max(diff, Math.abs(got[i] - golden[i]));
-            if (golden[i] > golden[best]) {
-                second = best;
-                best = i;
-            } else if (second < 0 || golden[i] > golden[second]) {
-                second = i;
-            }
-        }
-        assertTrue(diff <= TOL * max, what + ": max |Δlogit| " + diff + " > " + TOL + " x " + max);
-        if (golden[best] - golden[second] > 0.05 * max) {
-            assertEquals(best, Session.argmax(got), what + ": argmax");
-        }
+    static void check(String what, float[] got, float[] ref) {
+        Fixtures.assertLogitsClose(what, got, ref, TOL);
     }
 
     /**
@@ -51,32 +32,10 @@ class Bf16ActivationsTest {
     @ParameterizedTest
     @ValueSource(strings = {"nemotron-h-tiny", "nemotron-h-tiny-fp8"})
     void goldenFixturesWithBf16Activations(String name) {
-        try (SafetensorsFile golden = SafetensorsFile.open(Fixtures.path(name + "/golden.safetensors"));
-             NemotronModel model = NemotronModel.load(Fixtures.path(name), Device.cpu(), BF16)) {
+        try (NemotronModel model = NemotronModel.load(Fixtures.path(name), Device.cpu(), BF16)) {
             assertEquals(DType.BF16, model.activationDtype());
             assertTrue(model.backendName().contains("bf16"), model.backendName());
-            int v = model.config().vocabSize();
-            int[] prompt = golden.tensor("prompt_ids").toIntArray();
-            float[] promptLogits = golden.tensor("prompt_logits").toFloatArray();
-            int[] greedy = golden.tensor("greedy_ids").toIntArray();
-            float[] greedyLogits = golden.tensor("greedy_logits").toFloatArray();
-            try (Session s = model.newSession()) {
-                float[] all = s.prefillAll(prompt);
-                for (int t = 0; t < prompt.length; t++) {
-                    check(name + " prefill position " + t, Fixtures.row(all, t, v), Fixtures.row(promptLogits, t, v));
-                }
-                float[] logits = Fixtures.row(all, prompt.length - 1, v);
-                for (int i = 0; i < greedy.length; i++) {
-                    assertEquals(greedy[i], Session.argmax(logits), name + " greedy id " + i);
-                    logits = s.decode(greedy[i]);
-                    check(name + " greedy step " + i, logits, Fixtures.row(greedyLogits, i, v));
-                }
-            }
-            try (Session s = model.newSession()) {
-                for (int t = 0; t < prompt.length; t++) {
-                    check(name + " decode position " + t, s.decode(prompt[t]), Fixtures.row(promptLogits, t, v));
-                }
-            }
+            Fixtures.assertGolden(name, model, TOL);
         }
     }
 

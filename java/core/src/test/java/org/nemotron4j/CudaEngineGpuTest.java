@@ -73,24 +73,7 @@ class CudaEngineGpuTest {
     }
 
     static void check(String what, float[] got, float[] ref, double tol) {
-        double max = 0;
-        double diff = 0;
-        int best = 0;
-        int second = -1;
-        for (int i = 0; i < ref.length; i++) {
-            max = Math.max(max, Math.abs(ref[i]));
-            diff = Math.max(diff, Math.abs(got[i] - ref[i]));
-            if (ref[i] > ref[best]) {
-                second = best;
-                best = i;
-            } else if (second < 0 || ref[i] > ref[second]) {
-                second = i;
-            }
-        }
-        assertTrue(Float.isFinite(got[0]) && diff <= tol * max, what + ": max |Δlogit| " + diff + " > " + tol + " x " + max);
-        if (ref[best] - ref[second] > 0.05 * max) {
-            assertEquals(best, Session.argmax(got), what + ": argmax");
-        }
+        Fixtures.assertLogitsClose(what, got, ref, tol);
     }
 
     /**

@@ -55,27 +55,24 @@ final class GenerationFlags {
                 .withActivationDtype(activationDtype(a, null)));
     }
 
-    /** The --kv option as a KV cache element type: {@code def} when absent; a usage error names the command. */
     /** --activations f32|bf16 (the engine's activation element type), or {@code def} when absent. */
     static DType activationDtype(Args a, DType def) {
-        if (!a.has("activations")) {
-            return def;
-        }
-        return switch (a.string("activations", "").toLowerCase(java.util.Locale.ROOT)) {
-            case "bf16" -> DType.BF16;
-            case "f32" -> DType.F32;
-            default -> throw new Args.UsageException("--activations must be bf16 or f32, got " + a.string("activations", ""));
-        };
+        return f32OrBf16(a, "activations", def);
     }
 
+    /** The --kv option as a KV cache element type: {@code def} when absent; a usage error names the option. */
     static DType kvCacheDtype(Args a, DType def) {
-        if (!a.has("kv")) {
+        return f32OrBf16(a, "kv", def);
+    }
+
+    private static DType f32OrBf16(Args a, String option, DType def) {
+        if (!a.has(option)) {
             return def;
         }
-        return switch (a.string("kv", "").toLowerCase(java.util.Locale.ROOT)) {
+        return switch (a.string(option, "").toLowerCase(java.util.Locale.ROOT)) {
             case "bf16" -> DType.BF16;
             case "f32" -> DType.F32;
-            default -> throw new Args.UsageException("--kv must be bf16 or f32, got " + a.string("kv", ""));
+            default -> throw new Args.UsageException("--" + option + " must be bf16 or f32, got " + a.string(option, ""));
         };
     }
 
