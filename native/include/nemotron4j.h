@@ -52,7 +52,8 @@ extern "C" {
  * and the operand a and the result y of n4j_add are F32; every other activation stays BF16. A layer's output
  * (BF16, from its output projection without accumulate) is added into the F32 residual with n4j_add(resid, out,
  * resid). Rounding the residual after every layer is the largest error of a BF16 data path; this removes it.
- * No effect with F32 activations.
+ * It holds for every call on that backend: there, n4j_add cannot add two BF16 tensors and n4j_rmsnorm cannot read a
+ * BF16 x. No effect with F32 activations.
  */
 #define N4J_FLAG_F32_RESIDUAL 2
 

@@ -175,14 +175,15 @@ public final class Session implements AutoCloseable, TokenModel {
         return out;
     }
 
+    /** Index of the largest logit, the lowest on ties; NaNs are skipped (0 when all are NaN), as n4j_argmax does. */
     static int argmax(float[] logits) {
-        int best = 0;
-        for (int i = 1; i < logits.length; i++) {
-            if (logits[i] > logits[best]) {
+        int best = -1;
+        for (int i = 0; i < logits.length; i++) {
+            if (!Float.isNaN(logits[i]) && (best < 0 || logits[i] > logits[best])) {
                 best = i;
             }
         }
-        return best;
+        return Math.max(best, 0);
     }
 
     /**

@@ -87,6 +87,14 @@ class BatchDecodeTest {
     }
 
     @Test
+    void hostArgmaxSkipsNaNsAndPrefersTheLowestIndexAsTheNativeOneDoes() {
+        assertEquals(2, Session.argmax(new float[] {Float.NaN, 1f, 3f, 3f}));
+        assertEquals(0, Session.argmax(new float[] {Float.NaN, Float.NaN}));
+        assertEquals(1, Session.argmax(new float[] {Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY, Float.NaN}));
+        assertEquals(0, Session.argmax(new float[] {Float.NEGATIVE_INFINITY, Float.NEGATIVE_INFINITY}));
+    }
+
+    @Test
     void badBatchesAreRejectedBeforeAnythingChanges() {
         try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"));
              Session a = m.newSession(); Session b = m.newSession()) {
@@ -100,6 +108,7 @@ class BatchDecodeTest {
         }
     }
 
+    /** 64 tokens a request, so the first request is still generating when the others join, even on a busy machine. */
     @Test
     void engineBatchesConcurrentRequestsAndMatchesSoloRuns(@TempDir Path tmp) {
         Path dir = tmp.resolve("demo");
@@ -113,13 +122,13 @@ class BatchDecodeTest {
             List<int[]> alone = new ArrayList<>();
             for (String p : prompts) {
                 try (Session s = m.newSession()) {
-                    alone.add(s.generate(ChatRequest.of(Message.user(p)).maxTokens(20).temperature(0)).tokenIds());
+                    alone.add(s.generate(ChatRequest.of(Message.user(p)).maxTokens(64).temperature(0)).tokenIds());
                 }
             }
             try (BatchEngine engine = new BatchEngine(m)) {
                 List<BatchEngine.Request> requests = new ArrayList<>();
                 for (String p : prompts) {
-                    requests.add(engine.submit(ChatRequest.of(Message.user(p)).maxTokens(20).temperature(0)));
+                    requests.add(engine.submit(ChatRequest.of(Message.user(p)).maxTokens(64).temperature(0)));
                 }
                 for (int i = 0; i < prompts.length; i++) {
                     GenerationResult r = requests.get(i).await(60, TimeUnit.SECONDS);

@@ -242,13 +242,13 @@ class CudaEngineGpuTest {
             List<int[]> alone = new ArrayList<>();
             for (String p : prompts) {
                 try (Session s = m.newSession()) {
-                    alone.add(s.generate(ChatRequest.of(Message.user(p)).maxTokens(20).temperature(0)).tokenIds());
+                    alone.add(s.generate(ChatRequest.of(Message.user(p)).maxTokens(64).temperature(0)).tokenIds());
                 }
             }
             try (BatchEngine engine = new BatchEngine(m)) {
                 List<BatchEngine.Request> requests = new ArrayList<>();
                 for (String p : prompts) {
-                    requests.add(engine.submit(ChatRequest.of(Message.user(p)).maxTokens(20).temperature(0)));
+                    requests.add(engine.submit(ChatRequest.of(Message.user(p)).maxTokens(64).temperature(0)));
                 }
                 for (int i = 0; i < prompts.length; i++) {
                     GenerationResult r = requests.get(i).await(120, java.util.concurrent.TimeUnit.SECONDS);

@@ -40,7 +40,7 @@ final class BenchCommand implements Command {
                   --batch L   decode batch sizes, comma-separated (default 1); aggregate and per-sequence tok/s
                   --chunk T   prefill chunk (default %d)
                   --kv D      KV cache element type, f32 or bf16 (default f32 on cpu, bf16 on cuda)
-                  --activations D  activation element type, f32 (default) or bf16
+                  --activations D  activation element type, f32 or bf16 (default f32 on cpu, bf16 on cuda)
                   --prefix N  also time the first token of a 16-token question after an N-token shared prefix:
                               prefilling both vs forking a session that holds the prefilled prefix""".formatted(LoadOptions.DEFAULT_PREFILL_CHUNK);
     }

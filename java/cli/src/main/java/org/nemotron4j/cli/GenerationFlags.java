@@ -25,7 +25,7 @@ final class GenerationFlags {
               --model DIR            checkpoint directory (default: the demo model, random weights)
               --device cpu|cuda:0    where to run (default cpu)
               --kv f32|bf16          KV cache element type (default f32 on cpu, bf16 on cuda; bf16 halves its memory)
-              --activations f32|bf16 activation element type (default f32; bf16 halves the activation bytes)
+              --activations f32|bf16 activation element type (default f32 on cpu, bf16 on cuda)
               --system TEXT          system message
               --max-tokens N         stop after N generated tokens (default 512)
               --no-think             reasoning off (as /no_think in the system message)

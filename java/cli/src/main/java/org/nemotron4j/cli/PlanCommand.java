@@ -29,7 +29,7 @@ final class PlanCommand implements Command {
                   --batch B       sequences decoded together (default 1)
                   --weights       bf16 (default) or fp8 (NVIDIA's FP8 checkpoints: projections in e4m3)
                   --kv            KV cache dtype: bf16 (GPU, default) or f32 (the CPU engine)
-                  --activations   activation dtype: f32 (the engine's default) or bf16
+                  --activations   activation dtype: bf16 (GPU) or f32 (the CPU engine); default: the --kv one
                   --chunk T       prefill chunk, the workspace's rows (default %d)""".formatted(LoadOptions.DEFAULT_PREFILL_CHUNK);
     }
 
@@ -44,7 +44,7 @@ final class PlanCommand implements Command {
             default -> throw new Args.UsageException("plan: --weights must be bf16, fp8 or f32");
         };
         DType kv = GenerationFlags.kvCacheDtype(a, DType.BF16);
-        DType act = GenerationFlags.activationDtype(a, DType.F32);
+        DType act = GenerationFlags.activationDtype(a, kv);  // the engine's pairs: f32 + f32 (cpu), bf16 + bf16 (cuda)
         int context = a.integer("context", config.maxPositionEmbeddings());
         MemoryPlan plan = MemoryPlan.of(config, context, a.integer("batch", 1), weights, kv, act,
                 a.integer("chunk", LoadOptions.DEFAULT_PREFILL_CHUNK));
