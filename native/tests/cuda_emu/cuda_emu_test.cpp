@@ -1,0 +1,987 @@
+/*
+ * cuda_emu_test.cpp: cuda_emulation_test, the CUDA backend's SIMT kernels run on the CPU emulator (emu.h) and
+ * compared with the CPU reference kernels, on every machine (no GPU, no nvcc).
+ *
+ * The n4j::cuda::op_* entry points of the CUDA plug-in (the real .cu files of native/src/cuda, launches rewritten by
+ * rewrite_launches) are called with a shadow context (shadow/context.cuh) on host memory; the oracle is a CPU backend
+ * created with N4J_FLAG_REFERENCE_KERNELS and F32 activations, driven through the public C ABI the way
+ * native/tests/cuda/cuda_backend_test.cpp drives it. Everything runs twice: with F32 activations (tolerance 1e-4
+ * of max |ref|) and with BF16 activations (2e-2; the inputs are rounded to bf16 first, so both sides see the same
+ * values), the second pass with the emulator's block and thread order reversed. Besides the values, the tests check
+ * that columns outside an output's width (ld > width) and rows past the output are left untouched.
+ *
+ * Covered (kernels / ops):
+ *   ssd_cumsum, ssd_cb, ssd_chunk_state<PJ 2,3,5,8>, ssd_state_pass, ssd_chunk_output<PJ>  n4j_ssd_chunk_scan
+ *   ssm_recurrent_kernel                            n4j_ssm_scan_sequential, n4j_ssm_decode (batch 1 and 3)
+ *   conv1d_prefill / conv1d_state_update / decode   n4j_conv1d_prefill (two calls), n4j_conv1d_decode
+ *   gated_rmsnorm_kernel                            n4j_gated_rmsnorm (128 and 256 threads, in place over y / z)
+ *   rmsnorm_warp_kernel, rmsnorm_block_kernel       n4j_rmsnorm (and F32 in / BF16 out, N4J_FLAG_F32_RESIDUAL)
+ *   elementwise_kernel, residual_add_kernel         n4j_relu_squared, n4j_add (vector and scalar paths, grid-stride)
+ *   embedding_kernel                                n4j_embedding (F32/BF16/F8 tables, an id out of range)
+ * plus the shadow conversions (bf16 rounding, e4m3 decoding) against n4j_convert.
+ * Shapes: the tiny golden model (6 heads x 20, 2 groups, state 16, chunk 16), the 9B head (4 x 80, state 128,
+ * chunk 128, 1 and 2 groups), head dims 40 / 128 / 130 (two p-tiles); T in {1, 15, 16, 17, 37, 130}, a prefill split
+ * over two calls with the state carried, several SSD segments, extreme decay; conv K=4 with T < K-1 and K in {1,2,8}.
+ *
+ * What it cannot check (see emu.h): the tensor-core and cuBLASLt paths (matmul/gemm_mma, attention_prefill_mma) and
+ * the SIMT files not compiled here (gemv, gemm_simt, attention, argmax, convert); races between blocks (blocks run
+ * one at a time); timing, occupancy, register pressure; the GPU's exact rounding (host libm expf/log1pf, no FMA
+ * contraction), which the tolerances absorb.
+ * Usage: cuda_emulation_test [--only NAME] [--verbose]. Exit 0: all passed, 1: a failure. An emulator error (a
+ * deadlock, a barrier divergence, a partial-warp shuffle, a launch over the limits) aborts with a message.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "common.cuh"   // shadow/common.cuh
+#include "context.cuh"  // shadow/context.cuh
+#include "conv1d.cuh"   // the rest: rewritten copies of the .cuh files of native/src/cuda
+#include "elementwise.cuh"
+#include "embedding.cuh"
+#include "gated_rmsnorm.cuh"
+#include "nemotron4j.h"
+#include "rmsnorm.cuh"
+#include "ssd_chunk_scan.cuh"
+#include "ssm_recurrent.cuh"
+
+namespace {
+
+using n4j::cuda::context;
+
+/* ------------------------------------------------------------------ harness ---- */
+
+int g_checks = 0;
+int g_failures = 0;
+bool g_verbose = false;
+n4j_backend* g_ref = nullptr;  // CPU reference kernels, F32 activations: the oracle
+int g_act = N4J_DTYPE_F32;     // activation dtype of the emulated CUDA backend in this pass
+
+double tol() { return g_act == N4J_DTYPE_BF16 ? 2e-2 : 1e-4; }
+const char* act_name() { return g_act == N4J_DTYPE_BF16 ? "bf16" : "f32"; }
+
+void fail_line(const char* format, ...) __attribute__((format(printf, 1, 2)));
+void fail_line(const char* format, ...) {
+    ++g_failures;
+    if (g_failures > 60) return;
+    va_list args;
+    va_start(args, format);
+    fprintf(stderr, "FAIL [%s] ", act_name());
+    vfprintf(stderr, format, args);
+    fprintf(stderr, "\n");
+    va_end(args);
+}
+
+std::string fmt(const char* format, ...) __attribute__((format(printf, 1, 2)));
+std::string fmt(const char* format, ...) {
+    char buf[256];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(buf, sizeof(buf), format, args);
+    va_end(args);
+    return buf;
+}
+
+#define REF_OK(call)                                                                                          \
+    do {                                                                                                      \
+        ++g_checks;                                                                                           \
+        const int32_t _rc = (call);                                                                           \
+        if (_rc != N4J_OK) fail_line("%s:%d: %s returned %d: %s", __FILE__, __LINE__, #call, _rc, n4j_last_error()); \
+    } while (0)
+
+#define EMU_OK(ctx, call)                                                                                     \
+    do {                                                                                                      \
+        ++g_checks;                                                                                           \
+        const int32_t _rc = (call);                                                                           \
+        if (_rc != N4J_OK) fail_line("%s:%d: %s returned %d: %s", __FILE__, __LINE__, #call, _rc, (ctx).last_error.c_str()); \
+    } while (0)
+
+/* The xorshift generator of cuda_backend_test. */
+class rng {
+public:
+    explicit rng(uint64_t seed) : s_(seed * 0x9E3779B97F4A7C15ull + 7) {}
+    uint64_t next() {
+        s_ ^= s_ >> 12;
+        s_ ^= s_ << 25;
+        s_ ^= s_ >> 27;
+        return s_ * 0x2545F4914F6CDD1Dull;
+    }
+    float uniform(float lo, float hi) { return lo + (hi - lo) * static_cast<float>((next() >> 40) * (1.0 / 16777216.0)); }
+    int below(int n) { return static_cast<int>(next() % static_cast<uint64_t>(n)); }
+    std::vector<float> vec(size_t n, float lo = -1.0f, float hi = 1.0f) {
+        std::vector<float> v(n);
+        for (auto& x : v) x = uniform(lo, hi);
+        return v;
+    }
+
+private:
+    uint64_t s_;
+};
+
+size_t dtype_bytes(int dtype) {
+    switch (dtype) {
+        case N4J_DTYPE_F32: return 4;
+        case N4J_DTYPE_BF16: return 2;
+        case N4J_DTYPE_F8_E4M3: return 1;
+        default: return 0;
+    }
+}
+
+/* Conversions through the CPU library (n4j_convert). */
+std::vector<uint8_t> lib_convert(const void* src, int src_dtype, int dst_dtype, size_t n) {
+    std::vector<uint8_t> out(n * dtype_bytes(dst_dtype) + 1);
+    if (n > 0) REF_OK(n4j_convert(g_ref, src, src_dtype, out.data(), dst_dtype, static_cast<int64_t>(n)));
+    return out;
+}
+
+/* Values representable in the activation dtype of this pass. */
+std::vector<float> round_act(const std::vector<float>& v) {
+    if (g_act == N4J_DTYPE_F32) return v;
+    std::vector<uint8_t> b = lib_convert(v.data(), N4J_DTYPE_F32, N4J_DTYPE_BF16, v.size());
+    std::vector<uint8_t> f = lib_convert(b.data(), N4J_DTYPE_BF16, N4J_DTYPE_F32, v.size());
+    std::vector<float> r(v.size());
+    memcpy(r.data(), f.data(), v.size() * 4);
+    return r;
+}
+
+/* "Device" memory of the emulated backend: F32 or BF16 elements, 64-byte aligned (as n4j_alloc) and exactly as large
+ * as asked (a build with -fsanitize=address then reports a kernel reading or writing past a buffer). */
+class dev_buf {
+public:
+    dev_buf(int dtype, const std::vector<float>& v) : dtype_(dtype), n_(v.size()) {
+        const size_t bytes = std::max<size_t>(n_ * dtype_bytes(dtype), 1);
+        void* mem = nullptr;
+        if (posix_memalign(&mem, 64, bytes) != 0) {
+            fprintf(stderr, "FAIL out of memory\n");
+            exit(1);
+        }
+        mem_ = static_cast<uint8_t*>(mem);
+        for (size_t i = 0; i < n_; ++i) set(i, v[i]);
+    }
+    dev_buf(const dev_buf&) = delete;
+    dev_buf& operator=(const dev_buf&) = delete;
+    ~dev_buf() { free(mem_); }
+    void* p(size_t elem_offset = 0) const { return mem_ + elem_offset * dtype_bytes(dtype_); }
+    template <typename T>
+    T* as() const {
+        return reinterpret_cast<T*>(mem_);
+    }
+    void set(size_t i, float v) {
+        if (dtype_ == N4J_DTYPE_F32) {
+            memcpy(mem_ + 4 * i, &v, 4);
+        } else {
+            const uint16_t b = emu_f32_to_bf16_rn(v);
+            memcpy(mem_ + 2 * i, &b, 2);
+        }
+    }
+    float at(size_t i) const {
+        if (dtype_ == N4J_DTYPE_F32) {
+            float v;
+            memcpy(&v, mem_ + 4 * i, 4);
+            return v;
+        }
+        uint16_t b;
+        memcpy(&b, mem_ + 2 * i, 2);
+        return emu_bf16_to_f32(b);
+    }
+    std::vector<float> get() const {
+        std::vector<float> v(n_);
+        for (size_t i = 0; i < n_; ++i) v[i] = at(i);
+        return v;
+    }
+
+private:
+    int dtype_;
+    size_t n_;
+    uint8_t* mem_;
+};
+
+/* A weight in host memory, shared by both sides (the CPU backend reads host memory). */
+struct host_weight {
+    std::vector<uint8_t> bytes;
+    n4j_weight w;
+};
+
+host_weight make_weight(rng& r, int dtype, int rows, int cols, float lo, float hi) {
+    host_weight h;
+    std::vector<float> v = r.vec(static_cast<size_t>(rows) * cols, lo, hi);
+    float scale = 1.0f;
+    if (dtype == N4J_DTYPE_F8_E4M3) {
+        scale = std::max(fabsf(lo), fabsf(hi)) / 448.0f;
+        for (float& x : v) x /= scale;
+    }
+    if (dtype == N4J_DTYPE_F32) {
+        h.bytes.resize(v.size() * 4);
+        memcpy(h.bytes.data(), v.data(), v.size() * 4);
+    } else {
+        h.bytes = lib_convert(v.data(), N4J_DTYPE_F32, dtype, v.size());
+    }
+    memset(&h.w, 0, sizeof(h.w));
+    h.w.data = h.bytes.data();
+    h.w.dtype = dtype;
+    h.w.rows = rows;
+    h.w.cols = cols;
+    h.w.scale = scale;
+    return h;
+}
+
+/* max |got - ref| / max |ref| (NaN when a NaN differs). */
+double rel_err(const std::vector<float>& ref, const std::vector<float>& got) {
+    if (ref.size() != got.size()) return INFINITY;
+    double max_ref = 0.0, max_diff = 0.0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+        if (isnan(ref[i]) || isnan(got[i])) {
+            if (isnan(ref[i]) != isnan(got[i])) return NAN;
+            continue;
+        }
+        max_ref = std::max(max_ref, fabs(static_cast<double>(ref[i])));
+        max_diff = std::max(max_diff, fabs(static_cast<double>(ref[i]) - static_cast<double>(got[i])));
+    }
+    return max_diff / std::max(max_ref, 1e-30);
+}
+
+struct op_stat {
+    int cases = 0;
+    double worst = 0.0;
+};
+
+void compare(op_stat& st, const std::string& label, const std::vector<float>& ref, const std::vector<float>& got,
+             double tolerance) {
+    ++g_checks;
+    ++st.cases;
+    const double e = rel_err(ref, got);
+    if (!(e <= tolerance)) {
+        fail_line("%s: rel err %.3g > tol %.3g", label.c_str(), e, tolerance);
+    } else if (g_verbose) {
+        printf("    ok %-72s %.3g\n", label.c_str(), e);
+    }
+    if (!isnan(e) && e > st.worst) st.worst = e;
+}
+
+/* Columns [col0, col0 + width) of a matrix with row stride ld. */
+std::vector<float> columns(const std::vector<float>& m, int rows, int64_t ld, int width, int64_t col0 = 0) {
+    std::vector<float> out(static_cast<size_t>(rows) * width);
+    for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < width; ++c) out[static_cast<size_t>(r) * width + c] = m[r * ld + col0 + c];
+    return out;
+}
+
+constexpr float kSentinel = -1024.0f;  // exact in bf16
+
+/* Everything of m outside columns [col0, col0 + width) of its first `rows` rows must still be the sentinel. */
+void check_untouched(const std::string& label, const std::vector<float>& m, int rows, int64_t ld, int width,
+                     int64_t col0 = 0) {
+    ++g_checks;
+    for (size_t i = 0; i < m.size(); ++i) {
+        const int64_t r = static_cast<int64_t>(i) / ld, c = static_cast<int64_t>(i) % ld;
+        const bool inside = r < rows && c >= col0 && c < col0 + width;
+        if (!inside && m[i] != kSentinel) {
+            fail_line("%s: element %zu (row %lld, column %lld) outside the output was overwritten (%g)", label.c_str(), i,
+                      static_cast<long long>(r), static_cast<long long>(c), m[i]);
+            return;
+        }
+    }
+}
+
+context* new_ctx(int flags = 0) {
+    context* c = new context();
+    c->act_dtype = g_act;
+    c->flags = flags;
+    return c;
+}
+
+/* ------------------------------------------------------------------ conversions ---- */
+
+void test_conversions(op_stat& st) {
+    rng r(1);
+    std::vector<float> v = r.vec(20000, -600.0f, 600.0f);
+    for (size_t i = 0; i < v.size(); i += 3) v[i] *= 1e-3f;
+    for (size_t i = 1; i < v.size(); i += 7) v[i] *= 1e-36f;  // bf16 subnormals
+    const float specials[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN, 1e-40f, 3.3895e38f, 3.4e38f, -1e30f,
+                              1.00390625f, 1.01171875f, 1.0078125f};  // ties to even in the last three
+    for (size_t i = 0; i < sizeof(specials) / sizeof(specials[0]); ++i) v[i * 13] = specials[i];
+    std::vector<uint8_t> lib = lib_convert(v.data(), N4J_DTYPE_F32, N4J_DTYPE_BF16, v.size());
+    int bad = 0;
+    for (size_t i = 0; i < v.size(); ++i) {
+        uint16_t want;
+        memcpy(&want, lib.data() + 2 * i, 2);
+        const uint16_t got = __float2bfloat16_rn(v[i]).__x;
+        const bool want_nan = (want & 0x7fffu) > 0x7f80u, got_nan = (got & 0x7fffu) > 0x7f80u;
+        if (want_nan || got_nan ? want_nan != got_nan : want != got) {
+            if (++bad <= 3) fail_line("bf16 rounding of %a: emulator 0x%04x, CPU library 0x%04x", v[i], got, want);
+        }
+        if (!want_nan && __bfloat162float(__float2bfloat16_rn(v[i])) != emu_bf16_to_f32(want)) ++bad;
+    }
+    ++g_checks;
+    ++st.cases;
+    if (__float2bfloat16_rn(NAN).__x != 0x7fffu) fail_line("bf16 NaN is not CUDA's canonical 0x7FFF");
+    // Every e4m3 byte: weight_raw (exact decoder) and the half-precision path (value / 256) against n4j_convert.
+    std::vector<uint8_t> bytes(256);
+    for (int i = 0; i < 256; ++i) bytes[i] = static_cast<uint8_t>(i);
+    std::vector<uint8_t> f = lib_convert(bytes.data(), N4J_DTYPE_F8_E4M3, N4J_DTYPE_F32, 256);
+    for (int i = 0; i < 256; i += 4) {
+        uint32_t word;
+        memcpy(&word, bytes.data() + i, 4);
+        float div256[4];
+        n4j::cuda::e4m3x4_to_f32_div256(word, div256);
+        for (int k = 0; k < 4; ++k) {
+            float want;
+            memcpy(&want, f.data() + 4 * (i + k), 4);
+            const float exact = n4j::cuda::weight_raw(bytes.data(), N4J_DTYPE_F8_E4M3, i + k);
+            const bool nan = isnan(want);
+            if (nan ? !isnan(exact) : exact != want) {
+                if (++bad <= 6) fail_line("e4m3 0x%02x: weight_raw %g, CPU library %g", i + k, exact, want);
+            }
+            if (!nan && div256[k] * 256.0f != want) {
+                if (++bad <= 6) {
+                    fail_line("e4m3 0x%02x: e4m3x4_to_f32_div256 * 256 = %g, CPU library %g", i + k, div256[k] * 256.0f,
+                              want);
+                }
+            }
+        }
+    }
+    ++g_checks;
+    ++st.cases;
+    if (bad > 0) fail_line("conversions: %d mismatches", bad);
+}
+
+/* ------------------------------------------------------------------ SSM scans ---- */
+
+struct ssm_case {
+    int heads, head_dim, groups, state_dim, chunk;
+};
+
+std::string case_name(const ssm_case& c) {
+    return fmt("H=%d P=%d G=%d N=%d L=%d", c.heads, c.head_dim, c.groups, c.state_dim, c.chunk);
+}
+
+/* x | B | C columns of one matrix (ld = conv width + 3), dt elsewhere, as cuda_backend_test lays them out. */
+struct ssm_inputs {
+    std::vector<float> xbc, dt, state;
+    host_weight dt_bias, a_log, d;
+    int64_t ld_xbc, ld_dt;
+};
+
+ssm_inputs make_ssm_inputs(rng& r, const ssm_case& c, int rows, int decay = 0) {
+    ssm_inputs in;
+    const int64_t d_inner = static_cast<int64_t>(c.heads) * c.head_dim;
+    in.ld_xbc = d_inner + 2 * c.groups * c.state_dim + 3;
+    in.ld_dt = c.heads + 5;
+    in.xbc = round_act(r.vec(rows * in.ld_xbc, -1.0f, 1.0f));
+    const float dlo = decay == 1 ? 0.0f : decay == 2 ? -9.0f : -3.0f, dhi = decay == 1 ? 3.0f : decay == 2 ? -6.0f : 1.0f;
+    in.dt = round_act(r.vec(rows * in.ld_dt, dlo, dhi));
+    in.state = r.vec(static_cast<size_t>(c.heads) * c.head_dim * c.state_dim, -0.5f, 0.5f);
+    in.dt_bias = make_weight(r, N4J_DTYPE_F32, c.heads, 1, -1.0f, 0.5f);
+    if (decay == 0) {
+        in.a_log = make_weight(r, N4J_DTYPE_BF16, c.heads, 1, -1.0f, 2.5f);
+    } else {
+        in.a_log = make_weight(r, N4J_DTYPE_F32, c.heads, 1, decay == 1 ? 2.0f : -6.0f, decay == 1 ? 4.0f : -4.0f);
+    }
+    in.d = make_weight(r, N4J_DTYPE_F32, c.heads, 1, 0.5f, 1.5f);
+    return in;
+}
+
+/* The oracle: the CPU reference's sequential scan over rows [0, tokens); y (d_inner columns) then the final state. */
+std::vector<float> ref_scan(const ssm_case& c, int tokens, const ssm_inputs& in) {
+    n4j_ssm_dims dims = {c.heads, c.head_dim, c.groups, c.state_dim, c.chunk, 0};
+    const int64_t d_inner = static_cast<int64_t>(c.heads) * c.head_dim, gs = static_cast<int64_t>(c.groups) * c.state_dim;
+    std::vector<float> y(tokens * d_inner, 0.0f), state = in.state;
+    const float* x = in.xbc.data();
+    REF_OK(n4j_ssm_scan_sequential(g_ref, &dims, tokens, x, in.ld_xbc, x + d_inner, in.ld_xbc, x + d_inner + gs,
+                                   in.ld_xbc, in.dt.data(), in.ld_dt, &in.dt_bias.w, &in.a_log.w, &in.d.w,
+                                   state.data(), y.data(), d_inner));
+    y.insert(y.end(), state.begin(), state.end());
+    return y;
+}
+
+enum scan_kind { SCAN_CHUNKED, SCAN_SEQUENTIAL };
+
+/* The emulated scan, as `splits` consecutive calls (token counts) carrying the state; y then the final state. */
+std::vector<float> emu_scan(scan_kind kind, const ssm_case& c, const std::vector<int>& splits, const ssm_inputs& in,
+                            const std::string& label, int64_t segment_bytes = 0) {
+    n4j_ssm_dims dims = {c.heads, c.head_dim, c.groups, c.state_dim, c.chunk, 0};
+    const int64_t d_inner = static_cast<int64_t>(c.heads) * c.head_dim, gs = static_cast<int64_t>(c.groups) * c.state_dim;
+    int tokens = 0;
+    for (int n : splits) tokens += n;
+    const int64_t ld_y = d_inner + 1;
+    context* ctx = new_ctx();
+    if (segment_bytes > 0) ctx->ssd_segment_bytes = segment_bytes;
+    dev_buf xb(g_act, in.xbc), dtb(g_act, in.dt), sb(N4J_DTYPE_F32, in.state);
+    dev_buf yb(g_act, std::vector<float>((tokens + 1) * ld_y, kSentinel));  // a spare row: must stay untouched
+    int off = 0;
+    for (int n : splits) {
+        const size_t row = static_cast<size_t>(off) * in.ld_xbc;
+        const void* x = xb.p(row);
+        const void* B = xb.p(row + d_inner);
+        const void* C = xb.p(row + d_inner + gs);
+        const void* dt = dtb.p(static_cast<size_t>(off) * in.ld_dt);
+        void* y = yb.p(static_cast<size_t>(off) * ld_y);
+        if (kind == SCAN_CHUNKED) {
+            EMU_OK(*ctx, n4j::cuda::op_ssd_chunk_scan(ctx, &dims, n, x, in.ld_xbc, B, in.ld_xbc, C, in.ld_xbc, dt,
+                                                      in.ld_dt, &in.dt_bias.w, &in.a_log.w, &in.d.w, sb.as<float>(), y,
+                                                      ld_y));
+        } else {
+            EMU_OK(*ctx, n4j::cuda::op_ssm_scan_sequential(ctx, &dims, n, x, in.ld_xbc, B, in.ld_xbc, C, in.ld_xbc, dt,
+                                                           in.ld_dt, &in.dt_bias.w, &in.a_log.w, &in.d.w,
+                                                           sb.as<float>(), y, ld_y));
+        }
+        off += n;
+    }
+    delete ctx;
+    const std::vector<float> yall = yb.get();
+    check_untouched(label + " (y padding)", yall, tokens, ld_y, static_cast<int>(d_inner));
+    std::vector<float> out = columns(yall, tokens, ld_y, static_cast<int>(d_inner));
+    const std::vector<float> s = sb.get();
+    out.insert(out.end(), s.begin(), s.end());
+    return out;
+}
+
+void compare_scan(op_stat& st, const std::string& label, const std::vector<float>& ref, const std::vector<float>& got,
+                  size_t ny) {
+    compare(st, label + " y", std::vector<float>(ref.begin(), ref.begin() + ny),
+            std::vector<float>(got.begin(), got.begin() + ny), tol());
+    compare(st, label + " state", std::vector<float>(ref.begin() + ny, ref.end()),
+            std::vector<float>(got.begin() + ny, got.end()), tol());
+}
+
+void test_ssm_scans(op_stat& st) {
+    rng r(7);
+    struct scan_set {
+        ssm_case c;
+        std::vector<int> tokens;
+        bool sequential;  // also the emulated sequential scan
+    };
+    const std::vector<scan_set> sets = {
+        {{6, 20, 2, 16, 16}, {1, 15, 16, 17, 37, 130}, true},    // the tiny golden model (PJ 2)
+        {{4, 80, 1, 128, 128}, {1, 15, 16, 17, 37, 130}, true},  // 9B head, 1 group (PJ 5)
+        {{4, 80, 2, 128, 128}, {1, 17, 130}, true},              // 9B head, 2 groups
+        {{8, 40, 2, 64, 32}, {15, 70}, false},                   // PJ 3, chunk 32
+        {{2, 128, 1, 32, 64}, {1, 130}, false},                  // PJ 8, chunk 64 (one cb tile)
+        {{3, 130, 3, 20, 8}, {37}, false},                       // two p-tiles, one head per group, chunk 8
+        {{128, 80, 8, 128, 128}, {130}, false},                  // a whole 9B Mamba layer
+    };
+    for (const scan_set& s : sets) {
+        for (int tokens : s.tokens) {
+            ssm_inputs in = make_ssm_inputs(r, s.c, tokens);
+            const std::vector<float> ref = ref_scan(s.c, tokens, in);
+            const size_t ny = static_cast<size_t>(tokens) * s.c.heads * s.c.head_dim;
+            const std::string name = fmt("ssd_chunk_scan %s T=%d", case_name(s.c).c_str(), tokens);
+            compare_scan(st, name, ref, emu_scan(SCAN_CHUNKED, s.c, {tokens}, in, name), ny);
+            if (s.sequential) {
+                const std::string sname = fmt("ssm_scan_sequential %s T=%d", case_name(s.c).c_str(), tokens);
+                compare_scan(st, sname, ref, emu_scan(SCAN_SEQUENTIAL, s.c, {tokens}, in, sname), ny);
+            }
+        }
+    }
+}
+
+/* A prefill split over two calls (the state carried), several segments, extreme decay. */
+void test_ssm_edges(op_stat& st) {
+    rng r(18);
+    struct split_case {
+        ssm_case c;
+        std::vector<int> splits;
+        int64_t segment_bytes;
+        int decay;
+    };
+    const std::vector<split_case> cases = {
+        {{6, 20, 2, 16, 16}, {37, 63}, 0, 0},    // split inside a chunk
+        {{6, 20, 2, 16, 16}, {16, 21}, 0, 0},    // split at a chunk boundary
+        {{4, 80, 1, 128, 128}, {37, 93}, 0, 0},  // 9B head
+        {{6, 20, 2, 16, 16}, {33}, 20000, 0},    // segments of 2 chunks (state 7680 bytes)
+        {{6, 20, 2, 16, 16}, {100}, 20000, 0},
+        {{6, 20, 2, 16, 16}, {70}, 0, 1},        // strong decay
+        {{6, 20, 2, 16, 16}, {70}, 0, 2},        // almost none
+        {{4, 80, 2, 128, 128}, {150}, 0, 1},
+        {{4, 80, 2, 128, 128}, {150}, 0, 2},
+    };
+    for (const split_case& e : cases) {
+        int tokens = 0;
+        std::string parts;
+        for (int n : e.splits) {
+            tokens += n;
+            parts += (parts.empty() ? "" : "+") + std::to_string(n);
+        }
+        ssm_inputs in = make_ssm_inputs(r, e.c, tokens, e.decay);
+        const std::vector<float> ref = ref_scan(e.c, tokens, in);
+        const std::string name = fmt("ssd_chunk_scan %s T=%s seg=%lld decay=%d", case_name(e.c).c_str(), parts.c_str(),
+                                     static_cast<long long>(e.segment_bytes), e.decay);
+        compare_scan(st, name, ref, emu_scan(SCAN_CHUNKED, e.c, e.splits, in, name, e.segment_bytes),
+                     static_cast<size_t>(tokens) * e.c.heads * e.c.head_dim);
+        if (e.splits.size() > 1 && e.c.head_dim <= 20) {
+            const std::string sname = fmt("ssm_scan_sequential %s T=%s", case_name(e.c).c_str(), parts.c_str());
+            compare_scan(st, sname, ref, emu_scan(SCAN_SEQUENTIAL, e.c, e.splits, in, sname),
+                         static_cast<size_t>(tokens) * e.c.heads * e.c.head_dim);
+        }
+    }
+}
+
+void test_ssm_decode(op_stat& st) {
+    rng r(9);
+    for (const ssm_case& c : {ssm_case{6, 20, 2, 16, 16}, ssm_case{4, 80, 2, 128, 128}, ssm_case{4, 80, 1, 128, 128},
+                              ssm_case{128, 80, 8, 128, 128}}) {
+        for (int batch : {1, 3}) {
+            if (c.heads > 100 && batch != 3) continue;  // the whole 9B layer
+            const int steps = c.heads > 100 ? 2 : 5;
+            std::vector<ssm_inputs> ins;
+            for (int s = 0; s < steps; ++s) ins.push_back(make_ssm_inputs(r, c, batch));
+            std::vector<std::vector<float>> st0(batch);
+            for (auto& s : st0) s = r.vec(static_cast<size_t>(c.heads) * c.head_dim * c.state_dim, -0.5f, 0.5f);
+            n4j_ssm_dims dims = {c.heads, c.head_dim, c.groups, c.state_dim, c.chunk, 0};
+            const int64_t d_inner = static_cast<int64_t>(c.heads) * c.head_dim, gs = static_cast<int64_t>(c.groups) * c.state_dim;
+            // reference
+            std::vector<float> ref;
+            {
+                std::vector<std::vector<float>> states = st0;
+                std::vector<float*> ptrs;
+                for (auto& s : states) ptrs.push_back(s.data());
+                for (int s = 0; s < steps; ++s) {
+                    const ssm_inputs& in = ins[s];
+                    std::vector<float> y(batch * d_inner, 0.0f);
+                    const float* x = in.xbc.data();
+                    REF_OK(n4j_ssm_decode(g_ref, &dims, batch, x, in.ld_xbc, x + d_inner, in.ld_xbc, x + d_inner + gs,
+                                          in.ld_xbc, in.dt.data(), in.ld_dt, &ins[0].dt_bias.w, &ins[0].a_log.w,
+                                          &ins[0].d.w, ptrs.data(), y.data(), d_inner));
+                    ref.insert(ref.end(), y.begin(), y.end());
+                }
+                for (auto& s : states) ref.insert(ref.end(), s.begin(), s.end());
+            }
+            // emulated
+            std::vector<float> got;
+            {
+                context* ctx = new_ctx();
+                std::vector<dev_buf*> sbs;
+                std::vector<float*> ptrs;
+                for (int b = batch - 1; b >= 0; --b) sbs.insert(sbs.begin(), new dev_buf(N4J_DTYPE_F32, st0[b]));
+                for (dev_buf* b : sbs) ptrs.push_back(b->as<float>());
+                for (int s = 0; s < steps; ++s) {
+                    const ssm_inputs& in = ins[s];
+                    dev_buf xb(g_act, in.xbc), dtb(g_act, in.dt);
+                    dev_buf yb(g_act, std::vector<float>((batch + 1) * d_inner, kSentinel));
+                    EMU_OK(*ctx, n4j::cuda::op_ssm_decode(ctx, &dims, batch, xb.p(), in.ld_xbc, xb.p(d_inner), in.ld_xbc,
+                                                          xb.p(d_inner + gs), in.ld_xbc, dtb.p(), in.ld_dt,
+                                                          &ins[0].dt_bias.w, &ins[0].a_log.w, &ins[0].d.w, ptrs.data(),
+                                                          yb.p(), d_inner));
+                    std::vector<float> y = yb.get();
+                    check_untouched(fmt("ssm_decode %s batch=%d (rows past the batch)", case_name(c).c_str(), batch), y,
+                                    batch, d_inner, static_cast<int>(d_inner));
+                    got.insert(got.end(), y.begin(), y.begin() + batch * d_inner);
+                }
+                for (dev_buf* b : sbs) {
+                    std::vector<float> s = b->get();
+                    got.insert(got.end(), s.begin(), s.end());
+                    delete b;
+                }
+                delete ctx;
+            }
+            compare(st, fmt("ssm_decode %s batch=%d steps=%d (y, states)", case_name(c).c_str(), batch, steps), ref,
+                    got, tol());
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ conv1d ---- */
+
+/* Prefill calls of the given token counts on one state (bias + SiLU or neither), then `decode_steps` decode steps
+ * on the same state; the outputs and the final state against the reference. */
+void conv_case(op_stat& st, rng& r, int channels, int K, const std::vector<int>& calls, int decode_steps, bool fancy) {
+    const int act = fancy ? N4J_ACT_SILU : N4J_ACT_NONE;
+    const int64_t ld_x = channels + 7, ld_out = channels + 1;
+    host_weight w = make_weight(r, N4J_DTYPE_BF16, channels, K, -1.0f, 1.0f);
+    host_weight b = make_weight(r, N4J_DTYPE_F32, channels, 1, -0.5f, 0.5f);
+    const n4j_weight* bias = fancy ? &b.w : nullptr;
+    const std::vector<float> state0 = round_act(r.vec(channels * K, -1.0f, 1.0f));
+    std::vector<std::vector<float>> xs;
+    for (int T : calls) xs.push_back(round_act(r.vec(T * ld_x, -2.0f, 2.0f)));
+    for (int s = 0; s < decode_steps; ++s) xs.push_back(round_act(r.vec(ld_x, -2.0f, 2.0f)));
+    std::string label = fmt("conv1d ch=%d K=%d T=", channels, K);
+    for (int T : calls) label += std::to_string(T) + ",";
+    label += fmt(" decode=%d bias+silu=%d", decode_steps, fancy ? 1 : 0);
+
+    std::vector<float> ref, got;
+    {
+        std::vector<float> state = state0;
+        size_t k = 0;
+        for (int T : calls) {
+            std::vector<float> o(T * ld_out, 0.0f);
+            REF_OK(n4j_conv1d_prefill(g_ref, xs[k++].data(), ld_x, T, channels, &w.w, bias, state.data(), act, o.data(),
+                                      ld_out));
+            const std::vector<float> c = columns(o, T, ld_out, channels);
+            ref.insert(ref.end(), c.begin(), c.end());
+        }
+        for (int s = 0; s < decode_steps; ++s) {
+            std::vector<float> o(channels, 0.0f);
+            void* ptr = state.data();
+            REF_OK(n4j_conv1d_decode(g_ref, 1, xs[k++].data(), ld_x, channels, &w.w, bias, &ptr, act, o.data(), channels));
+            ref.insert(ref.end(), o.begin(), o.end());
+        }
+        ref.insert(ref.end(), state.begin(), state.end());
+    }
+    {
+        context* ctx = new_ctx();
+        dev_buf sb(g_act, state0);
+        size_t k = 0;
+        for (int T : calls) {
+            dev_buf xb(g_act, xs[k++]);
+            dev_buf ob(g_act, std::vector<float>((T + 1) * ld_out, kSentinel));
+            EMU_OK(*ctx, n4j::cuda::op_conv1d_prefill(ctx, xb.p(), ld_x, T, channels, &w.w, bias, sb.p(), act, ob.p(),
+                                                      ld_out));
+            const std::vector<float> o = ob.get();
+            check_untouched(label + " (prefill out padding)", o, T, ld_out, channels);
+            const std::vector<float> c = columns(o, T, ld_out, channels);
+            got.insert(got.end(), c.begin(), c.end());
+        }
+        for (int s = 0; s < decode_steps; ++s) {
+            dev_buf xb(g_act, xs[k++]);
+            dev_buf ob(g_act, std::vector<float>(channels + 5, kSentinel));
+            void* ptr = sb.p();
+            EMU_OK(*ctx, n4j::cuda::op_conv1d_decode(ctx, 1, xb.p(), ld_x, channels, &w.w, bias, &ptr, act, ob.p(),
+                                                     channels));
+            const std::vector<float> o = ob.get();
+            check_untouched(label + " (decode out padding)", o, 1, channels + 5, channels);
+            got.insert(got.end(), o.begin(), o.begin() + channels);
+        }
+        const std::vector<float> s = sb.get();
+        got.insert(got.end(), s.begin(), s.end());
+        delete ctx;
+    }
+    compare(st, label + " (outputs, state)", ref, got, tol());
+}
+
+void test_conv1d(op_stat& st) {
+    rng r(6);
+    for (int channels : {37, 300}) {
+        for (int T : {1, 2, 3, 5, 70, 130}) {
+            for (int fancy = 0; fancy < 2; ++fancy) conv_case(st, r, channels, 4, {T, T}, 0, fancy != 0);
+        }
+    }
+    conv_case(st, r, 70, 4, {3}, 5, true);        // a prefill shorter than K, then decode on its state
+    conv_case(st, r, 130, 4, {64, 65, 1}, 3, true);  // a token tile boundary (64 per thread)
+    for (int K : {1, 2, 8}) conv_case(st, r, 45, K, {1, 7, 70}, 2, K != 2);
+    // Decode: a batch of sequences, 40 steps (more than the 32 staging slots).
+    for (int batch : {1, 3}) {
+        const int channels = 45, K = 4, steps = 40;
+        const int64_t ld_x = channels + 3;
+        host_weight w = make_weight(r, N4J_DTYPE_F32, channels, K, -1.0f, 1.0f);
+        host_weight b = make_weight(r, N4J_DTYPE_BF16, channels, 1, -0.5f, 0.5f);
+        std::vector<std::vector<float>> st0(batch);
+        for (auto& s : st0) s = round_act(r.vec(channels * K, -1.0f, 1.0f));
+        std::vector<std::vector<float>> xs(steps);
+        for (auto& x : xs) x = round_act(r.vec(batch * ld_x, -2.0f, 2.0f));
+        std::vector<float> ref, got;
+        {
+            std::vector<std::vector<float>> states = st0;
+            std::vector<void*> ptrs;
+            for (auto& s : states) ptrs.push_back(s.data());
+            for (int s = 0; s < steps; ++s) {
+                std::vector<float> o(batch * channels, 0.0f);
+                REF_OK(n4j_conv1d_decode(g_ref, batch, xs[s].data(), ld_x, channels, &w.w, &b.w, ptrs.data(),
+                                         N4J_ACT_SILU, o.data(), channels));
+                ref.insert(ref.end(), o.begin(), o.end());
+            }
+            for (auto& s : states) ref.insert(ref.end(), s.begin(), s.end());
+        }
+        {
+            context* ctx = new_ctx();
+            std::vector<dev_buf*> sbs;
+            std::vector<void*> ptrs;
+            for (int i = 0; i < batch; ++i) {
+                sbs.push_back(new dev_buf(g_act, st0[i]));
+                ptrs.push_back(sbs.back()->p());
+            }
+            for (int s = 0; s < steps; ++s) {
+                dev_buf xb(g_act, xs[s]);
+                dev_buf ob(g_act, std::vector<float>(batch * channels, 0.0f));
+                EMU_OK(*ctx, n4j::cuda::op_conv1d_decode(ctx, batch, xb.p(), ld_x, channels, &w.w, &b.w, ptrs.data(),
+                                                         N4J_ACT_SILU, ob.p(), channels));
+                const std::vector<float> o = ob.get();
+                got.insert(got.end(), o.begin(), o.end());
+            }
+            for (dev_buf* sb : sbs) {
+                const std::vector<float> s = sb->get();
+                got.insert(got.end(), s.begin(), s.end());
+                delete sb;
+            }
+            delete ctx;
+        }
+        compare(st, fmt("conv1d_decode batch=%d steps=%d (outputs, states)", batch, steps), ref, got, tol());
+    }
+}
+
+/* ------------------------------------------------------------------ norms ---- */
+
+void test_gated_rmsnorm(op_stat& st) {
+    rng r(10);
+    struct shape {
+        int dim, groups;
+        std::vector<int> rows;
+    };
+    const std::vector<shape> shapes = {{120, 2, {1, 3, 17}}, {67, 1, {1, 3}},   {1280, 8, {1, 3, 17}},
+                                       {96, 3, {3}},         {10240, 8, {1, 3}}, {2048, 1, {2}}};
+    for (const shape& s : shapes) {
+        for (int rows : s.rows) {
+            const int64_t ld_y = s.dim + 1, ld_z = 2 * s.dim + 9, ld_out = s.dim + 2;
+            const std::vector<float> y = round_act(r.vec(rows * ld_y, -2.0f, 2.0f));
+            const std::vector<float> z = round_act(r.vec(rows * ld_z, -3.0f, 3.0f));
+            host_weight w = make_weight(r, N4J_DTYPE_BF16, s.dim, 1, 0.5f, 1.5f);
+            std::vector<float> ref(rows * ld_out, 0.0f);
+            REF_OK(n4j_gated_rmsnorm(g_ref, y.data(), ld_y, z.data() + 5, ld_z, rows, s.dim, s.groups, &w.w, 1e-5f,
+                                     ref.data(), ld_out));
+            context* ctx = new_ctx();
+            dev_buf yb(g_act, y), zb(g_act, z), ob(g_act, std::vector<float>((rows + 1) * ld_out, kSentinel));
+            EMU_OK(*ctx, n4j::cuda::op_gated_rmsnorm(ctx, yb.p(), ld_y, zb.p(5), ld_z, rows, s.dim, s.groups, &w.w, 1e-5f,
+                                                     ob.p(), ld_out));
+            delete ctx;
+            const std::string label = fmt("gated_rmsnorm dim=%d groups=%d rows=%d", s.dim, s.groups, rows);
+            const std::vector<float> o = ob.get();
+            check_untouched(label, o, rows, ld_out, s.dim);
+            compare(st, label, columns(ref, rows, ld_out, s.dim), columns(o, rows, ld_out, s.dim), tol());
+        }
+    }
+    // Written over its own y or z.
+    for (int over = 0; over < 2; ++over) {
+        const int dim = 120, groups = 2, rows = 5;
+        const int64_t ld = dim + 3;
+        const std::vector<float> y = round_act(r.vec(rows * ld, -2.0f, 2.0f));
+        const std::vector<float> z = round_act(r.vec(rows * ld, -3.0f, 3.0f));
+        host_weight w = make_weight(r, N4J_DTYPE_BF16, dim, 1, 0.5f, 1.5f);
+        std::vector<float> ry = y, rz = z;
+        std::vector<float>& rt = over == 0 ? ry : rz;
+        REF_OK(n4j_gated_rmsnorm(g_ref, ry.data(), ld, rz.data(), ld, rows, dim, groups, &w.w, 1e-5f, rt.data(), ld));
+        context* ctx = new_ctx();
+        dev_buf yb(g_act, y), zb(g_act, z);
+        dev_buf& target = over == 0 ? yb : zb;
+        EMU_OK(*ctx, n4j::cuda::op_gated_rmsnorm(ctx, yb.p(), ld, zb.p(), ld, rows, dim, groups, &w.w, 1e-5f, target.p(), ld));
+        delete ctx;
+        compare(st, fmt("gated_rmsnorm in place over %s", over == 0 ? "y" : "z"), columns(rt, rows, ld, dim),
+                columns(target.get(), rows, ld, dim), tol());
+    }
+}
+
+void test_rmsnorm(op_stat& st) {
+    rng r(4);
+    for (int dim : {67, 64, 1000, 2048, 2049, 4480}) {
+        for (int rows : {1, 3, 17, 130}) {
+            if (dim > 2048 && rows == 130) continue;
+            for (int wd : {N4J_DTYPE_BF16, N4J_DTYPE_F32}) {
+                if (wd == N4J_DTYPE_F32 && rows != 3) continue;
+                const int64_t ld_x = dim + 5, ld_out = dim + 2;
+                const std::vector<float> x = round_act(r.vec(rows * ld_x, -3.0f, 3.0f));
+                host_weight w = make_weight(r, wd, dim, 1, 0.5f, 1.5f);
+                std::vector<float> ref(rows * ld_out, 0.0f);
+                REF_OK(n4j_rmsnorm(g_ref, x.data(), ld_x, rows, dim, &w.w, 1e-5f, ref.data(), ld_out));
+                context* ctx = new_ctx();
+                dev_buf xb(g_act, x), ob(g_act, std::vector<float>((rows + 1) * ld_out, kSentinel));
+                EMU_OK(*ctx, n4j::cuda::op_rmsnorm(ctx, xb.p(), ld_x, rows, dim, &w.w, 1e-5f, ob.p(), ld_out));
+                delete ctx;
+                const std::string label = fmt("rmsnorm dim=%d rows=%d w=%s", dim, rows, wd == N4J_DTYPE_F32 ? "f32" : "bf16");
+                const std::vector<float> o = ob.get();
+                check_untouched(label, o, rows, ld_out, dim);
+                compare(st, label, columns(ref, rows, ld_out, dim), columns(o, rows, ld_out, dim), tol());
+            }
+        }
+    }
+    // In place (out == x).
+    const int dim = 300, rows = 9;
+    const std::vector<float> x = round_act(r.vec(rows * dim, -3.0f, 3.0f));
+    host_weight w = make_weight(r, N4J_DTYPE_BF16, dim, 1, 0.5f, 1.5f);
+    std::vector<float> ref = x;
+    REF_OK(n4j_rmsnorm(g_ref, ref.data(), dim, rows, dim, &w.w, 1e-5f, ref.data(), dim));
+    context* ctx = new_ctx();
+    dev_buf xb(g_act, x);
+    EMU_OK(*ctx, n4j::cuda::op_rmsnorm(ctx, xb.p(), dim, rows, dim, &w.w, 1e-5f, xb.p(), dim));
+    delete ctx;
+    compare(st, "rmsnorm in place", ref, xb.get(), tol());
+}
+
+/* ------------------------------------------------------------------ elementwise, embedding ---- */
+
+void test_elementwise(op_stat& st) {
+    rng r(13);
+    const double t = g_act == N4J_DTYPE_BF16 ? 8e-3 : 1e-6;
+    for (int sms : {132, 1}) {  // 1 SM: at most 16 blocks, the grid-stride loops run several rounds
+        for (size_t n : {size_t(1), size_t(7), size_t(1001), size_t(100003)}) {
+            if (sms == 1 && n < 100000) continue;
+            for (int offset : {0, 1}) {  // offset 1: pointers not 16-byte aligned (the scalar path)
+                const std::vector<float> a = round_act(r.vec(n + 2, -3.0f, 3.0f));
+                const std::vector<float> b = round_act(r.vec(n + 2, -3.0f, 3.0f));
+                for (int op = 0; op < 2; ++op) {
+                    for (int in_place = 0; in_place < 2; ++in_place) {
+                        std::vector<float> ra = a, ry(n + 2, kSentinel);
+                        float* rout = in_place ? ra.data() + offset : ry.data() + offset;
+                        if (op == 0) {
+                            REF_OK(n4j_relu_squared(g_ref, ra.data() + offset, rout, static_cast<int64_t>(n)));
+                        } else {
+                            REF_OK(n4j_add(g_ref, ra.data() + offset, b.data() + offset, rout, static_cast<int64_t>(n)));
+                        }
+                        context* ctx = new_ctx();
+                        ctx->props.multiProcessorCount = sms;
+                        dev_buf ab(g_act, a), bb(g_act, b), yb(g_act, std::vector<float>(n + 2, kSentinel));
+                        void* out = in_place ? ab.p(offset) : yb.p(offset);
+                        if (op == 0) {
+                            EMU_OK(*ctx, n4j::cuda::op_relu_squared(ctx, ab.p(offset), out, static_cast<int64_t>(n)));
+                        } else {
+                            EMU_OK(*ctx, n4j::cuda::op_add(ctx, ab.p(offset), bb.p(offset), out, static_cast<int64_t>(n)));
+                        }
+                        delete ctx;
+                        const std::string label = fmt("%s n=%zu offset=%d in_place=%d sms=%d", op ? "add" : "relu_squared",
+                                                      n, offset, in_place, sms);
+                        const std::vector<float> g = in_place ? ab.get() : yb.get();
+                        const std::vector<float> rr = in_place ? ra : ry;
+                        if (!in_place) check_untouched(label, g, 1, static_cast<int64_t>(n + 2), static_cast<int>(n), offset);
+                        compare(st, label, std::vector<float>(rr.begin() + offset, rr.begin() + offset + n),
+                                std::vector<float>(g.begin() + offset, g.begin() + offset + n), t);
+                    }
+                }
+            }
+        }
+    }
+}
+
+void test_embedding(op_stat& st) {
+    rng r(3);
+    for (int dtype : {N4J_DTYPE_F32, N4J_DTYPE_BF16, N4J_DTYPE_F8_E4M3}) {
+        for (int cols : {67, 64, 1000, 20000}) {
+            const int rows = 37;
+            host_weight w = make_weight(r, dtype, rows, cols, -2.0f, 2.0f);
+            for (int n : {1, 5, 130}) {
+                if (cols == 20000 && n != 5) continue;  // > 64 column blocks: the column loop strides
+                std::vector<int32_t> ids(n);
+                for (auto& id : ids) id = r.below(rows);
+                const int64_t ld = cols + 3;
+                std::vector<float> ref(n * ld, 0.0f);
+                REF_OK(n4j_embedding(g_ref, &w.w, ids.data(), n, ref.data(), ld));
+                context* ctx = new_ctx();
+                dev_buf ob(g_act, std::vector<float>((n + 1) * ld, kSentinel));
+                EMU_OK(*ctx, n4j::cuda::op_embedding(ctx, &w.w, ids.data(), n, ob.p(), ld));
+                delete ctx;
+                const char* dn = dtype == N4J_DTYPE_F32 ? "f32" : dtype == N4J_DTYPE_BF16 ? "bf16" : "e4m3";
+                const std::string label = fmt("embedding %s cols=%d n=%d", dn, cols, n);
+                const std::vector<float> o = ob.get();
+                check_untouched(label, o, n, ld, cols);
+                compare(st, label, columns(ref, n, ld, cols), columns(o, n, ld, cols), g_act == N4J_DTYPE_BF16 ? 4e-3 : 0.0);
+            }
+            // An id out of range: N4J_ERR_INVALID_ARGUMENT, and that row zeroed (never read out of bounds).
+            const std::vector<int32_t> bad = {0, rows, 2};
+            context* ctx = new_ctx();
+            dev_buf ob(g_act, std::vector<float>(3 * cols, kSentinel));
+            const int32_t rc = n4j::cuda::op_embedding(ctx, &w.w, bad.data(), 3, ob.p(), cols);
+            ++g_checks;
+            if (rc != N4J_ERR_INVALID_ARGUMENT) fail_line("embedding: id %d out of range returned %d", rows, rc);
+            const std::vector<float> o = ob.get();
+            ++g_checks;
+            if (std::any_of(o.begin() + cols, o.begin() + 2 * cols, [](float v) { return v != 0.0f; })) {
+                fail_line("embedding: the row of an out-of-range id is not zeroed");
+            }
+            // The next call on the same context succeeds (the device flag was reset).
+            const std::vector<int32_t> good = {1};
+            EMU_OK(*ctx, n4j::cuda::op_embedding(ctx, &w.w, good.data(), 1, ob.p(), cols));
+            delete ctx;
+        }
+    }
+}
+
+/* N4J_FLAG_F32_RESIDUAL (BF16 activations only): embedding writes F32, rmsnorm reads F32 and writes BF16, add takes
+ * F32 a and y and a BF16 b. */
+void test_f32_residual(op_stat& st) {
+    if (g_act != N4J_DTYPE_BF16) return;
+    rng r(19);
+    const int rows = 5, dim = 300;
+    host_weight table = make_weight(r, N4J_DTYPE_BF16, 40, dim, -2.0f, 2.0f);
+    const std::vector<int32_t> ids = {3, 0, 39, 7, 3};
+    std::vector<float> ref(rows * dim, 0.0f);
+    REF_OK(n4j_embedding(g_ref, &table.w, ids.data(), rows, ref.data(), dim));
+    context* ctx = new_ctx(N4J_FLAG_F32_RESIDUAL);
+    dev_buf eb(N4J_DTYPE_F32, std::vector<float>(rows * dim, kSentinel));
+    EMU_OK(*ctx, n4j::cuda::op_embedding(ctx, &table.w, ids.data(), rows, eb.p(), dim));
+    compare(st, "f32_residual embedding (F32 out)", ref, eb.get(), 0.0);
+
+    const std::vector<float> x = r.vec(rows * (dim + 4), -3.0f, 3.0f);  // not bf16-representable: read as F32
+    host_weight nw = make_weight(r, N4J_DTYPE_BF16, dim, 1, 0.5f, 1.5f);
+    std::vector<float> rref(rows * dim, 0.0f);
+    REF_OK(n4j_rmsnorm(g_ref, x.data(), dim + 4, rows, dim, &nw.w, 1e-5f, rref.data(), dim));
+    dev_buf xb(N4J_DTYPE_F32, x), ob(N4J_DTYPE_BF16, std::vector<float>((rows + 1) * dim, kSentinel));
+    EMU_OK(*ctx, n4j::cuda::op_rmsnorm(ctx, xb.p(), dim + 4, rows, dim, &nw.w, 1e-5f, ob.p(), dim));
+    const std::vector<float> o = ob.get();
+    check_untouched("f32_residual rmsnorm", o, rows, dim, dim);
+    compare(st, "f32_residual rmsnorm (F32 in, BF16 out)", rref, std::vector<float>(o.begin(), o.begin() + rows * dim), 8e-3);
+
+    for (size_t n : {size_t(1001), size_t(70001)}) {
+        const std::vector<float> a = r.vec(n, -3.0f, 3.0f);
+        const std::vector<float> b = round_act(r.vec(n, -1.0f, 1.0f));
+        std::vector<float> aref = a;
+        REF_OK(n4j_add(g_ref, aref.data(), b.data(), aref.data(), static_cast<int64_t>(n)));
+        dev_buf ab(N4J_DTYPE_F32, a), bb(N4J_DTYPE_BF16, b);
+        EMU_OK(*ctx, n4j::cuda::op_add(ctx, ab.p(), bb.p(), ab.p(), static_cast<int64_t>(n)));
+        compare(st, fmt("f32_residual add n=%zu (F32 a and y, BF16 b, in place)", n), aref, ab.get(), 1e-7);
+    }
+    delete ctx;
+}
+
+/* ------------------------------------------------------------------ main ---- */
+
+struct named_test {
+    const char* name;
+    void (*fn)(op_stat&);
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string only;
+    for (int i = 1; i < argc; ++i) {
+        if (strcmp(argv[i], "--verbose") == 0) g_verbose = true;
+        if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
+    }
+    n4j_backend_options o;
+    memset(&o, 0, sizeof(o));
+    o.kind = N4J_BACKEND_CPU;
+    o.threads = 1;
+    o.flags = N4J_FLAG_REFERENCE_KERNELS;
+    o.activation_dtype = N4J_DTYPE_F32;
+    if (n4j_backend_create(&o, &g_ref) != N4J_OK) {
+        fprintf(stderr, "FAIL cannot create the CPU reference backend: %s\n", n4j_last_error());
+        return 1;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    const named_test tests[] = {
+        {"conversions", test_conversions}, {"ssm_scans", test_ssm_scans}, {"ssm_edges", test_ssm_edges},
+        {"ssm_decode", test_ssm_decode},   {"conv1d", test_conv1d},       {"gated_rmsnorm", test_gated_rmsnorm},
+        {"rmsnorm", test_rmsnorm},         {"elementwise", test_elementwise}, {"embedding", test_embedding},
+        {"f32_residual", test_f32_residual},
+    };
+    for (int act : {N4J_DTYPE_F32, N4J_DTYPE_BF16}) {
+        g_act = act;
+        const int order = act == N4J_DTYPE_F32 ? 0 : 1;
+        emu::set_schedule(order);
+        printf("== emulated CUDA, %s activations (tolerance %.0e), %s block and thread order\n", act_name(), tol(),
+               order == 0 ? "forward" : "reversed");
+        for (const named_test& t : tests) {
+            if (!only.empty() && std::string(t.name).find(only) == std::string::npos) continue;
+            const int before = g_failures;
+            const auto s0 = std::chrono::steady_clock::now();
+            op_stat st;
+            t.fn(st);
+            const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
+            printf("  %-14s %4d cases, worst rel err %.2e  %5.1f s  %s\n", t.name, st.cases, st.worst, secs,
+                   g_failures == before ? "ok" : "FAILED");
+            fflush(stdout);
+        }
+    }
+    n4j_backend_destroy(g_ref);
+    const emu::stats_t s = emu::stats();
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    printf("emulator: %lld launches, %lld blocks, %lld threads, %lld fiber switches, %lld barriers, %lld warp ops; "
+           "fiber stack high water %zu of %zu bytes\n",
+           s.launches, s.blocks, s.threads, s.switches, s.barriers, s.warp_ops, s.stack_high_water, s.stack_bytes);
+    printf("cuda_emulation_test: %d checks, %d failed, %.1f s\n", g_checks, g_failures, secs);
+    return g_failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,243 @@
+/*
+ * shadow/common.cuh: the CUDA emulator's stand-in for native/src/cuda/common.cuh (cuda_emulation_test).
+ *
+ * The emulated kernel files include "common.cuh" and find this file first (it is first on their include path). It
+ * offers the same API with the same semantics, on top of emu.h instead of <cuda_runtime.h>, <cuda_bf16.h> and
+ * <cuda_fp16.h>:
+ *   - bf16 (__nv_bfloat16): a 16-bit struct; __float2bfloat16_rn rounds to nearest even and turns every NaN into
+ *     the canonical quiet NaN 0x7FFF, as CUDA does (the CPU library keeps the NaN's payload instead: only NaN-ness
+ *     can be compared). __bfloat162float is exact. __half / __half2 exist for the e4m3 decoding helpers.
+ *   - to_f32 / from_f32, load_act / store_act, bf16_bits_to_f32, e4m3_to_f32, e4m3x4_to_half2x2,
+ *     e4m3x4_to_f32_div256, weight_raw, weight_ref / make_weight_ref, ceil_div, kWarp, warp_sum, warp_max,
+ *     block_sum, silu, softplus, load_stream16, aligned16, host_aligned16, pack_bf16x2: copied from the real header
+ *     (the device-side bodies are the same C++; only the intrinsics underneath are emulated).
+ *   - smem_addr, ldmatrix_x4, ldmatrix_x4_trans and mma_bf16_16816 (tensor-core PTX) cannot be emulated: they
+ *     abort with a message if a kernel calls them. The tensor-core kernels (gemm_mma, attention_prefill_mma) are
+ *     therefore not part of the emulated test.
+ * When the real common.cuh changes, change this file the same way (a missing function is a compile error of the
+ * test; a changed body is not detected).
+ */
+#ifndef N4J_CUDA_COMMON_CUH
+#define N4J_CUDA_COMMON_CUH
+
+#include <stdint.h>
+#include <string.h>
+
+#include "emu.h"
+#include "nemotron4j.h"
+
+/* ---- cuda_bf16.h / cuda_fp16.h subset ---- */
+
+inline uint16_t emu_f32_to_bf16_rn(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fffu;  // CUDA: canonical NaN
+    u += 0x7fffu + ((u >> 16) & 1u);                      // round to nearest even (overflow gives inf)
+    return static_cast<uint16_t>(u >> 16);
+}
+inline float emu_bf16_to_f32(uint16_t b) { return __uint_as_float(static_cast<uint32_t>(b) << 16); }
+
+struct __nv_bfloat16 {
+    unsigned short __x;
+    __nv_bfloat16() = default;
+    __nv_bfloat16(float f) : __x(emu_f32_to_bf16_rn(f)) {}
+    operator float() const { return emu_bf16_to_f32(__x); }
+};
+struct __nv_bfloat162 {
+    __nv_bfloat16 x, y;
+};
+inline float __bfloat162float(__nv_bfloat16 v) { return emu_bf16_to_f32(v.__x); }
+inline __nv_bfloat16 __float2bfloat16_rn(float f) {
+    __nv_bfloat16 r;
+    r.__x = emu_f32_to_bf16_rn(f);
+    return r;
+}
+inline __nv_bfloat16 __float2bfloat16(float f) { return __float2bfloat16_rn(f); }
+inline __nv_bfloat162 __floats2bfloat162_rn(float lo, float hi) { return {__float2bfloat16_rn(lo), __float2bfloat16_rn(hi)}; }
+
+struct __half {
+    unsigned short __x;
+};
+struct __attribute__((aligned(4))) __half2 {
+    __half x, y;
+};
+inline float __half2float(__half h) {  // exact (IEEE binary16)
+    const uint32_t sign = static_cast<uint32_t>(h.__x & 0x8000u) << 16;
+    const uint32_t e = (h.__x >> 10) & 0x1fu;
+    const uint32_t m = h.__x & 0x3ffu;
+    if (e == 0) {
+        const float mag = static_cast<float>(m) * 5.9604644775390625e-8f;  // m * 2^-24
+        return __uint_as_float(__float_as_uint(mag) | sign);
+    }
+    if (e == 31) return __uint_as_float(sign | 0x7f800000u | (m != 0 ? 0x00400000u : 0u) | (m << 13));
+    return __uint_as_float(sign | ((e + 112u) << 23) | (m << 13));
+}
+inline float2 __half22float2(__half2 v) { return float2{__half2float(v.x), __half2float(v.y)}; }
+
+namespace n4j {
+namespace cuda {
+
+typedef __nv_bfloat16 bf16;
+
+constexpr int kWarp = 32;
+
+static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* ---- activations ---- */
+
+__device__ __forceinline__ float to_f32(float v) { return v; }
+__device__ __forceinline__ float to_f32(bf16 v) { return __bfloat162float(v); }
+
+template <typename T>
+__device__ __forceinline__ T from_f32(float v);
+template <>
+__device__ __forceinline__ float from_f32<float>(float v) {
+    return v;
+}
+template <>
+__device__ __forceinline__ bf16 from_f32<bf16>(float v) {
+    return __float2bfloat16_rn(v);
+}
+
+__device__ __forceinline__ float load_act(const void* p, int is_bf16, int64_t i) {
+    return is_bf16 ? __bfloat162float(static_cast<const bf16*>(p)[i]) : static_cast<const float*>(p)[i];
+}
+__device__ __forceinline__ void store_act(void* p, int is_bf16, int64_t i, float v) {
+    if (is_bf16) {
+        static_cast<bf16*>(p)[i] = __float2bfloat16_rn(v);
+    } else {
+        static_cast<float*>(p)[i] = v;
+    }
+}
+
+__device__ __forceinline__ float bf16_bits_to_f32(uint32_t bits16) { return __uint_as_float(bits16 << 16); }
+
+/* ---- weights ---- */
+
+__device__ __forceinline__ float e4m3_to_f32(uint32_t b) {
+    const uint32_t e = (b >> 3) & 0xfu;
+    const uint32_t m = b & 0x7u;
+    float mag;
+    if (e == 15u && m == 7u) {
+        mag = __int_as_float(0x7fc00000);
+    } else if (e == 0u) {
+        mag = static_cast<float>(m) * 0.001953125f;
+    } else {
+        mag = __uint_as_float(((e + 120u) << 23) | (m << 20));
+    }
+    return (b & 0x80u) ? -mag : mag;
+}
+
+__device__ __forceinline__ void e4m3x4_to_half2x2(uint32_t v, __half2& even, __half2& odd) {
+    const uint32_t lo = ((v & 0x00800080u) << 8) | ((v & 0x007f007fu) << 7);  // bytes 0, 2
+    const uint32_t hi = (v & 0x80008000u) | ((v & 0x7f007f00u) >> 1);       // bytes 1, 3
+    memcpy(&even, &lo, 4);
+    memcpy(&odd, &hi, 4);
+}
+
+__device__ __forceinline__ void e4m3x4_to_f32_div256(uint32_t v, float out[4]) {
+    __half2 even, odd;
+    e4m3x4_to_half2x2(v, even, odd);
+    const float2 e = __half22float2(even);
+    const float2 o = __half22float2(odd);
+    out[0] = e.x;
+    out[1] = o.x;
+    out[2] = e.y;
+    out[3] = o.y;
+}
+
+__device__ __forceinline__ float weight_raw(const void* data, int dtype, int64_t i) {
+    if (dtype == N4J_DTYPE_BF16) return bf16_bits_to_f32(static_cast<const uint16_t*>(data)[i]);
+    if (dtype == N4J_DTYPE_F8_E4M3) return e4m3_to_f32(static_cast<const uint8_t*>(data)[i]);
+    return static_cast<const float*>(data)[i];
+}
+
+struct weight_ref {
+    const void* data;
+    int dtype;
+    float scale;
+
+    __device__ __forceinline__ float operator()(int64_t i) const { return weight_raw(data, dtype, i) * scale; }
+};
+
+static inline weight_ref make_weight_ref(const n4j_weight* w) {
+    weight_ref r;
+    r.data = w ? w->data : nullptr;
+    r.dtype = w ? w->dtype : N4J_DTYPE_F32;
+    r.scale = w ? w->scale : 1.0f;
+    return r;
+}
+
+/* ---- reductions ---- */
+
+template <int width = 32>
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = width / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+template <int width = 32>
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int o = width / 2; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+__device__ __forceinline__ float block_sum(float v, float* scratch32) {
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const int warps = blockDim.x >> 5;
+    v = warp_sum(v);
+    __syncthreads();  // scratch32 may still be read from a previous call
+    if (lane == 0) scratch32[warp] = v;
+    __syncthreads();
+    float t = lane < warps ? scratch32[lane] : 0.0f;
+    return warp_sum(t);
+}
+
+/* ---- math ---- */
+
+__device__ __forceinline__ float silu(float x) { return x / (1.0f + expf(-x)); }
+
+__device__ __forceinline__ float softplus(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }
+
+/* ---- tensor cores: not emulated ---- */
+
+__device__ __forceinline__ uint32_t smem_addr(const void*) {
+    emu::fatal("smem_addr (cvta.to.shared for tensor-core PTX) is not emulated");
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t[4], const void*) {
+    emu::fatal("ldmatrix (tensor-core PTX) is not emulated");
+}
+
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t[4], const void*) {
+    emu::fatal("ldmatrix.trans (tensor-core PTX) is not emulated");
+}
+
+__device__ __forceinline__ void mma_bf16_16816(float[4], const uint32_t[4], uint32_t, uint32_t) {
+    emu::fatal("mma.sync (tensor-core PTX) is not emulated");
+}
+
+__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
+    return static_cast<uint32_t>(emu_f32_to_bf16_rn(lo)) | (static_cast<uint32_t>(emu_f32_to_bf16_rn(hi)) << 16);
+}
+
+/* ---- vector loads ---- */
+
+__device__ __forceinline__ uint4 load_stream16(const void* p) {
+    if ((reinterpret_cast<uintptr_t>(p) & 15u) != 0) emu::fatal("load_stream16 of a pointer not 16-byte aligned");
+    uint4 r;
+    memcpy(&r, p, 16);
+    return r;
+}
+
+__device__ __forceinline__ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+static inline bool host_aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+}  // namespace cuda
+}  // namespace n4j
+
+#endif /* N4J_CUDA_COMMON_CUH */
