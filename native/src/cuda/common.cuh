@@ -104,66 +104,7 @@ __device__ __forceinline__ void e4m3x4_to_f32_div256(uint32_t v, float out[4]) {
     out[3] = o.y;
 }
 
-/* Raw (unscaled) weight element `i` of a weight stored in `dtype`. */
-__device__ __forceinline__ float weight_raw(const void* data, int dtype, int64_t i) {
-    if (dtype == N4J_DTYPE_BF16) return bf16_bits_to_f32(static_cast<const uint16_t*>(data)[i]);
-    if (dtype == N4J_DTYPE_F8_E4M3) return e4m3_to_f32(static_cast<const uint8_t*>(data)[i]);
-    return static_cast<const float*>(data)[i];
-}
-
-/* A weight (or small parameter vector) as kernels receive it: by value, no host pointers. */
-struct weight_ref {
-    const void* data;
-    int dtype;
-    float scale;
-
-    __device__ __forceinline__ float operator()(int64_t i) const { return weight_raw(data, dtype, i) * scale; }
-};
-
-static inline weight_ref make_weight_ref(const n4j_weight* w) {
-    weight_ref r;
-    r.data = w ? w->data : nullptr;
-    r.dtype = w ? w->dtype : N4J_DTYPE_F32;
-    r.scale = w ? w->scale : 1.0f;
-    return r;
-}
-
-/* ---- reductions ---- */
-
-/* Sum over groups of `width` consecutive lanes (width a power of two <= 32). */
-template <int width = 32>
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-    for (int o = width / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-template <int width = 32>
-__device__ __forceinline__ float warp_max(float v) {
-#pragma unroll
-    for (int o = width / 2; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-
-/* Sum over the whole block (blockDim.x a multiple of 32, at most 1024); every thread gets the result. */
-__device__ __forceinline__ float block_sum(float v, float* scratch32) {
-    const int lane = threadIdx.x & 31;
-    const int warp = threadIdx.x >> 5;
-    const int warps = blockDim.x >> 5;
-    v = warp_sum(v);
-    __syncthreads();  // scratch32 may still be read from a previous call
-    if (lane == 0) scratch32[warp] = v;
-    __syncthreads();
-    float t = lane < warps ? scratch32[lane] : 0.0f;
-    return warp_sum(t);
-}
-
-/* ---- math ---- */
-
-__device__ __forceinline__ float silu(float x) { return x / (1.0f + expf(-x)); }
-
-/* log1p(exp(x)) as max(x, 0) + log1p(exp(-|x|)): never the exp of a large positive number. */
-__device__ __forceinline__ float softplus(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }
+#include "common_device.inc"
 
 /* ---- tensor cores (sm_80+) ---- */
 

@@ -8,9 +8,10 @@
  *     the canonical quiet NaN 0x7FFF, as CUDA does (the CPU library keeps the NaN's payload instead: only NaN-ness
  *     can be compared). __bfloat162float is exact. __half / __half2 exist for the e4m3 decoding helpers.
  *   - to_f32 / from_f32, load_act / store_act, bf16_bits_to_f32, e4m3_to_f32, e4m3x4_to_half2x2,
- *     e4m3x4_to_f32_div256, weight_raw, weight_ref / make_weight_ref, ceil_div, kWarp, warp_sum, warp_max,
- *     block_sum, silu, softplus, load_stream16, aligned16, host_aligned16, pack_bf16x2: copied from the real header
- *     (the device-side bodies are the same C++; only the intrinsics underneath are emulated).
+ *     e4m3x4_to_f32_div256, ceil_div, kWarp, load_stream16, aligned16, host_aligned16, pack_bf16x2: copied from the
+ *     real header (the device-side bodies are the same C++; only the intrinsics underneath are emulated);
+ *     weight_raw, weight_ref / make_weight_ref, warp_sum, warp_max, block_sum, silu, softplus: the real ones, from
+ *     native/src/cuda/common_device.inc, which both headers include.
  *   - smem_addr, ldmatrix_x4, ldmatrix_x4_trans and mma_bf16_16816 (tensor-core PTX) cannot be emulated: they
  *     abort with a message if a kernel calls them. The tensor-core kernels (gemm_mma, attention_prefill_mma) are
  *     therefore not part of the emulated test.
@@ -146,61 +147,7 @@ __device__ __forceinline__ void e4m3x4_to_f32_div256(uint32_t v, float out[4]) {
     out[3] = o.y;
 }
 
-__device__ __forceinline__ float weight_raw(const void* data, int dtype, int64_t i) {
-    if (dtype == N4J_DTYPE_BF16) return bf16_bits_to_f32(static_cast<const uint16_t*>(data)[i]);
-    if (dtype == N4J_DTYPE_F8_E4M3) return e4m3_to_f32(static_cast<const uint8_t*>(data)[i]);
-    return static_cast<const float*>(data)[i];
-}
-
-struct weight_ref {
-    const void* data;
-    int dtype;
-    float scale;
-
-    __device__ __forceinline__ float operator()(int64_t i) const { return weight_raw(data, dtype, i) * scale; }
-};
-
-static inline weight_ref make_weight_ref(const n4j_weight* w) {
-    weight_ref r;
-    r.data = w ? w->data : nullptr;
-    r.dtype = w ? w->dtype : N4J_DTYPE_F32;
-    r.scale = w ? w->scale : 1.0f;
-    return r;
-}
-
-/* ---- reductions ---- */
-
-template <int width = 32>
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-    for (int o = width / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
-template <int width = 32>
-__device__ __forceinline__ float warp_max(float v) {
-#pragma unroll
-    for (int o = width / 2; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-
-__device__ __forceinline__ float block_sum(float v, float* scratch32) {
-    const int lane = threadIdx.x & 31;
-    const int warp = threadIdx.x >> 5;
-    const int warps = blockDim.x >> 5;
-    v = warp_sum(v);
-    __syncthreads();  // scratch32 may still be read from a previous call
-    if (lane == 0) scratch32[warp] = v;
-    __syncthreads();
-    float t = lane < warps ? scratch32[lane] : 0.0f;
-    return warp_sum(t);
-}
-
-/* ---- math ---- */
-
-__device__ __forceinline__ float silu(float x) { return x / (1.0f + expf(-x)); }
-
-__device__ __forceinline__ float softplus(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }
+#include "common_device.inc"  // the real file (native/src/cuda): weight access, reductions, silu, softplus
 
 /* ---- tensor cores: not emulated ---- */
 
