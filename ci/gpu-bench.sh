@@ -5,7 +5,8 @@
 # build/native with the CUDA plug-in (this script builds it when it is missing).
 #
 # Java: the runtime and jar of .gpu/ (ci/gpu-bundle.sh) when present, else a JDK >= 22 and the launcher's jar.
-# Then the JMH kernel report on the GPU (KernelReport --device cuda:0 --quick), unless N4J_BENCH_KERNELS=0.
+# Then, on a host CPU with AVX512-BF16, the CPU benchmark model on 2 pinned cores (unless N4J_BENCH_CPU=0), and the
+# JMH kernel report on the GPU (KernelReport --device cuda:0 --quick), unless N4J_BENCH_KERNELS=0.
 # Environment: N4J_BENCH_DIR (where the checkpoints go, default /tmp/n4j-9b: bf16 ~18 GB, fp8 ~10 GB),
 # N4J_BENCH_ARGS (default "-p 8192 -n 128 -r 2 --batch 1,8,16"), N4J_BENCH_WEIGHTS (default "bf16 fp8").
 # Under a 10-minute limit per command, run it in pieces on one warm machine (the checkpoints stay in /tmp only while
@@ -61,6 +62,21 @@ for w in $weights; do
   # shellcheck disable=SC2086
   cli bench --model "$model" --device cuda:0 $bench_args
 done
+
+# The host CPU, when it has AVX512-BF16 (the CPU issue's reference machines do): the CPU benchmark model on 2 cores
+# (pinned), F32 and BF16 activations (BF16 activations use the BF16 dot-product matmul). N4J_BENCH_CPU=0 skips it.
+if [ "${N4J_BENCH_CPU:-1}" != 0 ] && grep -q -w avx512_bf16 /proc/cpuinfo 2>/dev/null; then
+  cpu_config=.gpu/fixtures/configs/bench-medium.json
+  [ -f "$cpu_config" ] || cpu_config=../shared/fixtures/configs/bench-medium.json
+  cpu_model="$dir/bench-medium"
+  [ -f "$cpu_model/config.json" ] || cli create-model --config "$cpu_config" --out "$cpu_model" --seed 1
+  echo "== CPU bench on the host (2 cores pinned): $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
+  for act in f32 bf16; do
+    echo "-- activations $act"
+    taskset -c 0,1 "$java" --enable-native-access=ALL-UNNAMED -Dnemotron4j.library.dir="$PWD/$build" \
+      -jar "$jar" bench --model "$cpu_model" --device cpu --threads 2 --activations "$act" -p 512 -n 128 -r 3 || true
+  done
+fi
 
 if [ "${N4J_BENCH_KERNELS:-1}" != 0 ]; then
   echo "== JMH kernel report on cuda:0"

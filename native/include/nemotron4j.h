@@ -56,6 +56,13 @@ extern "C" {
  * BF16 x. No effect with F32 activations.
  */
 #define N4J_FLAG_F32_RESIDUAL 2
+/*
+ * CPU: n4j_matmul over BF16 and F8_E4M3 weights rounds F32 activations to BF16 (nearest even) and multiplies with
+ * BF16 dot-product instructions, accumulating in F32, where the CPU has them (AVX512-BF16: about twice the F32
+ * multiply-add rate; what GPU tensor cores and llama.cpp's CPU backend do). On other CPUs, and on CUDA, no effect.
+ * With BF16 activations it is implied (their inputs already are BF16 values).
+ */
+#define N4J_FLAG_BF16_MATMUL 4
 
 /* ---- activations for fused elementwise epilogues ---- */
 #define N4J_ACT_NONE 0

@@ -1,4 +1,4 @@
-# check_simd_objects.cmake: object files compiled with -mavx2 must not define weak (COMDAT) symbols: the linker
+# check_simd_objects.cmake: object files compiled with -mavx2 or -mavx512* must not define weak (COMDAT) symbols: the linker
 # keeps one copy of each weak symbol for the whole library and could pick the AVX2-compiled one for callers on
 # CPUs without AVX2. Usage: cmake "-DOBJECTS=a.o;b.o;..." -P check_simd_objects.cmake
 find_program(NM nm)
@@ -8,7 +8,7 @@ if(NOT NM)
 endif()
 set(checked 0)
 foreach(object ${OBJECTS})
-  if(NOT object MATCHES "_avx2\\.cpp\\.o$")
+  if(NOT object MATCHES "_(avx2|avx512bf16)\\.cpp\\.o$")
     continue()
   endif()
   execute_process(COMMAND ${NM} -C ${object} OUTPUT_VARIABLE symbols RESULT_VARIABLE rc)
@@ -23,4 +23,4 @@ foreach(object ${OBJECTS})
   endforeach()
   math(EXPR checked "${checked} + 1")
 endforeach()
-message(STATUS "check_simd_objects: ${checked} AVX2 objects define no weak symbols")
+message(STATUS "check_simd_objects: ${checked} SIMD objects define no weak symbols")

@@ -143,6 +143,11 @@ public:
             add("avx2/2t", 2, n4j::cpu::SIMD_AVX2);
             add("avx2/3t", 3, n4j::cpu::SIMD_AVX2);
         }
+        if (n4j::cpu::cpu_has_avx512_bf16()) {
+            add("avx512bf16/1t", 1, n4j::cpu::SIMD_AVX512_BF16);
+            add("avx512bf16/2t", 2, n4j::cpu::SIMD_AVX512_BF16);
+            add("avx512bf16/3t", 3, n4j::cpu::SIMD_AVX512_BF16);
+        }
     }
     ~backends() {
         n4j_backend_destroy(reference_);
@@ -177,7 +182,7 @@ struct op_stats {
 template <class F>
 void compare_variants(const backends& all, op_stats& st, const std::string& label, F run, double tol) {
     const std::vector<float> ref = run(all.reference());
-    std::vector<float> first_by_simd[2];
+    std::vector<float> first_by_simd[n4j::cpu::kSimdLevels];
     st.cases++;
     for (const variant& v : all.fast()) {
         const std::vector<float> got = run(v.backend);

@@ -1,8 +1,9 @@
 /*
  * test_kernels.cpp: the cross-op harness. Every op runs on the scalar reference backend and on every fast variant
- * (portable and AVX2 kernels, 1, 2 and 3 threads) on random inputs of awkward sizes: odd widths, tails shorter than
- * a vector, rows 1/3/17, head_dim 20 and 80, one group and many groups, T not a multiple of the chunk, T smaller
- * than the conv kernel, T = 1, caches split over several blocks, BF16 KV, row strides wider than the rows.
+ * (portable, AVX2 and, where the CPU has it, AVX512-BF16 kernels, 1, 2 and 3 threads) on random inputs of awkward
+ * sizes: odd widths, tails shorter than a vector, rows 1/3/17, head_dim 20 and 80, one group and many groups, T not a
+ * multiple of the chunk, T smaller than the conv kernel, T = 1, caches split over several blocks, BF16 KV, row
+ * strides wider than the rows.
  * The fast results must be within a few F32 roundings of the reference (relative to the largest reference value),
  * and the same SIMD level must give bit-identical results for every thread count.
  */

@@ -130,7 +130,7 @@ typedef void (*attention_tile_fn)(const n4j_attn_dims*, const n4j_kv_cache*, int
                                   int64_t, int32_t, int32_t, void*);
 
 attention_tile_fn pick_tile(const context* ctx) {
-    return ctx->simd == SIMD_AVX2 ? avx2::attention_tile : generic::attention_tile;
+    return ctx->simd >= SIMD_AVX2 ? avx2::attention_tile : generic::attention_tile;
 }
 
 }  // namespace
@@ -197,7 +197,7 @@ void attention_decode_fast(context* ctx, const n4j_attn_dims* dims, int32_t batc
     const int64_t tasks = first_task[static_cast<size_t>(batch)];
     float* parts = static_cast<float*>(ctx->shared_scratch(sizeof(float) * static_cast<size_t>(tasks * part_floats)));
     ctx->reserve_thread_scratch(generic::attention_decode_scratch_bytes(H, dims->kv_heads, D));
-    const bool simd = ctx->simd == SIMD_AVX2;
+    const bool simd = ctx->simd >= SIMD_AVX2;
     auto task = [&](int64_t t, int thread) {
         int32_t b = 0;
         while (first_task[static_cast<size_t>(b) + 1] <= t) ++b;

@@ -70,11 +70,11 @@ void convert_slice_fast(simd_level simd, const void* src, int32_t src_dtype, voi
         for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(s[i]);
         return;
     }
-    if (simd == SIMD_AVX2 && src_dtype == N4J_DTYPE_F16 && dst_dtype == N4J_DTYPE_F32) {
+    if (simd >= SIMD_AVX2 && src_dtype == N4J_DTYPE_F16 && dst_dtype == N4J_DTYPE_F32) {
         avx2::convert_f16_to_f32(static_cast<const uint16_t*>(src) + begin, static_cast<float*>(dst) + begin, n);
         return;
     }
-    if (simd == SIMD_AVX2 && src_dtype == N4J_DTYPE_F32 && dst_dtype == N4J_DTYPE_F16) {
+    if (simd >= SIMD_AVX2 && src_dtype == N4J_DTYPE_F32 && dst_dtype == N4J_DTYPE_F16) {
         avx2::convert_f32_to_f16(static_cast<const float*>(src) + begin, static_cast<uint16_t*>(dst) + begin, n);
         return;
     }

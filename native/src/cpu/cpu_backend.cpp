@@ -70,11 +70,17 @@ int32_t cpu_create(const n4j_backend_options* options, const n4j_backend_host*, 
         return set_error(N4J_ERR_INVALID_ARGUMENT, "n4j_backend_create: options.threads (%d) is larger than %d",
                          options->threads, kMaxThreads);
     }
+    simd_level level = SIMD_GENERIC;
+    char simd_error[160];
+    if (!configured_simd_level(&level, simd_error, sizeof(simd_error))) {
+        return set_error(N4J_ERR_INVALID_ARGUMENT, "n4j_backend_create: %s", simd_error);
+    }
     context* ctx = new context();
     ctx->act_bf16 = options->activation_dtype == N4J_DTYPE_BF16;
     ctx->f32_residual = ctx->act_bf16 && (options->flags & N4J_FLAG_F32_RESIDUAL) != 0;
+    ctx->bf16_matmul = ctx->act_bf16 || (options->flags & N4J_FLAG_BF16_MATMUL) != 0;
     ctx->reference = (options->flags & N4J_FLAG_REFERENCE_KERNELS) != 0;
-    ctx->simd = ctx->reference ? SIMD_GENERIC : best_simd_level();
+    ctx->simd = ctx->reference ? SIMD_GENERIC : level;
     ctx->threads = ctx->reference ? 1 : (options->threads > 0 ? options->threads : available_cpus());
     try {
         ctx->pool.reset(new thread_pool(ctx->threads));
@@ -107,8 +113,9 @@ int32_t cpu_get_info(void* c, n4j_backend_info* info) {
     if (ctx->reference) {
         snprintf(info->name, sizeof(info->name), "cpu reference (scalar) 1 thread%s", ctx->act_bf16 ? ", bf16 activations" : "");
     } else {
-        snprintf(info->name, sizeof(info->name), "cpu %s %d thread%s%s", simd_level_name(ctx->simd), ctx->threads,
-                 ctx->threads == 1 ? "" : "s", ctx->act_bf16 ? ", bf16 activations" : "");
+        snprintf(info->name, sizeof(info->name), "cpu %s %d thread%s%s%s", simd_level_name(ctx->simd), ctx->threads,
+                 ctx->threads == 1 ? "" : "s", ctx->act_bf16 ? ", bf16 activations" : "",
+                 !ctx->act_bf16 && ctx->bf16_matmul && ctx->simd >= SIMD_AVX512_BF16 ? ", bf16 matmul" : "");
     }
     return N4J_OK;
 }

@@ -46,6 +46,7 @@ struct context {
     bool reference = false;  // N4J_FLAG_REFERENCE_KERNELS: scalar oracle kernels only
     bool act_bf16 = false;   // activation_dtype BF16: ops widen bf16 activations to F32 and round results back
     bool f32_residual = false;  // N4J_FLAG_F32_RESIDUAL (with BF16): embedding out, rmsnorm x, add a/y are F32
+    bool bf16_matmul = false;   // N4J_FLAG_BF16_MATMUL or BF16 activations: matmul may round its input to BF16
     simd_level simd = SIMD_GENERIC;
     int threads = 1;
     /* Budget of the chunked scan's shared C.B^T scratch, in floats (tests lower it to exercise windowing). */

@@ -1,6 +1,10 @@
 /* cpu_features.cpp: see cpu_features.h. */
 #include "cpu/cpu_features.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 namespace n4j {
 namespace cpu {
 
@@ -16,10 +20,50 @@ bool cpu_has_avx2_fma_f16c() {
 #endif
 }
 
-simd_level best_simd_level() { return cpu_has_avx2_fma_f16c() ? SIMD_AVX2 : SIMD_GENERIC; }
+bool cpu_has_avx512_bf16() {
+#if defined(N4J_EMULATE_AVX512BF16)
+    return cpu_has_avx2_fma_f16c();  // a testing build: the kernels model the instruction in scalar code
+#elif defined(N4J_HAVE_AVX512BF16_KERNELS) && (defined(__x86_64__) || defined(__i386__))
+    // __builtin_cpu_supports reports AVX-512 features only when the OS saves the 512-bit state (XCR0).
+    static const bool supported = [] {
+        __builtin_cpu_init();
+        return cpu_has_avx2_fma_f16c() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512bf16");
+    }();
+    return supported;
+#else
+    return false;
+#endif
+}
+
+simd_level best_simd_level() {
+    return cpu_has_avx512_bf16() ? SIMD_AVX512_BF16 : cpu_has_avx2_fma_f16c() ? SIMD_AVX2 : SIMD_GENERIC;
+}
+
+bool configured_simd_level(simd_level* level, char* error, int error_size) {
+    const simd_level best = best_simd_level();
+    *level = best;
+    const char* env = getenv("N4J_CPU_SIMD");
+    if (env == nullptr || env[0] == '\0') return true;
+    simd_level cap;
+    if (strcmp(env, "generic") == 0) {
+        cap = SIMD_GENERIC;
+    } else if (strcmp(env, "avx2") == 0) {
+        cap = SIMD_AVX2;
+    } else if (strcmp(env, "avx512bf16") == 0) {
+        cap = SIMD_AVX512_BF16;
+    } else {
+        snprintf(error, static_cast<size_t>(error_size),
+                 "environment variable N4J_CPU_SIMD=\"%.40s\" is not a SIMD level (generic, avx2 or avx512bf16)", env);
+        return false;
+    }
+    *level = cap < best ? cap : best;
+    return true;
+}
 
 const char* simd_level_name(simd_level level) {
     switch (level) {
+        case SIMD_AVX512_BF16: return "avx512-bf16";
         case SIMD_AVX2: return "avx2+fma+f16c";
         default: return "generic";
     }

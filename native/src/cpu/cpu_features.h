@@ -1,7 +1,9 @@
 /*
  * cpu_features.h: which SIMD instruction sets the running CPU has, detected once with __builtin_cpu_supports.
  * Translation units named *_avx2.cpp are compiled with -mavx2 -mfma -mf16c and are only called when
- * cpu_has_avx2_fma_f16c() says so; everything else is compiled for the baseline ISA.
+ * cpu_has_avx2_fma_f16c() says so; *_avx512bf16.cpp are compiled with -mavx512f -mavx512bw -mavx512bf16 (and the
+ * AVX2 flags) and are only called when cpu_has_avx512_bf16() says so; everything else is compiled for the baseline
+ * ISA.
  */
 #ifndef N4J_CPU_FEATURES_H
 #define N4J_CPU_FEATURES_H
@@ -10,13 +12,27 @@ namespace n4j {
 namespace cpu {
 
 /* Instruction-set level of the fast kernels. */
-enum simd_level { SIMD_GENERIC = 0, SIMD_AVX2 = 1 };
+/* Each level includes the ones below it: SIMD_AVX512_BF16 runs the AVX2 kernels for every op except matmul over
+ * BF16 / E4M3 weights. */
+enum simd_level { SIMD_GENERIC = 0, SIMD_AVX2 = 1, SIMD_AVX512_BF16 = 2 };
+constexpr int kSimdLevels = 3;
 
 /* True when the CPU (and this build) supports AVX2, FMA and F16C. */
 bool cpu_has_avx2_fma_f16c();
 
+/* True when the CPU (with OS support for the 512-bit state) and this build support AVX-512 F/BW and AVX512-BF16,
+ * besides AVX2, FMA and F16C. */
+bool cpu_has_avx512_bf16();
+
 /* The best level this CPU supports. */
 simd_level best_simd_level();
+
+/*
+ * The level a CPU backend uses: best_simd_level(), lowered by the environment variable N4J_CPU_SIMD (generic,
+ * avx2 or avx512bf16; a level above what the CPU has means the best it has). Returns false, with the message in
+ * `error`, for any other value.
+ */
+bool configured_simd_level(simd_level* level, char* error, int error_size);
 
 const char* simd_level_name(simd_level level);
 

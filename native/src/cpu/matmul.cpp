@@ -18,8 +18,13 @@
  *    FMA kernel runs over them, so every converted weight is reused by up to 192 activation rows from L1.
  *  - Portable: blocks of 8 weight rows are converted to F32 into per-thread scratch, then plain dot products that
  *    the compiler vectorizes for the baseline ISA.
- * The fast results differ from the reference only by the order of F32 additions (and, for scale != 1, by
- * rounding the scale into the weights before the multiply).
+ *  - AVX512-BF16 with N4J_FLAG_BF16_MATMUL or BF16 activations (BF16 and E4M3 weights, any row count): the
+ *    activations are rounded to BF16 once per call (exact for BF16 activations) and BF16 dot-product instructions
+ *    accumulate in F32 (matmul_bf16dot.inc); tasks are blocks of 32 weight rows (decode) or 64 x 64 output tiles
+ *    (prefill). F32 weights, and F32 activations without the flag, take the AVX2 paths.
+ * The AVX2 and portable results differ from the reference only by the order of F32 additions (and, for scale != 1,
+ * by rounding the scale into the weights before the multiply); so do the BF16 dot-product results (on activations that
+ * are BF16 values; others would be rounded to BF16).
  */
 #include "cpu/matmul.h"
 
@@ -96,6 +101,35 @@ void matmul_portable_block(const float* x, int64_t ld_x, int32_t rows, const n4j
 
 }  // namespace
 
+void matmul_bf16dot(context* ctx, bf16dot_convert_fn convert_x, bf16dot_rows_fn rows_fn, const float* x,
+                    int64_t ld_x, int32_t rows, const n4j_weight* w, float* y, int64_t ld_y, int32_t epilogue) {
+    const int32_t accumulate = epilogue == N4J_MATMUL_ACCUMULATE ? 1 : 0;
+    const bool relu2 = epilogue == N4J_MATMUL_RELU_SQUARED;
+    const int32_t O = w->rows;
+    const int64_t K = w->cols;
+    const int64_t work = static_cast<int64_t>(rows) * O * K;
+    const int64_t ld_xb = bf16dot_ld(K);
+    uint16_t* xb = static_cast<uint16_t*>(ctx->shared_scratch(sizeof(uint16_t) * static_cast<size_t>(rows * ld_xb)));
+    const int64_t convert_tasks = (rows + kBf16DotMaxRows - 1) / kBf16DotMaxRows;
+    run_tasks(ctx, convert_tasks, work, [&](int64_t t, int) {
+        const int32_t r0 = static_cast<int32_t>(t) * kBf16DotMaxRows;
+        convert_x(x, ld_x, r0, r0 + kBf16DotMaxRows < rows ? r0 + kBf16DotMaxRows : rows, K, xb);
+    });
+    // Decode-sized calls: blocks of 32 weight rows (enough tasks for the threads on the smallest layers); prefill:
+    // 64 x 64 tiles of the output.
+    const int32_t col_block = rows < kMatmulPackedMinRows ? 32 : kBf16DotMaxWeightRows;
+    const int64_t col_blocks = (O + col_block - 1) / col_block;
+    const int64_t row_blocks = (rows + kBf16DotMaxRows - 1) / kBf16DotMaxRows;
+    run_tasks(ctx, col_blocks * row_blocks, work, [&](int64_t t, int) {
+        const int32_t o0 = static_cast<int32_t>(t % col_blocks) * col_block;
+        const int32_t o1 = o0 + col_block < O ? o0 + col_block : O;
+        const int32_t r0 = static_cast<int32_t>(t / col_blocks) * kBf16DotMaxRows;
+        const int32_t r1 = r0 + kBf16DotMaxRows < rows ? r0 + kBf16DotMaxRows : rows;
+        rows_fn(xb + r0 * ld_xb, r1 - r0, w, o0, o1, y + r0 * ld_y, ld_y, accumulate);
+        if (relu2) relu_squared_tile(y, ld_y, r0, r1, o0, o1);
+    });
+}
+
 void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, float* y,
                  int64_t ld_y, int32_t epilogue) {
     const int32_t accumulate = epilogue == N4J_MATMUL_ACCUMULATE ? 1 : 0;
@@ -104,8 +138,18 @@ void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const
     const int64_t K = w->cols;
     const int64_t work = static_cast<int64_t>(rows) * O * K;
 
+#if defined(N4J_HAVE_AVX512BF16_KERNELS)
+    // Only when asked (N4J_FLAG_BF16_MATMUL) or with BF16 activations, which already are BF16 values (rounding them
+    // changes nothing). Otherwise the AVX2 kernels keep F32 activations exact.
+    if (ctx->simd >= SIMD_AVX512_BF16 && ctx->bf16_matmul &&
+        (w->dtype == N4J_DTYPE_BF16 || w->dtype == N4J_DTYPE_F8_E4M3)) {
+        matmul_bf16dot(ctx, avx512bf16::bf16dot_convert_x, avx512bf16::bf16dot_rows, x, ld_x, rows, w, y, ld_y,
+                       epilogue);
+        return;
+    }
+#endif
     static_assert(kMatmulPackedMinRows - 1 <= avx2::kDotMaxRows, "dot form row buffer");
-    if (ctx->simd == SIMD_AVX2 && rows < kMatmulPackedMinRows) {
+    if (ctx->simd >= SIMD_AVX2 && rows < kMatmulPackedMinRows) {
         float* x_split = nullptr;
         if (w->dtype == N4J_DTYPE_BF16) {
             x_split = static_cast<float*>(ctx->shared_scratch(sizeof(float) * static_cast<size_t>(rows * K)));
@@ -120,7 +164,7 @@ void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const
         });
         return;
     }
-    if (ctx->simd == SIMD_AVX2) {
+    if (ctx->simd >= SIMD_AVX2) {
         // Activations packed once per call (tasks of 6-row tiles), shared by every column block.
         float* xpack = static_cast<float*>(ctx->shared_scratch(sizeof(float) * avx2::matmul_packed_x_floats(rows, K)));
         const int64_t pack_tasks = (rows + kPackXRows - 1) / kPackXRows;

@@ -23,9 +23,22 @@ inline float relu_squared_value(float v) {
     return r * r;
 }
 
-/* Multithreaded; AVX2 micro-kernels when ctx->simd == SIMD_AVX2, portable blocked code otherwise. */
+/* Multithreaded; the BF16 dot-product form for BF16 / E4M3 weights when ctx->simd == SIMD_AVX512_BF16 and
+ * ctx->bf16_matmul, AVX2
+ * micro-kernels from SIMD_AVX2 up, portable blocked code otherwise. */
 void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, float* y,
                  int64_t ld_y, int32_t epilogue);
+
+/*
+ * The BF16 dot-product form (matmul_bf16dot.inc) for BF16 / F8_E4M3 weights, multithreaded, with the kernels of one
+ * compilation of it (avx512bf16:: in the library, bf16dot_emu:: in the tests).
+ */
+typedef void (*bf16dot_convert_fn)(const float* x, int64_t ld_x, int32_t row_begin, int32_t row_end, int64_t K,
+                                   uint16_t* xb);
+typedef void (*bf16dot_rows_fn)(const uint16_t* xb, int32_t rows, const n4j_weight* w, int32_t o_begin,
+                                int32_t o_end, float* y, int64_t ld_y, int32_t accumulate);
+void matmul_bf16dot(context* ctx, bf16dot_convert_fn convert_x, bf16dot_rows_fn rows_fn, const float* x,
+                    int64_t ld_x, int32_t rows, const n4j_weight* w, float* y, int64_t ld_y, int32_t epilogue);
 
 /* Activation rows from which the AVX2 path switches from streaming dot products to packed panels. */
 constexpr int32_t kMatmulPackedMinRows = 16;

@@ -115,6 +115,38 @@ void matmul_rows_packed(const float* xpack, int32_t rows, const n4j_weight* w, i
                         float* y, int64_t ld_y, int32_t accumulate, float* pack);
 
 }  // namespace avx2
+
+/*
+ * ---- matmul_bf16dot.inc: BF16 dot-product matmul over BF16 / F8_E4M3 weights (see that file) ----
+ * avx512bf16: compiled with -mavx512f -mavx512bw -mavx512bf16 (matmul_avx512bf16.cpp), called when
+ * context::simd == SIMD_AVX512_BF16. bf16dot_emu: the same body with the dot-product instruction modelled in scalar
+ * code, compiled into the native tests only.
+ * bf16dot_convert_x rounds activation rows [row_begin, row_end) of x to BF16 into xb (rows of bf16dot_ld(K)
+ * elements, zero-padded). bf16dot_rows computes weight rows [o_begin, o_end) (at most kBf16DotMaxWeightRows) of
+ * y = x * W^T * scale for `rows` (at most kBf16DotMaxRows) activation rows starting at xb.
+ */
+constexpr int32_t kBf16DotMaxRows = 64;
+constexpr int32_t kBf16DotMaxWeightRows = 64;
+
+/* Row stride of the converted activations: K rounded up to 32 columns. */
+static inline int64_t bf16dot_ld(int64_t K) { return (K + 31) & ~int64_t(31); }
+
+/* Columns of the reduction per piece: keeps a tile's activation rows and weight rows in L1 (a multiple of 32). */
+static inline int64_t bf16dot_piece(int32_t rows) { return rows < 16 ? 2048 : 1024; }
+
+#define N4J_DECLARE_BF16DOT_KERNELS                                                                             \
+    void bf16dot_convert_x(const float* x, int64_t ld_x, int32_t row_begin, int32_t row_end, int64_t K,         \
+                           uint16_t* xb);                                                                      \
+    void bf16dot_rows(const uint16_t* xb, int32_t rows, const n4j_weight* w, int32_t o_begin, int32_t o_end,    \
+                      float* y, int64_t ld_y, int32_t accumulate);
+
+namespace avx512bf16 {
+N4J_DECLARE_BF16DOT_KERNELS
+}  // namespace avx512bf16
+
+namespace bf16dot_emu {
+N4J_DECLARE_BF16DOT_KERNELS
+}  // namespace bf16dot_emu
 }  // namespace cpu
 }  // namespace n4j
 

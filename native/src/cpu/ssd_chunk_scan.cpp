@@ -149,7 +149,7 @@ void ssd_chunk_scan_fast(context* ctx, const n4j_ssm_dims* dims, int32_t tokens,
     ssm_expand_params(H, dt_bias, A_log, D, params, params + H, params + 2 * H);
     ctx->reserve_thread_scratch(sizeof(float) * ssd_scan_head_scratch_floats(L_alloc, P));
 
-    const bool use_avx2 = ctx->simd == SIMD_AVX2;
+    const bool use_avx2 = ctx->simd >= SIMD_AVX2;
     auto cb_chunk = use_avx2 ? avx2::ssd_scan_cb_chunk : generic::ssd_scan_cb_chunk;
     auto head_window = use_avx2 ? avx2::ssd_scan_head_window : generic::ssd_scan_head_window;
     const int64_t work_per_chunk = static_cast<int64_t>(H) * L * (static_cast<int64_t>(L) * P + 2 * P * dims->state_dim);

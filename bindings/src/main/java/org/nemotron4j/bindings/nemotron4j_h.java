@@ -172,6 +172,15 @@ public class nemotron4j_h extends nemotron4j_h$shared {
     public static int N4J_FLAG_F32_RESIDUAL() {
         return N4J_FLAG_F32_RESIDUAL;
     }
+    private static final int N4J_FLAG_BF16_MATMUL = (int)4L;
+    /**
+     * {@snippet lang=c :
+     * #define N4J_FLAG_BF16_MATMUL 4
+     * }
+     */
+    public static int N4J_FLAG_BF16_MATMUL() {
+        return N4J_FLAG_BF16_MATMUL;
+    }
     private static final int N4J_ACT_NONE = (int)0L;
     /**
      * {@snippet lang=c :

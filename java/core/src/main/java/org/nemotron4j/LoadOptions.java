@@ -14,8 +14,14 @@ package org.nemotron4j;
  *                     in F32; BF16 there rounds every activation between F32 kernels, which checks the BF16 data
  *                     path: 2.4e-2 x max|logit| from the golden fixtures, whose bf16 criterion is 3e-2), BF16 on
  *                     CUDA (half the activation bytes; tensor-core GEMMs take one bf16 product instead of two)
+ * @param matmulDtype  the type the matrix multiplications over BF16 and FP8 weights round their inputs to:
+ *                     {@link DType#F32} (exact) or {@link DType#BF16}. On a CPU with AVX512-BF16, BF16 multiplies with
+ *                     BF16 dot-product instructions (about twice the F32 rate; what GPU tensor cores and llama.cpp's
+ *                     CPU backend do); on other CPUs and on CUDA it changes nothing. Null for the default: the
+ *                     activation type (whose values BF16 inputs already are)
  */
-public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtype, DType activationDtype) {
+public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtype, DType activationDtype,
+                          DType matmulDtype) {
     public static final int DEFAULT_PREFILL_CHUNK = 256;
 
     /** Progress of a long operation, in bytes or items. */
@@ -34,27 +40,40 @@ public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtyp
         if (activationDtype != null && activationDtype != DType.F32 && activationDtype != DType.BF16) {
             throw new NemotronException("activationDtype must be F32 or BF16, got " + activationDtype);
         }
+        if (matmulDtype != null && matmulDtype != DType.F32 && matmulDtype != DType.BF16) {
+            throw new NemotronException("matmulDtype must be F32 or BF16, got " + matmulDtype);
+        }
+    }
+
+    /** The first four components; the matmul input type follows the activations. */
+    public LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtype, DType activationDtype) {
+        this(prefillChunk, progress, kvCacheDtype, activationDtype, null);
     }
 
     public static LoadOptions defaults() {
-        return new LoadOptions(DEFAULT_PREFILL_CHUNK, null, null, null);
+        return new LoadOptions(DEFAULT_PREFILL_CHUNK, null, null, null, null);
     }
 
     public LoadOptions withPrefillChunk(int tokens) {
-        return new LoadOptions(tokens, progress, kvCacheDtype, activationDtype);
+        return new LoadOptions(tokens, progress, kvCacheDtype, activationDtype, matmulDtype);
     }
 
     public LoadOptions withProgress(Progress p) {
-        return new LoadOptions(prefillChunk, p, kvCacheDtype, activationDtype);
+        return new LoadOptions(prefillChunk, p, kvCacheDtype, activationDtype, matmulDtype);
     }
 
     /** The KV cache element type (F32 or BF16); null restores the backend's default. */
     public LoadOptions withKvCacheDtype(DType dtype) {
-        return new LoadOptions(prefillChunk, progress, dtype, activationDtype);
+        return new LoadOptions(prefillChunk, progress, dtype, activationDtype, matmulDtype);
     }
 
     /** The activation element type (F32 or BF16); null restores the backend's default. */
     public LoadOptions withActivationDtype(DType dtype) {
-        return new LoadOptions(prefillChunk, progress, kvCacheDtype, dtype);
+        return new LoadOptions(prefillChunk, progress, kvCacheDtype, dtype, matmulDtype);
+    }
+
+    /** The matmul input type (F32 or BF16); null restores the default (the activation type). */
+    public LoadOptions withMatmulDtype(DType dtype) {
+        return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, dtype);
     }
 }

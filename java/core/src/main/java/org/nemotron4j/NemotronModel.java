@@ -95,7 +95,7 @@ public final class NemotronModel implements AutoCloseable {
             ckpt.validate();
             DType act = options.activationDtype() != null ? options.activationDtype()
                     : device.kind() == Device.Kind.CPU ? DType.F32 : DType.BF16;
-            Backend backend = Backend.create(device, act);
+            Backend backend = Backend.create(device, act, options.matmulDtype() != null ? options.matmulDtype() : act);
             try {
                 return new NemotronModel(ckpt, backend, options);
             } catch (RuntimeException e) {

@@ -39,6 +39,23 @@ class Bf16ActivationsTest {
         }
     }
 
+    /**
+     * F32 activations with matmul inputs rounded to BF16 (BF16 dot products on CPUs with AVX512-BF16, unchanged
+     * elsewhere): the golden fixtures within the bf16 criterion, and prefill equal to decode within it.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"nemotron-h-tiny", "nemotron-h-tiny-fp8"})
+    void goldenFixturesWithBf16Matmul(String name) {
+        LoadOptions opts = LoadOptions.defaults().withMatmulDtype(DType.BF16).withPrefillChunk(16);
+        try (NemotronModel model = NemotronModel.load(Fixtures.path(name), Device.cpu(), opts)) {
+            assertEquals(DType.F32, model.activationDtype());
+            Fixtures.assertGolden(name, model, TOL);
+        }
+        var e = org.junit.jupiter.api.Assertions.assertThrows(NemotronException.class,
+                () -> LoadOptions.defaults().withMatmulDtype(DType.F16));
+        assertTrue(e.getMessage().contains("matmulDtype must be F32 or BF16"), e.getMessage());
+    }
+
     @Test
     void onlyF32AndBf16ActivationsAreAccepted() {
         var e = org.junit.jupiter.api.Assertions.assertThrows(NemotronException.class,

@@ -32,7 +32,7 @@ final class BenchCommand implements Command {
     @Override
     public String usage() {
         return """
-                usage: nemotron4j bench --model DIR [-p 512] [-n 128] [-r 5] [--threads N] [--batch 1,4,8] [--device cpu|cuda:0] [--chunk T] [--kv f32|bf16] [--activations f32|bf16]
+                usage: nemotron4j bench --model DIR [-p 512] [-n 128] [-r 5] [--threads N] [--batch 1,4,8] [--device cpu|cuda:0] [--chunk T] [--kv f32|bf16] [--activations f32|bf16] [--matmul f32|bf16]
                   -p N        prompt tokens of the prefill test (0 = skip)
                   -n N        generated tokens of the decode test (0 = skip)
                   -r R        repetitions (default 5), after one warm-up run
@@ -41,13 +41,15 @@ final class BenchCommand implements Command {
                   --chunk T   prefill chunk (default %d)
                   --kv D      KV cache element type, f32 or bf16 (default f32 on cpu, bf16 on cuda)
                   --activations D  activation element type, f32 or bf16 (default f32 on cpu, bf16 on cuda)
+                  --matmul D       f32 or bf16: matmul inputs rounded to bf16, bf16 dot products on CPUs with
+                                   AVX512-BF16 (default: the activation type)
                   --prefix N  also time the first token of a 16-token question after an N-token shared prefix:
                               prefilling both vs forking a session that holds the prefilled prefix""".formatted(LoadOptions.DEFAULT_PREFILL_CHUNK);
     }
 
     @Override
     public int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = Args.parse(name(), argv, 1, Set.of("model", "prompt", "gen", "reps", "threads", "batch", "device", "chunk", "prefix", "kv", "activations"),
+        Args a = Args.parse(name(), argv, 1, Set.of("model", "prompt", "gen", "reps", "threads", "batch", "device", "chunk", "prefix", "kv", "activations", "matmul"),
                 Set.of(), Map.of("p", "prompt", "n", "gen", "r", "reps", "t", "threads"));
         int p = a.integer("prompt", 512);
         int n = a.integer("gen", 128);
@@ -62,7 +64,7 @@ final class BenchCommand implements Command {
         }
         LoadOptions opts = LoadOptions.defaults().withPrefillChunk(Math.max(a.integer("chunk", LoadOptions.DEFAULT_PREFILL_CHUNK),
                 Arrays.stream(batches).max().orElse(1))).withKvCacheDtype(GenerationFlags.kvCacheDtype(a, null))
-                .withActivationDtype(GenerationFlags.activationDtype(a, null));
+                .withActivationDtype(GenerationFlags.activationDtype(a, null)).withMatmulDtype(GenerationFlags.matmulDtype(a));
         try (NemotronModel model = NemotronModel.load(a.path("model"), device, opts)) {
             int vocab = model.config().vocabSize();
             SplittableRandom rnd = new SplittableRandom(1234);

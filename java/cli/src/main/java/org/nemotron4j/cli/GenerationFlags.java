@@ -18,7 +18,7 @@ import java.util.Set;
 /** The model and sampling options {@code run} and {@code chat} share, and how a reply is streamed to the terminal. */
 final class GenerationFlags {
     static final Set<String> VALUED = Set.of("model", "device", "max-tokens", "thinking-budget", "temperature", "top-p",
-            "top-k", "min-p", "seed", "repetition-penalty", "presence-penalty", "frequency-penalty", "stop", "system", "kv", "activations");
+            "top-k", "min-p", "seed", "repetition-penalty", "presence-penalty", "frequency-penalty", "stop", "system", "kv", "activations", "matmul");
     static final Set<String> BOOLEANS = Set.of("no-think", "hide-reasoning");
 
     static final String HELP = """
@@ -26,6 +26,8 @@ final class GenerationFlags {
               --device cpu|cuda:0    where to run (default cpu)
               --kv f32|bf16          KV cache element type (default f32 on cpu, bf16 on cuda; bf16 halves its memory)
               --activations f32|bf16 activation element type (default f32 on cpu, bf16 on cuda)
+              --matmul f32|bf16      matmul inputs rounded to bf16: bf16 dot products on CPUs with AVX512-BF16
+                                     (default: the activation type)
               --system TEXT          system message
               --max-tokens N         stop after N generated tokens (default 512)
               --no-think             reasoning off (as /no_think in the system message)
@@ -52,7 +54,12 @@ final class GenerationFlags {
         Device device = Device.parse(a.string("device", "cpu"));
         ProgressBar bar = new ProgressBar(err, "loading " + dir.getFileName());
         return NemotronModel.load(dir, device, LoadOptions.defaults().withProgress(bar).withKvCacheDtype(kvCacheDtype(a, null))
-                .withActivationDtype(activationDtype(a, null)));
+                .withActivationDtype(activationDtype(a, null)).withMatmulDtype(matmulDtype(a)));
+    }
+
+    /** --matmul f32|bf16 (what matmuls round their inputs to), or null (the activation type) when absent. */
+    static DType matmulDtype(Args a) {
+        return f32OrBf16(a, "matmul", null);
     }
 
     /** --activations f32|bf16 (the engine's activation element type), or {@code def} when absent. */

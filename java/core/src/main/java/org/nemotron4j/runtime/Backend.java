@@ -43,8 +43,19 @@ public final class Backend implements AutoCloseable {
      * the residual stream in F32: N4J_FLAG_F32_RESIDUAL); fails with a clear message when it is not available.
      */
     public static Backend create(Device device, org.nemotron4j.DType activationDtype) {
+        return create(device, activationDtype, activationDtype);
+    }
+
+    /**
+     * As {@link #create(Device, org.nemotron4j.DType)}, with the type matmuls round their inputs to (F32, or BF16:
+     * N4J_FLAG_BF16_MATMUL, BF16 dot products on CPUs with AVX512-BF16).
+     */
+    public static Backend create(Device device, org.nemotron4j.DType activationDtype, org.nemotron4j.DType matmulDtype) {
         if (activationDtype != org.nemotron4j.DType.F32 && activationDtype != org.nemotron4j.DType.BF16) {
             throw new NemotronException("activation dtype must be F32 or BF16, got " + activationDtype);
+        }
+        if (matmulDtype != org.nemotron4j.DType.F32 && matmulDtype != org.nemotron4j.DType.BF16) {
+            throw new NemotronException("matmul dtype must be F32 or BF16, got " + matmulDtype);
         }
         NativeLibrary.load();
         try (Arena a = Arena.ofConfined()) {
@@ -54,7 +65,8 @@ public final class Backend implements AutoCloseable {
             n4j_backend_options.threads(opts, device.threads());
             // BF16 activations always keep the residual stream in F32 (the engine's BF16 data path)
             n4j_backend_options.flags(opts, (device.referenceKernels() ? N4J_FLAG_REFERENCE_KERNELS() : 0)
-                    | (activationDtype == org.nemotron4j.DType.BF16 ? N4J_FLAG_F32_RESIDUAL() : 0));
+                    | (activationDtype == org.nemotron4j.DType.BF16 ? N4J_FLAG_F32_RESIDUAL() : 0)
+                    | (matmulDtype == org.nemotron4j.DType.BF16 ? N4J_FLAG_BF16_MATMUL() : 0));
             n4j_backend_options.activation_dtype(opts, activationDtype.nativeCode());
             MemorySegment out = a.allocate(ValueLayout.ADDRESS);
             int status = n4j_backend_create(opts, out);
