@@ -53,6 +53,20 @@ void test_backend_and_memory() {
     o.flags = 0x10;
     EXPECT_INVALID(n4j_backend_create(&o, &b), "options.flags");
     o = cpu_options();
+    // N4J_CPU_SIMD caps the SIMD level; anything but a level name is refused, naming the variable.
+    setenv("N4J_CPU_SIMD", "avx9000", 1);
+    EXPECT_INVALID(n4j_backend_create(&o, &b), "N4J_CPU_SIMD", "avx9000");
+    setenv("N4J_CPU_SIMD", "generic", 1);
+    CHECK_OK(n4j_backend_create(&o, &b));
+    if (b != nullptr) {
+        n4j_backend_info generic_info;
+        CHECK_OK(n4j_backend_get_info(b, &generic_info));
+        CHECK(strstr(generic_info.name, "generic") != nullptr, "N4J_CPU_SIMD=generic gives \"%s\"", generic_info.name);
+        CHECK_OK(n4j_backend_destroy(b));
+        b = nullptr;
+    }
+    unsetenv("N4J_CPU_SIMD");
+    o = cpu_options();
     o.activation_dtype = 42;
     EXPECT_INVALID(n4j_backend_create(&o, &b), "options.activation_dtype");
     o = cpu_options();
