@@ -54,10 +54,18 @@ namespace {
 
 constexpr int32_t kDotBlock = avx2::kDotMaxWeightRows;  // weight rows per task, dot-product form
 constexpr int32_t kPackedBlock = 64;       // weight rows per task, packed form
-constexpr int32_t kPackedRowBlock = 192;   // activation rows per task, packed form (a multiple of 6)
+constexpr int32_t kPackedRowBlock = 192;   // at most this many activation rows per task, packed form (a multiple of 6)
 constexpr int32_t kPackXRows = 48;         // activation rows per packing task, packed form (a multiple of 6)
 constexpr int32_t kPortableBlock = 8;      // weight rows per task, portable form
 constexpr int64_t kSerialWork = 1 << 15;   // below this many multiply-adds, skip the thread pool
+
+/* The packed form's activation rows per task: the fewest blocks of at most kPackedRowBlock rows, of equal size
+ * rounded up to a multiple of 6 (depends only on rows, so the split is the same for any thread count). */
+int32_t equal_row_block(int32_t rows) {
+    const int32_t blocks = (rows + kPackedRowBlock - 1) / kPackedRowBlock;
+    const int32_t per_block = (rows + blocks - 1) / blocks;
+    return (per_block + 5) / 6 * 6;
+}
 
 /* relu^2 over y[r0, r1) x [o0, o1) (a task's finished output tile). */
 void relu_squared_tile(float* y, int64_t ld_y, int32_t r0, int32_t r1, int32_t o0, int32_t o1) {
@@ -173,13 +181,16 @@ void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const
             avx2::matmul_pack_x(x, ld_x, rows, K, r0, r0 + kPackXRows < rows ? r0 + kPackXRows : rows, xpack);
         });
         const int64_t col_blocks = (O + kPackedBlock - 1) / kPackedBlock;
-        const int64_t row_blocks = (rows + kPackedRowBlock - 1) / kPackedRowBlock;
+        // Row blocks of equal size (a multiple of 6, at most kPackedRowBlock): 256 rows are two blocks of 128, not
+        // 192 + 64, whose second block would convert every weight panel for a third of the rows.
+        const int32_t row_block = equal_row_block(rows);
+        const int64_t row_blocks = (rows + row_block - 1) / row_block;
         ctx->reserve_thread_scratch(sizeof(float) * avx2::matmul_packed_scratch_floats(kPackedBlock));
         run_tasks(ctx, col_blocks * row_blocks, work, [&](int64_t t, int thread) {
             const int32_t o0 = static_cast<int32_t>(t % col_blocks) * kPackedBlock;
             const int32_t o1 = o0 + kPackedBlock < O ? o0 + kPackedBlock : O;
-            const int32_t r0 = static_cast<int32_t>(t / col_blocks) * kPackedRowBlock;
-            const int32_t r1 = r0 + kPackedRowBlock < rows ? r0 + kPackedRowBlock : rows;
+            const int32_t r0 = static_cast<int32_t>(t / col_blocks) * row_block;
+            const int32_t r1 = r0 + row_block < rows ? r0 + row_block : rows;
             avx2::matmul_rows_packed(xpack + static_cast<int64_t>(r0) * K, r1 - r0, w, o0, o1, y + r0 * ld_y, ld_y,
                                      accumulate, static_cast<float*>(ctx->thread_scratch(thread)));
             if (relu2) relu_squared_tile(y, ld_y, r0, r1, o0, o1);
