@@ -131,6 +131,8 @@ int main(int argc, char** argv) {
     bench_matmul(b, "9B up_proj (batch 4)", N4J_DTYPE_BF16, 4, 4480, 15680, 10);
     bench_matmul(b, "medium lm_head (decode)", N4J_DTYPE_BF16, 1, 2048, 32000, 10);
     // Prefill: many rows (compute bound).
+    bench_matmul(b, "medium up_proj (prefill chunk)", N4J_DTYPE_BF16, 256, 2048, 7168, 3);
+    bench_matmul(b, "medium down_proj (prefill chunk)", N4J_DTYPE_BF16, 256, 7168, 2048, 3);
     bench_matmul(b, "medium up_proj (prefill)", N4J_DTYPE_BF16, 512, 2048, 7168, 3);
     bench_matmul(b, "medium up_proj (prefill)", N4J_DTYPE_F8_E4M3, 512, 2048, 7168, 3);
     bench_matmul(b, "medium in_proj (prefill)", N4J_DTYPE_BF16, 512, 2048, 7232, 3);

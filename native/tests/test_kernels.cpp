@@ -54,8 +54,8 @@ void test_matmul(const backends& all) {
                 }
             }
         }
-        // Packed path with several row blocks (192), reduction blocks (256) and column blocks (64).
-        const int32_t K = 520, O = 150, rows = 200;
+        // Packed path with several row blocks (at most 258 rows each), reduction blocks (256) and column blocks (64).
+        const int32_t K = 520, O = 150, rows = 300;
         weight_buffer w = make_random_weight(r, dtype, O, K, -1.0f, 1.0f, scale);
         const std::vector<float> x = r.vec(static_cast<size_t>(rows) * K);
         compare_variants(all, st, fmt("matmul %s K=%d O=%d rows=%d", dtype_label(dtype), K, O, rows),

@@ -12,10 +12,10 @@
  *    (16-bit shift; the activations are pre-split into even/odd columns so one load of 16 BF16 weights becomes two
  *    F32 vectors with a shift and a mask) or E4M3 (through F16C) to F32 in registers, and multiplies each weight
  *    row with up to four activation rows at a time. The weights are read once.
- *  - AVX2, rows >= 16 (prefill): tasks are (64 weight rows) x (192 activation rows) tiles. For each 256-wide block
+ *  - AVX2, rows >= 16 (prefill): tasks are (64 weight rows) x (up to 258 activation rows) tiles. For each 256-wide block
  *    of the reduction dimension the tile's weights are converted once into four F32 panels of 16 rows interleaved
  *    by k (scale folded in) and its activations copied into 6-row tiles interleaved by k, then a 6x16 register-tile
- *    FMA kernel runs over them, so every converted weight is reused by up to 192 activation rows from L1.
+ *    FMA kernel runs over them, so every converted weight is reused by up to 258 activation rows from L1.
  *  - Portable: blocks of 8 weight rows are converted to F32 into per-thread scratch, then plain dot products that
  *    the compiler vectorizes for the baseline ISA.
  *  - AVX512-BF16 with N4J_FLAG_BF16_MATMUL or BF16 activations (BF16 and E4M3 weights, any row count): the
@@ -54,7 +54,9 @@ namespace {
 
 constexpr int32_t kDotBlock = avx2::kDotMaxWeightRows;  // weight rows per task, dot-product form
 constexpr int32_t kPackedBlock = 64;       // weight rows per task, packed form
-constexpr int32_t kPackedRowBlock = 192;   // at most this many activation rows per task, packed form (a multiple of 6)
+// At most this many activation rows per task, packed form (a multiple of 6): a 256-token prefill chunk is one block,
+// so each weight panel is converted once per call.
+constexpr int32_t kPackedRowBlock = 258;
 constexpr int32_t kPackXRows = 48;         // activation rows per packing task, packed form (a multiple of 6)
 constexpr int32_t kPortableBlock = 8;      // weight rows per task, portable form
 constexpr int64_t kSerialWork = 1 << 15;   // below this many multiply-adds, skip the thread pool
@@ -181,8 +183,8 @@ void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const
             avx2::matmul_pack_x(x, ld_x, rows, K, r0, r0 + kPackXRows < rows ? r0 + kPackXRows : rows, xpack);
         });
         const int64_t col_blocks = (O + kPackedBlock - 1) / kPackedBlock;
-        // Row blocks of equal size (a multiple of 6, at most kPackedRowBlock): 256 rows are two blocks of 128, not
-        // 192 + 64, whose second block would convert every weight panel for a third of the rows.
+        // Row blocks of equal size (a multiple of 6, at most kPackedRowBlock): 300 rows are two blocks of 150, not
+        // 258 + 42, whose second block would convert every weight panel for a sixth of the rows.
         const int32_t row_block = equal_row_block(rows);
         const int64_t row_blocks = (rows + row_block - 1) / row_block;
         ctx->reserve_thread_scratch(sizeof(float) * avx2::matmul_packed_scratch_floats(kPackedBlock));
