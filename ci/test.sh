@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The project's test command (README, .ci/run): native build + CTest, then the Maven build with all JUnit tests, on CPU.
+# The project's test command (README, .ci/run): native build + CTest (and CTest on an emulated AVX512-BF16 build), then
+# the Maven build with all JUnit tests, on CPU.
 # When nvcc is present the CUDA library is compiled too (its kernels run only in ci/gpu-test.sh on a GPU machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,16 @@ cmake --build build/native --parallel "$jobs"
 
 echo "== native: unit tests (CTest)"
 ctest --test-dir build/native --output-on-failure -j "$jobs"
+
+# The native tests once more on a library that behaves as on an AVX512-BF16 CPU (the BF16 dot-product matmul with the
+# instruction modelled in scalar code), so that path stays tested on machines without it. N4J_SKIP_AVX512_EMULATION=1
+# skips it.
+if [ "${N4J_SKIP_AVX512_EMULATION:-0}" != 1 ]; then
+  echo "== native: unit tests as on an AVX512-BF16 CPU (emulated; build/native-avx512emu)"
+  cmake -S . -B build/native-avx512emu -DCMAKE_BUILD_TYPE=Release -DN4J_CUDA=OFF -DN4J_EMULATE_AVX512BF16=ON
+  cmake --build build/native-avx512emu --parallel "$jobs"
+  ctest --test-dir build/native-avx512emu --output-on-failure -j "$jobs" -E cuda_emulation_test
+fi
 
 echo "== Maven: build + JUnit"
 mvn -B -ntp -Dstyle.color=never install "$@"
