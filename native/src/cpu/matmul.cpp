@@ -12,10 +12,11 @@
  *    (16-bit shift; the activations are pre-split into even/odd columns so one load of 16 BF16 weights becomes two
  *    F32 vectors with a shift and a mask) or E4M3 (through F16C) to F32 in registers, and multiplies each weight
  *    row with up to four activation rows at a time. The weights are read once.
- *  - AVX2, rows >= 16 (prefill): tasks are (64 weight rows) x (up to 258 activation rows) tiles. For each 256-wide block
- *    of the reduction dimension the tile's weights are converted once into four F32 panels of 16 rows interleaved
- *    by k (scale folded in) and its activations copied into 6-row tiles interleaved by k, then a 6x16 register-tile
- *    FMA kernel runs over them, so every converted weight is reused by up to 258 activation rows from L1.
+ *  - AVX2, rows >= 16 (prefill): tasks are (64 weight rows) x (up to 258 activation rows) tiles. For each
+ *    256-wide block of the reduction dimension the tile's weights are converted once into four F32 panels of 16 rows
+ *    interleaved by k (scale folded in) and its activations copied into 6-row tiles interleaved by k, then a 6x16
+ *    register-tile FMA kernel runs over them, so every converted weight is reused by up to 258 activation rows
+ *    from L1.
  *  - Portable: blocks of 8 weight rows are converted to F32 into per-thread scratch, then plain dot products that
  *    the compiler vectorizes for the baseline ISA.
  *  - AVX512-BF16 with N4J_FLAG_BF16_MATMUL or BF16 activations (BF16 and E4M3 weights, any row count): the
