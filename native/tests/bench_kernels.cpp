@@ -121,6 +121,8 @@ int main(int argc, char** argv) {
     const int threads = argc > 1 ? atoi(argv[1]) : 0;
     const bool reference = argc > 2 && strcmp(argv[2], "ref") == 0;
     n4j_backend* b = make_cpu_backend(threads, reference, n4j::cpu::best_simd_level());
+    // N4J_BENCH_BF16_MATMUL=1: the BF16 dot-product matmul (fast precision) where the CPU has it.
+    if (getenv("N4J_BENCH_BF16_MATMUL") != nullptr && !reference) n4j::cpu::cpu_context_of(b)->bf16_matmul = true;
     n4j_backend_info info;
     n4j_backend_get_info(b, &info);
     printf("backend: %s\n", info.name);

@@ -84,13 +84,12 @@ std::vector<float> round_rows_to_bf16(const std::vector<float>& x) {
 
 struct kernels {
     const char* name;
-    n4j::cpu::bf16dot_convert_fn convert;
-    n4j::cpu::bf16dot_rows_fn rows;
+    n4j::cpu::bf16dot_kernels k;
 };
 
 void test_matmul(n4j_backend* const* fast, int n_fast, const kernels& k, double* max_rel) {
     rng r(21);
-    const int32_t row_counts[] = {1, 2, 3, 4, 5, 7, 13, 15, 16, 17, 33, 64, 65, 130};
+    const int32_t row_counts[] = {1, 2, 3, 4, 5, 7, 13, 15, 16, 17, 33, 64, 65, 130, 300};
     const int32_t shapes[][2] = {{1, 1}, {7, 3}, {31, 9}, {32, 33}, {33, 31}, {63, 64}, {65, 65}, {257, 70},
                                  {520, 130}, {2049, 40}};
     for (int32_t dtype : {N4J_DTYPE_BF16, N4J_DTYPE_F8_E4M3}) {
@@ -111,7 +110,7 @@ void test_matmul(n4j_backend* const* fast, int n_fast, const kernels& k, double*
                     std::vector<float> first;
                     for (int v = 0; v < n_fast; ++v) {
                         std::vector<float> got = y0;
-                        n4j::cpu::matmul_bf16dot(n4j::cpu::cpu_context_of(fast[v]), k.convert, k.rows, x.data(), ld_x,
+                        n4j::cpu::matmul_bf16dot(n4j::cpu::cpu_context_of(fast[v]), k.k, x.data(), ld_x,
                                                  rows, &w.w, got.data(), ld_y, epilogue);
                         const double d = rel_diff(want, got);
                         if (d > *max_rel) *max_rel = d;
@@ -154,7 +153,7 @@ void test_special_values(n4j_backend* backend, const kernels& k) {
     std::vector<float> x = r.vec(static_cast<size_t>(rows * K));
     x[1 * K + 33] = NAN;
     std::vector<float> y(static_cast<size_t>(rows * O));
-    n4j::cpu::matmul_bf16dot(n4j::cpu::cpu_context_of(backend), k.convert, k.rows, x.data(), K, rows, &w.w, y.data(),
+    n4j::cpu::matmul_bf16dot(n4j::cpu::cpu_context_of(backend), k.k, x.data(), K, rows, &w.w, y.data(),
                              O, N4J_MATMUL_STORE);
     for (int32_t i = 0; i < rows; ++i)
         for (int32_t o = 0; o < O; ++o)
@@ -207,15 +206,15 @@ int main() {
     n4j_backend* fast[3] = {make_cpu_backend(1, false, n4j::cpu::SIMD_GENERIC),
                             make_cpu_backend(2, false, n4j::cpu::SIMD_GENERIC),
                             make_cpu_backend(3, false, n4j::cpu::SIMD_GENERIC)};
-    const kernels emulated = {"bf16dot (emulated)", bf16dot_convert_x, bf16dot_rows};
+    const kernels emulated = {"bf16dot (emulated)", {bf16dot_convert_x, bf16dot_rows, n4j::cpu::bf16dot_emu::bf16dot_gemm}};
     double max_rel = 0.0;
     test_matmul(fast, 3, emulated, &max_rel);
     test_special_values(fast[1], emulated);
     printf("  emulated BF16 dot-product matmul: max rel diff vs reference on rounded activations %.2e\n", max_rel);
 #if defined(N4J_HAVE_AVX512BF16_KERNELS)
     if (n4j::cpu::cpu_has_avx512_bf16()) {
-        const kernels real = {"bf16dot (avx512bf16)", n4j::cpu::avx512bf16::bf16dot_convert_x,
-                              n4j::cpu::avx512bf16::bf16dot_rows};
+        const kernels real = {"bf16dot (avx512bf16)", {n4j::cpu::avx512bf16::bf16dot_convert_x,
+                              n4j::cpu::avx512bf16::bf16dot_rows, n4j::cpu::avx512bf16::bf16dot_gemm}};
         max_rel = 0.0;
         test_matmul(fast, 3, real, &max_rel);
         test_special_values(fast[1], real);
@@ -226,8 +225,8 @@ int main() {
         const std::vector<float> x = r.vec(static_cast<size_t>(rows * K));
         std::vector<float> a(static_cast<size_t>(rows * O)), b(a.size());
         n4j::cpu::context* ctx = n4j::cpu::cpu_context_of(fast[1]);
-        n4j::cpu::matmul_bf16dot(ctx, emulated.convert, emulated.rows, x.data(), K, rows, &w.w, a.data(), O, 0);
-        n4j::cpu::matmul_bf16dot(ctx, real.convert, real.rows, x.data(), K, rows, &w.w, b.data(), O, 0);
+        n4j::cpu::matmul_bf16dot(ctx, emulated.k, x.data(), K, rows, &w.w, a.data(), O, 0);
+        n4j::cpu::matmul_bf16dot(ctx, real.k, x.data(), K, rows, &w.w, b.data(), O, 0);
 #if defined(N4J_EMULATE_AVX512BF16)
         printf("  (an N4J_EMULATE_AVX512BF16 build: the library's kernels are emulated too)\n");
 #endif

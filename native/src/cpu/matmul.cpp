@@ -112,8 +112,8 @@ void matmul_portable_block(const float* x, int64_t ld_x, int32_t rows, const n4j
 
 }  // namespace
 
-void matmul_bf16dot(context* ctx, bf16dot_convert_fn convert_x, bf16dot_rows_fn rows_fn, const float* x,
-                    int64_t ld_x, int32_t rows, const n4j_weight* w, float* y, int64_t ld_y, int32_t epilogue) {
+void matmul_bf16dot(context* ctx, const bf16dot_kernels& k, const float* x, int64_t ld_x, int32_t rows,
+                    const n4j_weight* w, float* y, int64_t ld_y, int32_t epilogue) {
     const int32_t accumulate = epilogue == N4J_MATMUL_ACCUMULATE ? 1 : 0;
     const bool relu2 = epilogue == N4J_MATMUL_RELU_SQUARED;
     const int32_t O = w->rows;
@@ -124,20 +124,33 @@ void matmul_bf16dot(context* ctx, bf16dot_convert_fn convert_x, bf16dot_rows_fn 
     const int64_t convert_tasks = (rows + kBf16DotMaxRows - 1) / kBf16DotMaxRows;
     run_tasks(ctx, convert_tasks, work, [&](int64_t t, int) {
         const int32_t r0 = static_cast<int32_t>(t) * kBf16DotMaxRows;
-        convert_x(x, ld_x, r0, r0 + kBf16DotMaxRows < rows ? r0 + kBf16DotMaxRows : rows, K, xb);
+        k.convert_x(x, ld_x, r0, r0 + kBf16DotMaxRows < rows ? r0 + kBf16DotMaxRows : rows, K, xb);
     });
-    // Decode-sized calls: blocks of 32 weight rows (enough tasks for the threads on the smallest layers); prefill:
-    // 64 x 64 tiles of the output.
-    const int32_t col_block = rows < kMatmulPackedMinRows ? 32 : kBf16DotMaxWeightRows;
+    if (rows >= kMatmulPackedMinRows) {
+        // Prefill: tasks of (64 weight rows) x (equal row blocks of up to kPackedRowBlock activation rows); each task
+        // packs its weight panel once per block of the reduction and reuses it for all its activation rows.
+        const int64_t col_blocks = (O + kBf16GemmPanelRows - 1) / kBf16GemmPanelRows;
+        const int32_t row_block = equal_row_block(rows);
+        const int64_t row_blocks = (rows + row_block - 1) / row_block;
+        ctx->reserve_thread_scratch(bf16dot_gemm_scratch_bytes(row_block));
+        run_tasks(ctx, col_blocks * row_blocks, work, [&](int64_t t, int thread) {
+            const int32_t o0 = static_cast<int32_t>(t % col_blocks) * kBf16GemmPanelRows;
+            const int32_t o1 = o0 + kBf16GemmPanelRows < O ? o0 + kBf16GemmPanelRows : O;
+            const int32_t r0 = static_cast<int32_t>(t / col_blocks) * row_block;
+            const int32_t r1 = r0 + row_block < rows ? r0 + row_block : rows;
+            k.gemm(xb + r0 * ld_xb, r1 - r0, w, o0, o1, y + r0 * ld_y, ld_y, accumulate, ctx->thread_scratch(thread));
+            if (relu2) relu_squared_tile(y, ld_y, r0, r1, o0, o1);
+        });
+        return;
+    }
+    // Decode and batched decode: blocks of 32 weight rows (enough tasks for the threads on the smallest layers).
+    const int32_t col_block = 32;
     const int64_t col_blocks = (O + col_block - 1) / col_block;
-    const int64_t row_blocks = (rows + kBf16DotMaxRows - 1) / kBf16DotMaxRows;
-    run_tasks(ctx, col_blocks * row_blocks, work, [&](int64_t t, int) {
-        const int32_t o0 = static_cast<int32_t>(t % col_blocks) * col_block;
+    run_tasks(ctx, col_blocks, work, [&](int64_t t, int) {
+        const int32_t o0 = static_cast<int32_t>(t) * col_block;
         const int32_t o1 = o0 + col_block < O ? o0 + col_block : O;
-        const int32_t r0 = static_cast<int32_t>(t / col_blocks) * kBf16DotMaxRows;
-        const int32_t r1 = r0 + kBf16DotMaxRows < rows ? r0 + kBf16DotMaxRows : rows;
-        rows_fn(xb + r0 * ld_xb, r1 - r0, w, o0, o1, y + r0 * ld_y, ld_y, accumulate);
-        if (relu2) relu_squared_tile(y, ld_y, r0, r1, o0, o1);
+        k.rows(xb, rows, w, o0, o1, y, ld_y, accumulate);
+        if (relu2) relu_squared_tile(y, ld_y, 0, rows, o0, o1);
     });
 }
 
@@ -154,8 +167,9 @@ void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const
     // changes nothing). Otherwise the AVX2 kernels keep F32 activations exact.
     if (ctx->simd >= SIMD_AVX512_BF16 && ctx->bf16_matmul &&
         (w->dtype == N4J_DTYPE_BF16 || w->dtype == N4J_DTYPE_F8_E4M3)) {
-        matmul_bf16dot(ctx, avx512bf16::bf16dot_convert_x, avx512bf16::bf16dot_rows, x, ld_x, rows, w, y, ld_y,
-                       epilogue);
+        static const bf16dot_kernels kernels = {avx512bf16::bf16dot_convert_x, avx512bf16::bf16dot_rows,
+                                                avx512bf16::bf16dot_gemm};
+        matmul_bf16dot(ctx, kernels, x, ld_x, rows, w, y, ld_y, epilogue);
         return;
     }
 #endif

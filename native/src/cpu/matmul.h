@@ -37,8 +37,16 @@ typedef void (*bf16dot_convert_fn)(const float* x, int64_t ld_x, int32_t row_beg
                                    uint16_t* xb);
 typedef void (*bf16dot_rows_fn)(const uint16_t* xb, int32_t rows, const n4j_weight* w, int32_t o_begin,
                                 int32_t o_end, float* y, int64_t ld_y, int32_t accumulate);
-void matmul_bf16dot(context* ctx, bf16dot_convert_fn convert_x, bf16dot_rows_fn rows_fn, const float* x,
-                    int64_t ld_x, int32_t rows, const n4j_weight* w, float* y, int64_t ld_y, int32_t epilogue);
+typedef void (*bf16dot_gemm_fn)(const uint16_t* xb, int32_t rows, const n4j_weight* w, int32_t o_begin,
+                                int32_t o_end, float* y, int64_t ld_y, int32_t accumulate, void* scratch);
+/* The kernels of one compilation of matmul_bf16dot.inc. */
+struct bf16dot_kernels {
+    bf16dot_convert_fn convert_x;
+    bf16dot_rows_fn rows;  // streaming dot products: decode and batched decode
+    bf16dot_gemm_fn gemm;  // packed panels: prefill
+};
+void matmul_bf16dot(context* ctx, const bf16dot_kernels& k, const float* x, int64_t ld_x, int32_t rows,
+                    const n4j_weight* w, float* y, int64_t ld_y, int32_t epilogue);
 
 /* Activation rows from which the AVX2 path switches from streaming dot products to packed panels. */
 constexpr int32_t kMatmulPackedMinRows = 16;

@@ -134,11 +134,26 @@ static inline int64_t bf16dot_ld(int64_t K) { return (K + 31) & ~int64_t(31); }
 /* Columns of the reduction per piece: keeps a tile's activation rows and weight rows in L1 (a multiple of 32). */
 static inline int64_t bf16dot_piece(int32_t rows) { return rows < 16 ? 2048 : 1024; }
 
+/*
+ * bf16dot_gemm (prefill): weight rows [o_begin, o_end) (at most kBf16GemmPanelRows) x `rows` activation rows (any
+ * count; tasks use up to about 260), through a packed weight panel of kBf16GemmKc columns and register tiles of
+ * kBf16GemmMR activation rows x kBf16GemmPanelRows weight rows; scratch holds bf16dot_gemm_scratch_bytes(rows).
+ */
+constexpr int32_t kBf16GemmPanelRows = 64;
+constexpr int32_t kBf16GemmMR = 6;
+constexpr int64_t kBf16GemmKc = 256;
+static inline size_t bf16dot_gemm_scratch_bytes(int32_t rows) {
+    return sizeof(uint32_t) * static_cast<size_t>(kBf16GemmKc / 2 * kBf16GemmPanelRows) +
+           sizeof(float) * static_cast<size_t>(rows) * kBf16GemmPanelRows;
+}
+
 #define N4J_DECLARE_BF16DOT_KERNELS                                                                             \
     void bf16dot_convert_x(const float* x, int64_t ld_x, int32_t row_begin, int32_t row_end, int64_t K,         \
                            uint16_t* xb);                                                                      \
     void bf16dot_rows(const uint16_t* xb, int32_t rows, const n4j_weight* w, int32_t o_begin, int32_t o_end,    \
-                      float* y, int64_t ld_y, int32_t accumulate);
+                      float* y, int64_t ld_y, int32_t accumulate);                                                   \
+    void bf16dot_gemm(const uint16_t* xb, int32_t rows, const n4j_weight* w, int32_t o_begin, int32_t o_end,    \
+                      float* y, int64_t ld_y, int32_t accumulate, void* scratch);
 
 namespace avx512bf16 {
 N4J_DECLARE_BF16DOT_KERNELS
