@@ -49,7 +49,7 @@ summary=()
 for len in 16 "$PROMPT_LONG"; do
   P=$(prompt_ids "$len")
   log "prompt of $len ids: greedy $N_GEN"
-  n4j_ids=$($N4J generate --model "$MODEL_DIR" --ids "$P" -n "$N_GEN" 2>/dev/null)
+  n4j_ids=$($N4J generate --model "$MODEL_DIR" --precision exact --ids "$P" -n "$N_GEN" 2>/dev/null)
   l_bf16=$("$greedy" "$GGUF" "$P" "$N_GEN" --logits "$out/llama-bf16-$len.npy" 2>/dev/null)
   l_f32=$("$greedy" "$GGUF_F32" "$P" "$N_GEN" --logits "$out/llama-f32-$len.npy" 2>/dev/null)
   l_f32_nofa=$("$greedy" "$GGUF_F32" "$P" "$N_GEN" --fa off --logits "$out/llama-f32-nofa-$len.npy" 2>/dev/null)
@@ -65,7 +65,7 @@ for len in 16 "$PROMPT_LONG"; do
     key=$(echo "$ids" | md5sum | cut -c1-8)
     for mode in prefill decode; do
       f="$out/n4j-$len-$key-$mode.safetensors"
-      [ -f "$f" ] || $N4J logits --model "$MODEL_DIR" --ids "$seq" --out "$f" $([ $mode = decode ] && echo --decode) >/dev/null 2>&1
+      [ -f "$f" ] || $N4J logits --model "$MODEL_DIR" --precision exact --ids "$seq" --out "$f" $([ $mode = decode ] && echo --decode) >/dev/null 2>&1
       python3 "$here/compare_logits.py" "$out/llama-$setup-$len.npy" "$f" --prompt-len "$len" --quiet \
         --label "prompt $len, llama.cpp $setup vs nemotron4j ($mode)" | tee -a "$out/summary.txt"
     done

@@ -18,10 +18,12 @@ package org.nemotron4j;
  *                     {@link DType#F32} (exact) or {@link DType#BF16}. On a CPU with AVX512-BF16, BF16 multiplies with
  *                     BF16 dot-product instructions (about twice the F32 rate; what GPU tensor cores and llama.cpp's
  *                     CPU backend do); on other CPUs and on CUDA it changes nothing. Null for the default: the
- *                     activation type (whose values BF16 inputs already are)
+ *                     activation type in {@link Precision#EXACT} mode, BF16 in {@link Precision#FAST} mode
+ * @param precision    {@link Precision#FAST} or {@link Precision#EXACT}: the defaults of the matmul input type and of
+ *                     the CPU's KV cache type (explicit types above win); null for the default, FAST
  */
 public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtype, DType activationDtype,
-                          DType matmulDtype) {
+                          DType matmulDtype, Precision precision) {
     public static final int DEFAULT_PREFILL_CHUNK = 256;
 
     /** Progress of a long operation, in bytes or items. */
@@ -45,35 +47,51 @@ public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtyp
         }
     }
 
-    /** The first four components; the matmul input type follows the activations. */
+    /** The first four components; the matmul input type and the precision take their defaults. */
     public LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtype, DType activationDtype) {
-        this(prefillChunk, progress, kvCacheDtype, activationDtype, null);
+        this(prefillChunk, progress, kvCacheDtype, activationDtype, null, null);
     }
 
+    /** The default options: {@link Precision#FAST}, element types from the precision and the device. */
     public static LoadOptions defaults() {
-        return new LoadOptions(DEFAULT_PREFILL_CHUNK, null, null, null, null);
+        return new LoadOptions(DEFAULT_PREFILL_CHUNK, null, null, null, null, null);
+    }
+
+    /** The default options in {@link Precision#EXACT} mode: exact to the golden fixtures (1e-4) on every CPU. */
+    public static LoadOptions exact() {
+        return defaults().withPrecision(Precision.EXACT);
+    }
+
+    /** The precision in effect: {@link #precision()}, or FAST when it is null. */
+    public Precision effectivePrecision() {
+        return precision != null ? precision : Precision.FAST;
+    }
+
+    /** The precision mode (null restores the default, FAST). */
+    public LoadOptions withPrecision(Precision p) {
+        return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, p);
     }
 
     public LoadOptions withPrefillChunk(int tokens) {
-        return new LoadOptions(tokens, progress, kvCacheDtype, activationDtype, matmulDtype);
+        return new LoadOptions(tokens, progress, kvCacheDtype, activationDtype, matmulDtype, precision);
     }
 
     public LoadOptions withProgress(Progress p) {
-        return new LoadOptions(prefillChunk, p, kvCacheDtype, activationDtype, matmulDtype);
+        return new LoadOptions(prefillChunk, p, kvCacheDtype, activationDtype, matmulDtype, precision);
     }
 
     /** The KV cache element type (F32 or BF16); null restores the backend's default. */
     public LoadOptions withKvCacheDtype(DType dtype) {
-        return new LoadOptions(prefillChunk, progress, dtype, activationDtype, matmulDtype);
+        return new LoadOptions(prefillChunk, progress, dtype, activationDtype, matmulDtype, precision);
     }
 
     /** The activation element type (F32 or BF16); null restores the backend's default. */
     public LoadOptions withActivationDtype(DType dtype) {
-        return new LoadOptions(prefillChunk, progress, kvCacheDtype, dtype, matmulDtype);
+        return new LoadOptions(prefillChunk, progress, kvCacheDtype, dtype, matmulDtype, precision);
     }
 
     /** The matmul input type (F32 or BF16); null restores the default (the activation type). */
     public LoadOptions withMatmulDtype(DType dtype) {
-        return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, dtype);
+        return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, dtype, precision);
     }
 }

@@ -57,7 +57,9 @@ public final class NemotronModel implements AutoCloseable {
         this.backend = backend;
         this.kernels = new Kernels(backend);
         this.options = options;
-        this.kvCacheDtype = options.kvCacheDtype() != null ? options.kvCacheDtype() : backend.isCpu() ? DType.F32 : DType.BF16;
+        // The CPU's KV cache follows the precision (F32 exact, BF16 fast); CUDA's is BF16 unless asked otherwise.
+        this.kvCacheDtype = options.kvCacheDtype() != null ? options.kvCacheDtype()
+                : backend.isCpu() && options.effectivePrecision() == Precision.EXACT ? DType.F32 : DType.BF16;
         try {
             long total = checkpoint.totalBytes();
             long[] done = {0};
@@ -95,7 +97,9 @@ public final class NemotronModel implements AutoCloseable {
             ckpt.validate();
             DType act = options.activationDtype() != null ? options.activationDtype()
                     : device.kind() == Device.Kind.CPU ? DType.F32 : DType.BF16;
-            Backend backend = Backend.create(device, act, options.matmulDtype() != null ? options.matmulDtype() : act);
+            DType matmul = options.matmulDtype() != null ? options.matmulDtype()
+                    : options.effectivePrecision() == Precision.FAST ? DType.BF16 : act;
+            Backend backend = Backend.create(device, act, matmul);
             try {
                 return new NemotronModel(ckpt, backend, options);
             } catch (RuntimeException e) {
@@ -162,6 +166,11 @@ public final class NemotronModel implements AutoCloseable {
     /** The native backend's description, e.g. {@code cpu avx2+fma 2 threads}. */
     public String backendName() {
         return backend.name();
+    }
+
+    /** The precision mode the model was loaded in ({@link LoadOptions#effectivePrecision()}). */
+    public Precision precision() {
+        return options.effectivePrecision();
     }
 
     public Path directory() {

@@ -18,7 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class BatchDecodeTest {
     @Test
     void batchedStepsEqualSoloStepsAsSessionsJoinAndLeave() {
-        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"))) {
+        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"), Device.cpu(), LoadOptions.exact())) {
             int n = 4;
             Session[] batched = new Session[n];
             Session[] solo = new Session[n];
@@ -66,7 +66,7 @@ class BatchDecodeTest {
 
     @Test
     void greedyDecodeOnTheBackendReturnsTheArgmaxOfTheLogits() {
-        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"));
+        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"), Device.cpu(), LoadOptions.exact());
              Session a = m.newSession(); Session b = m.newSession()) {
             int[] next = {Session.argmax(a.prefill(ModelPropertyTest.randomIds(40, 320, 1))),
                     Session.argmax(b.prefill(ModelPropertyTest.randomIds(300, 320, 2)))};
@@ -96,7 +96,7 @@ class BatchDecodeTest {
 
     @Test
     void badBatchesAreRejectedBeforeAnythingChanges() {
-        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"));
+        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"), Device.cpu(), LoadOptions.exact());
              Session a = m.newSession(); Session b = m.newSession()) {
             a.prefill(1, 2);
             b.prefill(3);
@@ -118,7 +118,7 @@ class BatchDecodeTest {
                 {%- for m in messages -%}{{ '<SPECIAL_11>' + m['role'] + '\\n' + m['content'] + '\\n' }}{%- endfor -%}
                 {%- if add_generation_prompt -%}{{ '<SPECIAL_11>assistant\\n<think>\\n' }}{%- endif -%}""");
         String[] prompts = {"Hello", "Why is the sky blue?", "Write a poem about the sea", "17 * 23 = ?"};
-        try (NemotronModel m = NemotronModel.load(dir)) {
+        try (NemotronModel m = NemotronModel.load(dir, Device.cpu(), LoadOptions.exact())) {
             List<int[]> alone = new ArrayList<>();
             for (String p : prompts) {
                 try (Session s = m.newSession()) {

@@ -14,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * runs on every machine, held to the golden fixtures' bf16 criterion.
  */
 class Bf16ActivationsTest {
-    static final LoadOptions BF16 = LoadOptions.defaults().withActivationDtype(DType.BF16);
+    static final LoadOptions BF16 = LoadOptions.exact().withActivationDtype(DType.BF16);
     /** Max |Δlogit| / max|logit| allowed against the golden (and against the F32 engine): the fixtures' bf16 criterion. */
     static final double TOL = 3e-2;
 
@@ -46,22 +46,44 @@ class Bf16ActivationsTest {
     @ParameterizedTest
     @ValueSource(strings = {"nemotron-h-tiny", "nemotron-h-tiny-fp8"})
     void goldenFixturesWithBf16Matmul(String name) {
-        LoadOptions opts = LoadOptions.defaults().withMatmulDtype(DType.BF16).withPrefillChunk(16);
+        LoadOptions opts = LoadOptions.exact().withMatmulDtype(DType.BF16).withPrefillChunk(16);
         try (NemotronModel model = NemotronModel.load(Fixtures.path(name), Device.cpu(), opts)) {
             assertEquals(DType.F32, model.activationDtype());
             Fixtures.assertGolden(name, model, TOL);
         }
         var e = org.junit.jupiter.api.Assertions.assertThrows(NemotronException.class,
-                () -> LoadOptions.defaults().withMatmulDtype(DType.F16));
+                () -> LoadOptions.exact().withMatmulDtype(DType.F16));
         assertTrue(e.getMessage().contains("matmulDtype must be F32 or BF16"), e.getMessage());
+    }
+
+    /**
+     * The default, {@link Precision#FAST}: BF16 matmul inputs (BF16 dot products where the CPU has them) and a BF16
+     * KV cache; the golden fixtures within the bf16 criterion, greedy ids identical, by prefill and by decode.
+     * Exact mode is what every 1e-4 test asks for.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"nemotron-h-tiny", "nemotron-h-tiny-fp8"})
+    void goldenFixturesInFastMode(String name) {
+        try (NemotronModel model = NemotronModel.load(Fixtures.path(name))) {
+            assertEquals(Precision.FAST, model.precision());
+            assertEquals(DType.F32, model.activationDtype());
+            assertEquals(DType.BF16, model.kvCacheDtype());
+            Fixtures.assertGolden(name, model, TOL);
+        }
+        try (NemotronModel model = NemotronModel.load(Fixtures.path(name), Device.cpu(), LoadOptions.exact())) {
+            assertEquals(Precision.EXACT, model.precision());
+            assertTrue(!model.backendName().contains("bf16 matmul"), model.backendName());
+        }
+        var e = org.junit.jupiter.api.Assertions.assertThrows(NemotronException.class, () -> Precision.parse("medium"));
+        assertTrue(e.getMessage().contains("precision must be exact or fast"), e.getMessage());
     }
 
     @Test
     void onlyF32AndBf16ActivationsAreAccepted() {
         var e = org.junit.jupiter.api.Assertions.assertThrows(NemotronException.class,
-                () -> LoadOptions.defaults().withActivationDtype(DType.F8_E4M3));
+                () -> LoadOptions.exact().withActivationDtype(DType.F8_E4M3));
         assertTrue(e.getMessage().contains("activationDtype must be F32 or BF16"), e.getMessage());
-        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"))) {
+        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"), Device.cpu(), LoadOptions.exact())) {
             assertEquals(DType.F32, m.activationDtype(), "the CPU default");
         }
     }
@@ -84,7 +106,7 @@ class Bf16ActivationsTest {
     @Test
     void statesAndSnapshotsAcrossActivationDtypes() {
         int[] prompt = ModelPropertyTest.randomIds(280, 320, 5);
-        try (NemotronModel f32 = NemotronModel.load(Fixtures.path("nemotron-h-tiny"));
+        try (NemotronModel f32 = NemotronModel.load(Fixtures.path("nemotron-h-tiny"), Device.cpu(), LoadOptions.exact());
              NemotronModel bf16 = NemotronModel.load(Fixtures.path("nemotron-h-tiny"), Device.cpu(), BF16)) {
             ModelConfig c = f32.config();
             try (Session s = bf16.newSession()) {

@@ -65,7 +65,7 @@ class CudaEngineGpuTest {
     }
 
     static NemotronModel load(String weights, Device device) {
-        return NemotronModel.load(dir.resolve(weights), device, LoadOptions.defaults().withPrefillChunk(256));
+        return NemotronModel.load(dir.resolve(weights), device, LoadOptions.exact().withPrefillChunk(256));
     }
 
     static void check(String what, float[] got, float[] ref) {
@@ -87,7 +87,7 @@ class CudaEngineGpuTest {
         double tol = act == DType.F32 ? 1e-3 : TOL;
         try (NemotronModel cpu = load(weights, Device.cpu());
              NemotronModel gpu = NemotronModel.load(dir.resolve(weights), DEVICE,
-                     LoadOptions.defaults().withPrefillChunk(256).withActivationDtype(act));
+                     LoadOptions.exact().withPrefillChunk(256).withActivationDtype(act));
              Session c = cpu.newSession(); Session g = gpu.newSession()) {
             int v = cpu.config().vocabSize();
             float[] cAll = c.prefillAll(prompt);
@@ -237,7 +237,7 @@ class CudaEngineGpuTest {
                 {%- for m in messages -%}{{ '<SPECIAL_11>' + m['role'] + '\\n' + m['content'] + '\\n' }}{%- endfor -%}
                 {%- if add_generation_prompt -%}{{ '<SPECIAL_11>assistant\\n<think>\\n' }}{%- endif -%}""");
         String[] prompts = {"Hello", "Why is the sky blue?", "Write a poem about the sea", "17 * 23 = ?"};
-        try (NemotronModel m = NemotronModel.load(demo, DEVICE)) {
+        try (NemotronModel m = NemotronModel.load(demo, DEVICE, LoadOptions.exact())) {
             long base = m.allocatedBytes();
             List<int[]> alone = new ArrayList<>();
             for (String p : prompts) {

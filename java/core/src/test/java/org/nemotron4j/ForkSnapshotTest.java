@@ -30,7 +30,7 @@ class ForkSnapshotTest {
 
     @Test
     void forkContinuesLikeTheOriginalAndIsIndependent() {
-        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"))) {
+        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"), Device.cpu(), LoadOptions.exact())) {
             // a prefix longer than one KV block, ending inside a block, so copy-on-write is exercised
             int[] ids = prompt(300);
             float[][] expected;
@@ -77,7 +77,7 @@ class ForkSnapshotTest {
     void forkOfA9bShapedSessionCopiesOnlyTheStatesAndTheBlockItWrites(@TempDir Path tmp) {
         String json = ModelPropertyTest.config("M*M-", 4480, 1024, 128, 80, 128, 8, 128, 40, 8, 128, 15680);
         Path dir = ModelPropertyTest.make(tmp.resolve("nine-b-shaped"), json, 9, false);
-        try (NemotronModel m = NemotronModel.load(dir)) {
+        try (NemotronModel m = NemotronModel.load(dir, Device.cpu(), LoadOptions.exact())) {
             ModelConfig c = m.config();
             int[] ids = ModelPropertyTest.randomIds(300, c.vocabSize(), 5);
             try (Session parent = m.newSession()) {
@@ -104,7 +104,7 @@ class ForkSnapshotTest {
 
     @Test
     void snapshotRestoreContinuesBitwise(@TempDir Path tmp) {
-        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"))) {
+        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"), Device.cpu(), LoadOptions.exact())) {
             int[] ids = prompt(270);
             float[][] expected;
             byte[] snap;
@@ -122,7 +122,7 @@ class ForkSnapshotTest {
                     assertArrayEquals(expected[i], got[i], "restored step " + i);
                 }
             }
-            try (NemotronModel other = NemotronModel.load(Fixtures.path("nemotron-h-tiny"), Device.cpu(1).withReferenceKernels());
+            try (NemotronModel other = NemotronModel.load(Fixtures.path("nemotron-h-tiny"), Device.cpu(1).withReferenceKernels(), LoadOptions.exact());
                  Session r = other.restoreSession(tmp.resolve("s.bin"))) {
                 float[][] got = continueGreedy(r, last, 3);
                 for (int i = 0; i < 3; i++) {
@@ -135,7 +135,7 @@ class ForkSnapshotTest {
     @Test
     void badSnapshotsAreRefused() throws Exception {
         byte[] snap;
-        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny")); Session s = m.newSession()) {
+        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"), Device.cpu(), LoadOptions.exact()); Session s = m.newSession()) {
             s.prefill(prompt(20));
             snap = s.snapshot();
             long before = m.allocatedBytes();
@@ -149,7 +149,7 @@ class ForkSnapshotTest {
             assertTrue(e.getMessage().contains("magic") || e.getMessage().contains("truncated"), e.getMessage());
             assertEquals(before, m.allocatedBytes(), "a refused restore leaves nothing allocated");
         }
-        try (NemotronModel other = NemotronModel.load(Fixtures.path("nemotron-h-tiny-fp8"))) {
+        try (NemotronModel other = NemotronModel.load(Fixtures.path("nemotron-h-tiny-fp8"), Device.cpu(), LoadOptions.exact())) {
             var e = assertThrows(NemotronException.class, () -> other.restoreSession(snap));
             assertTrue(e.getMessage().contains("another model"), e.getMessage());
         }

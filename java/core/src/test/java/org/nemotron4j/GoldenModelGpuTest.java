@@ -32,7 +32,7 @@ class GoldenModelGpuTest {
     @CsvSource({"nemotron-h-tiny, F32", "nemotron-h-tiny-fp8, F32", "nemotron-h-tiny, BF16", "nemotron-h-tiny-fp8, BF16"})
     void goldenOnCuda(String name, DType act) {
         try (NemotronModel model = NemotronModel.load(Fixtures.path(name), Device.cuda(0),
-                LoadOptions.defaults().withActivationDtype(act))) {
+                LoadOptions.exact().withActivationDtype(act))) {
             assertEquals(act, model.activationDtype());
             Fixtures.assertGolden(name, model, TOL);
         }

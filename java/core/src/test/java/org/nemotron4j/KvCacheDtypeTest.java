@@ -13,15 +13,19 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class KvCacheDtypeTest {
     static NemotronModel loadTiny(DType kv) {
-        return NemotronModel.load(Fixtures.path("nemotron-h-tiny"), Device.cpu(), LoadOptions.defaults().withKvCacheDtype(kv));
+        return NemotronModel.load(Fixtures.path("nemotron-h-tiny"), Device.cpu(), LoadOptions.exact().withKvCacheDtype(kv));
     }
 
     @Test
     void defaultsAndValidation() {
-        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"))) {
-            assertEquals(DType.F32, m.kvCacheDtype(), "the CPU default keeps the golden-exact F32 cache");
+        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"), Device.cpu(), LoadOptions.exact())) {
+            assertEquals(DType.F32, m.kvCacheDtype(), "exact mode keeps the golden-exact F32 cache");
         }
-        NemotronException e = assertThrows(NemotronException.class, () -> LoadOptions.defaults().withKvCacheDtype(DType.F8_E4M3));
+        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"))) {
+            assertEquals(Precision.FAST, m.precision(), "the default precision");
+            assertEquals(DType.BF16, m.kvCacheDtype(), "fast mode (the default) uses a BF16 cache");
+        }
+        NemotronException e = assertThrows(NemotronException.class, () -> LoadOptions.exact().withKvCacheDtype(DType.F8_E4M3));
         assertTrue(e.getMessage().contains("kvCacheDtype"), e.getMessage());
     }
 

@@ -24,7 +24,7 @@ class LongContextTest {
         Path dir = ModelPropertyTest.make(tmp.resolve("m"), json, 5, false);
         int[] ids = ModelPropertyTest.randomIds(CONTEXT, 24, 17);
         int[] sampled = {0, 1, 255, 256, 4097, 65535, 100_000, CONTEXT - 1};
-        try (NemotronModel m = NemotronModel.load(dir)) {
+        try (NemotronModel m = NemotronModel.load(dir, Device.cpu(), LoadOptions.exact())) {
             ModelConfig c = m.config();
             MemoryPlan plan = MemoryPlan.of(c, CONTEXT, 1, DType.BF16, DType.F32, m.prefillChunk());
             long rssBefore = SessionLifecycleTest.rssBytes();

@@ -34,7 +34,7 @@ class MemoryPlanTest {
         String json = ModelPropertyTest.config("M*M-*", 32, 64, 4, 8, 8, 2, 8, 4, 2, 8, 40);
         Path dir = ModelPropertyTest.make(tmp.resolve("m"), json, 1, false);
         int context = 700;
-        LoadOptions options = LoadOptions.defaults().withPrefillChunk(64).withKvCacheDtype(kv).withActivationDtype(act);
+        LoadOptions options = LoadOptions.exact().withPrefillChunk(64).withKvCacheDtype(kv).withActivationDtype(act);
         try (NemotronModel m = NemotronModel.load(dir, Device.cpu(), options)) {
             assertEquals(kv, m.kvCacheDtype());
             assertEquals(act, m.activationDtype());

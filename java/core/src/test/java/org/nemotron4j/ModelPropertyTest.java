@@ -85,7 +85,7 @@ class ModelPropertyTest {
         Path dir = make(tmp.resolve("m"), json, 42, fp8);
         int[] ids = randomIds(29, ModelConfig.parse(json, "t").vocabSize(), 7);
         try (Checkpoint ckpt = Checkpoint.open(dir);
-             NemotronModel model = NemotronModel.load(dir, Device.cpu(), LoadOptions.defaults().withPrefillChunk(11));
+             NemotronModel model = NemotronModel.load(dir, Device.cpu(), LoadOptions.exact().withPrefillChunk(11));
              Session s = model.newSession()) {
             ReferenceForward ref = new ReferenceForward(ckpt);
             int v = model.config().vocabSize();
@@ -116,7 +116,7 @@ class ModelPropertyTest {
         String json = config("M*M-", 32, 40, 4, 10, 8, 2, 4, 4, 2, 8, 32);
         Path dir = make(tmp.resolve("m"), json, 3, false);
         int[] ids = randomIds(21, 40, 11);
-        try (NemotronModel model = NemotronModel.load(dir, Device.cpu(), LoadOptions.defaults().withPrefillChunk(6))) {
+        try (NemotronModel model = NemotronModel.load(dir, Device.cpu(), LoadOptions.exact().withPrefillChunk(6))) {
             for (int t : new int[] {1, 2, 3, 4, 5, 8, 9, 13, 20}) {
                 float[] viaDecode;
                 try (Session s = model.newSession()) {
@@ -140,10 +140,10 @@ class ModelPropertyTest {
         int[] ids = randomIds(40, 320, 5);
         float[] one;
         float[] two;
-        try (NemotronModel m = NemotronModel.load(dir, Device.cpu(1)); Session s = m.newSession()) {
+        try (NemotronModel m = NemotronModel.load(dir, Device.cpu(1), LoadOptions.exact()); Session s = m.newSession()) {
             one = s.prefillAll(ids);
         }
-        try (NemotronModel m = NemotronModel.load(dir, Device.cpu(2)); Session s = m.newSession()) {
+        try (NemotronModel m = NemotronModel.load(dir, Device.cpu(2), LoadOptions.exact()); Session s = m.newSession()) {
             two = s.prefillAll(ids);
         }
         assertTrue(Fixtures.relError(one, two) <= 1e-6, "1 vs 2 threads: " + Fixtures.relError(one, two));
@@ -152,7 +152,7 @@ class ModelPropertyTest {
     @Test
     void greedyIsDeterministic() {
         Path dir = Fixtures.path("nemotron-h-tiny");
-        try (NemotronModel m = NemotronModel.load(dir)) {
+        try (NemotronModel m = NemotronModel.load(dir, Device.cpu(), LoadOptions.exact())) {
             int[] a;
             int[] b;
             try (Session s = m.newSession()) {

@@ -14,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class SessionChatTest {
     @Test
     void sessionFeedsPrefillThenDecodeLikeTheTokenApi() {
-        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"));
+        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"), Device.cpu(), LoadOptions.exact());
              Session a = m.newSession(); Session b = m.newSession()) {
             float[] viaFeed = new float[m.config().vocabSize()];
             a.feed(new int[] {3, 4, 5}, viaFeed);
@@ -27,7 +27,7 @@ class SessionChatTest {
 
     @Test
     void checkpointWithoutTokenizerGivesAClearError() {
-        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny")); Session s = m.newSession()) {
+        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"), Device.cpu(), LoadOptions.exact()); Session s = m.newSession()) {
             var e = assertThrows(NemotronException.class, () -> s.stream(ChatRequest.of(Message.user("hi"))));
             assertTrue(e.getMessage().contains("tokenizer"), e.getMessage());
         }
@@ -41,7 +41,7 @@ class SessionChatTest {
         org.nemotron4j.tokenizer.DemoTokenizer.write(dir, """
                 {%- for m in messages -%}{{ '<SPECIAL_11>' + m['role'] + '\\n' + m['content'] + '\\n' }}{%- endfor -%}
                 {%- if add_generation_prompt -%}{{ '<SPECIAL_11>assistant\\n<think>\\n' }}{%- endif -%}""");
-        try (NemotronModel m = NemotronModel.load(dir); Session s = m.newSession()) {
+        try (NemotronModel m = NemotronModel.load(dir, Device.cpu(), LoadOptions.exact()); Session s = m.newSession()) {
             ChatRequest req = ChatRequest.of(Message.user("Why is the sky blue?")).maxTokens(10).seed(4).temperature(0.8);
             StringBuilder text = new StringBuilder();
             GenerationDelta last = null;

@@ -18,7 +18,7 @@ class SessionLifecycleTest {
 
     @Test
     void tokenOutOfRangeIsRejectedAndSessionStaysUsable() {
-        try (NemotronModel m = NemotronModel.load(tiny()); Session s = m.newSession()) {
+        try (NemotronModel m = NemotronModel.load(tiny(), Device.cpu(), LoadOptions.exact()); Session s = m.newSession()) {
             var e = assertThrows(NemotronException.class, () -> s.prefill(5, 320, 7));
             assertTrue(e.getMessage().contains("token id 320 at index 1"), e.getMessage());
             e = assertThrows(NemotronException.class, () -> s.decode(-1));
@@ -33,7 +33,7 @@ class SessionLifecycleTest {
 
     @Test
     void emptyPromptIsRejected() {
-        try (NemotronModel m = NemotronModel.load(tiny()); Session s = m.newSession()) {
+        try (NemotronModel m = NemotronModel.load(tiny(), Device.cpu(), LoadOptions.exact()); Session s = m.newSession()) {
             var e = assertThrows(NemotronException.class, () -> s.prefill());
             assertTrue(e.getMessage().contains("no tokens"), e.getMessage());
         }
@@ -41,7 +41,7 @@ class SessionLifecycleTest {
 
     @Test
     void contextOverflowIsRejectedAndSessionStaysUsable() {
-        try (NemotronModel m = NemotronModel.load(tiny()); Session s = m.newSession()) {
+        try (NemotronModel m = NemotronModel.load(tiny(), Device.cpu(), LoadOptions.exact()); Session s = m.newSession()) {
             int max = m.config().maxPositionEmbeddings();
             s.prefill(new int[max - 2]);
             var e = assertThrows(NemotronException.class, () -> s.prefill(1, 2, 3));
@@ -56,7 +56,7 @@ class SessionLifecycleTest {
 
     @Test
     void closedSessionAndModelThrow() {
-        NemotronModel m = NemotronModel.load(tiny());
+        NemotronModel m = NemotronModel.load(tiny(), Device.cpu(), LoadOptions.exact());
         Session s = m.newSession();
         s.prefill(1, 2);
         s.close();
@@ -72,7 +72,7 @@ class SessionLifecycleTest {
 
     @Test
     void thousandSessionsLeakNothing() throws Exception {
-        try (NemotronModel m = NemotronModel.load(tiny())) {
+        try (NemotronModel m = NemotronModel.load(tiny(), Device.cpu(), LoadOptions.exact())) {
             long baseline = m.allocatedBytes();
             for (int i = 0; i < 50; i++) {
                 try (Session s = m.newSession()) {
@@ -95,7 +95,7 @@ class SessionLifecycleTest {
 
     @Test
     void sessionAllocatesWhatItsStatesNeed() {
-        try (NemotronModel m = NemotronModel.load(tiny())) {
+        try (NemotronModel m = NemotronModel.load(tiny(), Device.cpu(), LoadOptions.exact())) {
             long before = m.allocatedBytes();
             ModelConfig c = m.config();
             try (Session s = m.newSession()) {

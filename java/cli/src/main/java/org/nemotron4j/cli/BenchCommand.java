@@ -32,24 +32,26 @@ final class BenchCommand implements Command {
     @Override
     public String usage() {
         return """
-                usage: nemotron4j bench --model DIR [-p 512] [-n 128] [-r 5] [--threads N] [--batch 1,4,8] [--device cpu|cuda:0] [--chunk T] [--kv f32|bf16] [--activations f32|bf16] [--matmul f32|bf16]
+                usage: nemotron4j bench --model DIR [-p 512] [-n 128] [-r 5] [--threads N] [--batch 1,4,8] [--device cpu|cuda:0] [--chunk T] [--precision fast|exact] [--kv f32|bf16] [--activations f32|bf16] [--matmul f32|bf16]
                   -p N        prompt tokens of the prefill test (0 = skip)
                   -n N        generated tokens of the decode test (0 = skip)
                   -r R        repetitions (default 5), after one warm-up run
                   --threads N CPU worker threads (default: all cores)
                   --batch L   decode batch sizes, comma-separated (default 1); aggregate and per-sequence tok/s
                   --chunk T   prefill chunk (default %d)
-                  --kv D      KV cache element type, f32 or bf16 (default f32 on cpu, bf16 on cuda)
+                  --precision M    fast (default: bf16 matmul inputs, bf16 dot products on CPUs with
+                                   AVX512-BF16, bf16 KV cache) or exact (f32, as the golden fixtures)
+                  --kv D      KV cache element type, f32 or bf16 (default bf16; f32 with --precision exact on cpu)
                   --activations D  activation element type, f32 or bf16 (default f32 on cpu, bf16 on cuda)
-                  --matmul D       f32 or bf16: matmul inputs rounded to bf16, bf16 dot products on CPUs with
-                                   AVX512-BF16 (default: the activation type)
+                  --matmul D       f32 or bf16: what matmul inputs are rounded to (default: bf16 in fast mode,
+                                   else the activation type)
                   --prefix N  also time the first token of a 16-token question after an N-token shared prefix:
                               prefilling both vs forking a session that holds the prefilled prefix""".formatted(LoadOptions.DEFAULT_PREFILL_CHUNK);
     }
 
     @Override
     public int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = Args.parse(name(), argv, 1, Set.of("model", "prompt", "gen", "reps", "threads", "batch", "device", "chunk", "prefix", "kv", "activations", "matmul"),
+        Args a = Args.parse(name(), argv, 1, Set.of("model", "prompt", "gen", "reps", "threads", "batch", "device", "chunk", "prefix", "kv", "activations", "matmul", "precision"),
                 Set.of(), Map.of("p", "prompt", "n", "gen", "r", "reps", "t", "threads"));
         int p = a.integer("prompt", 512);
         int n = a.integer("gen", 128);
@@ -62,14 +64,14 @@ final class BenchCommand implements Command {
         if (a.has("threads")) {
             device = device.withThreads(a.integer("threads", 0));
         }
-        LoadOptions opts = LoadOptions.defaults().withPrefillChunk(Math.max(a.integer("chunk", LoadOptions.DEFAULT_PREFILL_CHUNK),
-                Arrays.stream(batches).max().orElse(1))).withKvCacheDtype(GenerationFlags.kvCacheDtype(a, null))
-                .withActivationDtype(GenerationFlags.activationDtype(a, null)).withMatmulDtype(GenerationFlags.matmulDtype(a));
+        LoadOptions opts = GenerationFlags.loadOptions(a).withPrefillChunk(Math.max(a.integer("chunk",
+                LoadOptions.DEFAULT_PREFILL_CHUNK), Arrays.stream(batches).max().orElse(1)));
         try (NemotronModel model = NemotronModel.load(a.path("model"), device, opts)) {
             int vocab = model.config().vocabSize();
             SplittableRandom rnd = new SplittableRandom(1234);
-            out.printf("model: %s (%,d parameters), backend: %s%n", model.directory().getFileName(),
-                    model.config().parameterCount(), model.backendName());
+            out.printf("model: %s (%,d parameters), backend: %s, precision: %s (kv %s)%n",
+                    model.directory().getFileName(), model.config().parameterCount(), model.backendName(),
+                    model.precision().label(), model.kvCacheDtype().name().toLowerCase(java.util.Locale.ROOT));
             out.println();
             out.println("| test | batch | t/s (aggregate) | t/s (per sequence) |");
             out.println("| ---- | ----: | --------------: | -----------------: |");

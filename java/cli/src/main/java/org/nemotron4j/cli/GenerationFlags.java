@@ -7,6 +7,7 @@ import org.nemotron4j.Device;
 import org.nemotron4j.GenerationDelta;
 import org.nemotron4j.LoadOptions;
 import org.nemotron4j.NemotronModel;
+import org.nemotron4j.Precision;
 import org.nemotron4j.Usage;
 import org.nemotron4j.generate.GenerationStream;
 
@@ -18,16 +19,18 @@ import java.util.Set;
 /** The model and sampling options {@code run} and {@code chat} share, and how a reply is streamed to the terminal. */
 final class GenerationFlags {
     static final Set<String> VALUED = Set.of("model", "device", "max-tokens", "thinking-budget", "temperature", "top-p",
-            "top-k", "min-p", "seed", "repetition-penalty", "presence-penalty", "frequency-penalty", "stop", "system", "kv", "activations", "matmul");
+            "top-k", "min-p", "seed", "repetition-penalty", "presence-penalty", "frequency-penalty", "stop", "system", "kv", "activations", "matmul", "precision");
     static final Set<String> BOOLEANS = Set.of("no-think", "hide-reasoning");
 
     static final String HELP = """
               --model DIR            checkpoint directory (default: the demo model, random weights)
               --device cpu|cuda:0    where to run (default cpu)
-              --kv f32|bf16          KV cache element type (default f32 on cpu, bf16 on cuda; bf16 halves its memory)
+              --precision fast|exact fast (default): matmul inputs rounded to bf16 (bf16 dot products on CPUs
+                                     with AVX512-BF16) and a bf16 KV cache; exact: f32, as the golden fixtures
+              --kv f32|bf16          KV cache element type (default: bf16, or f32 with --precision exact on cpu)
               --activations f32|bf16 activation element type (default f32 on cpu, bf16 on cuda)
-              --matmul f32|bf16      matmul inputs rounded to bf16: bf16 dot products on CPUs with AVX512-BF16
-                                     (default: the activation type)
+              --matmul f32|bf16      what matmul inputs are rounded to (default: bf16 in fast mode, else the
+                                     activation type)
               --system TEXT          system message
               --max-tokens N         stop after N generated tokens (default 512)
               --no-think             reasoning off (as /no_think in the system message)
@@ -53,8 +56,26 @@ final class GenerationFlags {
         Path dir = a.has("model") ? a.path("model") : DemoModel.ensure(DemoModel.defaultDirectory(), err);
         Device device = Device.parse(a.string("device", "cpu"));
         ProgressBar bar = new ProgressBar(err, "loading " + dir.getFileName());
-        return NemotronModel.load(dir, device, LoadOptions.defaults().withProgress(bar).withKvCacheDtype(kvCacheDtype(a, null))
-                .withActivationDtype(activationDtype(a, null)).withMatmulDtype(matmulDtype(a)));
+        return NemotronModel.load(dir, device, loadOptions(a).withProgress(bar));
+    }
+
+    /** LoadOptions from --precision, --kv, --activations and --matmul (each absent one takes its default). */
+    static LoadOptions loadOptions(Args a) {
+        return LoadOptions.defaults().withPrecision(precision(a)).withKvCacheDtype(kvCacheDtype(a, null))
+                .withActivationDtype(activationDtype(a, null)).withMatmulDtype(matmulDtype(a));
+    }
+
+    /** --precision fast|exact, or null (the default, fast) when absent; a usage error names the option. */
+    static Precision precision(Args a) {
+        if (!a.has("precision")) {
+            return null;
+        }
+        String v = a.string("precision", "");
+        return switch (v.toLowerCase(java.util.Locale.ROOT)) {
+            case "fast" -> Precision.FAST;
+            case "exact" -> Precision.EXACT;
+            default -> throw new Args.UsageException("--precision must be fast or exact, got " + v);
+        };
     }
 
     /** --matmul f32|bf16 (what matmuls round their inputs to), or null (the activation type) when absent. */

@@ -25,18 +25,18 @@ final class LogitsCommand implements Command {
     @Override
     public String usage() {
         return """
-                usage: nemotron4j logits --model DIR --ids 5,17,42 --out FILE [--decode] [--device cpu|cuda:0]
+                usage: nemotron4j logits --model DIR --ids 5,17,42 --out FILE [--decode] [--device cpu|cuda:0] [--precision fast|exact] [--kv f32|bf16]
                   writes one F32 tensor "logits" of shape [tokens, vocab]: one prefill of all ids, or with --decode
                   the first id by prefill and every later one by the recurrent decode step""";
     }
 
     @Override
     public int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = Args.parse(name(), argv, 1, Set.of("model", "ids", "out", "device"), Set.of("decode"), Map.of());
+        Args a = Args.parse(name(), argv, 1, Set.of("model", "ids", "out", "device", "precision", "kv"), Set.of("decode"), Map.of());
         int[] ids = a.ints("ids");
         Path file = a.path("out");
         Device device = Device.parse(a.string("device", "cpu"));
-        try (NemotronModel model = NemotronModel.load(a.path("model"), device);
+        try (NemotronModel model = NemotronModel.load(a.path("model"), device, GenerationFlags.loadOptions(a));
              Session session = model.newSession()) {
             int v = model.config().vocabSize();
             float[] logits;

@@ -54,8 +54,8 @@ class CliTest {
 
         Path prefill = tmp.resolve("p.safetensors");
         Path decode = tmp.resolve("d.safetensors");
-        assertEquals(0, run("logits", "--model", model.toString(), "--ids", "5,17,42,7", "--out", prefill.toString()).code());
-        assertEquals(0, run("logits", "--model", model.toString(), "--ids", "5,17,42,7", "--decode", "--out", decode.toString()).code());
+        assertEquals(0, run("logits", "--model", model.toString(), "--ids", "5,17,42,7", "--precision", "exact", "--out", prefill.toString()).code());
+        assertEquals(0, run("logits", "--model", model.toString(), "--ids", "5,17,42,7", "--precision", "exact", "--decode", "--out", decode.toString()).code());
         try (SafetensorsFile a = SafetensorsFile.open(prefill); SafetensorsFile b = SafetensorsFile.open(decode)) {
             assertArrayEquals(new long[] {4, 320}, a.tensor("logits").shape());
             float[] x = a.tensor("logits").toFloatArray();
