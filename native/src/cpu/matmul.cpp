@@ -58,14 +58,17 @@ constexpr int32_t kPackedBlock = 64;       // weight rows per task, packed form
 // At most this many activation rows per task, packed form (a multiple of 6): a 256-token prefill chunk is one block,
 // so each weight panel is converted once per call.
 constexpr int32_t kPackedRowBlock = 258;
+// The same for the BF16 dot-product GEMM, whose panels are packed for up to this many rows (a 512-token chunk is one
+// block; its F32 partial sums, 64 floats a row, stay in L2).
+constexpr int32_t kBf16GemmRowBlock = 516;
 constexpr int32_t kPackXRows = 48;         // activation rows per packing task, packed form (a multiple of 6)
 constexpr int32_t kPortableBlock = 8;      // weight rows per task, portable form
 constexpr int64_t kSerialWork = 1 << 15;   // below this many multiply-adds, skip the thread pool
 
 /* The packed form's activation rows per task: the fewest blocks of at most kPackedRowBlock rows, of equal size
  * rounded up to a multiple of 6 (depends only on rows, so the split is the same for any thread count). */
-int32_t equal_row_block(int32_t rows) {
-    const int32_t blocks = (rows + kPackedRowBlock - 1) / kPackedRowBlock;
+int32_t equal_row_block(int32_t rows, int32_t max_block = kPackedRowBlock) {
+    const int32_t blocks = (rows + max_block - 1) / max_block;
     const int32_t per_block = (rows + blocks - 1) / blocks;
     return (per_block + 5) / 6 * 6;
 }
@@ -130,7 +133,7 @@ void matmul_bf16dot(context* ctx, const bf16dot_kernels& k, const float* x, int6
         // Prefill: tasks of (64 weight rows) x (equal row blocks of up to kPackedRowBlock activation rows); each task
         // packs its weight panel once per block of the reduction and reuses it for all its activation rows.
         const int64_t col_blocks = (O + kBf16GemmPanelRows - 1) / kBf16GemmPanelRows;
-        const int32_t row_block = equal_row_block(rows);
+        const int32_t row_block = equal_row_block(rows, kBf16GemmRowBlock);
         const int64_t row_blocks = (rows + row_block - 1) / row_block;
         ctx->reserve_thread_scratch(bf16dot_gemm_scratch_bytes(row_block));
         run_tasks(ctx, col_blocks * row_blocks, work, [&](int64_t t, int thread) {
