@@ -79,7 +79,7 @@ typedef struct n4j_backend n4j_backend;
 typedef struct n4j_backend_options {
     int32_t kind;             /* N4J_BACKEND_CPU or N4J_BACKEND_CUDA */
     int32_t device;           /* CUDA device ordinal; ignored on CPU */
-    int32_t threads;          /* CPU worker threads; 0 = one per available core */
+    int32_t threads;          /* CPU worker threads; 0 = one per physical core (SMT siblings counted once) */
     int32_t flags;            /* N4J_FLAG_* */
     int32_t activation_dtype; /* N4J_DTYPE_F32 or N4J_DTYPE_BF16 (CUDA; on the CPU F32 kernels between bf16 tensors) */
     int32_t reserved;         /* must be 0 */

@@ -126,8 +126,10 @@ void test_info() {
     n4j_backend_info info;
     CHECK_OK(n4j_backend_get_info(fast, &info));
     CHECK(info.kind == N4J_BACKEND_CPU && info.activation_dtype == N4J_DTYPE_F32, "cpu info kind/dtype");
-    CHECK(info.threads == n4j::cpu::available_cpus(), "threads = 0 means one per available core (%d vs %d)",
-          info.threads, n4j::cpu::available_cpus());
+    const int cores = n4j::cpu::physical_cores();
+    CHECK(info.threads == cores, "threads = 0 means one per physical core (%d vs %d)", info.threads, cores);
+    CHECK(cores >= 1 && cores <= n4j::cpu::available_cpus(), "physical cores %d within [1, %d available CPUs]", cores,
+          n4j::cpu::available_cpus());
     CHECK(info.total_memory > 0, "total memory known");
     CHECK(strncmp(info.name, "cpu ", 4) == 0 && strstr(info.name, "thread") != nullptr, "name: %s", info.name);
     printf("  fast backend: %s\n", info.name);

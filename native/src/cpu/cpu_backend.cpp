@@ -81,7 +81,7 @@ int32_t cpu_create(const n4j_backend_options* options, const n4j_backend_host*, 
     ctx->bf16_matmul = ctx->act_bf16 || (options->flags & N4J_FLAG_BF16_MATMUL) != 0;
     ctx->reference = (options->flags & N4J_FLAG_REFERENCE_KERNELS) != 0;
     ctx->simd = ctx->reference ? SIMD_GENERIC : level;
-    ctx->threads = ctx->reference ? 1 : (options->threads > 0 ? options->threads : available_cpus());
+    ctx->threads = ctx->reference ? 1 : (options->threads > 0 ? options->threads : physical_cores());
     try {
         ctx->pool.reset(new thread_pool(ctx->threads));
         ctx->thread_scratch_buffers.resize(static_cast<size_t>(ctx->threads));

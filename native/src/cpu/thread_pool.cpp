@@ -11,6 +11,11 @@
  */
 #include "cpu/thread_pool.h"
 
+#include <stdio.h>
+
+#include <utility>
+#include <vector>
+
 #include <sched.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -42,6 +47,43 @@ int available_cpus() {
     }
     unsigned hw = std::thread::hardware_concurrency();
     return hw > 0 ? static_cast<int>(hw) : 1;
+}
+
+int physical_cores() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return available_cpus();
+    // One worker per physical core: SMT siblings share the core's vector units, so a second thread on a sibling
+    // adds contention, not FLOPs. Cores are told apart by (package id, core id) from sysfs; when a CPU's topology
+    // cannot be read, each CPU counts as its own core.
+    std::vector<std::pair<long, long>> seen;
+    int cores = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (!CPU_ISSET(cpu, &set)) continue;
+        long ids[2] = {-1, -1};
+        const char* names[2] = {"physical_package_id", "core_id"};
+        for (int i = 0; i < 2; ++i) {
+            char path[128];
+            snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/topology/%s", cpu, names[i]);
+            FILE* f = fopen(path, "r");
+            if (f != nullptr) {
+                if (fscanf(f, "%ld", &ids[i]) != 1) ids[i] = -1;
+                fclose(f);
+            }
+        }
+        if (ids[0] < 0 || ids[1] < 0) {
+            ++cores;
+            continue;
+        }
+        const std::pair<long, long> key(ids[0], ids[1]);
+        bool known = false;
+        for (const auto& k : seen) known = known || k == key;
+        if (!known) {
+            seen.push_back(key);
+            ++cores;
+        }
+    }
+    return cores > 0 ? cores : available_cpus();
 }
 
 thread_pool::thread_pool(int threads) : threads_(threads < 1 ? 1 : threads) {

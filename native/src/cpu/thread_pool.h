@@ -65,6 +65,10 @@ inline void parallel_for(thread_pool& pool, int64_t n_tasks, F& f) {
 /* Number of CPUs this process may run on (sched_getaffinity), at least 1. */
 int available_cpus();
 
+/* Physical cores among the CPUs this process may run on (SMT siblings counted once), at least 1: the default
+ * worker count. */
+int physical_cores();
+
 }  // namespace cpu
 }  // namespace n4j
 
