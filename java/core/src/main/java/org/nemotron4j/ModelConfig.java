@@ -15,6 +15,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import org.nemotron4j.checkpoint.RegularFiles;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -305,7 +306,7 @@ public record ModelConfig(
     public static ModelConfig read(Path configJson) {
         String text;
         try {
-            text = Files.readString(configJson, StandardCharsets.UTF_8);
+            text = RegularFiles.readString(configJson, "config file", RegularFiles.MAX_JSON_BYTES);
         } catch (NoSuchFileException e) {
             throw new NemotronException(configJson + ": config file not found");
         } catch (IOException e) {

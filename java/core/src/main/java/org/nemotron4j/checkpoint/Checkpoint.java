@@ -100,7 +100,7 @@ public final class Checkpoint implements AutoCloseable {
             Map<String, TensorInfo> tensors) {
         JsonNode root;
         try {
-            root = JSON.readTree(Files.readString(index));
+            root = JSON.readTree(RegularFiles.readString(index, "shard index", RegularFiles.MAX_JSON_BYTES));
         } catch (IOException e) {
             throw new NemotronException(index + ": cannot read the shard index: " + e.getMessage(), e);
         }
@@ -127,6 +127,7 @@ public final class Checkpoint implements AutoCloseable {
                 throw new NemotronException(index + ": shard \"" + shard.getKey() + "\" (of tensor \""
                         + shard.getValue() + "\") is outside the checkpoint directory");
             }
+            RegularFiles.require(file, "shard");
             if (!Files.isRegularFile(file)) {
                 throw new NemotronException(index + ": shard \"" + shard.getKey() + "\" (listed for tensor \""
                         + shard.getValue() + "\") does not exist in " + dir);
@@ -162,7 +163,8 @@ public final class Checkpoint implements AutoCloseable {
 
     private static Optional<ModelConfig.Quantization> readHfQuantConfig(Path file) {
         try {
-            JsonNode root = JSON.readTree(Files.readString(file));
+            JsonNode root = JSON.readTree(RegularFiles.readString(file, "quantization config",
+                    RegularFiles.MAX_JSON_BYTES));
             JsonNode q = root == null ? null : root.get("quantization");
             if (q == null || !q.isObject()) {
                 return Optional.empty();

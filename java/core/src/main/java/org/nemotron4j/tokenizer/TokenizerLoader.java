@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import org.nemotron4j.checkpoint.RegularFiles;
 import java.text.Normalizer;
 import java.util.AbstractMap;
 import java.util.ArrayList;
@@ -78,7 +79,8 @@ final class TokenizerLoader {
 
     static JsonNode readJson(Path path) {
         try {
-            JsonNode root = JSON.readTree(path.toFile());
+            JsonNode root = JSON.readTree(RegularFiles.readString(path, "tokenizer file",
+                    RegularFiles.MAX_JSON_BYTES));
             if (root == null || !root.isObject()) {
                 throw new NemotronException(path + ": not a JSON object");
             }
@@ -100,6 +102,13 @@ final class TokenizerLoader {
     }
 
     private TokenizerJson readTokenizerJson() {
+        try {
+            RegularFiles.requireSize(file, "tokenizer file", RegularFiles.MAX_TOKENIZER_BYTES);
+        } catch (NoSuchFileException e) {
+            throw fail("file not found", e);
+        } catch (IOException e) {
+            throw fail("cannot read: " + e.getMessage(), e);
+        }
         try (JsonParser p = BIG_JSON.createParser(file.toFile())) {
             if (p.nextToken() != JsonToken.START_OBJECT) {
                 throw fail("not a JSON object");
