@@ -19,9 +19,17 @@ package org.nemotron4j;
  *                     BF16 dot-product instructions (about twice the F32 rate; what GPU tensor cores and llama.cpp's
  *                     CPU backend do); on other CPUs and on CUDA it changes nothing. Null for the default: the
  *                     activation type (whose values BF16 inputs already are)
+ * @param memoryMap    true (the default): the safetensors files are memory-mapped, zero-copy on the CPU; they must
+ *                     then not be changed while the model is open (a file truncated under a mapping kills the JVM
+ *                     with SIGBUS: replace checkpoint files by renaming, as {@code SafetensorsWriter} does). False:
+ *                     each file is read once into native memory (its size in RAM, slower to load), so later changes
+ *                     to the files cannot affect the model
+ * @param checkTensors true: every weight is read once at load and a NaN or infinite value is refused with an error
+ *                     naming the tensor and the element (llama.cpp's {@code --check-tensors}); it costs one pass
+ *                     over the weights. False (the default): no such pass
  */
 public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtype, DType activationDtype,
-                          DType matmulDtype) {
+                          DType matmulDtype, boolean memoryMap, boolean checkTensors) {
     public static final int DEFAULT_PREFILL_CHUNK = 256;
 
     /** Progress of a long operation, in bytes or items. */
@@ -45,35 +53,51 @@ public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtyp
         }
     }
 
-    /** The first four components; the matmul input type follows the activations. */
+    /** The first four components; the matmul input type follows the activations; mapped, unchecked weights. */
     public LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtype, DType activationDtype) {
         this(prefillChunk, progress, kvCacheDtype, activationDtype, null);
     }
 
+    /** The first five components; mapped, unchecked weights. */
+    public LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtype, DType activationDtype,
+                       DType matmulDtype) {
+        this(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, true, false);
+    }
+
     public static LoadOptions defaults() {
-        return new LoadOptions(DEFAULT_PREFILL_CHUNK, null, null, null, null);
+        return new LoadOptions(DEFAULT_PREFILL_CHUNK, null, null, null, null, true, false);
     }
 
     public LoadOptions withPrefillChunk(int tokens) {
-        return new LoadOptions(tokens, progress, kvCacheDtype, activationDtype, matmulDtype);
+        return new LoadOptions(tokens, progress, kvCacheDtype, activationDtype, matmulDtype, memoryMap, checkTensors);
     }
 
     public LoadOptions withProgress(Progress p) {
-        return new LoadOptions(prefillChunk, p, kvCacheDtype, activationDtype, matmulDtype);
+        return new LoadOptions(prefillChunk, p, kvCacheDtype, activationDtype, matmulDtype, memoryMap, checkTensors);
     }
 
     /** The KV cache element type (F32 or BF16); null restores the backend's default. */
     public LoadOptions withKvCacheDtype(DType dtype) {
-        return new LoadOptions(prefillChunk, progress, dtype, activationDtype, matmulDtype);
+        return new LoadOptions(prefillChunk, progress, dtype, activationDtype, matmulDtype, memoryMap, checkTensors);
     }
 
     /** The activation element type (F32 or BF16); null restores the backend's default. */
     public LoadOptions withActivationDtype(DType dtype) {
-        return new LoadOptions(prefillChunk, progress, kvCacheDtype, dtype, matmulDtype);
+        return new LoadOptions(prefillChunk, progress, kvCacheDtype, dtype, matmulDtype, memoryMap, checkTensors);
     }
 
     /** The matmul input type (F32 or BF16); null restores the default (the activation type). */
     public LoadOptions withMatmulDtype(DType dtype) {
-        return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, dtype);
+        return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, dtype, memoryMap, checkTensors);
+    }
+
+    /** Memory-map the safetensors files (true, the default) or read them into native memory (false). */
+    public LoadOptions withMemoryMap(boolean map) {
+        return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, map, checkTensors);
+    }
+
+    /** Check every weight for NaN and infinite values at load (false by default). */
+    public LoadOptions withCheckTensors(boolean check) {
+        return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, memoryMap, check);
     }
 }

@@ -1,6 +1,7 @@
 package org.nemotron4j.cli;
 
 import org.nemotron4j.Device;
+import org.nemotron4j.LoadOptions;
 import org.nemotron4j.NemotronModel;
 import org.nemotron4j.Session;
 
@@ -25,17 +26,18 @@ final class GenerateCommand implements Command {
     @Override
     public String usage() {
         return """
-                usage: nemotron4j generate --model DIR --ids 5,17,42 -n N [--device cpu|cuda:0]
+                usage: nemotron4j generate --model DIR --ids 5,17,42 -n N [--device cpu|cuda:0] [--check-tensors] [--no-mmap]
                   prints the N greedy ids, comma-separated, on one line (tokens/s on stderr)""";
     }
 
     @Override
     public int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = Args.parse(name(), argv, 1, Set.of("model", "ids", "tokens", "device"), Set.of(), Map.of("n", "tokens"));
+        Args a = Args.parse(name(), argv, 1, Set.of("model", "ids", "tokens", "device"), Set.of("check-tensors", "no-mmap"), Map.of("n", "tokens"));
         int[] ids = a.ints("ids");
         int n = a.integer("tokens", 16);
         Device device = Device.parse(a.string("device", "cpu"));
-        try (NemotronModel model = NemotronModel.load(a.path("model"), device);
+        try (NemotronModel model = NemotronModel.load(a.path("model"), device,
+                     GenerationFlags.fileOptions(a, LoadOptions.defaults()));
              Session session = model.newSession()) {
             long t0 = System.nanoTime();
             int[] generated = session.generateGreedy(ids, n);

@@ -19,7 +19,7 @@ import java.util.Set;
 final class GenerationFlags {
     static final Set<String> VALUED = Set.of("model", "device", "max-tokens", "thinking-budget", "temperature", "top-p",
             "top-k", "min-p", "seed", "repetition-penalty", "presence-penalty", "frequency-penalty", "stop", "system", "kv", "activations", "matmul");
-    static final Set<String> BOOLEANS = Set.of("no-think", "hide-reasoning");
+    static final Set<String> BOOLEANS = Set.of("no-think", "hide-reasoning", "check-tensors", "no-mmap");
 
     static final String HELP = """
               --model DIR            checkpoint directory (default: the demo model, random weights)
@@ -28,6 +28,8 @@ final class GenerationFlags {
               --activations f32|bf16 activation element type (default f32 on cpu, bf16 on cuda)
               --matmul f32|bf16      matmul inputs rounded to bf16: bf16 dot products on CPUs with AVX512-BF16
                                      (default: the activation type)
+              --check-tensors        read every weight once at load and refuse NaN or infinite values
+              --no-mmap              read the weights into memory instead of mapping the files
               --system TEXT          system message
               --max-tokens N         stop after N generated tokens (default 512)
               --no-think             reasoning off (as /no_think in the system message)
@@ -53,8 +55,14 @@ final class GenerationFlags {
         Path dir = a.has("model") ? a.path("model") : DemoModel.ensure(DemoModel.defaultDirectory(), err);
         Device device = Device.parse(a.string("device", "cpu"));
         ProgressBar bar = new ProgressBar(err, "loading " + dir.getFileName());
-        return NemotronModel.load(dir, device, LoadOptions.defaults().withProgress(bar).withKvCacheDtype(kvCacheDtype(a, null))
-                .withActivationDtype(activationDtype(a, null)).withMatmulDtype(matmulDtype(a)));
+        return NemotronModel.load(dir, device, fileOptions(a, LoadOptions.defaults()).withProgress(bar)
+                .withKvCacheDtype(kvCacheDtype(a, null)).withActivationDtype(activationDtype(a, null))
+                .withMatmulDtype(matmulDtype(a)));
+    }
+
+    /** {@code options} with the --check-tensors and --no-mmap flags applied. */
+    static LoadOptions fileOptions(Args a, LoadOptions options) {
+        return options.withCheckTensors(a.flag("check-tensors")).withMemoryMap(!a.flag("no-mmap"));
     }
 
     /** --matmul f32|bf16 (what matmuls round their inputs to), or null (the activation type) when absent. */

@@ -1,6 +1,7 @@
 package org.nemotron4j.cli;
 
 import org.nemotron4j.Device;
+import org.nemotron4j.LoadOptions;
 import org.nemotron4j.NemotronModel;
 import org.nemotron4j.Session;
 import org.nemotron4j.checkpoint.SafetensorsWriter;
@@ -25,18 +26,19 @@ final class LogitsCommand implements Command {
     @Override
     public String usage() {
         return """
-                usage: nemotron4j logits --model DIR --ids 5,17,42 --out FILE [--decode] [--device cpu|cuda:0]
+                usage: nemotron4j logits --model DIR --ids 5,17,42 --out FILE [--decode] [--device cpu|cuda:0] [--check-tensors] [--no-mmap]
                   writes one F32 tensor "logits" of shape [tokens, vocab]: one prefill of all ids, or with --decode
                   the first id by prefill and every later one by the recurrent decode step""";
     }
 
     @Override
     public int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = Args.parse(name(), argv, 1, Set.of("model", "ids", "out", "device"), Set.of("decode"), Map.of());
+        Args a = Args.parse(name(), argv, 1, Set.of("model", "ids", "out", "device"), Set.of("decode", "check-tensors", "no-mmap"), Map.of());
         int[] ids = a.ints("ids");
         Path file = a.path("out");
         Device device = Device.parse(a.string("device", "cpu"));
-        try (NemotronModel model = NemotronModel.load(a.path("model"), device);
+        try (NemotronModel model = NemotronModel.load(a.path("model"), device,
+                     GenerationFlags.fileOptions(a, LoadOptions.defaults()));
              Session session = model.newSession()) {
             int v = model.config().vocabSize();
             float[] logits;
