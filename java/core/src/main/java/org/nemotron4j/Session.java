@@ -167,6 +167,16 @@ public final class Session implements AutoCloseable, TokenModel {
         if (n < 0) {
             throw new NemotronException("number of tokens to generate must be >= 0, got " + n);
         }
+        if (prompt == null) {
+            throw new NemotronException("generateGreedy: prompt is null");
+        }
+        long needed = (long) prompt.length + Math.max(n - 1, 0);
+        if (position + needed > config.maxPositionEmbeddings()) {
+            throw new NemotronException("generateGreedy: a prompt of " + prompt.length + " tokens and n = " + n
+                    + " generated tokens need " + needed + " positions, but the session at position " + position
+                    + " has room for " + (config.maxPositionEmbeddings() - position) + " (max_position_embeddings = "
+                    + config.maxPositionEmbeddings() + ")");
+        }
         int[] out = new int[n];
         if (n == 0) {
             if (prompt.length > 0) {
