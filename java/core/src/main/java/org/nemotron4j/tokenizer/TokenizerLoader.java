@@ -466,8 +466,10 @@ final class TokenizerLoader {
     private PreTokenizer split(JsonNode n) {
         JsonNode p = n.get("pattern");
         Pattern pattern;
+        String source;
         FastSplitPattern fast = null;
         if (p != null && p.path("Regex").isTextual()) {
+            source = p.get("Regex").asText();
             try {
                 pattern = OnigurumaRegex.compile(p.get("Regex").asText());
             } catch (IllegalArgumentException e) {
@@ -475,7 +477,8 @@ final class TokenizerLoader {
             }
             fast = FastSplitPattern.recognize(p.get("Regex").asText());
         } else if (p != null && p.path("String").isTextual()) {
-            pattern = OnigurumaRegex.literal(p.get("String").asText());
+            source = p.get("String").asText();
+            pattern = OnigurumaRegex.literal(source);
         } else {
             throw fail("Split pre_tokenizer without a {\"Regex\": ...} or {\"String\": ...} pattern");
         }
@@ -488,7 +491,7 @@ final class TokenizerLoader {
             case "Contiguous" -> PreTokenizer.Behavior.CONTIGUOUS;
             default -> throw fail("Split pre_tokenizer behavior '" + b + "' is unknown");
         };
-        return new PreTokenizer.Split(pattern, fast, behavior, n.path("invert").asBoolean(false), slots++);
+        return new PreTokenizer.Split(pattern, source, fast, behavior, n.path("invert").asBoolean(false), slots++);
     }
 
     // ---- post-processor ----
