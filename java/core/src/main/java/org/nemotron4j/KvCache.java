@@ -14,7 +14,8 @@ import java.util.List;
  * One sequence's KV cache of one attention layer, grown in blocks of {@link #BLOCK_TOKENS} tokens as tokens arrive
  * (memory proportional to the tokens used, not to the maximum context). Each block is
  * [BLOCK_TOKENS, kvHeads, headDim] F32 for K and the same for V, in backend memory; the {@code n4j_kv_cache}
- * descriptor and its block-pointer tables live in the session's arena.
+ * descriptor and its block-pointer tables live in the session's arena. The pointer tables grow with the blocks
+ * (doubling), so a huge {@code max_position_embeddings} costs nothing until tokens arrive.
  *
  * <p>Blocks are reference-counted so a forked session shares its parent's blocks. Kernels only write positions
  * at or after {@code length}, so only the block holding position {@code length} can be written while shared: it is
@@ -35,9 +36,14 @@ final class KvCache {
         }
     }
 
+    /** Block-pointer entries allocated at first (4 x 256 tokens); the tables double from there. */
+    private static final int INITIAL_TABLE = 4;
+
     final MemorySegment descriptor;
-    private final MemorySegment kPointers;
-    private final MemorySegment vPointers;
+    private final Arena arena;
+    private MemorySegment kPointers;
+    private MemorySegment vPointers;
+    private int tableCapacity;
     private final List<Block> blocks = new ArrayList<>();
     private final long blockBytes;
     private final DType dtype;
@@ -48,11 +54,9 @@ final class KvCache {
         this.dtype = dtype;
         blockBytes = blockBytes(c, dtype);
         maxBlocks = Math.ceilDiv(c.maxPositionEmbeddings(), BLOCK_TOKENS);
-        kPointers = arena.allocate(ValueLayout.ADDRESS, maxBlocks);
-        vPointers = arena.allocate(ValueLayout.ADDRESS, maxBlocks);
+        this.arena = arena;
         descriptor = n4j_kv_cache.allocate(arena);
-        n4j_kv_cache.k_blocks(descriptor, kPointers);
-        n4j_kv_cache.v_blocks(descriptor, vPointers);
+        growTables(Math.min(INITIAL_TABLE, maxBlocks));
         n4j_kv_cache.block_tokens(descriptor, BLOCK_TOKENS);
         n4j_kv_cache.dtype(descriptor, dtype.nativeCode());
         sync();
@@ -78,7 +82,7 @@ final class KvCache {
     void ensureCapacity(Backend backend, int tokens) {
         int need = Math.ceilDiv(tokens, BLOCK_TOKENS);
         if (need > maxBlocks) {
-            throw new NemotronException("KV cache: " + tokens + " tokens exceed the context of " + (maxBlocks * BLOCK_TOKENS));
+            throw new NemotronException("KV cache: " + tokens + " tokens exceed the context of " + (long) maxBlocks * BLOCK_TOKENS);
         }
         int first = length / BLOCK_TOKENS;
         if (tokens > length && first < blocks.size() && blocks.get(first).refs > 1) {
@@ -109,7 +113,32 @@ final class KvCache {
         }
     }
 
+    /** Bytes of block-pointer tables this cache holds now (both tables; for tests of the lazy growth). */
+    long tableBytes() {
+        return 2L * tableCapacity * ValueLayout.ADDRESS.byteSize();
+    }
+
+    /** Makes the pointer tables hold at least {@code entries} blocks (doubling, at most {@code maxBlocks}). */
+    private void growTables(int entries) {
+        if (entries <= tableCapacity) {
+            return;
+        }
+        int capacity = (int) Math.min(maxBlocks, Math.max((long) entries, 2L * tableCapacity));
+        MemorySegment k = arena.allocate(ValueLayout.ADDRESS, capacity);
+        MemorySegment v = arena.allocate(ValueLayout.ADDRESS, capacity);
+        if (tableCapacity > 0) {
+            MemorySegment.copy(kPointers, 0, k, 0, kPointers.byteSize());
+            MemorySegment.copy(vPointers, 0, v, 0, vPointers.byteSize());
+        }
+        kPointers = k;
+        vPointers = v;
+        tableCapacity = capacity;
+        n4j_kv_cache.k_blocks(descriptor, kPointers);
+        n4j_kv_cache.v_blocks(descriptor, vPointers);
+    }
+
     private void set(int i, Block b) {
+        growTables(i + 1);
         blocks.set(i, b);
         kPointers.setAtIndex(ValueLayout.ADDRESS, i, b.k);
         vPointers.setAtIndex(ValueLayout.ADDRESS, i, b.v);

@@ -21,9 +21,17 @@ package org.nemotron4j;
  *                     activation type in {@link Precision#EXACT} mode, BF16 in {@link Precision#FAST} mode
  * @param precision    {@link Precision#FAST} or {@link Precision#EXACT}: the defaults of the matmul input type and of
  *                     the CPU's KV cache type (explicit types above win); null for the default, FAST
+ * @param memoryMap    true (the default): the safetensors files are memory-mapped, zero-copy on the CPU; they must
+ *                     then not be changed while the model is open (a file truncated under a mapping kills the JVM
+ *                     with SIGBUS: replace checkpoint files by renaming, as {@code SafetensorsWriter} does). False:
+ *                     each file is read once into native memory (its size in RAM, slower to load), so later changes
+ *                     to the files cannot affect the model
+ * @param checkTensors true: every weight is read once at load and a NaN or infinite value is refused with an error
+ *                     naming the tensor and the element (llama.cpp's {@code --check-tensors}); it costs one pass
+ *                     over the weights. False (the default): no such pass
  */
 public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtype, DType activationDtype,
-                          DType matmulDtype, Precision precision) {
+                          DType matmulDtype, Precision precision, boolean memoryMap, boolean checkTensors) {
     public static final int DEFAULT_PREFILL_CHUNK = 256;
 
     /** Progress of a long operation, in bytes or items. */
@@ -47,14 +55,20 @@ public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtyp
         }
     }
 
-    /** The first four components; the matmul input type and the precision take their defaults. */
+    /** The first four components; default matmul type and precision; mapped, unchecked weights. */
     public LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtype, DType activationDtype) {
-        this(prefillChunk, progress, kvCacheDtype, activationDtype, null, null);
+        this(prefillChunk, progress, kvCacheDtype, activationDtype, null);
+    }
+
+    /** The first five components; the default precision; mapped, unchecked weights. */
+    public LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtype, DType activationDtype,
+                       DType matmulDtype) {
+        this(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, null, true, false);
     }
 
     /** The default options: {@link Precision#FAST}, element types from the precision and the device. */
     public static LoadOptions defaults() {
-        return new LoadOptions(DEFAULT_PREFILL_CHUNK, null, null, null, null, null);
+        return new LoadOptions(DEFAULT_PREFILL_CHUNK, null, null, null, null, null, true, false);
     }
 
     /** The default options in {@link Precision#EXACT} mode: exact to the golden fixtures (1e-4) on every CPU. */
@@ -69,29 +83,47 @@ public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtyp
 
     /** The precision mode (null restores the default, FAST). */
     public LoadOptions withPrecision(Precision p) {
-        return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, p);
+        return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, p, memoryMap,
+                checkTensors);
     }
 
     public LoadOptions withPrefillChunk(int tokens) {
-        return new LoadOptions(tokens, progress, kvCacheDtype, activationDtype, matmulDtype, precision);
+        return new LoadOptions(tokens, progress, kvCacheDtype, activationDtype, matmulDtype, precision, memoryMap,
+                checkTensors);
     }
 
     public LoadOptions withProgress(Progress p) {
-        return new LoadOptions(prefillChunk, p, kvCacheDtype, activationDtype, matmulDtype, precision);
+        return new LoadOptions(prefillChunk, p, kvCacheDtype, activationDtype, matmulDtype, precision, memoryMap,
+                checkTensors);
     }
 
     /** The KV cache element type (F32 or BF16); null restores the backend's default. */
     public LoadOptions withKvCacheDtype(DType dtype) {
-        return new LoadOptions(prefillChunk, progress, dtype, activationDtype, matmulDtype, precision);
+        return new LoadOptions(prefillChunk, progress, dtype, activationDtype, matmulDtype, precision, memoryMap,
+                checkTensors);
     }
 
     /** The activation element type (F32 or BF16); null restores the backend's default. */
     public LoadOptions withActivationDtype(DType dtype) {
-        return new LoadOptions(prefillChunk, progress, kvCacheDtype, dtype, matmulDtype, precision);
+        return new LoadOptions(prefillChunk, progress, kvCacheDtype, dtype, matmulDtype, precision, memoryMap,
+                checkTensors);
     }
 
     /** The matmul input type (F32 or BF16); null restores the default (the activation type). */
     public LoadOptions withMatmulDtype(DType dtype) {
-        return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, dtype, precision);
+        return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, dtype, precision, memoryMap,
+                checkTensors);
+    }
+
+    /** Memory-map the safetensors files (true, the default) or read them into native memory (false). */
+    public LoadOptions withMemoryMap(boolean map) {
+        return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, precision, map,
+                checkTensors);
+    }
+
+    /** Check every weight for NaN and infinite values at load (false by default). */
+    public LoadOptions withCheckTensors(boolean check) {
+        return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, precision, memoryMap,
+                check);
     }
 }

@@ -15,6 +15,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import org.nemotron4j.checkpoint.RegularFiles;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -170,6 +171,17 @@ public record ModelConfig(
             notNegative("ssm_state_size", ssmStateSize);
             notNegative("n_groups", nGroups);
         }
+        // every width the engine computes in int (tensor rows, activation strides) must fit in one
+        fitsInt("num_attention_heads x head_dim", (long) numAttentionHeads * attentionHeadDim);
+        fitsInt("num_key_value_heads x head_dim", (long) numKeyValueHeads * attentionHeadDim);
+        long dInner = (long) mambaNumHeads * mambaHeadDim;
+        fitsInt("mamba_num_heads x mamba_head_dim", dInner);
+        long groupsState = 2L * nGroups * ssmStateSize;
+        fitsInt("2 x n_groups x ssm_state_size", groupsState);
+        fitsInt("the Mamba conv1d width (mamba_num_heads x mamba_head_dim + 2 x n_groups x ssm_state_size)",
+                dInner + groupsState);
+        fitsInt("the Mamba in_proj rows (2 x mamba_num_heads x mamba_head_dim + 2 x n_groups x ssm_state_size"
+                + " + mamba_num_heads)", 2 * dInner + groupsState + mambaNumHeads);
         positive("conv_kernel", convKernel);
         positive("chunk_size", chunkSize);
         positive("max_position_embeddings", maxPositionEmbeddings);
@@ -200,6 +212,13 @@ public record ModelConfig(
     private static void positive(String field, long value) {
         if (value <= 0) {
             throw new NemotronException(field + " must be positive, got " + value);
+        }
+    }
+
+    private static void fitsInt(String what, long value) {
+        if (value > Integer.MAX_VALUE) {
+            throw new NemotronException(what + " = " + value + " overflows a 32-bit int (at most "
+                    + Integer.MAX_VALUE + "): not a real model");
         }
     }
 
@@ -305,7 +324,7 @@ public record ModelConfig(
     public static ModelConfig read(Path configJson) {
         String text;
         try {
-            text = Files.readString(configJson, StandardCharsets.UTF_8);
+            text = RegularFiles.readString(configJson, "config file", RegularFiles.MAX_JSON_BYTES);
         } catch (NoSuchFileException e) {
             throw new NemotronException(configJson + ": config file not found");
         } catch (IOException e) {

@@ -2,6 +2,7 @@ package org.nemotron4j;
 
 import org.nemotron4j.chat.ChatTemplate;
 import org.nemotron4j.checkpoint.Checkpoint;
+import org.nemotron4j.checkpoint.SafetensorsFile;
 import org.nemotron4j.checkpoint.TensorInfo;
 import org.nemotron4j.generate.GenerationConfig;
 import org.nemotron4j.runtime.Backend;
@@ -92,9 +93,13 @@ public final class NemotronModel implements AutoCloseable {
      * shapes, dtypes) before any pointer reaches native code, then prepares the weights on the device.
      */
     public static NemotronModel load(Path directory, Device device, LoadOptions options) {
-        Checkpoint ckpt = Checkpoint.open(directory);
+        Checkpoint ckpt = Checkpoint.open(directory, options.memoryMap() ? SafetensorsFile.Access.MAP
+                : SafetensorsFile.Access.READ);
         try {
             ckpt.validate();
+            if (options.checkTensors()) {
+                ckpt.checkTensors();
+            }
             DType act = options.activationDtype() != null ? options.activationDtype()
                     : device.kind() == Device.Kind.CPU ? DType.F32 : DType.BF16;
             DType matmul = options.matmulDtype() != null ? options.matmulDtype()
@@ -402,9 +407,10 @@ public final class NemotronModel implements AutoCloseable {
 
     /**
      * One decode step for a batch of sessions (row b = session b, token tokens[b]); logits of row b go to
-     * {@code out[b]}. Caller holds the lock and has validated tokens and capacities.
+     * {@code out[b]}. Caller holds the lock and has validated tokens and capacities. With {@code greedyOut}, returns
+     * the first row whose chosen logit is NaN (its whole row is: the argmax skips NaN), or -1; else -1.
      */
-    void decodeStep(Session[] batch, int[] tokens, float[][] out, int[] greedyOut) {
+    int decodeStep(Session[] batch, int[] tokens, float[][] out, int[] greedyOut) {
         Workspace ws = workspace;
         int n = batch.length;
         MemorySegment.copy(tokens, 0, ws.hostIds, ValueLayout.JAVA_INT, 0, n);
@@ -420,12 +426,23 @@ public final class NemotronModel implements AutoCloseable {
             kernels.argmax(ws.logits, v, n, v, ws.argmax);
             backend.download(ws.hostIds, ws.argmax, (long) n * Integer.BYTES);
             MemorySegment.copy(ws.hostIds, ValueLayout.JAVA_INT, 0, greedyOut, 0, n);
-            return;
+            // the chosen logit of each row (one element each) tells a NaN row: no id may come from one
+            for (int b = 0; b < n; b++) {
+                long act = workspace.act;
+                backend.download(ws.hostLogits, ws.logits.asSlice(((long) b * v + greedyOut[b]) * act, act), act);
+                float chosen = act == Float.BYTES ? ws.hostLogits.get(ValueLayout.JAVA_FLOAT, 0)
+                        : Float.intBitsToFloat((ws.hostLogits.get(ValueLayout.JAVA_SHORT, 0) & 0xffff) << 16);
+                if (Float.isNaN(chosen)) {
+                    return b;
+                }
+            }
+            return -1;
         }
         logits(0, n);
         for (int b = 0; b < n; b++) {
             MemorySegment.copy(ws.hostLogits, ValueLayout.JAVA_FLOAT, (long) b * v * Float.BYTES, out[b], 0, v);
         }
+        return -1;
     }
 
     private void freeWeights() {

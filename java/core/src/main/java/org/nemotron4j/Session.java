@@ -1,5 +1,7 @@
 package org.nemotron4j;
 
+import org.nemotron4j.sampling.Sampler;
+
 import org.nemotron4j.checkpoint.BFloat16;
 
 import org.nemotron4j.generate.Generation;
@@ -156,10 +158,24 @@ public final class Session implements AutoCloseable, TokenModel {
         }
     }
 
-    /** Greedy continuation: argmax of the logits after the prompt, fed back {@code n} times. Returns the n ids. */
+    /**
+     * Greedy continuation: argmax of the logits after the prompt, fed back {@code n} times. Returns the n ids. The
+     * prompt and the n - 1 ids fed back must fit in the context: that is checked before anything runs. NaN logits
+     * are an error, never an id.
+     */
     public int[] generateGreedy(int[] prompt, int n) {
         if (n < 0) {
             throw new NemotronException("number of tokens to generate must be >= 0, got " + n);
+        }
+        if (prompt == null) {
+            throw new NemotronException("generateGreedy: prompt is null");
+        }
+        long needed = (long) prompt.length + Math.max(n - 1, 0);
+        if (position + needed > config.maxPositionEmbeddings()) {
+            throw new NemotronException("generateGreedy: a prompt of " + prompt.length + " tokens and n = " + n
+                    + " generated tokens need " + needed + " positions, but the session at position " + position
+                    + " has room for " + (config.maxPositionEmbeddings() - position) + " (max_position_embeddings = "
+                    + config.maxPositionEmbeddings() + ")");
         }
         int[] out = new int[n];
         if (n == 0) {
@@ -168,7 +184,9 @@ public final class Session implements AutoCloseable, TokenModel {
             }
             return out;
         }
-        out[0] = argmax(prefill(prompt));
+        float[] first = prefill(prompt);
+        Sampler.checkNoNaN(first, first.length);
+        out[0] = argmax(first);
         for (int i = 1; i < n; i++) {
             out[i] = decodeGreedy(out[i - 1]);
         }
@@ -226,8 +244,9 @@ public final class Session implements AutoCloseable, TokenModel {
             for (Session s : batch) {
                 s.reserve(s.position + 1);
             }
+            int nanRow;
             try {
-                model.decodeStep(batch, tokens, out, greedy);
+                nanRow = model.decodeStep(batch, tokens, out, greedy);
             } catch (RuntimeException e) {
                 for (Session s : batch) {
                     s.broken = e.getMessage();
@@ -236,6 +255,12 @@ public final class Session implements AutoCloseable, TokenModel {
             }
             for (Session s : batch) {
                 s.position++;
+            }
+            if (nanRow >= 0) {
+                // the token was fed (the state is consistent), but no id may be taken from a NaN row
+                throw new NemotronException("decode of session " + nanRow + " of " + batch.length + ": "
+                        + Sampler.nanLogits(batch[nanRow].config.vocabSize(), batch[nanRow].config.vocabSize(), 0)
+                        .getMessage());
             }
         } finally {
             model.lock.unlock();

@@ -107,7 +107,14 @@ final class Workspace implements AutoCloseable {
         }
     }
 
+    /**
+     * Backend memory of {@code bytes}; null when there are none: a model without attention (or Mamba, or MLP)
+     * layers has zero-width buffers for them, which no kernel then touches.
+     */
     private MemorySegment alloc(long bytes) {
+        if (bytes == 0) {
+            return null;
+        }
         MemorySegment s = backend.alloc(bytes);
         owned.add(s);
         return s;

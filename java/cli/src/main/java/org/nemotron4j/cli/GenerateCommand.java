@@ -25,13 +25,13 @@ final class GenerateCommand implements Command {
     @Override
     public String usage() {
         return """
-                usage: nemotron4j generate --model DIR --ids 5,17,42 -n N [--device cpu|cuda:0] [--precision fast|exact] [--kv f32|bf16]
+                usage: nemotron4j generate --model DIR --ids 5,17,42 -n N [--device cpu|cuda:0] [--precision fast|exact] [--kv f32|bf16] [--check-tensors] [--no-mmap]
                   prints the N greedy ids, comma-separated, on one line (tokens/s on stderr)""";
     }
 
     @Override
     public int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = Args.parse(name(), argv, 1, Set.of("model", "ids", "tokens", "device", "precision", "kv"), Set.of(), Map.of("n", "tokens"));
+        Args a = Args.parse(name(), argv, 1, Set.of("model", "ids", "tokens", "device", "precision", "kv"), Set.of("check-tensors", "no-mmap"), Map.of("n", "tokens"));
         int[] ids = a.ints("ids");
         int n = a.integer("tokens", 16);
         Device device = Device.parse(a.string("device", "cpu"));

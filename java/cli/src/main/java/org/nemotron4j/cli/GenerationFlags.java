@@ -20,7 +20,7 @@ import java.util.Set;
 final class GenerationFlags {
     static final Set<String> VALUED = Set.of("model", "device", "max-tokens", "thinking-budget", "temperature", "top-p",
             "top-k", "min-p", "seed", "repetition-penalty", "presence-penalty", "frequency-penalty", "stop", "system", "kv", "activations", "matmul", "precision");
-    static final Set<String> BOOLEANS = Set.of("no-think", "hide-reasoning");
+    static final Set<String> BOOLEANS = Set.of("no-think", "hide-reasoning", "check-tensors", "no-mmap");
 
     static final String HELP = """
               --model DIR            checkpoint directory (default: the demo model, random weights)
@@ -31,6 +31,8 @@ final class GenerationFlags {
               --activations f32|bf16 activation element type (default f32 on cpu, bf16 on cuda)
               --matmul f32|bf16      what matmul inputs are rounded to (default: bf16 in fast mode, else the
                                      activation type)
+              --check-tensors        read every weight once at load and refuse NaN or infinite values
+              --no-mmap              read the weights into memory instead of mapping the files
               --system TEXT          system message
               --max-tokens N         stop after N generated tokens (default 512)
               --no-think             reasoning off (as /no_think in the system message)
@@ -59,10 +61,18 @@ final class GenerationFlags {
         return NemotronModel.load(dir, device, loadOptions(a).withProgress(bar));
     }
 
-    /** LoadOptions from --precision, --kv, --activations and --matmul (each absent one takes its default). */
+    /**
+     * LoadOptions from --precision, --kv, --activations and --matmul (each absent one takes its default), and, where
+     * the command accepts them, --check-tensors and --no-mmap.
+     */
     static LoadOptions loadOptions(Args a) {
-        return LoadOptions.defaults().withPrecision(precision(a)).withKvCacheDtype(kvCacheDtype(a, null))
+        return fileOptions(a, LoadOptions.defaults()).withPrecision(precision(a)).withKvCacheDtype(kvCacheDtype(a, null))
                 .withActivationDtype(activationDtype(a, null)).withMatmulDtype(matmulDtype(a));
+    }
+
+    /** {@code options} with the --check-tensors and --no-mmap flags applied. */
+    static LoadOptions fileOptions(Args a, LoadOptions options) {
+        return options.withCheckTensors(a.flag("check-tensors")).withMemoryMap(!a.flag("no-mmap"));
     }
 
     /** --precision fast|exact, or null (the default, fast) when absent; a usage error names the option. */

@@ -25,14 +25,14 @@ final class LogitsCommand implements Command {
     @Override
     public String usage() {
         return """
-                usage: nemotron4j logits --model DIR --ids 5,17,42 --out FILE [--decode] [--device cpu|cuda:0] [--precision fast|exact] [--kv f32|bf16]
+                usage: nemotron4j logits --model DIR --ids 5,17,42 --out FILE [--decode] [--device cpu|cuda:0] [--precision fast|exact] [--kv f32|bf16] [--check-tensors] [--no-mmap]
                   writes one F32 tensor "logits" of shape [tokens, vocab]: one prefill of all ids, or with --decode
                   the first id by prefill and every later one by the recurrent decode step""";
     }
 
     @Override
     public int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = Args.parse(name(), argv, 1, Set.of("model", "ids", "out", "device", "precision", "kv"), Set.of("decode"), Map.of());
+        Args a = Args.parse(name(), argv, 1, Set.of("model", "ids", "out", "device", "precision", "kv"), Set.of("decode", "check-tensors", "no-mmap"), Map.of());
         int[] ids = a.ints("ids");
         Path file = a.path("out");
         Device device = Device.parse(a.string("device", "cpu"));

@@ -162,4 +162,28 @@ class CliTest {
         assertEquals(2, r.code());
         assertTrue(r.err().contains("unknown option --bogus"), r.err());
     }
+
+    /** Fuzzing finding: NaN weights loaded silently; --check-tensors refuses them naming the tensor. */
+    @Test
+    void checkTensorsRefusesANaNWeight(@TempDir Path tmp) throws Exception {
+        Path model = tmp.resolve("nan");
+        assertEquals(0, run("create-model", "--config", fixtures().resolve("nemotron-h-tiny/config.json").toString(),
+                "--out", model.toString(), "--seed", "3").code());
+        assertEquals(0, run("generate", "--model", model.toString(), "--ids", "5", "-n", "2", "--check-tensors").code());
+        Path file = model.resolve("model.safetensors");
+        long offset;
+        try (SafetensorsFile f = SafetensorsFile.open(file)) {
+            offset = f.tensor("lm_head.weight").data().address() - f.mapping().address() + 2 * 10;
+        }
+        try (var ch = java.nio.channels.FileChannel.open(file, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.write(java.nio.ByteBuffer.wrap(new byte[] {(byte) 0xC0, 0x7F}), offset); // BF16 NaN, little-endian
+        }
+        Result r = run("generate", "--model", model.toString(), "--ids", "5", "-n", "2", "--check-tensors");
+        assertEquals(2, r.code(), r.out());
+        assertTrue(r.err().contains("\"lm_head.weight\"") && r.err().contains("NaN at element 10"), r.err());
+        r = run("logits", "--model", model.toString(), "--ids", "5", "--out", tmp.resolve("l.safetensors").toString(),
+                "--check-tensors", "--no-mmap");
+        assertEquals(2, r.code(), r.out());
+        assertTrue(r.err().contains("lm_head.weight"), r.err());
+    }
 }

@@ -22,6 +22,7 @@ import java.io.IOException;
 import java.lang.reflect.Method;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import org.nemotron4j.checkpoint.RegularFiles;
 import java.time.ZonedDateTime;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -93,11 +94,11 @@ public final class ChatTemplate {
     public static ChatTemplate fromDirectory(Path dir) {
         Path config = dir.resolve("tokenizer_config.json");
         Path jinja = dir.resolve("chat_template.jinja");
-        JsonNode root = Files.isRegularFile(config) ? readConfig(config) : null;
+        JsonNode root = Files.exists(config) ? readConfig(config) : null; // a FIFO or device is refused there
         String source = root != null ? templateSource(root, config) : null;
-        if (source == null && Files.isRegularFile(jinja)) {
+        if (source == null && Files.exists(jinja)) {
             try {
-                source = Files.readString(jinja);
+                source = RegularFiles.readString(jinja, "chat template", RegularFiles.MAX_JSON_BYTES);
             } catch (IOException e) {
                 throw new NemotronException("cannot read " + jinja + ": " + e, e);
             }
@@ -112,7 +113,7 @@ public final class ChatTemplate {
     private static JsonNode readConfig(Path file) {
         JsonNode root;
         try {
-            root = JSON.readTree(Files.readString(file));
+            root = JSON.readTree(RegularFiles.readString(file, "tokenizer config", RegularFiles.MAX_JSON_BYTES));
         } catch (JsonProcessingException e) {
             throw new NemotronException("malformed " + file + ": " + e.getOriginalMessage(), e);
         } catch (IOException e) {

@@ -64,6 +64,14 @@ public final class Checkpoint implements AutoCloseable {
 
     /** Reads {@code config.json} and maps the weights of the checkpoint directory {@code dir}. */
     public static Checkpoint open(Path dir) {
+        return open(dir, SafetensorsFile.Access.MAP);
+    }
+
+    /**
+     * Reads {@code config.json} and the weights of the checkpoint directory {@code dir}, mapping the safetensors
+     * files or reading them into native memory as {@code access} says.
+     */
+    public static Checkpoint open(Path dir, SafetensorsFile.Access access) {
         if (!Files.isDirectory(dir)) {
             throw new NemotronException(dir + ": not a checkpoint directory (it does not exist or is not a directory)");
         }
@@ -78,13 +86,13 @@ public final class Checkpoint implements AutoCloseable {
             List<SafetensorsFile> files = new ArrayList<>();
             Map<String, TensorInfo> tensors = new LinkedHashMap<>();
             if (Files.exists(single)) {
-                SafetensorsFile f = SafetensorsFile.open(single, arena);
+                SafetensorsFile f = SafetensorsFile.open(single, arena, access);
                 files.add(f);
                 for (TensorInfo t : f.tensors()) {
                     tensors.put(t.name(), t);
                 }
             } else if (Files.exists(index)) {
-                readSharded(dir, index, arena, files, tensors);
+                readSharded(dir, index, arena, access, files, tensors);
             } else {
                 throw new NemotronException(dir + ": no " + SINGLE_FILE + " and no " + INDEX_FILE
                         + ": not a safetensors checkpoint");
@@ -96,11 +104,12 @@ public final class Checkpoint implements AutoCloseable {
         }
     }
 
-    private static void readSharded(Path dir, Path index, Arena arena, List<SafetensorsFile> files,
+    private static void readSharded(Path dir, Path index, Arena arena, SafetensorsFile.Access access,
+            List<SafetensorsFile> files,
             Map<String, TensorInfo> tensors) {
         JsonNode root;
         try {
-            root = JSON.readTree(Files.readString(index));
+            root = JSON.readTree(RegularFiles.readString(index, "shard index", RegularFiles.MAX_JSON_BYTES));
         } catch (IOException e) {
             throw new NemotronException(index + ": cannot read the shard index: " + e.getMessage(), e);
         }
@@ -127,13 +136,14 @@ public final class Checkpoint implements AutoCloseable {
                 throw new NemotronException(index + ": shard \"" + shard.getKey() + "\" (of tensor \""
                         + shard.getValue() + "\") is outside the checkpoint directory");
             }
+            RegularFiles.require(file, "shard");
             if (!Files.isRegularFile(file)) {
                 throw new NemotronException(index + ": shard \"" + shard.getKey() + "\" (listed for tensor \""
                         + shard.getValue() + "\") does not exist in " + dir);
             }
         }
         for (String shardName : firstTensorOfShard.keySet()) {
-            SafetensorsFile f = SafetensorsFile.open(dir.resolve(shardName), arena);
+            SafetensorsFile f = SafetensorsFile.open(dir.resolve(shardName), arena, access);
             files.add(f);
             for (TensorInfo t : f.tensors()) {
                 TensorInfo previous = tensors.putIfAbsent(t.name(), t);
@@ -162,7 +172,8 @@ public final class Checkpoint implements AutoCloseable {
 
     private static Optional<ModelConfig.Quantization> readHfQuantConfig(Path file) {
         try {
-            JsonNode root = JSON.readTree(Files.readString(file));
+            JsonNode root = JSON.readTree(RegularFiles.readString(file, "quantization config",
+                    RegularFiles.MAX_JSON_BYTES));
             JsonNode q = root == null ? null : root.get("quantization");
             if (q == null || !q.isObject()) {
                 return Optional.empty();
@@ -315,6 +326,81 @@ public final class Checkpoint implements AutoCloseable {
             }
             throw new NemotronException(sb.toString());
         }
+    }
+
+    /**
+     * Reads every floating-point tensor (F32, F16, BF16, F8_E4M3, F8_E5M2, F64) once and refuses the first NaN or
+     * infinite element with a {@link NemotronException} naming the tensor, its file, the element and its value:
+     * such a weight makes every logit NaN, which no sampler can turn into a token (llama.cpp's
+     * {@code --check-tensors}). Non-finite is, by the formats: F32 exponent bits all ones ({@code 0x7F800000});
+     * F16 {@code 0x7C00}; BF16 {@code 0x7F80}; F8_E4M3 {@code S.1111.111} (NaN only; it has no infinity);
+     * F8_E5M2 exponent {@code 0x7C}. Integer tensors have nothing to check.
+     */
+    public void checkTensors() {
+        checkOpen();
+        for (TensorInfo t : tensors.values()) {
+            long bad = firstNonFinite(t);
+            if (bad >= 0) {
+                throw new NemotronException("tensor \"" + t.name() + "\" in " + t.file() + " ("
+                        + t.dtype().safetensorsName() + " " + TensorInfo.formatShape(t.shape()) + ") holds "
+                        + valueAt(t, bad) + " at element " + bad + ": the checkpoint is corrupt (found by the tensor"
+                        + " check, --check-tensors)");
+            }
+        }
+    }
+
+    private static String valueAt(TensorInfo t, long i) {
+        java.lang.foreign.MemorySegment d = t.data();
+        return switch (t.dtype()) {
+            case F32 -> Float.toString(d.get(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, i * 4));
+            case F64 -> Double.toString(d.get(java.lang.foreign.ValueLayout.JAVA_DOUBLE_UNALIGNED, i * 8));
+            case BF16 -> Float.toString(BFloat16.toFloat(d.get(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, i * 2)));
+            case F16 -> Float.toString(Float.float16ToFloat(d.get(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED,
+                    i * 2)));
+            default -> String.format("a NaN or infinity (byte 0x%02X)", d.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i));
+        };
+    }
+
+    /** The index of the first NaN or infinite element of {@code t}, or -1. */
+    static long firstNonFinite(TensorInfo t) {
+        java.lang.foreign.MemorySegment d = t.data();
+        long n = t.elementCount();
+        switch (t.dtype()) {
+            case F32 -> {
+                for (long i = 0; i < n; i++) {
+                    if ((d.get(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, i * 4) & 0x7F800000) == 0x7F800000) {
+                        return i;
+                    }
+                }
+            }
+            case F64 -> {
+                for (long i = 0; i < n; i++) {
+                    if (!Double.isFinite(d.get(java.lang.foreign.ValueLayout.JAVA_DOUBLE_UNALIGNED, i * 8))) {
+                        return i;
+                    }
+                }
+            }
+            case BF16, F16 -> {
+                short mask = (short) (t.dtype() == DType.BF16 ? 0x7F80 : 0x7C00);
+                for (long i = 0; i < n; i++) {
+                    if ((d.get(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, i * 2) & mask) == mask) {
+                        return i;
+                    }
+                }
+            }
+            case F8_E4M3, F8_E5M2 -> {
+                int mask = t.dtype() == DType.F8_E4M3 ? 0x7F : 0x7C;
+                for (long i = 0; i < n; i++) {
+                    if ((d.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i) & mask) == mask) {
+                        return i;
+                    }
+                }
+            }
+            default -> {
+                // integer and other types: nothing to check
+            }
+        }
+        return -1;
     }
 
     private void checkScale(String name, boolean required, List<String> problems) {

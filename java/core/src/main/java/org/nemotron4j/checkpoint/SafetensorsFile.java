@@ -40,10 +40,15 @@ import org.nemotron4j.NemotronException;
  *   bytes [8 + N, end)  data: each tensor's row-major little-endian elements at [begin, end) relative to 8 + N
  * </pre>
  * The whole file is mapped read-only with {@link FileChannel#map(FileChannel.MapMode, long, long, Arena)}; every
- * {@link TensorInfo#data()} is a zero-copy slice of that mapping. The header is validated completely before any
- * tensor is exposed: the header length against the file, JSON syntax, every entry's dtype, shape and offsets
- * ({@code end - begin == elements * dtype size}, inside the data, no two tensors overlapping; gaps are allowed).
- * Every error is a {@link NemotronException} naming the file and, where there is one, the tensor.
+ * {@link TensorInfo#data()} is a zero-copy slice of that mapping (or, with {@link Access#READ}, of a copy read into
+ * native memory: a file that another process might truncate cannot then crash this one). The header is validated
+ * completely before any tensor is exposed, as the format's reference implementation does: the header length
+ * against the file, JSON syntax, every entry's dtype, shape and offsets ({@code end - begin == elements * dtype
+ * size}), and the offsets together: sorted by begin, the tensors lie back to back from offset 0 and end exactly at
+ * the end of the file ("the data section is a contiguous byte buffer": no hole, no overlap, no trailing byte). A
+ * header length a few bytes off, which would shift every tensor, fails that check. Only regular files are opened
+ * (a FIFO or a device would block or never end). Every error is a {@link NemotronException} naming the file and,
+ * where there is one, the tensor.
  *
  * <p>Memory ownership: {@link #open(Path, Arena)} maps into the caller's arena; the mapping (and every tensor
  * slice) lives until the caller closes that arena, and {@link #close()} does not close it. {@link #open(Path)}
@@ -51,6 +56,14 @@ import org.nemotron4j.NemotronException;
  * unusable (access fails with an {@link IllegalStateException}, it does not crash).
  */
 public final class SafetensorsFile implements AutoCloseable {
+    /** How the file's bytes reach memory. */
+    public enum Access {
+        /** memory-mapped, zero-copy (the default): the file must not be changed while it is open */
+        MAP,
+        /** read once into native memory of the arena: costs the file's size in RAM, immune to later changes */
+        READ
+    }
+
     /** Headers larger than this are rejected as corrupt (the reference implementation's limit, 100 MB). */
     public static final long MAX_HEADER_BYTES = 100_000_000L;
 
@@ -93,22 +106,34 @@ public final class SafetensorsFile implements AutoCloseable {
      * closes the arena, and {@link #close()} leaves the arena open.
      */
     public static SafetensorsFile open(Path file, Arena arena) {
-        return open(file, arena, null);
+        return open(file, arena, Access.MAP);
+    }
+
+    /** As {@link #open(Path, Arena)}, mapping the file or reading it into the arena as {@code access} says. */
+    public static SafetensorsFile open(Path file, Arena arena, Access access) {
+        return open(file, arena, null, access);
     }
 
     private static SafetensorsFile open(Path file, Arena arena, Arena ownArena) {
+        return open(file, arena, ownArena, Access.MAP);
+    }
+
+    private static SafetensorsFile open(Path file, Arena arena, Arena ownArena, Access access) {
         MemorySegment mapping;
+        RegularFiles.require(file, "safetensors file");
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
             long size = channel.size();
             if (size < 8) {
                 throw new NemotronException(file + ": truncated safetensors file: " + size
                         + " bytes, shorter than the 8-byte header length");
             }
-            mapping = channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+            mapping = access == Access.MAP ? channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena)
+                    : readFully(file, channel, size, arena);
         } catch (NoSuchFileException e) {
             throw new NemotronException(file + ": safetensors file not found");
         } catch (IOException e) {
-            throw new NemotronException(file + ": cannot map safetensors file: " + e.getMessage(), e);
+            throw new NemotronException(file + ": cannot " + (access == Access.MAP ? "map" : "read")
+                    + " safetensors file: " + e.getMessage(), e);
         }
         long size = mapping.byteSize();
         long headerLength = mapping.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
@@ -188,23 +213,51 @@ public final class SafetensorsFile implements AutoCloseable {
             }
             MemorySegment data = mapping.asSlice(dataStart + begin, end - begin);
             tensors.put(name, new TensorInfo(name, dtype, shape, data, file));
-            if (end > begin) {
-                ranges.add(new long[] {begin, end, names.size()});
-                names.add(name);
-            }
+            ranges.add(new long[] {begin, end, names.size()});
+            names.add(name);
         }
+        // the data section is the tensors back to back: sorted by begin, each starts where the one before ends
         ranges.sort(Comparator.comparingLong((long[] r) -> r[0]).thenComparingLong(r -> r[1]));
-        for (int i = 1; i < ranges.size(); i++) {
-            long[] prev = ranges.get(i - 1);
+        long covered = 0;
+        for (int i = 0; i < ranges.size(); i++) {
             long[] cur = ranges.get(i);
-            if (cur[0] < prev[1]) {
-                throw new NemotronException(file + ": tensor \"" + names.get((int) cur[2]) + "\" data_offsets ["
-                        + cur[0] + ", " + cur[1] + "] overlap tensor \"" + names.get((int) prev[2]) + "\" ["
+            String what = file + ": tensor \"" + names.get((int) cur[2]) + "\" data_offsets [" + cur[0] + ", "
+                    + cur[1] + "]";
+            if (cur[0] < covered) {
+                long[] prev = ranges.get(i - 1);
+                throw new NemotronException(what + " overlap tensor \"" + names.get((int) prev[2]) + "\" ["
                         + prev[0] + ", " + prev[1] + "]");
             }
+            if (cur[0] > covered) {
+                throw new NemotronException(what + " leave a hole of " + (cur[0] - covered) + " bytes at data offset "
+                        + covered + (i == 0 ? "" : " after tensor \"" + names.get((int) ranges.get(i - 1)[2]) + "\"")
+                        + ": safetensors data must be contiguous from offset 0 (corrupt or shifted header)");
+            }
+            covered = cur[1];
+        }
+        if (covered != dataSize) {
+            throw new NemotronException(file + ": the tensors cover " + covered + " of the " + dataSize
+                    + " data bytes after the " + headerLength + "-byte header: " + (dataSize - covered)
+                    + " bytes belong to no tensor (a wrong header length shifts every tensor; safetensors data must"
+                    + " end exactly at the end of the file)");
         }
         return new SafetensorsFile(file, mapping, dataStart,
                 Collections.unmodifiableMap(metadata), Collections.unmodifiableMap(tensors), ownArena);
+    }
+
+    /** The whole file read into a segment of {@code arena}; the file must still be {@code size} bytes long. */
+    private static MemorySegment readFully(Path file, FileChannel channel, long size, Arena arena) throws IOException {
+        MemorySegment data = arena.allocate(size, 64);
+        long done = 0;
+        while (done < size) {
+            int n = channel.read(data.asSlice(done, Math.min(size - done, 1 << 30)).asByteBuffer(), done);
+            if (n < 0) {
+                throw new NemotronException(file + ": the file shrank from " + size + " to " + done
+                        + " bytes while being read");
+            }
+            done += n;
+        }
+        return data;
     }
 
     private static JsonNode parseHeader(Path file, byte[] bytes) {

@@ -10,8 +10,10 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -29,12 +31,20 @@ import org.nemotron4j.NemotronException;
  * </pre>
  * Data must be little-endian, row-major. {@link #close()} checks that every declared byte arrived; a file that
  * did not get all its data (or whose writing failed) is deleted and close throws {@link NemotronException}.
+ *
+ * <p>The rule for files that may be memory-mapped (every checkpoint {@link SafetensorsFile} opens is): never change
+ * one in place. A process that has mapped a file and reads a page the file no longer has (it was truncated or
+ * rewritten shorter) gets SIGBUS, which kills a JVM. So the bytes go to a temporary file next to {@code file}
+ * ({@code .<name>.<random>.tmp}, same directory, so same file system) and {@link #close()} renames it over
+ * {@code file} atomically: a reader that mapped the old file keeps the old inode and its bytes, a new reader sees
+ * the whole new file, and nobody ever sees a half-written one. Tools that replace checkpoints should do the same.
  */
 public final class SafetensorsWriter implements AutoCloseable {
     private static final JsonMapper JSON = JsonMapper.builder().build();
     private static final int STAGING_BYTES = 1 << 20;
 
     private final Path file;
+    private final Path temp;
     private final List<TensorSpec> specs;
     private final FileChannel channel;
     private final ByteBuffer staging = ByteBuffer.allocateDirect(STAGING_BYTES);
@@ -46,8 +56,9 @@ public final class SafetensorsWriter implements AutoCloseable {
     private boolean failed;
     private boolean closed;
 
-    private SafetensorsWriter(Path file, List<TensorSpec> specs, FileChannel channel, long totalDataBytes) {
+    private SafetensorsWriter(Path file, Path temp, List<TensorSpec> specs, FileChannel channel, long totalDataBytes) {
         this.file = file;
+        this.temp = temp;
         this.specs = specs;
         this.channel = channel;
         this.totalDataBytes = totalDataBytes;
@@ -55,8 +66,10 @@ public final class SafetensorsWriter implements AutoCloseable {
     }
 
     /**
-     * Creates (or truncates) {@code file} and writes its header. Tensors are laid out back to back in the order of
-     * {@code specs}; their data must then be written in that order. {@code metadata} may be null or empty.
+     * Starts writing {@code file}: a temporary file beside it gets the header now and the data next; {@link #close()}
+     * renames it to {@code file}, replacing an existing one atomically (never truncating it: see the class comment).
+     * Tensors are laid out back to back in the order of {@code specs}; their data must then be written in that
+     * order. {@code metadata} may be null or empty.
      */
     public static SafetensorsWriter create(Path file, List<TensorSpec> specs, Map<String, String> metadata) {
         List<TensorSpec> copy = List.copyOf(specs);
@@ -66,16 +79,21 @@ public final class SafetensorsWriter implements AutoCloseable {
             total += s.byteSize();
         }
         FileChannel channel;
+        Path temp;
         try {
-            if (file.toAbsolutePath().getParent() != null) {
-                Files.createDirectories(file.toAbsolutePath().getParent());
-            }
-            channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
-                    StandardOpenOption.WRITE);
+            Path parent = file.toAbsolutePath().getParent();
+            Files.createDirectories(parent);
+            temp = Files.createTempFile(parent, "." + file.getFileName() + ".", ".tmp");
         } catch (IOException e) {
             throw new NemotronException(file + ": cannot create safetensors file: " + e.getMessage(), e);
         }
-        SafetensorsWriter writer = new SafetensorsWriter(file, copy, channel, total);
+        try {
+            channel = FileChannel.open(temp, StandardOpenOption.WRITE);
+        } catch (IOException e) {
+            deleteQuietly(temp);
+            throw new NemotronException(file + ": cannot create safetensors file: " + e.getMessage(), e);
+        }
+        SafetensorsWriter writer = new SafetensorsWriter(file, temp, copy, channel, total);
         ByteBuffer prefix = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(header.length).flip();
         try {
             writeFully(channel, prefix);
@@ -287,16 +305,21 @@ public final class SafetensorsWriter implements AutoCloseable {
         } catch (IOException ignored) {
             // the file is deleted next
         }
+        deleteQuietly(temp);
+    }
+
+    private static void deleteQuietly(Path p) {
         try {
-            Files.deleteIfExists(file);
+            Files.deleteIfExists(p);
         } catch (IOException ignored) {
             // nothing more to do
         }
     }
 
     /**
-     * Flushes and closes the file. If any declared byte is missing (or a write failed) the file is deleted and a
-     * {@link NemotronException} names the first incomplete tensor.
+     * Flushes and closes the file and renames it to {@link #path()}. If any declared byte is missing (or a write
+     * failed) the temporary file is deleted, {@link #path()} is left as it was, and a {@link NemotronException}
+     * names the first incomplete tensor.
      */
     @Override
     public void close() {
@@ -315,6 +338,11 @@ public final class SafetensorsWriter implements AutoCloseable {
         try {
             flush();
             channel.close();
+            try {
+                Files.move(temp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(temp, file, StandardCopyOption.REPLACE_EXISTING);
+            }
             closed = true;
         } catch (IOException e) {
             closeQuietly();

@@ -12,6 +12,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import org.nemotron4j.checkpoint.RegularFiles;
 import java.util.Collection;
 import java.util.Collections;
 import java.util.LinkedHashSet;
@@ -63,7 +64,7 @@ public record GenerationConfig(Boolean doSample, Double temperature, Integer top
     public static GenerationConfig load(Path modelDir) {
         GenerationConfig config = read(modelDir.resolve(FILE_NAME));
         Path modelConfig = modelDir.resolve("config.json");
-        if (Files.isRegularFile(modelConfig)) {
+        if (Files.exists(modelConfig)) { // a FIFO or device is refused by readTree
             JsonNode root = readTree(modelConfig);
             Set<Integer> ids = tokenIds(root.get("eos_token_id"), "eos_token_id", modelConfig.toString());
             if (!ids.isEmpty()) {
@@ -92,7 +93,8 @@ public record GenerationConfig(Boolean doSample, Double temperature, Integer top
 
     private static JsonNode readTree(Path file) {
         try {
-            JsonNode root = JSON.readTree(Files.readString(file));
+            JsonNode root = JSON.readTree(RegularFiles.readString(file, "generation config",
+                    RegularFiles.MAX_JSON_BYTES));
             if (root == null || !root.isObject()) {
                 throw new NemotronException("malformed " + file + ": expected a JSON object");
             }

@@ -9,10 +9,14 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
+import static org.nemotron4j.bindings.nemotron4j_h.n4j_convert;
+
 /**
  * A checkpoint tensor as the kernels see it: an {@code n4j_weight} descriptor (data pointer, dtype, rows x cols,
  * FP8 scale) living in the model's arena. On the CPU the data pointer is the memory-mapped checkpoint itself
- * (zero-copy); on other backends the bytes are uploaded once into backend memory.
+ * (zero-copy); on other backends the bytes are uploaded once into backend memory. The kernels take BF16, F32 and
+ * F8_E4M3 weights; an F16 tensor is widened once, exactly, to F32 in backend memory (twice its bytes), so F16
+ * checkpoints load and run rather than failing in the first forward pass.
  *
  * @param descriptor the {@code n4j_weight} struct
  * @param tensor     the checkpoint tensor it describes
@@ -55,7 +59,11 @@ public record NativeWeight(MemorySegment descriptor, TensorInfo tensor, MemorySe
         int[] rc = matrixShape(tensor);
         MemorySegment data;
         boolean uploaded;
-        if (backend.isCpu()) {
+        if (dtype == DType.F16) {
+            data = widenF16(backend, tensor);
+            code = DType.F32.nativeCode();
+            uploaded = true;
+        } else if (backend.isCpu()) {
             data = tensor.data();
             uploaded = false;
         } else {
@@ -72,6 +80,33 @@ public record NativeWeight(MemorySegment descriptor, TensorInfo tensor, MemorySe
         n4j_weight.input_scale(d, inputScale);
         n4j_weight.reserved(d, 0);
         return new NativeWeight(d, tensor, data, uploaded);
+    }
+
+    /** An F16 tensor converted to F32 (exactly) in new backend memory, which the caller frees. */
+    private static MemorySegment widenF16(Backend backend, TensorInfo tensor) {
+        long n = tensor.elementCount();
+        MemorySegment f32 = backend.alloc(Math.max(1, n) * Float.BYTES);
+        MemorySegment staged = null;
+        try {
+            MemorySegment src = tensor.data();
+            if (!backend.isCpu()) {
+                staged = backend.alloc(Math.max(1, tensor.byteSize()));
+                backend.upload(staged, src, tensor.byteSize());
+                src = staged;
+            }
+            if (n > 0) {
+                Backend.check(n4j_convert(backend.handle(), src, DType.F16.nativeCode(), f32, DType.F32.nativeCode(), n),
+                        "n4j_convert(" + tensor.name() + ", F16 -> F32)");
+            }
+            return f32;
+        } catch (RuntimeException e) {
+            backend.free(f32);
+            throw e;
+        } finally {
+            if (staged != null) {
+                backend.free(staged);
+            }
+        }
     }
 
     /** Reads a scalar F32/BF16 tensor (weight_scale, input_scale). */

@@ -192,13 +192,16 @@ public final class Sampler {
 
     /**
      * Chooses a token from {@code logits[0, vocabSize)}. The row is modified in place (penalties and bias).
-     * Entries that are NaN or -infinity are never chosen; if no entry is left, a {@link NemotronException} says so.
+     * Entries that are -infinity are never chosen; if no entry is left, a {@link NemotronException} says so. A NaN
+     * entry means the forward pass broke (a NaN or infinite weight or activation): no token is chosen from such a
+     * row, a {@link NemotronException} says how many entries are NaN instead.
      */
     public int sample(float[] logits) {
         if (logits.length < vocab) {
             throw new NemotronException("logits row has " + logits.length + " entries, fewer than the vocabulary's "
                     + vocab);
         }
+        checkNoNaN(logits, vocab);
         applyPenalties(logits);
         for (int i = 0; i < biasIds.length; i++) {
             logits[biasIds[i]] += biasValues[i];
@@ -223,6 +226,33 @@ public final class Sampler {
                 l[t] -= presence + frequency * counts[t];
             }
         }
+    }
+
+    /**
+     * Refuses a row of logits {@code l[0, n)} holding NaN with a {@link NemotronException} naming the first such id
+     * and the count: a token chosen from it would be noise (every logit is NaN once any weight or activation is).
+     */
+    public static void checkNoNaN(float[] l, int n) {
+        int first = -1;
+        int count = 0;
+        for (int i = 0; i < n; i++) {
+            if (Float.isNaN(l[i])) {
+                count++;
+                if (first < 0) {
+                    first = i;
+                }
+            }
+        }
+        if (count > 0) {
+            throw nanLogits(count, n, first);
+        }
+    }
+
+    /** The error for a row of {@code n} logits of which {@code count} are NaN, the first at id {@code first}. */
+    public static NemotronException nanLogits(int count, int n, int first) {
+        return new NemotronException("the model produced NaN logits (" + count + " of " + n + ", the first for token id "
+                + first + "): no token can be chosen. A weight or activation is NaN or infinite; load with"
+                + " --check-tensors (LoadOptions.withCheckTensors) to find a bad weight");
     }
 
     /** The first index of the largest entry of {@code l[0, n)}, ignoring NaN. */

@@ -15,10 +15,11 @@ final class EncodeContext {
     }
 
     /** The match finder of regex slot {@code slot}, reset to {@code s[start..end)}. */
-    PreTokenizer.Finder finder(int slot, Pattern pattern, FastSplitPattern fast, String s, int start, int end) {
+    PreTokenizer.Finder finder(int slot, Pattern pattern, String source, FastSplitPattern fast, String s, int start,
+            int end) {
         PreTokenizer.Finder f = finders[slot];
         if (f == null) {
-            f = new PreTokenizer.Finder(pattern, fast);
+            f = new PreTokenizer.Finder(pattern, source, fast);
             finders[slot] = f;
         }
         return f.reset(s, start, end);

@@ -25,6 +25,9 @@ import java.util.regex.PatternSyntaxException;
  *       {@code {0,n}}; script and binary property names need Java's {@code Is} prefix.</li>
  *   <li>Constructs Java lacks ({@code \K}, absent-operator {@code (?~...)}, subexpression calls {@code \g<...>},
  *       conditionals) are refused with an error naming them.</li>
+ *   <li>A look-behind {@code (?<=...)} or {@code (?<!...)} must have a bounded length in Oniguruma ("invalid
+ *       pattern in look-behind"); Java accepts {@code *}, {@code +} and {@code {n,}} there and then scans back over
+ *       the whole text at every position (seconds per line). Such a look-behind is refused, as Oniguruma does.</li>
  * </ul>
  */
 final class OnigurumaRegex {
@@ -76,6 +79,8 @@ final class OnigurumaRegex {
 
     static String translate(String p) {
         StringBuilder out = new StringBuilder(p.length() + 16);
+        java.util.ArrayDeque<Boolean> groups = new java.util.ArrayDeque<>(); // open groups: is each a look-behind?
+        int lookBehinds = 0;
         int classDepth = 0;
         int i = 0;
         int n = p.length();
@@ -137,11 +142,33 @@ final class OnigurumaRegex {
                         i++;
                     }
                 }
-                case '(' -> i = group(p, i, out);
+                case '(' -> {
+                    boolean lookBehind = p.startsWith("(?<=", i) || p.startsWith("(?<!", i);
+                    groups.push(lookBehind);
+                    lookBehinds += lookBehind ? 1 : 0;
+                    i = group(p, i, out);
+                }
+                case ')' -> {
+                    if (!groups.isEmpty() && groups.pop()) {
+                        lookBehinds--;
+                    }
+                    out.append(c);
+                    i++;
+                }
+                case '*', '+' -> {
+                    if (lookBehinds > 0) {
+                        throw unboundedLookBehind(p, c);
+                    }
+                    out.append(c);
+                    i++;
+                }
                 case '{' -> {
                     // {,n} means {0,n}; a '{' that starts no interval is a literal in Oniguruma
                     int close = p.indexOf('}', i);
                     String body = close > 0 ? p.substring(i + 1, close) : "";
+                    if (lookBehinds > 0 && close > 0 && body.matches("\\d+,")) {
+                        throw unboundedLookBehind(p, "{" + body + "}");
+                    }
                     if (close > 0 && body.matches("\\d+(,\\d*)?")) {
                         out.append(p, i, close + 1);
                         i = close + 1;
@@ -163,6 +190,11 @@ final class OnigurumaRegex {
             throw new IllegalArgumentException("regex " + quote(p) + " has an unclosed character class");
         }
         return out.toString();
+    }
+
+    private static IllegalArgumentException unboundedLookBehind(String p, Object quantifier) {
+        return new IllegalArgumentException("regex " + quote(p) + ": look-behind with the unbounded quantifier "
+                + quantifier + " (Oniguruma, the engine Hugging Face uses, refuses it: invalid pattern in look-behind)");
     }
 
     private static int group(String p, int i, StringBuilder out) {

@@ -1,6 +1,8 @@
 package org.nemotron4j.tokenizer;
 
+import java.util.ArrayList;
 import java.util.List;
+import org.nemotron4j.NemotronException;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -42,17 +44,23 @@ abstract sealed class PreTokenizer {
      */
     static final class Split extends PreTokenizer {
         final Pattern pattern;
+        final String source; // the pattern as tokenizer.json wrote it, for error messages
         final FastSplitPattern fast; // the same matches, hand-written; null for other regexes
         final Behavior behavior;
         final boolean invert;
         final int slot;
 
-        Split(Pattern pattern, FastSplitPattern fast, Behavior behavior, boolean invert, int slot) {
+        Split(Pattern pattern, String source, FastSplitPattern fast, Behavior behavior, boolean invert, int slot) {
             this.pattern = pattern;
+            this.source = source;
             this.fast = fast;
             this.behavior = behavior;
             this.invert = invert;
             this.slot = slot;
+        }
+
+        Split(Pattern pattern, FastSplitPattern fast, Behavior behavior, boolean invert, int slot) {
+            this(pattern, pattern.pattern(), fast, behavior, invert, slot);
         }
 
         Split(Pattern pattern, Behavior behavior, boolean invert, int slot) {
@@ -61,7 +69,7 @@ abstract sealed class PreTokenizer {
 
         @Override
         void split(EncodeContext ctx, String s, int start, int end, Sink sink) {
-            Finder m = ctx.finder(slot, pattern, fast, s, start, end);
+            Finder m = ctx.finder(slot, pattern, source, fast, s, start, end);
             if (behavior == Behavior.ISOLATED) {
                 int pos = start;
                 while (m.find()) {
@@ -129,11 +137,24 @@ abstract sealed class PreTokenizer {
      * The successive matches of a Split's pattern in {@code s[start..end)}, leftmost first, as
      * {@link Matcher#find()} reports them (with the region's bounds opaque and anchoring): from java.util.regex, or
      * from the hand-written {@link FastSplitPattern} that gives the same.
+     *
+     * <p>java.util.regex backtracks, and tokenizer.json is input: a pattern such as {@code (a+)+b} or an unbounded
+     * look-behind could take hours on one line, and one that recurses per character ({@code (a|b)*c}) overflows
+     * the stack on a long one. So matching has a bounded cost: the text is read through a {@link BudgetedText}
+     * that allows {@link #STEPS_PER_CHAR} character reads per character of the piece (plus {@link #MIN_STEPS}),
+     * orders of magnitude above what real pre-tokenizer patterns need (a few per character) and far below a
+     * runaway; past it, or on a stack overflow, the match fails with a {@link NemotronException} naming the
+     * pattern and the piece's length.
      */
     static final class Finder {
+        static final long STEPS_PER_CHAR = 1000;
+        static final long MIN_STEPS = 1_000_000;
+
         private Matcher matcher;
         private final Pattern pattern;
+        private final String source;
         private final FastSplitPattern fast;
+        private final BudgetedText text = new BudgetedText();
         private String s;
         private int next;
         private int end;
@@ -141,7 +162,12 @@ abstract sealed class PreTokenizer {
         private int matchEnd;
 
         Finder(Pattern pattern, FastSplitPattern fast) {
+            this(pattern, pattern.pattern(), fast);
+        }
+
+        Finder(Pattern pattern, String source, FastSplitPattern fast) {
             this.pattern = pattern;
+            this.source = source;
             this.fast = fast;
         }
 
@@ -150,10 +176,11 @@ abstract sealed class PreTokenizer {
             this.next = start;
             this.end = end;
             if (fast == null) {
+                text.reset(s, MIN_STEPS + STEPS_PER_CHAR * (end - start));
                 if (matcher == null) {
-                    matcher = pattern.matcher(s);
+                    matcher = pattern.matcher(text);
                 } else {
-                    matcher.reset(s);
+                    matcher.reset(text);
                 }
                 matcher.region(start, end);
             }
@@ -162,8 +189,18 @@ abstract sealed class PreTokenizer {
 
         boolean find() {
             if (fast == null) {
-                if (!matcher.find()) {
-                    return false;
+                try {
+                    if (!matcher.find()) {
+                        return false;
+                    }
+                } catch (BudgetedText.Exhausted e) {
+                    throw new NemotronException("pre-tokenizer Split pattern '" + source + "': matching a piece of "
+                            + (end - next) + " characters took more than " + e.budget + " steps (catastrophic"
+                            + " backtracking or an unbounded look-behind): refused");
+                } catch (StackOverflowError e) {
+                    throw new NemotronException("pre-tokenizer Split pattern '" + source + "': matching a piece of "
+                            + (end - next) + " characters overflowed the stack (the pattern recurses once per"
+                            + " character, e.g. an alternation under * or +): refused");
                 }
                 matchStart = matcher.start();
                 matchEnd = matcher.end();
@@ -329,7 +366,7 @@ abstract sealed class PreTokenizer {
 
         ByteLevelSplit(boolean addPrefixSpace, boolean useRegex, int slot) {
             this.addPrefixSpace = addPrefixSpace;
-            this.regex = useRegex ? new Split(OnigurumaRegex.compile(GPT2_PATTERN),
+            this.regex = useRegex ? new Split(OnigurumaRegex.compile(GPT2_PATTERN), GPT2_PATTERN,
                     FastSplitPattern.recognize(GPT2_PATTERN), Behavior.ISOLATED, false, slot) : null;
         }
 
@@ -348,7 +385,11 @@ abstract sealed class PreTokenizer {
         }
     }
 
-    /** {"type": "Sequence", "pretokenizers": [...]}: each cuts the pieces of the one before. */
+    /**
+     * {"type": "Sequence", "pretokenizers": [...]}: each cuts the pieces of the one before. Step by step, each
+     * step's pieces collected before the next step runs (not one nested call per step: a sequence of thousands of
+     * steps must not overflow the stack); the last step hands its pieces straight to the sink.
+     */
     static final class Sequence extends PreTokenizer {
         final List<PreTokenizer> steps;
 
@@ -358,19 +399,87 @@ abstract sealed class PreTokenizer {
 
         @Override
         void split(EncodeContext ctx, String s, int start, int end, Sink sink) {
-            splitFrom(0, ctx, s, start, end, sink);
-        }
-
-        private void splitFrom(int k, EncodeContext ctx, String s, int start, int end, Sink sink) {
-            if (k == steps.size()) {
+            if (steps.isEmpty()) {
                 sink.piece(s, start, end);
                 return;
             }
-            if (k == steps.size() - 1) {
-                steps.get(k).split(ctx, s, start, end, sink);
-                return;
+            // pieces as (text index, start, end) triples; texts holds the input and any string a step made
+            List<String> texts = new ArrayList<>(2);
+            texts.add(s);
+            IntList pieces = new IntList(16);
+            pieces.add(0);
+            pieces.add(start);
+            pieces.add(end);
+            for (int k = 0; k < steps.size() - 1; k++) {
+                IntList next = new IntList(pieces.size * 2 + 3);
+                Sink collect = (s2, a, b) -> {
+                    if (texts.get(texts.size() - 1) != s2) {
+                        texts.add(s2);
+                    }
+                    next.add(texts.size() - 1);
+                    next.add(a);
+                    next.add(b);
+                };
+                PreTokenizer step = steps.get(k);
+                for (int i = 0; i < pieces.size; i += 3) {
+                    step.split(ctx, texts.get(pieces.data[i]), pieces.data[i + 1], pieces.data[i + 2], collect);
+                }
+                pieces = next;
             }
-            steps.get(k).split(ctx, s, start, end, (s2, a, b) -> splitFrom(k + 1, ctx, s2, a, b, sink));
+            PreTokenizer last = steps.get(steps.size() - 1);
+            for (int i = 0; i < pieces.size; i += 3) {
+                last.split(ctx, texts.get(pieces.data[i]), pieces.data[i + 1], pieces.data[i + 2], sink);
+            }
+        }
+    }
+
+    /**
+     * The text a regex reads, through a counter: every {@link #charAt} spends one step of a budget, and an
+     * exhausted budget stops the match with {@link Exhausted}. (java.util.regex reads the input only through
+     * {@link CharSequence} methods, so this bounds its work.)
+     */
+    static final class BudgetedText implements CharSequence {
+        /** Thrown from inside the matcher when the budget is spent. */
+        static final class Exhausted extends RuntimeException {
+            final long budget;
+
+            Exhausted(long budget) {
+                super(null, null, false, false);
+                this.budget = budget;
+            }
+        }
+
+        private String s;
+        private long budget;
+        private long left;
+
+        void reset(String text, long steps) {
+            this.s = text;
+            this.budget = steps;
+            this.left = steps;
+        }
+
+        @Override
+        public char charAt(int index) {
+            if (--left < 0) {
+                throw new Exhausted(budget);
+            }
+            return s.charAt(index);
+        }
+
+        @Override
+        public int length() {
+            return s.length();
+        }
+
+        @Override
+        public CharSequence subSequence(int start, int end) {
+            return s.substring(start, end);
+        }
+
+        @Override
+        public String toString() {
+            return s;
         }
     }
 }

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import org.nemotron4j.checkpoint.RegularFiles;
 import java.text.Normalizer;
 import java.util.AbstractMap;
 import java.util.ArrayList;
@@ -78,7 +79,8 @@ final class TokenizerLoader {
 
     static JsonNode readJson(Path path) {
         try {
-            JsonNode root = JSON.readTree(path.toFile());
+            JsonNode root = JSON.readTree(RegularFiles.readString(path, "tokenizer file",
+                    RegularFiles.MAX_JSON_BYTES));
             if (root == null || !root.isObject()) {
                 throw new NemotronException(path + ": not a JSON object");
             }
@@ -100,6 +102,13 @@ final class TokenizerLoader {
     }
 
     private TokenizerJson readTokenizerJson() {
+        try {
+            RegularFiles.requireSize(file, "tokenizer file", RegularFiles.MAX_TOKENIZER_BYTES);
+        } catch (NoSuchFileException e) {
+            throw fail("file not found", e);
+        } catch (IOException e) {
+            throw fail("cannot read: " + e.getMessage(), e);
+        }
         try (JsonParser p = BIG_JSON.createParser(file.toFile())) {
             if (p.nextToken() != JsonToken.START_OBJECT) {
                 throw fail("not a JSON object");
@@ -457,8 +466,10 @@ final class TokenizerLoader {
     private PreTokenizer split(JsonNode n) {
         JsonNode p = n.get("pattern");
         Pattern pattern;
+        String source;
         FastSplitPattern fast = null;
         if (p != null && p.path("Regex").isTextual()) {
+            source = p.get("Regex").asText();
             try {
                 pattern = OnigurumaRegex.compile(p.get("Regex").asText());
             } catch (IllegalArgumentException e) {
@@ -466,7 +477,8 @@ final class TokenizerLoader {
             }
             fast = FastSplitPattern.recognize(p.get("Regex").asText());
         } else if (p != null && p.path("String").isTextual()) {
-            pattern = OnigurumaRegex.literal(p.get("String").asText());
+            source = p.get("String").asText();
+            pattern = OnigurumaRegex.literal(source);
         } else {
             throw fail("Split pre_tokenizer without a {\"Regex\": ...} or {\"String\": ...} pattern");
         }
@@ -479,7 +491,7 @@ final class TokenizerLoader {
             case "Contiguous" -> PreTokenizer.Behavior.CONTIGUOUS;
             default -> throw fail("Split pre_tokenizer behavior '" + b + "' is unknown");
         };
-        return new PreTokenizer.Split(pattern, fast, behavior, n.path("invert").asBoolean(false), slots++);
+        return new PreTokenizer.Split(pattern, source, fast, behavior, n.path("invert").asBoolean(false), slots++);
     }
 
     // ---- post-processor ----

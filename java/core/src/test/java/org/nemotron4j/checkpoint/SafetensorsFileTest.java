@@ -102,19 +102,96 @@ class SafetensorsFileTest {
     }
 
     @Test
-    void goodCraftedFileWithGapsAndEmptyTensor() throws Exception {
+    void goodCraftedFileWithEmptyTensorInAnyOrder() throws Exception {
         Path f = craft(dir.resolve("ok.safetensors"), """
                 {"__metadata__": {"k": "v"},
-                 "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                 "b": {"dtype": "U8", "shape": [], "data_offsets": [8, 9]},
                  "e": {"dtype": "F32", "shape": [0, 3], "data_offsets": [8, 8]},
-                 "b": {"dtype": "U8", "shape": [], "data_offsets": [12, 13]}}   \
-                """, 16);
+                 "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}   \
+                """, 9);
         try (SafetensorsFile s = SafetensorsFile.open(f)) {
             assertEquals(Map.of("k", "v"), s.metadata());
             assertEquals(3, s.tensors().size());
             assertEquals(0, s.tensor("e").elementCount());
-            assertEquals(12, s.tensor("b").toIntArray()[0]);
+            assertEquals(8, s.tensor("b").toIntArray()[0]);
         }
+    }
+
+    /** The format requires the data section to be the tensors back to back from offset 0: no hole anywhere. */
+    @Test
+    void holesAreRefused() throws Exception {
+        bad("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]},"
+                + " \"b\": {\"dtype\": \"U8\", \"shape\": [], \"data_offsets\": [12, 13]}}", 13, "\"b\"", "hole of 4 bytes",
+                "after tensor \"a\"");
+        bad("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [4, 12]}}", 12, "\"a\"",
+                "hole of 4 bytes at data offset 0");
+        bad("{\"e\": {\"dtype\": \"F32\", \"shape\": [0], \"data_offsets\": [8, 8]},"
+                + " \"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}", 8, "\"e\"", "hole");
+    }
+
+    /** Data bytes that belong to no tensor (at the end) are refused: the header length or the file is wrong. */
+    @Test
+    void trailingBytesAreRefused() throws Exception {
+        bad("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}}", 9,
+                "cover 8 of the 9 data bytes", "1 bytes belong to no tensor");
+        bad("{}", 3, "cover 0 of the 3 data bytes");
+    }
+
+    /**
+     * Fuzzing finding: a header length 1 to 4 bytes short still parsed (the writer's space padding absorbed the
+     * cut) and every tensor was read shifted. The data section is then longer than the tensors cover: refused.
+     */
+    @Test
+    void headerLengthAFewBytesShortIsRefused() throws Exception {
+        Path good = dir.resolve("good.safetensors");
+        SafetensorsWriter.writeAll(good, Map.of("format", "pt"), TensorData.f32("w", new float[] {1, 2, 3}, 3),
+                TensorData.i32("ids", new int[] {7, 8}, 2));
+        byte[] bytes = Files.readAllBytes(good);
+        long n = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).getLong(0);
+        for (int shortBy = 1; shortBy <= 4; shortBy++) {
+            byte[] cut = bytes.clone();
+            ByteBuffer.wrap(cut).order(ByteOrder.LITTLE_ENDIAN).putLong(0, n - shortBy);
+            Path f = dir.resolve("short" + shortBy + ".safetensors");
+            Files.write(f, cut);
+            NemotronException e = assertThrows(NemotronException.class, () -> SafetensorsFile.open(f).close(),
+                    "header length " + shortBy + " bytes short");
+            assertMessage(e, f.toString());
+        }
+        for (int longBy = 1; longBy <= 4; longBy++) {
+            byte[] cut = bytes.clone();
+            ByteBuffer.wrap(cut).order(ByteOrder.LITTLE_ENDIAN).putLong(0, n + longBy);
+            Path f = dir.resolve("long" + longBy + ".safetensors");
+            Files.write(f, cut);
+            assertMessage(assertThrows(NemotronException.class, () -> SafetensorsFile.open(f).close()), f.toString());
+        }
+        try (SafetensorsFile s = SafetensorsFile.open(good)) {
+            assertArrayEquals(new float[] {1, 2, 3}, s.tensor("w").toFloatArray());
+        }
+    }
+
+    /** {@link SafetensorsFile.Access#READ} copies the file: truncating it afterwards cannot reach the reader. */
+    @Test
+    void readAccessIsImmuneToLaterChanges() throws Exception {
+        Path f = dir.resolve("read.safetensors");
+        float[] values = new float[50_000];
+        java.util.Arrays.fill(values, 2.5f);
+        SafetensorsWriter.writeF32(f, "w", new long[] {values.length}, values);
+        try (Arena arena = Arena.ofConfined()) {
+            SafetensorsFile s = SafetensorsFile.open(f, arena, SafetensorsFile.Access.READ);
+            try (var ch = java.nio.channels.FileChannel.open(f, java.nio.file.StandardOpenOption.WRITE)) {
+                ch.truncate(16); // in place: a mapping of this file would now fault
+            }
+            assertArrayEquals(values, s.tensor("w").toFloatArray());
+        }
+    }
+
+    /** Fuzzing finding: a FIFO named model.safetensors blocked the loader forever; it is refused at once. */
+    @Test
+    void fifoIsRefused() throws Exception {
+        Path fifo = RegularFilesTest.mkfifo(dir.resolve("model.safetensors"));
+        NemotronException e = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(10),
+                () -> assertThrows(NemotronException.class, () -> SafetensorsFile.open(fifo)));
+        assertMessage(e, fifo.toString(), "not a regular file", "FIFO");
     }
 
     @Test
@@ -192,6 +269,8 @@ class SafetensorsFileTest {
 
     @Test
     void overlapping() throws Exception {
+        bad("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]},"
+                + " \"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}}", 8, "overlap");
         bad("{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]},"
                 + " \"b\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [4, 12]}}", 12, "\"a\"", "\"b\"",
                 "overlap");

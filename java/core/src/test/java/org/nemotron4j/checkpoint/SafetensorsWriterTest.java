@@ -125,4 +125,49 @@ class SafetensorsWriterTest {
         assertThrows(NemotronException.class, () -> new TensorSpec("x", DType.F32, new long[] {-1}));
         assertThrows(NemotronException.class, () -> TensorData.f32("x", new float[3], 2, 2));
     }
+
+    /**
+     * Fuzzing finding: rewriting a file that a loaded checkpoint has mapped used to truncate it in place, and the
+     * next read of the old mapping killed the JVM with SIGBUS. The writer now renames a finished temporary file
+     * over the old one: the old mapping keeps its bytes.
+     */
+    @Test
+    void rewritingAMappedFileLeavesTheMappingIntact() {
+        Path f = dir.resolve("mapped.safetensors");
+        float[] values = new float[64 * 1024]; // 256 KiB: many pages past the small file's end
+        java.util.Arrays.fill(values, 3.5f);
+        SafetensorsWriter.writeF32(f, "w", new long[] {values.length}, values);
+        try (SafetensorsFile mapped = SafetensorsFile.open(f)) {
+            TensorInfo w = mapped.tensor("w");
+            SafetensorsWriter.writeF32(f, "w", new long[] {1}, new float[] {-1f});
+            float[] again = w.toFloatArray(); // SIGBUS here had the file been truncated
+            assertEquals(3.5f, again[again.length - 1]);
+            try (SafetensorsFile fresh = SafetensorsFile.open(f)) {
+                assertArrayEquals(new float[] {-1f}, fresh.tensor("w").toFloatArray());
+            }
+        }
+        try (var listing = Files.list(dir)) {
+            assertEquals(List.of(f), listing.toList(), "no temporary file is left behind");
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /** A failed rewrite leaves the previous file as it was (it is never truncated first). */
+    @Test
+    void failedRewriteKeepsThePreviousFile() throws Exception {
+        Path f = dir.resolve("keep.safetensors");
+        SafetensorsWriter.writeF32(f, "w", new long[] {2}, new float[] {1f, 2f});
+        byte[] before = Files.readAllBytes(f);
+        assertThrows(NemotronException.class, () -> {
+            try (SafetensorsWriter w = SafetensorsWriter.create(f, List.of(new TensorSpec("w", DType.F32,
+                    new long[] {4})), null)) {
+                w.write("w", new byte[4]);
+            }
+        });
+        assertArrayEquals(before, Files.readAllBytes(f));
+        try (var listing = Files.list(dir)) {
+            assertEquals(1, listing.count(), "the temporary file is deleted");
+        }
+    }
 }

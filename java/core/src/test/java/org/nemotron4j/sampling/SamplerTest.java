@@ -44,15 +44,29 @@ class SamplerTest {
     // ---- greedy ----
 
     @Test
-    void greedyTakesTheFirstLargestAndSkipsNaN() {
+    void greedyTakesTheFirstLargest() {
         Sampler s = new Sampler(SamplingParams.GREEDY, 5);
-        assertEquals(2, s.sample(new float[] {1, 3, 7, 7, Float.NaN}));
-        assertEquals(1, s.sample(new float[] {Float.NaN, 2, Float.NEGATIVE_INFINITY, 1, 0}));
+        assertEquals(2, s.sample(new float[] {1, 3, 7, 7, 0}));
+        assertEquals(1, s.sample(new float[] {-1, 2, Float.NEGATIVE_INFINITY, 1, 0}));
+    }
+
+    /** Fuzzing finding: NaN logits (from NaN weights) gave id 0 forever; now no token comes from them. */
+    @Test
+    void nanLogitsAreAnErrorNotAToken() {
+        for (SamplingParams p : new SamplingParams[] {SamplingParams.GREEDY, sampled(1), sampled(1).withTopK(2)}) {
+            NemotronException all = assertThrows(NemotronException.class,
+                    () -> new Sampler(p, 4).sample(new float[] {Float.NaN, Float.NaN, Float.NaN, Float.NaN}));
+            assertTrue(all.getMessage().contains("NaN logits (4 of 4"), all.getMessage());
+            assertTrue(all.getMessage().contains("--check-tensors"), all.getMessage());
+            NemotronException one = assertThrows(NemotronException.class,
+                    () -> new Sampler(p, 4).sample(new float[] {1, 3, Float.NaN, 2}));
+            assertTrue(one.getMessage().contains("1 of 4, the first for token id 2"), one.getMessage());
+        }
     }
 
     @Test
     void noFiniteLogitIsAClearError() {
-        float[] l = {Float.NEGATIVE_INFINITY, Float.NaN};
+        float[] l = {Float.NEGATIVE_INFINITY, Float.NEGATIVE_INFINITY};
         assertThrows(NemotronException.class, () -> new Sampler(SamplingParams.GREEDY, 2).sample(l.clone()));
         NemotronException e = assertThrows(NemotronException.class,
                 () -> new Sampler(sampled(1), 2).sample(l.clone()));
@@ -239,6 +253,7 @@ class SamplerTest {
         assertArrayEquals(new int[] {0, 1}, new Sampler(sampled(1), 5).candidateIds(l.clone()));
         assertArrayEquals(new int[] {0, 1, 2}, new Sampler(sampled(50), 5).candidateIds(l.clone()));
         assertArrayEquals(new int[] {0, 1}, new Sampler(sampled(1).withTopK(2), 5).candidateIds(l.clone()));
+        l[4] = Float.NEGATIVE_INFINITY; // a NaN row is refused by sample (nanLogitsAreAnErrorNotAToken)
         int[] n = counts(new Sampler(sampled(50), 5), l, 3000); // a hot temperature spreads the mass
         assertEquals(0, n[3] + n[4]);
         assertTrue(n[0] > 0 && n[1] > 0);
