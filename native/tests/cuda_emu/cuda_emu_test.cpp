@@ -1,6 +1,7 @@
 /*
- * cuda_emu_test.cpp: cuda_emulation_test, the CUDA backend's SIMT kernels run on the CPU emulator (emu.h) and
- * compared with the CPU reference kernels, on every machine (no GPU, no nvcc).
+ * cuda_emu_test.cpp: cuda_emulation_test, the CUDA backend's kernels run on the CPU emulator (emu.h, with the
+ * tensor-core models of tensor_core.h) and compared with the CPU reference kernels, on every machine (no GPU, no
+ * nvcc).
  *
  * The n4j::cuda::op_* entry points of the CUDA plug-in (the real .cu files of native/src/cuda, launches rewritten by
  * rewrite_launches) are called with a shadow context (shadow/context.cuh) on host memory; the oracle is a CPU backend
@@ -11,6 +12,7 @@
  * that columns outside an output's width (ld > width) and rows past the output are left untouched.
  *
  * Covered (kernels / ops):
+ *   ldmatrix / mma.sync models (tensor_core.h)      on their own: random products, PTX figure entries, rule aborts
  *   ssd_cumsum, ssd_cb, ssd_chunk_state<PJ 2,3,5,8>, ssd_state_pass, ssd_chunk_output<PJ>  n4j_ssd_chunk_scan
  *   ssm_recurrent_kernel                            n4j_ssm_scan_sequential, n4j_ssm_decode (batch 1 and 3)
  *   conv1d_prefill / conv1d_state_update / decode   n4j_conv1d_prefill (two calls), n4j_conv1d_decode
@@ -19,16 +21,17 @@
  *   elementwise_kernel, residual_add_kernel         n4j_relu_squared, n4j_add (vector and scalar paths, grid-stride)
  *   embedding_kernel                                n4j_embedding (F32/BF16/F8 tables, an id out of range)
  * plus the shadow conversions (bf16 rounding, e4m3 decoding) against n4j_convert.
- * Shapes: the tiny golden model (6 heads x 20, 2 groups, state 16, chunk 16), the 9B head (4 x 80, state 128,
+ * Shapes (Mamba): the tiny golden model (6 heads x 20, 2 groups, state 16, chunk 16), the 9B head (4 x 80, state 128,
  * chunk 128, 1 and 2 groups), head dims 40 / 128 / 130 (two p-tiles); T in {1, 15, 16, 17, 37, 130}, a prefill split
  * over two calls with the state carried, several SSD segments, extreme decay; conv K=4 with T < K-1 and K in {1,2,8}.
  *
- * What it cannot check (see emu.h): the tensor-core and cuBLASLt paths (matmul/gemm_mma, attention_prefill_mma) and
- * the SIMT files not compiled here (gemv, gemm_simt, attention, argmax, convert); races between blocks (blocks run
- * one at a time); timing, occupancy, register pressure; the GPU's exact rounding (host libm expf/log1pf, no FMA
- * contraction), which the tolerances absorb.
+ * What it cannot check (see emu.h): the cuBLASLt path (a library call) and the plug-in's host side (backend.cu,
+ * context.cu); the kernel files not compiled here yet (matmul, attention, argmax, convert); races between blocks (blocks run one at a time); timing, occupancy, register pressure; the GPU's
+ * exact rounding (host libm expf/log1pf, no FMA contraction, the tensor cores' internal accumulation), which the
+ * tolerances absorb.
  * Usage: cuda_emulation_test [--only NAME] [--verbose]. Exit 0: all passed, 1: a failure. An emulator error (a
- * deadlock, a barrier divergence, a partial-warp shuffle, a launch over the limits) aborts with a message.
+ * deadlock, a barrier divergence, a partial-warp shuffle or collective, a launch over the limits) aborts with a
+ * message.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -36,6 +39,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -56,6 +63,7 @@
 namespace {
 
 using n4j::cuda::context;
+
 
 /* ------------------------------------------------------------------ harness ---- */
 
@@ -129,7 +137,8 @@ private:
 size_t dtype_bytes(int dtype) {
     switch (dtype) {
         case N4J_DTYPE_F32: return 4;
-        case N4J_DTYPE_BF16: return 2;
+        case N4J_DTYPE_BF16:
+        case N4J_DTYPE_F16: return 2;
         case N4J_DTYPE_F8_E4M3: return 1;
         default: return 0;
     }
@@ -926,6 +935,249 @@ void test_f32_residual(op_stat& st) {
     delete ctx;
 }
 
+/* ------------------------------------------------------------------ tensor-core models ---- */
+
+/* The tensor-core models (tensor_core.h) on their own, before any kernel relies on them: small test kernels (one
+ * warp) give the models operands laid out by the PTX ISA's fragment tables, restated here register by register
+ * (a second transcription, independent of the model's element-by-element one), and the results are compared with a
+ * plain matrix product in double precision on random bf16 data; a few fragment entries are also checked against
+ * literal values read off the PTX ISA figures. Then the warp-collective checks are shown to fire (forked children
+ * that must abort with the expected message). */
+
+double bf16_round_d(float v) { return emu_bf16_to_f32(emu_f32_to_bf16_rn(v)); }
+uint32_t pack2(float lo, float hi) {
+    return static_cast<uint32_t>(emu_f32_to_bf16_rn(lo)) | (static_cast<uint32_t>(emu_f32_to_bf16_rn(hi)) << 16);
+}
+
+/* mma operands straight from global memory. Register j of lane t (g = t >> 2, q = t % 4):
+ *   A: a[j] = {A[g + 8 (j & 1)][2q + 8 (j >> 1)], ... + 1}      B: b[j] = {B[2q + 8j][g], B[2q + 8j + 1][g]}
+ *   C/D: c[2h + e] = C[g + 8h][2q + e]                                                                         */
+void tc_mma_kernel(const float* A, const float* B, const float* C, float* D) {
+    const int t = threadIdx.x, g = t >> 2, q = t % 4;
+    uint32_t a[4];
+    for (int j = 0; j < 4; ++j) {
+        const float* p = A + (g + 8 * (j & 1)) * 16 + 2 * q + 8 * (j >> 1);
+        a[j] = pack2(p[0], p[1]);
+    }
+    uint32_t b[2];
+    for (int j = 0; j < 2; ++j) b[j] = pack2(B[(2 * q + 8 * j) * 8 + g], B[(2 * q + 8 * j + 1) * 8 + g]);
+    float c[4];
+    for (int h = 0; h < 2; ++h)
+        for (int e = 0; e < 2; ++e) c[2 * h + e] = C[(g + 8 * h) * 8 + 2 * q + e];
+    n4j::cuda::mma_bf16_16816(c, a, b[0], b[1]);  // the shadow wrapper the kernels call (d aliases c)
+    for (int h = 0; h < 2; ++h)
+        for (int e = 0; e < 2; ++e) D[(g + 8 * h) * 8 + 2 * q + e] = c[2 * h + e];
+}
+
+/* ldmatrix on its own: S (32 rows x 24 columns of distinct 16-bit ids, in dynamic shared memory) holds matrix m's
+ * row j at row perm[8m + j], columns [8 (m & 1), 8 (m & 1) + 8); each lane gives the row the PTX ISA assigns it
+ * (lanes >= 8 * num give a null pointer, which must be ignored). out[t * 4 + m] = register m of lane t. */
+void tc_ldmatrix_kernel(const uint16_t* ids, const int* perm, int num, int trans, uint32_t* out) {
+    uint16_t* S = static_cast<uint16_t*>(emu::dynamic_shared());
+    for (int i = threadIdx.x; i < 32 * 24; i += 32) S[i] = ids[i];
+    __syncthreads();
+    const int t = threadIdx.x, m = t / 8;
+    const void* row = t < 8 * num ? S + perm[t] * 24 + 8 * (m & 1) : nullptr;
+    uint32_t r[4] = {0, 0, 0, 0};
+    emu::ldmatrix_m8n8_b16(r, num, trans != 0, row, emu::site{__FILE__, __LINE__});
+    for (int k = 0; k < 4; ++k) out[t * 4 + k] = r[k];
+}
+
+/* A 16x8 product from shared memory as a tensor-core kernel would do it: A [16][24] via ldmatrix.x4, B both as
+ * Bt [8][24] (n-major: the "col" operand) via ldmatrix.x2 and as Bk [16][16] (k-major) via ldmatrix.x2.trans; the
+ * operand order of the fragments follows the mma tables (A: matrices (rows 0-7, k 0-7), (8-15, 0-7), (0-7, 8-15),
+ * (8-15, 8-15); B: k 0-7, then k 8-15). D1 from Bt, D2 from Bk. */
+void tc_product_kernel(const float* A, const float* B, float* D1, float* D2) {
+    uint16_t* sm = static_cast<uint16_t*>(emu::dynamic_shared());
+    uint16_t* As = sm;             // [16][24]
+    uint16_t* Bt = As + 16 * 24;   // [8][24]
+    uint16_t* Bk = Bt + 8 * 24;    // [16][16]
+    const int t = threadIdx.x;
+    for (int i = t; i < 16 * 16; i += 32) As[(i / 16) * 24 + i % 16] = emu_f32_to_bf16_rn(A[i]);
+    for (int i = t; i < 16 * 8; i += 32) {
+        const int k = i / 8, n = i % 8;
+        Bt[n * 24 + k] = emu_f32_to_bf16_rn(B[i]);
+        Bk[k * 16 + n] = emu_f32_to_bf16_rn(B[i]);
+    }
+    __syncthreads();
+    uint32_t a[4], bt[2], bk[2];
+    n4j::cuda::ldmatrix_x4(a, As + (t & 15) * 24 + (t >> 4) * 8);
+    emu::ldmatrix_m8n8_b16(bt, 2, false, t < 16 ? Bt + (t & 7) * 24 + (t >> 3) * 8 : nullptr, emu::site{__FILE__, __LINE__});
+    emu::ldmatrix_m8n8_b16(bk, 2, true, t < 16 ? Bk + t * 16 : nullptr, emu::site{__FILE__, __LINE__});
+    float d1[4] = {0, 0, 0, 0}, d2[4] = {0, 0, 0, 0};
+    n4j::cuda::mma_bf16_16816(d1, a, bt[0], bt[1]);
+    n4j::cuda::mma_bf16_16816(d2, a, bk[0], bk[1]);
+    const int g = t >> 2, q = t % 4;
+    for (int h = 0; h < 2; ++h)
+        for (int e = 0; e < 2; ++e) {
+            D1[(g + 8 * h) * 8 + 2 * q + e] = d1[2 * h + e];
+            D2[(g + 8 * h) * 8 + 2 * q + e] = d2[2 * h + e];
+        }
+}
+
+/* Kernels that break the warp-collective rules (each must abort). */
+void tc_bad_partial_warp(int) {
+    if (threadIdx.x >= 16) return;  // half the warp has exited
+    float d[4] = {0, 0, 0, 0};
+    const uint32_t a[4] = {0, 0, 0, 0};
+    n4j::cuda::mma_bf16_16816(d, a, 0u, 0u);
+}
+void tc_bad_divergent(int) {
+    float d[4] = {0, 0, 0, 0};
+    const uint32_t a[4] = {0, 0, 0, 0};
+    if (threadIdx.x & 1) {
+        n4j::cuda::mma_bf16_16816(d, a, 0u, 0u);
+    } else {
+        n4j::cuda::mma_bf16_16816(d, a, 0u, 0u);
+    }
+}
+void tc_bad_qualifiers(int) {
+    uint16_t* S = static_cast<uint16_t*>(emu::dynamic_shared());
+    uint32_t r[4];
+    emu::ldmatrix_m8n8_b16(r, 4, (threadIdx.x & 1) != 0, S + threadIdx.x * 8, emu::site{__FILE__, __LINE__});
+}
+uint16_t g_not_shared[32 * 8] __attribute__((aligned(16)));
+void tc_bad_global_address(int) {
+    uint32_t r[4];
+    n4j::cuda::ldmatrix_x4(r, g_not_shared + threadIdx.x * 8);
+}
+void tc_bad_alignment(int) {
+    uint16_t* S = static_cast<uint16_t*>(emu::dynamic_shared());
+    uint32_t r[4];
+    n4j::cuda::ldmatrix_x4_trans(r, S + threadIdx.x * 8 + 1);
+}
+
+/* Runs kernel(0) as one 32-thread block in a child process; passes when the child aborts with `expected` in its
+ * message. */
+void expect_emu_abort(op_stat& st, const char* label, void (*kernel)(int), const char* expected) {
+    ++g_checks;
+    ++st.cases;
+    fflush(stdout);
+    fflush(stderr);
+    int fds[2];
+    if (pipe(fds) != 0) {
+        fail_line("%s: pipe failed", label);
+        return;
+    }
+    const pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 2);
+        emu::launcher(dim3(1), dim3(32), 1024).at(label, __FILE__, __LINE__).run(kernel, 0);
+        _exit(0);
+    }
+    close(fds[1]);
+    std::string message;
+    char buf[512];
+    ssize_t got;
+    while ((got = read(fds[0], buf, sizeof(buf))) > 0) message.append(buf, static_cast<size_t>(got));
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    const bool aborted = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+    if (!aborted || message.find(expected) == std::string::npos) {
+        fail_line("%s: expected an emulator abort mentioning \"%s\"; the child %s, stderr: %s", label, expected,
+                  aborted ? "aborted" : "did not abort", message.c_str());
+    } else if (g_verbose) {
+        printf("    ok %-40s aborted: %s", label, message.substr(0, message.find('\n') + 1).c_str());
+    }
+}
+
+void test_tensor_cores(op_stat& st) {
+    if (g_act != N4J_DTYPE_F32) return;  // the models do not depend on the activation dtype: run once
+    rng r(77);
+    // 1. mma alone against a plain product, D = A B + C.
+    for (int trial = 0; trial < 12; ++trial) {
+        std::vector<float> A = r.vec(16 * 16, -2.0f, 2.0f), B = r.vec(16 * 8, -2.0f, 2.0f), C = r.vec(16 * 8, -4.0f, 4.0f);
+        if (trial == 0) std::fill(C.begin(), C.end(), 0.0f);
+        if (trial == 1) {  // exponents far apart: the single rounding matters
+            for (size_t i = 0; i < A.size(); i += 3) A[i] *= 1e-3f;
+            for (size_t i = 0; i < B.size(); i += 5) B[i] *= 1e3f;
+        }
+        std::vector<float> D(16 * 8, NAN);
+        emu::launcher(dim3(1), dim3(32)).at("tc_mma_kernel", __FILE__, __LINE__)
+            .run(tc_mma_kernel, static_cast<const float*>(A.data()), static_cast<const float*>(B.data()),
+                 static_cast<const float*>(C.data()), D.data());
+        std::vector<float> want(16 * 8);
+        for (int i = 0; i < 16; ++i)
+            for (int j = 0; j < 8; ++j) {
+                double s = C[i * 8 + j];
+                for (int k = 0; k < 16; ++k) s += bf16_round_d(A[i * 16 + k]) * bf16_round_d(B[k * 8 + j]);
+                want[i * 8 + j] = static_cast<float>(s);
+            }
+        compare(st, fmt("mma.m16n8k16 bf16 random trial %d", trial), want, D, 1e-6);
+    }
+    // Literal C/D fragment entries of the PTX ISA figure for m16n8k16 .f32 accumulators (with A = 0, D = C):
+    // lane 0 holds (row, col) (0,0) (0,1) (8,0) (8,1); lane 5 (1,2) (1,3) (9,2) (9,3); lane 31 (7,6) (7,7) (15,6) (15,7).
+    {
+        std::vector<float> A(256, 0.0f), B(128, 0.0f), C(128), D(128, NAN);
+        for (int i = 0; i < 128; ++i) C[i] = static_cast<float>(i);  // C[row][col] = 8 row + col
+        emu::launcher(dim3(1), dim3(32)).at("tc_mma_kernel", __FILE__, __LINE__)
+            .run(tc_mma_kernel, static_cast<const float*>(A.data()), static_cast<const float*>(B.data()),
+                 static_cast<const float*>(C.data()), D.data());
+        compare(st, "mma.m16n8k16 D = C (A = 0)", C, D, 0.0);
+    }
+    // 2. ldmatrix alone: every lane's registers against the PTX fragment layout, x1 / x2 / x4, with and without .trans.
+    std::vector<uint16_t> ids(32 * 24);
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<uint16_t>(1000 + i);
+    std::vector<int> perm(32);
+    for (int i = 0; i < 32; ++i) perm[i] = (i * 13 + 5) % 32;  // matrix rows scattered over the 32 shared rows
+    auto id_at = [&](int m, int row, int col) { return ids[perm[8 * m + row] * 24 + 8 * (m & 1) + col]; };
+    for (int num : {1, 2, 4}) {
+        for (int trans = 0; trans < 2; ++trans) {
+            std::vector<uint32_t> out(32 * 4, 0xdeadbeefu);
+            emu::launcher(dim3(1), dim3(32), 32 * 24 * 2).at("tc_ldmatrix_kernel", __FILE__, __LINE__)
+                .run(tc_ldmatrix_kernel, static_cast<const uint16_t*>(ids.data()), static_cast<const int*>(perm.data()),
+                     num, trans, out.data());
+            ++g_checks;
+            ++st.cases;
+            int bad = 0;
+            for (int t = 0; t < 32; ++t)
+                for (int m = 0; m < num; ++m) {
+                    // Fragment layout: lane t holds row t >> 2, columns 2 (t % 4) and 2 (t % 4) + 1 (transposed:
+                    // rows 2 (t % 4) and 2 (t % 4) + 1 of column t >> 2), the first in the low half.
+                    const uint16_t lo = trans ? id_at(m, 2 * (t % 4), t >> 2) : id_at(m, t >> 2, 2 * (t % 4));
+                    const uint16_t hi = trans ? id_at(m, 2 * (t % 4) + 1, t >> 2) : id_at(m, t >> 2, 2 * (t % 4) + 1);
+                    const uint32_t want = lo | (static_cast<uint32_t>(hi) << 16);
+                    if (out[t * 4 + m] != want && ++bad <= 3) {
+                        fail_line("ldmatrix.x%d%s lane %d register %d: 0x%08x, expected 0x%08x", num, trans ? ".trans" : "",
+                                  t, m, out[t * 4 + m], want);
+                    }
+                }
+            // Literal entries of the PTX figure for the first matrix (row, col): lane 0 (0,0)(0,1), lane 5 (1,2)(1,3),
+            // lane 31 (7,6)(7,7); transposed: lane 5 (2,1)(3,1), lane 30 (4,7)(5,7).
+            const uint32_t l5 = out[5 * 4], l31 = out[31 * 4], l30 = out[30 * 4];
+            const bool lit = trans ? (l5 == (id_at(0, 2, 1) | (uint32_t(id_at(0, 3, 1)) << 16)) &&
+                                      l30 == (id_at(0, 4, 7) | (uint32_t(id_at(0, 5, 7)) << 16)))
+                                   : (l5 == (id_at(0, 1, 2) | (uint32_t(id_at(0, 1, 3)) << 16)) &&
+                                      l31 == (id_at(0, 7, 6) | (uint32_t(id_at(0, 7, 7)) << 16)));
+            if (!lit) fail_line("ldmatrix.x%d%s: the literal PTX figure entries differ", num, trans ? ".trans" : "");
+        }
+    }
+    // 3. ldmatrix feeding mma: the fragments of both instructions fit together into the plain product.
+    for (int trial = 0; trial < 6; ++trial) {
+        std::vector<float> A = r.vec(256, -3.0f, 3.0f), B = r.vec(128, -3.0f, 3.0f);
+        std::vector<float> D1(128, NAN), D2(128, NAN), want(128);
+        for (int i = 0; i < 16; ++i)
+            for (int j = 0; j < 8; ++j) {
+                double s = 0.0;
+                for (int k = 0; k < 16; ++k) s += bf16_round_d(A[i * 16 + k]) * bf16_round_d(B[k * 8 + j]);
+                want[i * 8 + j] = static_cast<float>(s);
+            }
+        emu::launcher(dim3(1), dim3(32), (16 * 24 + 8 * 24 + 16 * 16) * 2).at("tc_product_kernel", __FILE__, __LINE__)
+            .run(tc_product_kernel, static_cast<const float*>(A.data()), static_cast<const float*>(B.data()), D1.data(),
+                 D2.data());
+        compare(st, fmt("ldmatrix.x4 A, ldmatrix.x2 B (n-major) -> mma, trial %d", trial), want, D1, 1e-6);
+        compare(st, fmt("ldmatrix.x4 A, ldmatrix.x2.trans B (k-major) -> mma, trial %d", trial), want, D2, 1e-6);
+    }
+    // 4. The warp-collective rules are enforced.
+    expect_emu_abort(st, "mma with 16 lanes exited", tc_bad_partial_warp, "lane(s) of its warp wait in mma.sync");
+    expect_emu_abort(st, "mma at two sites", tc_bad_divergent, "divergence");
+    expect_emu_abort(st, "ldmatrix .x4 and .x4.trans mixed", tc_bad_qualifiers, "warp divergence");
+    expect_emu_abort(st, "ldmatrix of global memory", tc_bad_global_address, "not inside this block's shared memory");
+    expect_emu_abort(st, "ldmatrix of a misaligned row", tc_bad_alignment, "not 16-byte aligned");
+}
+
 /* ------------------------------------------------------------------ main ---- */
 
 struct named_test {
@@ -956,7 +1208,7 @@ int main(int argc, char** argv) {
         {"conversions", test_conversions}, {"ssm_scans", test_ssm_scans}, {"ssm_edges", test_ssm_edges},
         {"ssm_decode", test_ssm_decode},   {"conv1d", test_conv1d},       {"gated_rmsnorm", test_gated_rmsnorm},
         {"rmsnorm", test_rmsnorm},         {"elementwise", test_elementwise}, {"embedding", test_embedding},
-        {"f32_residual", test_f32_residual},
+        {"f32_residual", test_f32_residual}, {"tensor_cores", test_tensor_cores},
     };
     for (int act : {N4J_DTYPE_F32, N4J_DTYPE_BF16}) {
         g_act = act;
@@ -969,6 +1221,7 @@ int main(int argc, char** argv) {
             const int before = g_failures;
             const auto s0 = std::chrono::steady_clock::now();
             op_stat st;
+            emu::set_tag(t.name);
             t.fn(st);
             const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
             printf("  %-14s %4d cases, worst rel err %.2e  %5.1f s  %s\n", t.name, st.cases, st.worst, secs,
