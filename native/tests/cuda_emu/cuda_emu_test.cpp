@@ -13,6 +13,7 @@
  *
  * Covered (kernels / ops):
  *   ldmatrix / mma.sync models (tensor_core.h)      on their own: random products, PTX figure entries, rule aborts
+ *   cp.async model (emu.h)                          on its own: data only after the wait (and a barrier), zero fill
  *   ssd_cumsum, ssd_cb, ssd_chunk_state<PJ 2,3,5,8>, ssd_state_pass, ssd_chunk_output<PJ>  n4j_ssd_chunk_scan
  *   ssm_recurrent_kernel                            n4j_ssm_scan_sequential, n4j_ssm_decode (batch 1 and 3)
  *   conv1d_prefill / conv1d_state_update / decode   n4j_conv1d_prefill (two calls), n4j_conv1d_decode
@@ -1203,6 +1204,81 @@ void test_tensor_cores(op_stat& st) {
     expect_emu_abort(st, "ldmatrix of a misaligned row", tc_bad_alignment, "not 16-byte aligned");
 }
 
+/* ------------------------------------------------------------------ cp.async model ---- */
+
+/* 64 threads; thread t copies floats [4t, 4t + 4) of src into shared stage 0 (and, in mode 2, [256 + 4t, ...) into
+ * stage 1) with cp.async, then reads the chunk of thread (t + 1) % 64 into out[4t..]:
+ *   mode 0: commit, wait_group 0, __syncthreads     -> the data
+ *   mode 1: commit, no wait, __syncthreads           -> poison (the copy is not complete)
+ *   mode 2: two groups, wait_group 1, __syncthreads  -> stage 0 the data, stage 1 poison (out2), then wait_all
+ *   mode 3: src-size 8 of 16, wait_all, __syncthreads -> two floats of data, two zeros
+ *   mode 4: wait_all, no __syncthreads               -> (forward order) the neighbour has not copied yet: poison */
+void async_copy_kernel(int mode, const float* src, float* out, float* out2) {
+    float* stage = static_cast<float*>(emu::dynamic_shared());
+    const int t = threadIdx.x, n = (t + 1) % 64;
+    const emu::site here = {__FILE__, __LINE__};
+    emu::cp_async(stage + 4 * t, src + 4 * t, 16, mode == 3 ? 8 : 16, here);
+    emu::cp_async_commit_group();
+    if (mode == 2) {
+        emu::cp_async(stage + 256 + 4 * t, src + 256 + 4 * t, 16, 16, here);
+        emu::cp_async_commit_group();
+        emu::cp_async_wait_group(1);
+    } else if (mode != 1) {
+        emu::cp_async_wait_all();
+    }
+    if (mode != 4) __syncthreads();
+    for (int e = 0; e < 4; ++e) out[4 * t + e] = stage[4 * n + e];
+    if (mode == 2) {
+        for (int e = 0; e < 4; ++e) out2[4 * t + e] = stage[256 + 4 * n + e];
+        __syncthreads();  // every thread has read stage 1 before any completes it
+        emu::cp_async_wait_all();
+    }
+}
+
+void test_async_copy(op_stat& st) {
+    if (g_act != N4J_DTYPE_F32) return;  // the model does not depend on the activation dtype: run once (forward order)
+    rng r(61);
+    const std::vector<float> src = r.vec(512, -1.0f, 1.0f);
+    std::vector<float> data(256), zero_filled(256);
+    for (int t = 0; t < 64; ++t)
+        for (int e = 0; e < 4; ++e) {
+            data[4 * t + e] = src[4 * ((t + 1) % 64) + e];
+            zero_filled[4 * t + e] = e < 2 ? data[4 * t + e] : 0.0f;
+        }
+    auto run = [&](int mode, std::vector<float>& out, std::vector<float>& out2) {
+        out.assign(256, 0.0f);
+        out2.assign(256, 0.0f);
+        emu::launcher(dim3(1), dim3(64), 512 * 4).at("async_copy_kernel", __FILE__, __LINE__)
+            .run(async_copy_kernel, mode, src.data(), out.data(), out2.data());
+    };
+    auto poisoned = [](const std::vector<float>& v, size_t n) {
+        for (size_t i = 0; i < n; ++i) {
+            uint32_t b;
+            memcpy(&b, &v[i], 4);
+            if (b != 0xFFFFFFFFu) return false;
+        }
+        return true;
+    };
+    std::vector<float> out, out2;
+    run(0, out, out2);
+    compare(st, "cp.async, commit, wait_group 0, barrier: the data", data, out, 0.0);
+    run(1, out, out2);
+    ++g_checks;
+    ++st.cases;
+    if (!poisoned(out, 256)) fail_line("cp.async without a wait: the data was visible before the wait");
+    run(2, out, out2);
+    compare(st, "cp.async, two groups, wait_group 1: the older group's data", data, out, 0.0);
+    ++g_checks;
+    ++st.cases;
+    if (!poisoned(out2, 256)) fail_line("cp.async, two groups, wait_group 1: the newest group completed early");
+    run(3, out, out2);
+    compare(st, "cp.async src-size 8 of 16: zero-filled", zero_filled, out, 0.0);
+    run(4, out, out2);
+    ++g_checks;
+    ++st.cases;
+    if (!poisoned(out, 63 * 4)) fail_line("cp.async, wait_all without a barrier: a neighbour's chunk was visible");
+}
+
 /* ------------------------------------------------------------------ matmul ---- */
 
 const char* dtype_name(int dtype) {
@@ -1604,6 +1680,8 @@ const char* test_shapes(const std::string& test) {
         {"attention", "prefill hd 16,32,36,40,64,80,128, tokens 3..70, cached 0..100, blocks 4..64, GQA 1-5 (40/8 "
                       "heads' group 5), f32/bf16 cache, no_mma; decode batch 1-3, hd 16,36,64,128,200, lengths "
                       "0..600 (1-3 splits), group 10, 40/8 heads, mixed cache dtypes"},
+        {"async_copy", "cp.async model: 64 threads x 16 bytes; wait_group 0 / 1 / none, wait_all, src-size zero fill, "
+                       "a missing barrier (f32 pass only)"},
         {"argmax", "cols 1,7,600,1500 x rows 1,4 (ld > cols); ties, NaNs, an all-NaN row"},
         {"convert", "every pair of f32/bf16/f16/e4m3 (and same-dtype copies), n 1001 and 70001 (1 SM: grid-stride), "
                     "NaN payloads, infinities, subnormals, overflow; bit-exact"},
@@ -1677,7 +1755,8 @@ int main(int argc, char** argv) {
         {"conversions", test_conversions}, {"ssm_scans", test_ssm_scans}, {"ssm_edges", test_ssm_edges},
         {"ssm_decode", test_ssm_decode},   {"conv1d", test_conv1d},       {"gated_rmsnorm", test_gated_rmsnorm},
         {"rmsnorm", test_rmsnorm},         {"elementwise", test_elementwise}, {"embedding", test_embedding},
-        {"f32_residual", test_f32_residual}, {"tensor_cores", test_tensor_cores}, {"matmul", test_matmul},
+        {"f32_residual", test_f32_residual}, {"tensor_cores", test_tensor_cores}, {"async_copy", test_async_copy},
+        {"matmul", test_matmul},
         {"attention", test_attention},     {"argmax", test_argmax},       {"convert", test_convert},
     };
     for (int act : {N4J_DTYPE_F32, N4J_DTYPE_BF16}) {

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 #include <vector>
 
 #if !defined(__x86_64__) || !defined(__ELF__) || defined(N4J_CUDA_EMU_UCONTEXT)
@@ -120,6 +121,14 @@ struct fiber {
 #ifdef EMU_ASAN
     void* fake_stack = nullptr;
 #endif
+    // cp.async state of this thread: copies not yet committed, then committed groups, oldest first.
+    struct async_copy {
+        void* dst;
+        unsigned char data[16];
+        int bytes;
+    };
+    std::vector<async_copy> uncommitted;
+    std::deque<std::vector<async_copy>> groups;
 };
 
 /* A barrier: arrivals of one generation; the site of the first arrival (divergence check); a reduction. */
@@ -575,6 +584,53 @@ bool is_shared_memory(const void* p, size_t bytes) {
     return g_dynamic_bytes > 0 && c >= dyn && c + bytes <= dyn + g_dynamic_bytes;
 }
 
+void cp_async(void* dst_shared, const void* src_global, int cp_size, int src_size, site s) {
+    fiber& f = current("cp.async");
+    if (cp_size != 4 && cp_size != 8 && cp_size != 16) fatal("cp.async at %s:%d: cp-size %d (4, 8 or 16)", s.file, s.line, cp_size);
+    if (src_size < 0 || src_size > cp_size) {
+        fatal("cp.async at %s:%d: src-size %d outside [0, cp-size %d]", s.file, s.line, src_size, cp_size);
+    }
+    const uintptr_t mask = static_cast<uintptr_t>(cp_size - 1);
+    if ((reinterpret_cast<uintptr_t>(dst_shared) & mask) != 0 || (reinterpret_cast<uintptr_t>(src_global) & mask) != 0) {
+        fatal("cp.async at %s:%d: addresses %p <- %p not aligned to the cp-size %d", s.file, s.line, dst_shared,
+              src_global, cp_size);
+    }
+    if (!is_shared_memory(dst_shared, static_cast<size_t>(cp_size))) {
+        fatal("cp.async at %s:%d: destination %p is not inside this block's shared memory", s.file, s.line, dst_shared);
+    }
+    if (src_size > 0 && is_shared_memory(src_global, static_cast<size_t>(src_size))) {
+        fatal("cp.async at %s:%d: source %p is shared memory (cp.async copies global -> shared)", s.file, s.line,
+              src_global);
+    }
+    fiber::async_copy c;
+    c.dst = dst_shared;
+    c.bytes = cp_size;
+    memset(c.data, 0, sizeof(c.data));
+    if (src_size > 0) memcpy(c.data, src_global, static_cast<size_t>(src_size));
+    memset(dst_shared, 0xFF, static_cast<size_t>(cp_size));  // undefined until a wait completes the copy
+    f.uncommitted.push_back(c);
+}
+
+void cp_async_commit_group() {
+    fiber& f = current("cp.async.commit_group");
+    f.groups.push_back(std::move(f.uncommitted));  // an empty group when nothing is uncommitted, as in PTX
+    f.uncommitted.clear();
+}
+
+void cp_async_wait_group(int n) {
+    fiber& f = current("cp.async.wait_group");
+    if (n < 0) fatal("cp.async.wait_group %d", n);
+    while (static_cast<int>(f.groups.size()) > n) {
+        for (const fiber::async_copy& c : f.groups.front()) memcpy(c.dst, c.data, static_cast<size_t>(c.bytes));
+        f.groups.pop_front();
+    }
+}
+
+void cp_async_wait_all() {
+    cp_async_commit_group();
+    cp_async_wait_group(0);
+}
+
 void set_tag(const char* tag) { g_tag = tag; }
 
 const std::map<std::string, kernel_launches>& launches_by_kernel() { return g_launches; }
@@ -679,6 +735,8 @@ void launch(const dim3& grid, const dim3& block, size_t smem, const void* kernel
                           static_cast<unsigned>(i / (block.x * block.y))};
             f.state = READY;
             f.where = site{nullptr, 0};
+            f.uncommitted.clear();
+            f.groups.clear();
             init_fiber(f);
         }
         while (g_live > 0) {

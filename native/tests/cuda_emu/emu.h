@@ -34,7 +34,8 @@
  *     ISA (tensor_core.h), evaluated once per warp when its 32 lanes converge (warp_collective below).
  *
  * What it cannot do. No inline PTX (any asm() in a kernel will not assemble on the host: the PTX the kernels use
- * sits in common.cuh helpers, which the shadow replaces; there is no cp.async in the kernels and no model of it); no
+ * sits in common.cuh helpers, which the shadow replaces; no kernel uses cp.async, whose model cp_async() below is
+ * ready for a shadow helper); no
  * concurrency between blocks, so cross-block races and inter-block communication (spin waits on global flags,
  * cooperative groups) are not exercised and may deadlock; no timing, occupancy, register or memory-coalescing
  * behaviour; no out-of-bounds checks on global memory (build with -fsanitize=address for that: the fiber switches
@@ -162,6 +163,21 @@ constexpr size_t kCollectiveBytes = 64;
 typedef void (*collective_fn)(const unsigned char* deposits, unsigned char* results, const void* arg);
 void warp_collective(const void* mine, size_t bytes, void* my_result, size_t result_bytes, collective_fn compute,
                      const void* arg, site s, const char* what);
+/* Asynchronous copies global -> shared (no kernel uses them today; a cp.async helper added to common.cuh gets its
+ * shadow from these). PTX ISA, "Data Movement and Conversion Instructions": cp.async, cp.async.commit_group,
+ * cp.async.wait_group / cp.async.wait_all. Modelled per thread as PTX specifies: cp.async only initiates a copy
+ * (of cp_size = 4, 8 or 16 bytes; bytes past src_size are zero-filled); commit_group closes the thread's
+ * uncommitted copies into a group; wait_group(n) waits until at most the n most recent groups are pending,
+ * wait_all until none is (and commits first). The destination is poisoned (0xFF) when the copy is initiated and
+ * written from a snapshot of the source only when a wait completes its group, so a kernel that reads the data
+ * without waiting (or another thread's data without a barrier after the wait) reads poison. Copies still pending
+ * when the thread exits are dropped. Checks: dst inside this block's shared memory, src outside it, both aligned to
+ * cp_size. */
+void cp_async(void* dst_shared, const void* src_global, int cp_size, int src_size, site s);
+void cp_async_commit_group();
+void cp_async_wait_group(int n);
+void cp_async_wait_all();
+
 /* True when [p, p + bytes) lies inside one __shared__ array declared in the running block or inside the block's
  * dynamic shared memory. */
 bool is_shared_memory(const void* p, size_t bytes);

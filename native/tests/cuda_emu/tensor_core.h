@@ -6,7 +6,7 @@
  *
  * Modelled (every tensor-core instruction of native/src/cuda: common.cuh's ldmatrix_x4, ldmatrix_x4_trans and
  * mma_bf16_16816; gemm_mma_f8 expands e4m3 to bf16 in shared memory and so also uses m16n8k16 bf16, there is no
- * e4m3 mma and no cp.async in the kernels):
+ * e4m3 mma and no cp.async in the kernels; emu.h has a cp.async model, tested on its own, for when one comes):
  *   - ldmatrix.sync.aligned.m8n8.{x1,x2,x4}{.trans}.shared.b16  (9.7.14.5.15 "Warp-level matrix load instruction:
  *     ldmatrix")
  *   - mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32        (9.7.14.5.8 "Matrix Fragments for mma.m16n8k16
