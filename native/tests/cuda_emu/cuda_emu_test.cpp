@@ -1340,6 +1340,8 @@ void test_matmul(op_stat& st) {
         {37, 130, 72, 5, 3, true},    // two feature tiles, ld_x = 77: element loads of x
         {130, 24, 96, 0, 2, false},   // two row tiles, three K tiles, every load vectorized
         {1030, 12, 32, 0, 0, false},  // 9 row tiles: two raster groups of GROUP_M = 8
+        {17, 40, 37, 3, 1, true},     // odd K with 16-byte aligned x rows (ld_x = 40): the vector path's last chunk
+                                      // falls back to element loads; W rows unaligned
     };
     for (int wd : {N4J_DTYPE_F32, N4J_DTYPE_BF16, N4J_DTYPE_F8_E4M3}) {
         for (const shape& s : shapes) {
@@ -1514,6 +1516,7 @@ void test_attention(op_stat& st) {
         {3, 3, 36, 8, {9, 63}, {B, F}},          // head_dim % 8 != 0: element loads
         {2, 1, 128, 64, {600}, {B}},             // three splits of 256 keys
         {40, 8, 128, 16, {130, 0}, {B, F}},      // the 9B's attention shape (40 / 8 heads of 128)
+        {2, 1, 64, 16, {255, 256}, {F, B}},      // 256 keys (one full split) and 257 (a second split of one key)
     };
     for (const decode_shape& s : decode) attention_decode_case(st, r, s);
 }
@@ -1675,11 +1678,11 @@ const char* test_shapes(const std::string& test) {
         {"tensor_cores", "mma m16n8k16 bf16->f32 x14 (random, C only), ldmatrix x1/x2/x4 (.trans) on 32 scattered rows, "
                          "ldmatrix->mma products x12, 5 collective-rule aborts (f32 pass only)"},
         {"matmul", "w f32/bf16/e4m3; gemv rows 1,2,3,4,5,8 x n 6..130 x k 32..4144 (vector/element paths, ld > k); "
-                   "gemm rows 9,17,37,130,1030 x n 9..130 x k 32..96 (K/M/N tails, 9 row tiles); store/accumulate/relu2; "
+                   "gemm rows 9,17,37,130,1030 x n 9..130 x k 32..96 and 37 (K/M/N tails, 9 row tiles); store/accumulate/relu2; "
                    "no_mma"},
         {"attention", "prefill hd 16,32,36,40,64,80,128, tokens 3..70, cached 0..100, blocks 4..64, GQA 1-5 (40/8 "
                       "heads' group 5), f32/bf16 cache, no_mma; decode batch 1-3, hd 16,36,64,128,200, lengths "
-                      "0..600 (1-3 splits), group 10, 40/8 heads, mixed cache dtypes"},
+                      "0..600 (1-3 splits, 255/256 at the split edge), group 10, 40/8 heads, mixed cache dtypes"},
         {"async_copy", "cp.async model: 64 threads x 16 bytes; wait_group 0 / 1 / none, wait_all, src-size zero fill, "
                        "a missing barrier (f32 pass only)"},
         {"argmax", "cols 1,7,600,1500 x rows 1,4 (ld > cols); ties, NaNs, an all-NaN row"},
