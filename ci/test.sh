@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): native build + CTest (and CTest on an emulated AVX512-BF16 build), then
 # the Maven build with all JUnit tests, on CPU.
-# When nvcc is present the CUDA library is compiled too (its kernels run only in ci/gpu-test.sh on a GPU machine).
+# When nvcc is present the CUDA library is compiled too (its kernels run on a GPU only in ci/gpu-test.sh; every kernel
+# runs here on the CPU emulator of CTest's cuda_emulation_test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source ci/find-jdk.sh
@@ -19,6 +20,10 @@ cmake --build build/native --parallel "$jobs"
 
 echo "== native: unit tests (CTest)"
 ctest --test-dir build/native --output-on-failure -j "$jobs"
+# cuda_emulation_test's coverage table (every kernel of native/src/cuda run on the CUDA emulator: launches, tests,
+# shapes), from the CTest log.
+echo "== native: CUDA kernels on the emulator (cuda_emulation_test)"
+sed -n '/^coverage: every __global__ kernel/,/^cuda_emulation_test:/p' build/native/Testing/Temporary/LastTest.log || true
 
 # The native tests once more on a library that behaves as on an AVX512-BF16 CPU (the BF16 dot-product matmul with the
 # instruction modelled in scalar code), so that path stays tested on machines without it. N4J_SKIP_AVX512_EMULATION=1

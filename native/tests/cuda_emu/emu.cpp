@@ -12,8 +12,10 @@
  * handler on an alternate stack), painted once so that stats() can report the deepest use seen. The emulated
  * kernels use about 2.2 KiB (4.7 KiB under AddressSanitizer); 32 KiB leaves room for fatal(), whose fprintf to the
  * unbuffered stderr puts an 8 KiB buffer on the stack.
- * What it cannot do (details in emu.h): run blocks concurrently (so no cross-block races), execute inline PTX or
- * tensor-core instructions, model timing; one launch at a time, from one OS thread; not under CET shadow stacks
+ * Warp collectives (shuffles, ballots, and warp_collective for the tensor-core models of tensor_core.cpp) meet at a
+ * per-warp barrier; a collective's work is done by the lane that completes the warp.
+ * What it cannot do (details in emu.h): run blocks concurrently (so no cross-block races), execute inline PTX (the
+ * tensor-core instructions are functional models), model timing; one launch at a time, from one OS thread; not under CET shadow stacks
  * (the x86-64 switch returns to a different stack: use the ucontext build there).
  */
 #include "emu.h"
@@ -25,6 +27,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <deque>
 #include <vector>
 
 #if !defined(__x86_64__) || !defined(__ELF__) || defined(N4J_CUDA_EMU_UCONTEXT)
@@ -117,6 +121,14 @@ struct fiber {
 #ifdef EMU_ASAN
     void* fake_stack = nullptr;
 #endif
+    // cp.async state of this thread: copies not yet committed, then committed groups, oldest first.
+    struct async_copy {
+        void* dst;
+        unsigned char data[16];
+        int bytes;
+    };
+    std::vector<async_copy> uncommitted;
+    std::deque<std::vector<async_copy>> groups;
 };
 
 /* A barrier: arrivals of one generation; the site of the first arrival (divergence check); a reduction. */
@@ -135,6 +147,8 @@ struct warp_state {
     const char* what = nullptr;
     uint64_t slots[2][32];  // double-buffered by generation: one barrier per exchange
     unsigned ballot[2];
+    unsigned char deposits[2][32][kCollectiveBytes];  // warp_collective, double-buffered the same way
+    unsigned char results[2][32][kCollectiveBytes];
 };
 
 struct shared_var {
@@ -171,6 +185,19 @@ int g_line = 0;
 stats_t g_stats = {};
 
 std::vector<std::pair<const void*, int>> g_smem_optin;
+std::string g_tag = "untagged";
+std::map<std::string, kernel_launches> g_launches;
+
+/* "ns::kernel<A, B>" -> "kernel". */
+std::string base_name(const char* name) {
+    std::string n(name);
+    const size_t angle = n.find('<');
+    if (angle != std::string::npos) n.resize(angle);
+    while (!n.empty() && n.back() == ' ') n.pop_back();
+    const size_t colon = n.rfind("::");
+    if (colon != std::string::npos) n = n.substr(colon + 2);
+    return n;
+}
 
 /* ---- fiber stacks ---- */
 
@@ -520,6 +547,94 @@ unsigned warp_ballot(int predicate, unsigned mask, site s) {
     return w.ballot[buf];
 }
 
+void warp_collective(const void* mine, size_t bytes, void* my_result, size_t result_bytes, collective_fn compute,
+                     const void* arg, site s, const char* what) {
+    if (bytes > kCollectiveBytes || result_bytes > kCollectiveBytes) {
+        fatal("%s: %zu / %zu bytes per lane in a warp collective (at most %zu)", what, bytes, result_bytes,
+              kCollectiveBytes);
+    }
+    warp_state& w = warp_op(0xffffffffu, s, what);
+    const int lane = g_fibers[g_cur].linear & 31;
+    const unsigned buf = w.bar.gen & 1;
+    memcpy(w.deposits[buf][lane], mine, bytes);
+    if (w.bar.arrived + 1 == w.live) {
+        // This lane completes the warp (the divergence check of arrive() has passed for every earlier lane; this
+        // one's site is checked first).
+        if (w.bar.arrived > 0 && !same_site(w.bar.first, s)) {
+            fatal("%s divergence: this thread waits at %s:%d while another thread of its warp waits at %s:%d", what,
+                  s.file, s.line, w.bar.first.file, w.bar.first.line);
+        }
+        static unsigned char in[32 * kCollectiveBytes], out[32 * kCollectiveBytes];  // one fiber runs at a time
+        for (int l = 0; l < 32; ++l) memcpy(in + l * bytes, w.deposits[buf][l], bytes);
+        compute(in, out, arg);
+        for (int l = 0; l < 32; ++l) memcpy(w.results[buf][l], out + l * result_bytes, result_bytes);
+    }
+    arrive(w.bar, w.live, WAIT_WARP, g_fibers[g_cur].linear / 32, s, what);
+    memcpy(my_result, w.results[buf][lane], result_bytes);
+}
+
+bool is_shared_memory(const void* p, size_t bytes) {
+    current("a shared memory check");
+    const char* c = static_cast<const char*>(p);
+    for (const shared_var& v : g_shared) {
+        const char* lo = static_cast<const char*>(v.p);
+        if (c >= lo && c + bytes <= lo + v.bytes) return true;
+    }
+    const char* dyn = g_dynamic_smem.data();
+    return g_dynamic_bytes > 0 && c >= dyn && c + bytes <= dyn + g_dynamic_bytes;
+}
+
+void cp_async(void* dst_shared, const void* src_global, int cp_size, int src_size, site s) {
+    fiber& f = current("cp.async");
+    if (cp_size != 4 && cp_size != 8 && cp_size != 16) fatal("cp.async at %s:%d: cp-size %d (4, 8 or 16)", s.file, s.line, cp_size);
+    if (src_size < 0 || src_size > cp_size) {
+        fatal("cp.async at %s:%d: src-size %d outside [0, cp-size %d]", s.file, s.line, src_size, cp_size);
+    }
+    const uintptr_t mask = static_cast<uintptr_t>(cp_size - 1);
+    if ((reinterpret_cast<uintptr_t>(dst_shared) & mask) != 0 || (reinterpret_cast<uintptr_t>(src_global) & mask) != 0) {
+        fatal("cp.async at %s:%d: addresses %p <- %p not aligned to the cp-size %d", s.file, s.line, dst_shared,
+              src_global, cp_size);
+    }
+    if (!is_shared_memory(dst_shared, static_cast<size_t>(cp_size))) {
+        fatal("cp.async at %s:%d: destination %p is not inside this block's shared memory", s.file, s.line, dst_shared);
+    }
+    if (src_size > 0 && is_shared_memory(src_global, static_cast<size_t>(src_size))) {
+        fatal("cp.async at %s:%d: source %p is shared memory (cp.async copies global -> shared)", s.file, s.line,
+              src_global);
+    }
+    fiber::async_copy c;
+    c.dst = dst_shared;
+    c.bytes = cp_size;
+    memset(c.data, 0, sizeof(c.data));
+    if (src_size > 0) memcpy(c.data, src_global, static_cast<size_t>(src_size));
+    memset(dst_shared, 0xFF, static_cast<size_t>(cp_size));  // undefined until a wait completes the copy
+    f.uncommitted.push_back(c);
+}
+
+void cp_async_commit_group() {
+    fiber& f = current("cp.async.commit_group");
+    f.groups.push_back(std::move(f.uncommitted));  // an empty group when nothing is uncommitted, as in PTX
+    f.uncommitted.clear();
+}
+
+void cp_async_wait_group(int n) {
+    fiber& f = current("cp.async.wait_group");
+    if (n < 0) fatal("cp.async.wait_group %d", n);
+    while (static_cast<int>(f.groups.size()) > n) {
+        for (const fiber::async_copy& c : f.groups.front()) memcpy(c.dst, c.data, static_cast<size_t>(c.bytes));
+        f.groups.pop_front();
+    }
+}
+
+void cp_async_wait_all() {
+    cp_async_commit_group();
+    cp_async_wait_group(0);
+}
+
+void set_tag(const char* tag) { g_tag = tag; }
+
+const std::map<std::string, kernel_launches>& launches_by_kernel() { return g_launches; }
+
 void shared_declared(void* p, size_t bytes, const char* name) {
     current("a __shared__ declaration");
     for (const shared_var& v : g_shared) {
@@ -590,6 +705,12 @@ void launch(const dim3& grid, const dim3& block, size_t smem, const void* kernel
     g_dynamic_bytes = smem;
     if (g_dynamic_smem.size() < smem) g_dynamic_smem.resize(smem);
     ++g_stats.launches;
+    kernel_launches& kl = g_launches[base_name(name)];
+    ++kl.launches;
+    if (("," + kl.tags + ",").find("," + g_tag + ",") == std::string::npos) kl.tags += (kl.tags.empty() ? "" : ",") + g_tag;
+    if (std::find(kl.instantiations.begin(), kl.instantiations.end(), kernel) == kl.instantiations.end()) {
+        kl.instantiations.push_back(kernel);
+    }
     const uint64_t blocks = static_cast<uint64_t>(grid.x) * grid.y * grid.z;
     for (uint64_t bi = 0; bi < blocks; ++bi) {
         const uint64_t b = g_order == 0 ? bi : blocks - 1 - bi;
@@ -614,6 +735,8 @@ void launch(const dim3& grid, const dim3& block, size_t smem, const void* kernel
                           static_cast<unsigned>(i / (block.x * block.y))};
             f.state = READY;
             f.where = site{nullptr, 0};
+            f.uncommitted.clear();
+            f.groups.clear();
             init_fiber(f);
         }
         while (g_live > 0) {

@@ -30,8 +30,12 @@
  *     thread runs its whole phase before the next starts, so a missing __syncthreads() shows up as reads of values
  *     not written yet (poison or stale data).
  *
- * What it cannot do. No tensor-core or inline PTX (mma.sync, ldmatrix, cp.async, ld.global.nc asm: the shadow
- * common.cuh aborts on the mma/ldmatrix helpers, and any asm() in a kernel will not assemble on the host); no
+ *   - tensor cores: the shadow common.cuh's ldmatrix / mma.sync helpers run functional models written from the PTX
+ *     ISA (tensor_core.h), evaluated once per warp when its 32 lanes converge (warp_collective below).
+ *
+ * What it cannot do. No inline PTX (any asm() in a kernel will not assemble on the host: the PTX the kernels use
+ * sits in common.cuh helpers, which the shadow replaces; no kernel uses cp.async, whose model cp_async() below is
+ * ready for a shadow helper); no
  * concurrency between blocks, so cross-block races and inter-block communication (spin waits on global flags,
  * cooperative groups) are not exercised and may deadlock; no timing, occupancy, register or memory-coalescing
  * behaviour; no out-of-bounds checks on global memory (build with -fsanitize=address for that: the fiber switches
@@ -48,9 +52,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <map>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 /* ---- vector types of the CUDA runtime (global namespace, as in <vector_types.h>) ---- */
 
@@ -143,6 +150,38 @@ void shared_declared(void* p, size_t bytes, const char* name);
 void* dynamic_shared();
 bool in_kernel();
 
+/* A warp-collective instruction, the building block of the tensor-core models (tensor_core.h). Every lane
+ * deposits `bytes` (at most kCollectiveBytes) bytes at the same source site under the same `what`; the lane that
+ * completes the warp then runs compute(deposits, results, arg) once, at that instant, with all 32 deposits (lane l's
+ * at deposits + l * bytes) and writes every lane's result (lane l's at results + l * result_bytes, at most
+ * kCollectiveBytes); each lane gets its own. Doing the work once at convergence gives a collective memory read
+ * (ldmatrix) one point in time, as on the GPU: a lane resumed later does not see stores other warps made in the
+ * meantime, so a missing barrier before the instruction shows. The same checks as the shuffles: full mask, all 32
+ * lanes live, one site, one operation (`what` also names the instruction's qualifiers, so lanes using different
+ * qualifiers abort). */
+constexpr size_t kCollectiveBytes = 64;
+typedef void (*collective_fn)(const unsigned char* deposits, unsigned char* results, const void* arg);
+void warp_collective(const void* mine, size_t bytes, void* my_result, size_t result_bytes, collective_fn compute,
+                     const void* arg, site s, const char* what);
+/* Asynchronous copies global -> shared (no kernel uses them today; a cp.async helper added to common.cuh gets its
+ * shadow from these). PTX ISA, "Data Movement and Conversion Instructions": cp.async, cp.async.commit_group,
+ * cp.async.wait_group / cp.async.wait_all. Modelled per thread as PTX specifies: cp.async only initiates a copy
+ * (of cp_size = 4, 8 or 16 bytes; bytes past src_size are zero-filled); commit_group closes the thread's
+ * uncommitted copies into a group; wait_group(n) waits until at most the n most recent groups are pending,
+ * wait_all until none is (and commits first). The destination is poisoned (0xFF) when the copy is initiated and
+ * written from a snapshot of the source only when a wait completes its group, so a kernel that reads the data
+ * without waiting (or another thread's data without a barrier after the wait) reads poison. Copies still pending
+ * when the thread exits are dropped. Checks: dst inside this block's shared memory, src outside it, both aligned to
+ * cp_size. */
+void cp_async(void* dst_shared, const void* src_global, int cp_size, int src_size, site s);
+void cp_async_commit_group();
+void cp_async_wait_group(int n);
+void cp_async_wait_all();
+
+/* True when [p, p + bytes) lies inside one __shared__ array declared in the running block or inside the block's
+ * dynamic shared memory. */
+bool is_shared_memory(const void* p, size_t bytes);
+
 /* ---- launches ---- */
 
 typedef void (*block_fn)(void* closure);
@@ -153,6 +192,16 @@ void set_max_dynamic_smem(const void* kernel, int bytes);
 
 /* Block and thread order: 0 forward (block (0,0,0) first, threads 0..n-1), 1 reversed. */
 void set_schedule(int order);
+
+/* Launch bookkeeping for the coverage table: every launch is counted under its kernel's name (the text before any
+ * template argument list, namespaces dropped) together with the current tag (set_tag: the test that runs). */
+void set_tag(const char* tag);
+struct kernel_launches {
+    long long launches;
+    std::string tags;                         // distinct tags, comma separated, in order of first launch
+    std::vector<const void*> instantiations;  // distinct kernel functions (template instantiations) launched
+};
+const std::map<std::string, kernel_launches>& launches_by_kernel();
 
 struct stats_t {
     long long launches, blocks, threads, switches, barriers, warp_ops;

@@ -12,9 +12,11 @@
  *     real header (the device-side bodies are the same C++; only the intrinsics underneath are emulated);
  *     weight_raw, weight_ref / make_weight_ref, warp_sum, warp_max, block_sum, silu, softplus: the real ones, from
  *     native/src/cuda/common_device.inc, which both headers include.
- *   - smem_addr, ldmatrix_x4, ldmatrix_x4_trans and mma_bf16_16816 (tensor-core PTX) cannot be emulated: they
- *     abort with a message if a kernel calls them. The tensor-core kernels (gemm_mma, attention_prefill_mma) are
- *     therefore not part of the emulated test.
+ *   - ldmatrix_x4, ldmatrix_x4_trans and mma_bf16_16816 (tensor-core PTX in the real header) call the emulator's
+ *     functional models (tensor_core.h: ldmatrix.m8n8.x4{.trans}.b16 and mma.m16n8k16.row.col.f32.bf16.bf16.f32,
+ *     written from the PTX ISA, warp-collective checks included). smem_addr (a 32-bit .shared address for inline
+ *     PTX) has no host meaning: it aborts if a kernel calls it directly (the wrappers here take generic pointers).
+ *   - make_uint4 / make_float4 / __bfloat1622float2: the vector_types / cuda_bf16 helpers the kernels use.
  * When the real common.cuh changes, change this file the same way (a missing function is a compile error of the
  * test; a changed body is not detected).
  */
@@ -26,6 +28,7 @@
 
 #include "emu.h"
 #include "nemotron4j.h"
+#include "tensor_core.h"
 
 /* ---- cuda_bf16.h / cuda_fp16.h subset ---- */
 
@@ -55,6 +58,12 @@ inline __nv_bfloat16 __float2bfloat16_rn(float f) {
 }
 inline __nv_bfloat16 __float2bfloat16(float f) { return __float2bfloat16_rn(f); }
 inline __nv_bfloat162 __floats2bfloat162_rn(float lo, float hi) { return {__float2bfloat16_rn(lo), __float2bfloat16_rn(hi)}; }
+inline float2 __bfloat1622float2(__nv_bfloat162 v) { return float2{__bfloat162float(v.x), __bfloat162float(v.y)}; }
+
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return uint4{x, y, z, w}; }
+inline uint2 make_uint2(unsigned x, unsigned y) { return uint2{x, y}; }
+inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+inline float2 make_float2(float x, float y) { return float2{x, y}; }
 
 struct __half {
     unsigned short __x;
@@ -149,22 +158,26 @@ __device__ __forceinline__ void e4m3x4_to_f32_div256(uint32_t v, float out[4]) {
 
 #include "common_device.inc"  // the real file (native/src/cuda): weight access, reductions, silu, softplus
 
-/* ---- tensor cores: not emulated ---- */
+/* ---- tensor cores: the emulator's functional models (tensor_core.h) ---- */
 
 __device__ __forceinline__ uint32_t smem_addr(const void*) {
-    emu::fatal("smem_addr (cvta.to.shared for tensor-core PTX) is not emulated");
+    emu::fatal("smem_addr (cvta.to.shared for inline PTX) has no meaning in the emulator: use the ldmatrix/mma "
+               "wrappers, which take generic pointers");
 }
 
-__device__ __forceinline__ void ldmatrix_x4(uint32_t[4], const void*) {
-    emu::fatal("ldmatrix (tensor-core PTX) is not emulated");
+__device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const void* p, EMU_SITE_PARAMS) {
+    emu::ldmatrix_m8n8_b16(r, 4, false, p, EMU_SITE);
 }
 
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t[4], const void*) {
-    emu::fatal("ldmatrix.trans (tensor-core PTX) is not emulated");
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const void* p, EMU_SITE_PARAMS) {
+    emu::ldmatrix_m8n8_b16(r, 4, true, p, EMU_SITE);
 }
 
-__device__ __forceinline__ void mma_bf16_16816(float[4], const uint32_t[4], uint32_t, uint32_t) {
-    emu::fatal("mma.sync (tensor-core PTX) is not emulated");
+/* d += a (16x16 bf16, row) * b (16x8 bf16, col), fp32 accumulators. */
+__device__ __forceinline__ void mma_bf16_16816(float d[4], const uint32_t a[4], uint32_t b0, uint32_t b1,
+                                               EMU_SITE_PARAMS) {
+    const uint32_t b[2] = {b0, b1};
+    emu::mma_m16n8k16_bf16_f32(d, a, b, d, EMU_SITE);
 }
 
 __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
