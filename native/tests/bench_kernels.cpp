@@ -120,7 +120,14 @@ void bench_attention(n4j_backend* b, const char* label, int32_t H, int32_t KVH, 
 int main(int argc, char** argv) {
     const int threads = argc > 1 ? atoi(argv[1]) : 0;
     const bool reference = argc > 2 && strcmp(argv[2], "ref") == 0;
-    n4j_backend* b = make_cpu_backend(threads, reference, n4j::cpu::best_simd_level());
+    // The SIMD level: the best this CPU has, capped by N4J_CPU_SIMD as the library does.
+    n4j::cpu::simd_level level = n4j::cpu::best_simd_level();
+    char level_error[160];
+    if (!n4j::cpu::configured_simd_level(&level, level_error, sizeof(level_error))) {
+        fprintf(stderr, "%s\n", level_error);
+        return 2;
+    }
+    n4j_backend* b = make_cpu_backend(threads, reference, level);
     // N4J_BENCH_BF16_MATMUL=1: the BF16 dot-product matmul (fast precision) where the CPU has it.
     if (getenv("N4J_BENCH_BF16_MATMUL") != nullptr && !reference) n4j::cpu::cpu_context_of(b)->bf16_matmul = true;
     n4j_backend_info info;

@@ -130,6 +130,9 @@ typedef void (*attention_tile_fn)(const n4j_attn_dims*, const n4j_kv_cache*, int
                                   int64_t, int32_t, int32_t, void*);
 
 attention_tile_fn pick_tile(const context* ctx) {
+#if defined(N4J_HAVE_AVX512BF16_KERNELS)
+    if (ctx->simd >= SIMD_AVX512_BF16) return avx512::attention_tile;
+#endif
     return ctx->simd >= SIMD_AVX2 ? avx2::attention_tile : generic::attention_tile;
 }
 

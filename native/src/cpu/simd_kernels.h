@@ -76,6 +76,10 @@ namespace generic {
 N4J_DECLARE_SIMD_KERNELS
 }  // namespace generic
 
+namespace avx512 {  // *_avx512bf16.cpp: AVX-512, present when N4J_HAVE_AVX512BF16_KERNELS
+N4J_DECLARE_SIMD_KERNELS
+}  // namespace avx512
+
 namespace avx2 {
 N4J_DECLARE_SIMD_KERNELS
 

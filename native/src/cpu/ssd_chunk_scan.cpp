@@ -152,6 +152,12 @@ void ssd_chunk_scan_fast(context* ctx, const n4j_ssm_dims* dims, int32_t tokens,
     const bool use_avx2 = ctx->simd >= SIMD_AVX2;
     auto cb_chunk = use_avx2 ? avx2::ssd_scan_cb_chunk : generic::ssd_scan_cb_chunk;
     auto head_window = use_avx2 ? avx2::ssd_scan_head_window : generic::ssd_scan_head_window;
+#if defined(N4J_HAVE_AVX512BF16_KERNELS)
+    if (ctx->simd >= SIMD_AVX512_BF16) {  // the same bodies with 16-lane row helpers
+        cb_chunk = avx512::ssd_scan_cb_chunk;
+        head_window = avx512::ssd_scan_head_window;
+    }
+#endif
     const int64_t work_per_chunk = static_cast<int64_t>(H) * L * (static_cast<int64_t>(L) * P + 2 * P * dims->state_dim);
     const bool serial = work_per_chunk * n_chunks < (1 << 16);
 
