@@ -11,4 +11,13 @@ public interface LogitsHook {
      * @param logits the raw logits row, {@code vocabSize} entries; changes apply to this sample
      */
     void onLogits(int step, float[] logits);
+
+    /**
+     * Called on the request's thread right after each delta is produced (so the logits of the last
+     * {@link #onLogits} call are those its token was sampled from); what it returns travels with the delta
+     * ({@link Scheduler.ScheduledRequest#nextProduced()}). Log-probabilities are computed here.
+     */
+    default Object onDelta(org.nemotron4j.GenerationDelta delta) {
+        return null;
+    }
 }

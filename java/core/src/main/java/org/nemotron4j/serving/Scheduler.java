@@ -441,6 +441,9 @@ public final class Scheduler implements AutoCloseable {
         }
     }
 
+    /** A delta and the annotation its request's hook made of it (null without a hook). */
+    public record Produced(GenerationDelta delta, Object annotation) { }
+
     /** One submitted request: its deltas as they are produced, cancellable, with the final result. */
     public final class ScheduledRequest implements Iterator<GenerationDelta>, AutoCloseable {
         private static final Object END = new Object();
@@ -464,7 +467,8 @@ public final class Scheduler implements AutoCloseable {
             try {
                 admit(this);
                 try (stream) {
-                    result = stream.collectWith(queue::add);
+                    LogitsHook hook = slot.hook;
+                    result = stream.collectWith(d -> queue.add(new Produced(d, hook == null ? null : hook.onDelta(d))));
                 }
             } catch (RuntimeException e) {
                 failure = slot.cancelled && !(e instanceof CancelledException)
@@ -562,12 +566,17 @@ public final class Scheduler implements AutoCloseable {
 
         @Override
         public GenerationDelta next() {
+            return nextProduced().delta();
+        }
+
+        /** The next delta with what the request's {@link LogitsHook#onDelta} made of it. */
+        public Produced nextProduced() {
             if (!hasNext()) {
                 throw new NoSuchElementException();
             }
-            GenerationDelta d = (GenerationDelta) next;
+            Produced p = (Produced) next;
             next = null;
-            return d;
+            return p;
         }
 
         /** Cancels the request if it is still running. */
