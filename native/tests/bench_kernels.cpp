@@ -58,7 +58,7 @@ double median_seconds(int runs, const std::function<void()>& f) {
 
 /* Whether this CPU really executes AVX512-BF16 (cpu_has_avx512_bf16() is also true on an emulated build, where the
  * library models the instruction in scalar code and the peak loop below would not run). */
-bool real_avx512_bf16() {
+[[maybe_unused]] bool real_avx512_bf16() {
 #if defined(N4J_BENCH_X86)
     __builtin_cpu_init();
     return n4j::cpu::cpu_has_avx512_bf16() && __builtin_cpu_supports("avx512f") &&
@@ -68,7 +68,7 @@ bool real_avx512_bf16() {
 #endif
 }
 
-bool real_avx512f() {
+[[maybe_unused]] bool real_avx512f() {
 #if defined(N4J_BENCH_X86)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f");
@@ -156,7 +156,7 @@ volatile float g_sink;
 
 /* FLOP/s of `loop` (`per_iter` instructions of `flops_per_instr` per iteration): the best of 5 runs of ~0.1 s each, on one
  * thread, or on `threads` threads at once (their total). */
-double peak_flops(float (*loop)(int64_t), int per_iter, double flops_per_instr, int threads) {
+[[maybe_unused]] double peak_flops(float (*loop)(int64_t), int per_iter, double flops_per_instr, int threads) {
     const int64_t iters = 20000000;
     double best = 0;
     for (int run = 0; run < 5; ++run) {
