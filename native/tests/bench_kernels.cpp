@@ -3,12 +3,29 @@
  * bench_kernels [threads]`). Shapes follow bench-medium (hidden 2048, MLP 7168, 64 Mamba heads of 40, 8 groups,
  * state 128, chunk 128, 16 query / 4 KV heads of 128) and Nemotron-Nano-9B-v2 (hidden 4480, MLP 15680, 128 heads
  * of 80). Reports the median of several runs with GB/s (weights streamed) or GFLOP/s.
+ *
+ * The machine's ceilings come first, measured here: the instruction peaks of one thread (VDPBF16PS where the CPU
+ * has AVX512-BF16, the AVX-512 and AVX2 FMA), each an in-register loop of independent accumulators (16 zmm, 12 ymm;
+ * no memory operand, enough chains to cover the latency), and the read bandwidth of 1 and of `threads` threads summing a
+ * 256 MiB buffer. Each matmul line then gives its fraction of the matching peak times the backend's thread count
+ * (the VDPBF16PS peak for the BF16 dot-product matmul, N4J_BENCH_BF16_MATMUL=1 over BF16/FP8 weights; otherwise the
+ * AVX2 FMA peak, the width of the F32 matmul kernels), and decode attention its fraction of the read bandwidth.
+ * Peaks count 2 FLOPs per multiply-add: 64 per VDPBF16PS on a zmm (16 lanes x 2 bf16 pairs), 32 per zmm FMA, 16
+ * per ymm FMA. Wall-clock figures move with the other tenants of a shared machine; the ceilings are the best of
+ * several runs.
  */
 #include <stdlib.h>
 #include <time.h>
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
+#include <thread>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define N4J_BENCH_X86 1
+#endif
 
 #include "test_common.h"
 
@@ -37,6 +54,206 @@ double median_seconds(int runs, const std::function<void()>& f) {
     return t[t.size() / 2];
 }
 
+/* ---- instruction peaks --------------------------------------------------------------------------------------- */
+
+/* Whether this CPU really executes AVX512-BF16 (cpu_has_avx512_bf16() is also true on an emulated build, where the
+ * library models the instruction in scalar code and the peak loop below would not run). */
+[[maybe_unused]] bool real_avx512_bf16() {
+#if defined(N4J_BENCH_X86)
+    __builtin_cpu_init();
+    return n4j::cpu::cpu_has_avx512_bf16() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bf16");
+#else
+    return false;
+#endif
+}
+
+[[maybe_unused]] bool real_avx512f() {
+#if defined(N4J_BENCH_X86)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+#else
+    return false;
+#endif
+}
+
+bool real_avx2_fma() {
+#if defined(N4J_BENCH_X86)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+}
+
+#define N4J_REPEAT12(S) S(0) S(1) S(2) S(3) S(4) S(5) S(6) S(7) S(8) S(9) S(10) S(11)
+#define N4J_REPEAT16(S) S(0) S(1) S(2) S(3) S(4) S(5) S(6) S(7) S(8) S(9) S(10) S(11) S(12) S(13) S(14) S(15)
+
+#if defined(N4J_BENCH_X86)
+/* `iters` x 16 independent VDPBF16PS on zmm registers; returns a sum of the accumulators so none is dead. */
+__attribute__((target("avx512f,avx512bf16"), noinline)) float vdpbf16ps_loop(int64_t iters) {
+    const __m512bh a = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1.0f), _mm512_set1_ps(1.0f));
+    const __m512bh c = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-9f), _mm512_set1_ps(1e-9f));
+    // distinct initial values: identical chains would be merged into one by the compiler
+#define N4J_DECL(i) __m512 acc##i = _mm512_set1_ps(static_cast<float>(i));
+    N4J_REPEAT16(N4J_DECL)
+#undef N4J_DECL
+    for (int64_t n = 0; n < iters; ++n) {
+#define N4J_STEP(i) acc##i = _mm512_dpbf16_ps(acc##i, a, c);
+        N4J_REPEAT16(N4J_STEP)
+#undef N4J_STEP
+        __asm__ volatile("" ::: "memory");
+    }
+    __m512 s = _mm512_setzero_ps();
+#define N4J_SUM(i) s = _mm512_add_ps(s, acc##i);
+    N4J_REPEAT16(N4J_SUM)
+#undef N4J_SUM
+    return _mm512_reduce_add_ps(s);
+}
+
+/* `iters` x 16 independent FMAs on zmm registers. */
+__attribute__((target("avx512f"), noinline)) float fma512_loop(int64_t iters) {
+    const __m512 a = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-9f);
+#define N4J_DECL(i) __m512 acc##i = _mm512_set1_ps(static_cast<float>(i));
+    N4J_REPEAT16(N4J_DECL)
+#undef N4J_DECL
+    for (int64_t n = 0; n < iters; ++n) {
+#define N4J_STEP(i) acc##i = _mm512_fmadd_ps(acc##i, a, c);
+        N4J_REPEAT16(N4J_STEP)
+#undef N4J_STEP
+        __asm__ volatile("" ::: "memory");
+    }
+    __m512 s = _mm512_setzero_ps();
+#define N4J_SUM(i) s = _mm512_add_ps(s, acc##i);
+    N4J_REPEAT16(N4J_SUM)
+#undef N4J_SUM
+    return _mm512_reduce_add_ps(s);
+}
+
+/* `iters` x 12 independent FMAs on ymm registers (AVX2 has 16 of them: 12 accumulators and the 2 operands). */
+__attribute__((target("avx2,fma"), noinline)) float fma256_loop(int64_t iters) {
+    const __m256 a = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-9f);
+#define N4J_DECL(i) __m256 acc##i = _mm256_set1_ps(static_cast<float>(i));
+    N4J_REPEAT12(N4J_DECL)
+#undef N4J_DECL
+    for (int64_t n = 0; n < iters; ++n) {
+#define N4J_STEP(i) acc##i = _mm256_fmadd_ps(acc##i, a, c);
+        N4J_REPEAT12(N4J_STEP)
+#undef N4J_STEP
+        __asm__ volatile("" ::: "memory");
+    }
+    __m256 s = _mm256_setzero_ps();
+#define N4J_SUM(i) s = _mm256_add_ps(s, acc##i);
+    N4J_REPEAT12(N4J_SUM)
+#undef N4J_SUM
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, s);
+    return lanes[0] + lanes[1] + lanes[2] + lanes[3] + lanes[4] + lanes[5] + lanes[6] + lanes[7];
+}
+#endif
+
+volatile float g_sink;
+
+/* FLOP/s of `loop` (`per_iter` instructions of `flops_per_instr` per iteration): the best of 5 runs of ~0.1 s each, on one
+ * thread, or on `threads` threads at once (their total). */
+[[maybe_unused]] double peak_flops(float (*loop)(int64_t), int per_iter, double flops_per_instr, int threads) {
+    const int64_t iters = 20000000;
+    double best = 0;
+    for (int run = 0; run < 5; ++run) {
+        std::vector<std::thread> pool;
+        std::atomic<float> sink{0};
+        const double t0 = now_seconds();
+        for (int t = 0; t < threads; ++t) pool.emplace_back([&] { sink = sink + loop(iters); });
+        for (std::thread& t : pool) t.join();
+        const double s = now_seconds() - t0;
+        g_sink = sink;
+        best = std::max(best, threads * per_iter * flops_per_instr * static_cast<double>(iters) / s);
+    }
+    return best;
+}
+
+/* ---- read bandwidth ------------------------------------------------------------------------------------------- */
+
+#if defined(N4J_BENCH_X86)
+__attribute__((target("avx2"), noinline)) uint64_t read_sum_avx2(const uint8_t* p, size_t bytes) {
+    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+    for (size_t i = 0; i + 128 <= bytes; i += 128) {
+        s0 = _mm256_add_epi64(s0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
+        s1 = _mm256_add_epi64(s1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
+        s2 = _mm256_add_epi64(s2, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
+        s3 = _mm256_add_epi64(s3, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 96)));
+    }
+    const __m256i s = _mm256_add_epi64(_mm256_add_epi64(s0, s1), _mm256_add_epi64(s2, s3));
+    alignas(32) uint64_t lanes[4];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), s);
+    return lanes[0] + lanes[1] + lanes[2] + lanes[3];
+}
+#endif
+
+uint64_t read_sum(const uint8_t* p, size_t bytes) {
+#if defined(N4J_BENCH_X86)
+    if (real_avx2_fma()) return read_sum_avx2(p, bytes);
+#endif
+    const uint64_t* q = reinterpret_cast<const uint64_t*>(p);
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = 0; i + 4 <= bytes / 8; i += 4) {
+        s0 += q[i];
+        s1 += q[i + 1];
+        s2 += q[i + 2];
+        s3 += q[i + 3];
+    }
+    return s0 + s1 + s2 + s3;
+}
+
+volatile uint64_t g_read_sink;
+
+/* Bytes/s of `threads` threads each reading (summing) its slice of a 256 MiB buffer: the best of 10 runs. */
+double read_bandwidth(int threads) {
+    const size_t bytes = size_t{256} << 20;
+    uint8_t* buf = static_cast<uint8_t*>(aligned_alloc(64, bytes));
+    memset(buf, 1, bytes);
+    const size_t slice = (bytes / threads) & ~size_t{127};
+    double best = 0;
+    for (int run = 0; run < 10; ++run) {
+        std::vector<std::thread> pool;
+        std::atomic<uint64_t> sink{0};
+        const double t0 = now_seconds();
+        for (int t = 0; t < threads; ++t) pool.emplace_back([&, t] { sink += read_sum(buf + t * slice, slice); });
+        for (std::thread& t : pool) t.join();
+        const double s = now_seconds() - t0;
+        g_read_sink = sink;
+        best = std::max(best, static_cast<double>(slice) * threads / s);
+    }
+    free(buf);
+    return best;
+}
+
+/* What the matmul and attention lines are compared with. */
+struct ceilings {
+    int threads = 1;
+    bool bf16_matmul = false;         // N4J_BENCH_BF16_MATMUL=1 at SIMD_AVX512_BF16
+    double vdpbf16ps = 0;             // FLOP/s of one thread; 0 where not measured
+    double fma_avx2 = 0;
+    double read_bytes_per_second = 0;  // `threads` threads
+};
+
+ceilings g_ceilings;
+
+/* " 63% of vdpbf16ps peak x 2" for a matmul over `dtype` weights at `flops_per_second`, or "" with no peak. */
+std::string matmul_fraction(int32_t dtype, double bytes_per_second, double flops_per_second) {
+    char r[48] = "";
+    if (g_ceilings.read_bytes_per_second > 0) {
+        snprintf(r, sizeof(r), "  %5.1f%% of read", 100 * bytes_per_second / g_ceilings.read_bytes_per_second);
+    }
+    const bool dot = g_ceilings.bf16_matmul && (dtype == N4J_DTYPE_BF16 || dtype == N4J_DTYPE_F8_E4M3);
+    const double peak = (dot ? g_ceilings.vdpbf16ps : g_ceilings.fma_avx2) * g_ceilings.threads;
+    if (peak <= 0) return r;
+    char s[96];
+    snprintf(s, sizeof(s), "%s  %5.1f%% of %s peak x %d", r, 100 * flops_per_second / peak,
+             dot ? "vdpbf16ps" : "avx2 fma", g_ceilings.threads);
+    return s;
+}
+
 void bench_matmul(n4j_backend* b, const char* label, int32_t dtype, int32_t rows, int32_t K, int32_t O, int runs) {
     rng r(1);
     weight_buffer w = make_random_weight(r, dtype, O, K, -1.0f, 1.0f, dtype == N4J_DTYPE_F8_E4M3 ? 0.5f : 1.0f);
@@ -45,8 +262,9 @@ void bench_matmul(n4j_backend* b, const char* label, int32_t dtype, int32_t rows
     const double s = median_seconds(runs, [&] { n4j_matmul(b, x.data(), K, rows, &w.w, y.data(), O, 0); });
     const double bytes = static_cast<double>(w.bytes.size());
     const double flops = 2.0 * rows * static_cast<double>(K) * O;
-    printf("  matmul %-28s %-5s rows=%-4d %5dx%-5d %8.3f ms  %6.1f GB/s  %7.1f GFLOP/s\n", label, dtype_label(dtype),
-           rows, O, K, s * 1e3, bytes / s * 1e-9, flops / s * 1e-9);
+    printf("  matmul %-28s %-5s rows=%-4d %5dx%-5d %8.3f ms  %6.1f GB/s  %7.1f GFLOP/s%s\n", label,
+           dtype_label(dtype), rows, O, K, s * 1e3, bytes / s * 1e-9, flops / s * 1e-9,
+           matmul_fraction(dtype, bytes / s, flops / s).c_str());
 }
 
 void bench_scan(n4j_backend* b, const char* label, int32_t H, int32_t P, int32_t G, int32_t N, int32_t L, int32_t T) {
@@ -115,6 +333,57 @@ void bench_attention(n4j_backend* b, const char* label, int32_t H, int32_t KVH, 
            2.0 * (ctx + T) * KVH * D * 2 / sd * 1e-9);
 }
 
+/* One decode step of one sequence over `positions` positions of a BF16 KV cache (the new token's K/V written at
+ * position positions-1): GB/s of the K and V rows read, and their fraction of the read bandwidth. The caches are
+ * replicated up to 256 MiB and cycled through, so they come from DRAM as across a model's layers. */
+void bench_attention_decode(n4j_backend* b, const char* label, int32_t H, int32_t KVH, int32_t D, int32_t positions) {
+    rng r(4);
+    n4j_attn_dims d;
+    d.heads = H;
+    d.kv_heads = KVH;
+    d.head_dim = D;
+    d.scale = 1.0f / sqrtf(static_cast<float>(D));
+    const int32_t bt = 256;
+    const int32_t n_blocks = (positions + bt - 1) / bt;
+    const size_t block_elems = static_cast<size_t>(bt) * KVH * D;
+    const double kv_bytes = 2.0 * positions * KVH * D * 2;
+    const int replicas = std::max(1, static_cast<int>(ceil(256.0 * 1048576.0 / kv_bytes)));
+    std::vector<std::vector<uint16_t>> blocks;
+    std::vector<std::vector<void*>> kp(replicas), vp(replicas);
+    std::vector<n4j_kv_cache> caches(replicas);
+    blocks.reserve(static_cast<size_t>(replicas) * n_blocks * 2);
+    for (int i = 0; i < replicas; ++i) {
+        for (int32_t j = 0; j < n_blocks; ++j) {
+            blocks.emplace_back(block_elems);
+            for (uint16_t& e : blocks.back()) e = n4j::cpu::f32_to_bf16(r.uniform(-1, 1));
+            kp[i].push_back(blocks.back().data());
+            blocks.emplace_back(block_elems);
+            for (uint16_t& e : blocks.back()) e = n4j::cpu::f32_to_bf16(r.uniform(-1, 1));
+            vp[i].push_back(blocks.back().data());
+        }
+        caches[i].k_blocks = kp[i].data();
+        caches[i].v_blocks = vp[i].data();
+        caches[i].n_blocks = n_blocks;
+        caches[i].block_tokens = bt;
+        caches[i].length = positions - 1;
+        caches[i].dtype = N4J_DTYPE_BF16;
+    }
+    const std::vector<float> q = r.vec(static_cast<size_t>(H) * D), kv = r.vec(static_cast<size_t>(KVH) * D);
+    std::vector<float> out(q.size());
+    int next = 0;
+    const double s = median_seconds(std::max(20, 2 * replicas), [&] {
+        n4j_attention_decode(b, &d, 1, q.data(), H * D, kv.data(), KVH * D, kv.data(), KVH * D, &caches[next],
+                             out.data(), H * D);
+        next = next + 1 == replicas ? 0 : next + 1;
+    });
+    char frac[48] = "";
+    if (g_ceilings.read_bytes_per_second > 0) {
+        snprintf(frac, sizeof(frac), "  %5.1f%% of read", 100 * kv_bytes / s / g_ceilings.read_bytes_per_second);
+    }
+    printf("  attention_decode %-18s pos=%-6d       %8.3f ms  %6.1f GB/s (bf16 KV)%s\n", label, positions, s * 1e3,
+           kv_bytes / s * 1e-9, frac);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -133,6 +402,41 @@ int main(int argc, char** argv) {
     n4j_backend_info info;
     n4j_backend_get_info(b, &info);
     printf("backend: %s\n", info.name);
+    // The ceilings: instruction peaks of one thread and of all of them at once, read bandwidth.
+    g_ceilings.threads = info.threads;
+    g_ceilings.bf16_matmul = n4j::cpu::cpu_context_of(b)->bf16_matmul && level >= n4j::cpu::SIMD_AVX512_BF16;
+#if defined(N4J_BENCH_X86)
+    struct peak_spec {
+        const char* name;
+        bool present;
+        float (*loop)(int64_t);
+        int per_iter;
+        double flops_per_instr;
+        double* keep;
+    } peaks[] = {
+        {"vdpbf16ps zmm", real_avx512_bf16(), vdpbf16ps_loop, 16, 64, &g_ceilings.vdpbf16ps},
+        {"fma zmm (avx-512)", real_avx512f(), fma512_loop, 16, 32, nullptr},
+        {"fma ymm (avx2)", real_avx2_fma(), fma256_loop, 12, 16, &g_ceilings.fma_avx2},
+    };
+    for (const peak_spec& p : peaks) {
+        if (!p.present) {
+            printf("peak %-18s  not on this CPU\n", p.name);
+            continue;
+        }
+        const double one = peak_flops(p.loop, p.per_iter, p.flops_per_instr, 1);
+        const double all = peak_flops(p.loop, p.per_iter, p.flops_per_instr, info.threads);
+        printf("peak %-18s  %7.1f GFLOP/s per thread, %7.1f GFLOP/s on %d threads (x %d: %7.1f)\n", p.name,
+               one * 1e-9, all * 1e-9, info.threads, info.threads, one * info.threads * 1e-9);
+        if (p.keep != nullptr) *p.keep = one;
+    }
+#endif
+    const double read1 = read_bandwidth(1);
+    g_ceilings.read_bytes_per_second = read_bandwidth(info.threads);
+    printf("read bandwidth (256 MiB)  %6.1f GB/s on 1 thread, %6.1f GB/s on %d threads\n", read1 * 1e-9,
+           g_ceilings.read_bytes_per_second * 1e-9, info.threads);
+    printf("matmul: %s; fractions of the %s peak x threads and of the %d-thread read bandwidth\n",
+           g_ceilings.bf16_matmul ? "bf16 dot products (fast)" : "f32 activations (exact)",
+           g_ceilings.bf16_matmul ? "vdpbf16ps (bf16/fp8 weights) or avx2 fma (f32)" : "avx2 fma", info.threads);
     // Decode: one row, weights far larger than the caches (memory bound).
     bench_matmul(b, "9B up_proj (decode)", N4J_DTYPE_BF16, 1, 4480, 15680, 10);
     bench_matmul(b, "9B up_proj (decode)", N4J_DTYPE_F8_E4M3, 1, 4480, 15680, 10);
@@ -149,6 +453,8 @@ int main(int argc, char** argv) {
     bench_scan(b, "9B", 128, 80, 8, 128, 128, 512);
     bench_attention(b, "medium", 16, 4, 128, 512, 0);
     bench_attention(b, "medium", 16, 4, 128, 1, 4095);
+    bench_attention_decode(b, "9B", 40, 8, 128, 4096);
+    bench_attention_decode(b, "9B", 40, 8, 128, 32768);
     n4j_backend_destroy(b);
     return 0;
 }

@@ -2,6 +2,7 @@ package org.nemotron4j.bench;
 
 import org.nemotron4j.DType;
 import org.nemotron4j.Device;
+import org.nemotron4j.Precision;
 import org.nemotron4j.runtime.Backend;
 import org.nemotron4j.runtime.Kernels;
 import org.nemotron4j.runtime.NativeWeight;
@@ -53,7 +54,15 @@ import java.util.concurrent.TimeUnit;
  *       With F32 activations the GEMM splits x into two BF16 halves and runs twice the tensor-core products; the
  *       rate counts the algorithm's 2 * rows * in * out only, as every matmul case does, so the cases and the
  *       ceiling compare like with like, but not with the GPU's datasheet peak.</li>
+ *   <li>{@code gemmCeilingBf16}: the compute ceiling of {@code fast} precision. On the CPU the same L2-resident
+ *       shape with BF16 weights on a backend in fast mode (N4J_FLAG_BF16_MATMUL: x rounded to BF16, the VDPBF16PS
+ *       kernels on a CPU with AVX512-BF16, the exact BF16-weight kernels elsewhere); on CUDA the same GEMM as
+ *       {@code gemmCeiling}, which has BF16 weights already.</li>
  * </ul>
+ * {@code precision} ({@code exact} by default, or {@code fast}) is the mode of the {@code kernel} cases' backend:
+ * only the matmul cases run another kernel in {@code fast} mode ({@link KernelWorkload#isMatmul}), so
+ * {@link KernelReport} runs every case in {@code exact} and the matmul cases once more in {@code fast}
+ * ({@code -p precision=exact,fast -p workload=MATMUL_...} does it with the JMH command line).
  * Every case allocates its inputs from a fixed seed in native memory (up to ~0.6 GB; the forked JVM's heap is
  * 256 MB) and frees it all at the end of the trial. {@code threads} is the CPU backend's worker count (default 2);
  * a CUDA backend ignores it. {@link KernelReport} runs all of this and prints rates and the fraction of the ceilings.
@@ -112,6 +121,10 @@ public class KernelBenchmark {
         @Param
         public KernelWorkload workload;
 
+        /** {@code exact} or {@code fast}: the backend's precision mode (see the class comment). */
+        @Param("exact")
+        public String precision;
+
         private KernelFixture fixture;
         private Runnable[] calls;
         private boolean synchronize;
@@ -119,7 +132,7 @@ public class KernelBenchmark {
 
         @Setup
         public void setUp() {
-            fixture = new KernelFixture(KernelFixture.device(device, threads));
+            fixture = new KernelFixture(KernelFixture.device(device, threads), Precision.parse(precision));
             synchronize = fixture.onDevice();
             try {
                 calls = workload.calls(fixture);
@@ -220,30 +233,24 @@ public class KernelBenchmark {
     }
 
     /**
-     * The operands of the compute ceiling: on the CPU F32 and small enough for the L2 cache, on CUDA F32
-     * activations and BF16 weights large enough to keep the tensor cores busy (see the class comment).
+     * The operands of a compute ceiling: on the CPU small enough for the L2 cache, F32 weights ({@code gemmCeiling})
+     * or BF16 weights in fast mode ({@code gemmCeilingBf16}); on CUDA F32 activations and BF16 weights large enough
+     * to keep the tensor cores busy (see the class comment), for both.
      */
-    @State(Scope.Thread)
-    public static class GemmOperands {
-        @Param("2")
-        public int threads;
+    static final class Gemm {
+        private final KernelFixture fixture;
+        private final Kernels kernels;
+        private final boolean synchronize;
+        private final int rows;
+        private final int in;
+        private final int out;
+        private final MemorySegment x;
+        private final NativeWeight w;
+        private final MemorySegment y;
 
-        @Param("cpu")
-        public String device;
-
-        private KernelFixture fixture;
-        private Kernels kernels;
-        private boolean synchronize;
-        private int rows;
-        private int in;
-        private int out;
-        private MemorySegment x;
-        private NativeWeight w;
-        private MemorySegment y;
-
-        @Setup
-        public void setUp() {
-            fixture = new KernelFixture(KernelFixture.device(device, threads));
+        Gemm(String device, int threads, boolean bf16) {
+            Device d = KernelFixture.device(device, threads);
+            fixture = new KernelFixture(d, bf16 && d.kind() == Device.Kind.CPU ? Precision.FAST : Precision.EXACT);
             kernels = fixture.kernels();
             synchronize = fixture.onDevice();
             try {
@@ -260,7 +267,7 @@ public class KernelBenchmark {
                     in = GEMM_IN;
                     out = GEMM_OUT;
                     x = fixture.floats((long) rows * in);
-                    w = fixture.weight("weight", DType.F32, -1f, 1f, out, in);
+                    w = fixture.weight("weight", bf16 ? DType.BF16 : DType.F32, -1f, 1f, out, in);
                     y = fixture.zeros((long) rows * out * Float.BYTES);
                 }
             } catch (RuntimeException e) {
@@ -269,9 +276,59 @@ public class KernelBenchmark {
             }
         }
 
+        void run() {
+            kernels.matmul(x, in, rows, w, y, out, false);
+            if (synchronize) {
+                fixture.synchronize();
+            }
+        }
+
+        void close() {
+            fixture.close();
+        }
+    }
+
+    /** The operands of {@code gemmCeiling}: F32 weights on the CPU, in exact mode. */
+    @State(Scope.Thread)
+    public static class GemmOperands {
+        @Param("2")
+        public int threads;
+
+        @Param("cpu")
+        public String device;
+
+        private Gemm gemm;
+
+        @Setup
+        public void setUp() {
+            gemm = new Gemm(device, threads, false);
+        }
+
         @TearDown
         public void tearDown() {
-            fixture.close();
+            gemm.close();
+        }
+    }
+
+    /** The operands of {@code gemmCeilingBf16}: BF16 weights on the CPU, in fast mode. */
+    @State(Scope.Thread)
+    public static class Bf16GemmOperands {
+        @Param("2")
+        public int threads;
+
+        @Param("cpu")
+        public String device;
+
+        private Gemm gemm;
+
+        @Setup
+        public void setUp() {
+            gemm = new Gemm(device, threads, true);
+        }
+
+        @TearDown
+        public void tearDown() {
+            gemm.close();
         }
     }
 
@@ -302,9 +359,11 @@ public class KernelBenchmark {
 
     @Benchmark
     public void gemmCeiling(GemmOperands g) {
-        g.kernels.matmul(g.x, g.in, g.rows, g.w, g.y, g.out, false);
-        if (g.synchronize) {
-            g.fixture.synchronize();
-        }
+        g.gemm.run();
+    }
+
+    @Benchmark
+    public void gemmCeilingBf16(Bf16GemmOperands g) {
+        g.gemm.run();
     }
 }

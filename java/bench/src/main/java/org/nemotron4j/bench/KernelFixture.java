@@ -3,6 +3,7 @@ package org.nemotron4j.bench;
 import org.nemotron4j.DType;
 import org.nemotron4j.Device;
 import org.nemotron4j.NemotronException;
+import org.nemotron4j.Precision;
 import org.nemotron4j.checkpoint.BFloat16;
 import org.nemotron4j.checkpoint.Fp8E4M3;
 import org.nemotron4j.checkpoint.TensorInfo;
@@ -51,13 +52,20 @@ final class KernelFixture implements AutoCloseable {
         this(Device.cpu(threads));
     }
 
-    /**
-     * Creates the backend of {@code device}; a missing or unloadable native library, or a CUDA device that is not
-     * there, fails here with the library's message.
-     */
+    /** A fixture of {@code device} in {@link Precision#EXACT} mode. */
     KernelFixture(Device device) {
+        this(device, Precision.EXACT);
+    }
+
+    /**
+     * Creates the backend of {@code device} with F32 activations; in {@link Precision#FAST} mode its matmuls round
+     * their inputs to BF16 ({@code N4J_FLAG_BF16_MATMUL}: the VDPBF16PS kernels on a CPU with AVX512-BF16, the exact
+     * kernels elsewhere), as a model loaded with {@code LoadOptions.withPrecision(FAST)} does. A missing or
+     * unloadable native library, or a CUDA device that is not there, fails here with the library's message.
+     */
+    KernelFixture(Device device, Precision precision) {
         try {
-            backend = Backend.create(device);
+            backend = Backend.create(device, DType.F32, precision == Precision.FAST ? DType.BF16 : DType.F32);
         } catch (RuntimeException e) {
             arena.close();
             throw e;

@@ -13,9 +13,13 @@ import org.openjdk.jmh.runner.options.OptionsBuilder;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.Comparator;
+import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -43,17 +47,26 @@ import java.util.stream.Stream;
  * <pre>
  * NEMOTRON4J_LIBRARY_DIR=build/native java --enable-native-access=ALL-UNNAMED \
  *     -cp java/bench/target/nemotron4j-benchmarks.jar org.nemotron4j.bench.KernelReport [THREADS] \
- *     [--device cpu|cuda:N] [--quick] [-wi N] [-i N]
+ *     [--device cpu|cuda:N] [--precision exact|fast|both] [--quick] [-wi N] [-i N]
  * </pre>
  * {@code THREADS}: CPU backend worker threads (default 2); {@code --device}: the device, as {@link
  * org.nemotron4j.Device#parse} reads it (default {@code cpu}; a GPU that cannot be opened ends the report before any
  * benchmark runs); {@code --quick}: 1 warmup and 3 measurement iterations (default: the annotations' 2 and 5, 1 s
- * each); {@code -wi}/{@code -i}: explicit counts. The forked JVMs inherit the environment (so
+ * each); {@code -wi}/{@code -i}: explicit counts; {@code --precision}: the mode of the cases (CPU only; default
+ * {@code both}): {@code exact} runs every case with F32 matmul inputs, {@code fast} every case in fast mode
+ * (N4J_FLAG_BF16_MATMUL: matmul inputs rounded to BF16, VDPBF16PS kernels where the CPU has AVX512-BF16),
+ * {@code both} every case in exact mode and the matmul cases, the only ones whose kernel changes, in fast mode
+ * too. A fast-mode matmul is held to {@code gemmCeilingBf16} (the same L2-resident shape with BF16 weights in fast
+ * mode), an exact one, and every other compute-bound case, to the F32 {@code gemmCeiling}. The header names the CPU
+ * and its flags that decide the kernels (AVX2, AVX-512, AVX512-BF16, AMX). The forked JVMs inherit the environment (so
  * {@code NEMOTRON4J_LIBRARY_DIR}) and this JVM's options.
  */
 public final class KernelReport {
-    private static final String USAGE = "usage: KernelReport [THREADS] [--device cpu|cuda:N] [--quick] "
-            + "[-wi WARMUP_ITERATIONS] [-i ITERATIONS]";
+    private static final String USAGE = "usage: KernelReport [THREADS] [--device cpu|cuda:N] "
+            + "[--precision exact|fast|both] [--quick] [-wi WARMUP_ITERATIONS] [-i ITERATIONS]";
+    /** The /proc/cpuinfo flags that decide which CPU kernels run, in the order printed. */
+    private static final List<String> KERNEL_FLAGS = List.of("avx2", "fma", "f16c", "avx512f", "avx512bw",
+            "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16", "amx_int8");
 
     private KernelReport() {
     }
@@ -62,10 +75,11 @@ public final class KernelReport {
      * The command line: worker threads, the device as given (the benchmarks' {@code device} parameter) and the
      * iteration counts (-1: the annotations' default).
      */
-    private record Settings(int threads, String device, int warmups, int iterations) {
+    private record Settings(int threads, String device, String precision, int warmups, int iterations) {
         static Settings parse(String[] args) {
             int threads = 2;
             String device = "cpu";
+            String precision = null;
             int warmups = -1;
             int iterations = -1;
             for (int i = 0; i < args.length; i++) {
@@ -80,12 +94,30 @@ public final class KernelReport {
                         }
                         device = args[i];
                     }
+                    case "--precision" -> {
+                        if (++i >= args.length || !List.of("exact", "fast", "both").contains(args[i])) {
+                            throw new IllegalArgumentException("--precision needs exact, fast or both");
+                        }
+                        precision = args[i];
+                    }
                     case "-wi" -> warmups = count(args, ++i, 0);
                     case "-i" -> iterations = count(args, ++i, 1);
                     default -> threads = count(args, i, 1);
                 }
             }
-            return new Settings(threads, device, warmups, iterations);
+            boolean cpu;
+            try {
+                cpu = KernelFixture.device(device, threads).kind() == Device.Kind.CPU;
+            } catch (NemotronException e) {
+                throw new IllegalArgumentException(e.getMessage(), e);
+            }
+            if (precision == null) {
+                precision = cpu ? "both" : "exact";
+            } else if (!cpu && !precision.equals("exact")) {
+                throw new IllegalArgumentException("--precision " + precision + " is a CPU mode; on " + device
+                        + " only exact runs");
+            }
+            return new Settings(threads, device, precision, warmups, iterations);
         }
 
         /** The device the benchmarks will open: {@link KernelFixture#device} of the same parameters. */
@@ -113,8 +145,11 @@ public final class KernelReport {
         }
     }
 
-    /** The measured ceilings: bytes/s of the copy and FLOP/s of the ceiling matmul (NaN when missing). */
-    private record Ceilings(double bytesPerSecond, double flopsPerSecond) {
+    /**
+     * The measured ceilings: bytes/s of the copy, FLOP/s of the F32 ceiling matmul and of the BF16 one in fast mode
+     * (NaN when missing).
+     */
+    private record Ceilings(double bytesPerSecond, double flopsPerSecond, double bf16FlopsPerSecond) {
     }
 
     public static void main(String[] args) throws RunnerException {
@@ -145,21 +180,44 @@ public final class KernelReport {
             return;
         }
 
+        List<RunResult> results = new ArrayList<>();
+        switch (settings.precision()) {
+            case "exact" -> results.addAll(run(settings, "copy|gemmCeiling|kernel", "exact", null));
+            case "fast" -> results.addAll(run(settings, "copy|gemmCeiling|gemmCeilingBf16|kernel", "fast", null));
+            default -> {
+                results.addAll(run(settings, "copy|gemmCeiling|kernel", "exact", null));
+                String[] matmuls = Arrays.stream(KernelWorkload.values()).filter(KernelWorkload::isMatmul)
+                        .map(Enum::name).toArray(String[]::new);
+                results.addAll(run(settings, "gemmCeilingBf16|kernel", "fast", matmuls));
+            }
+        }
+        System.out.println();
+        System.out.print(report(results, device, backend));
+    }
+
+    /**
+     * One JMH run of the benchmark methods named by {@code methods} (a regex alternation) with the cases in
+     * {@code precision} mode, restricted to {@code workloads} when not null.
+     */
+    private static Collection<RunResult> run(Settings settings, String methods, String precision, String[] workloads)
+            throws RunnerException {
         ChainedOptionsBuilder options = new OptionsBuilder()
-                .include(Pattern.quote(KernelBenchmark.class.getName()) + "\\.")
+                .include(Pattern.quote(KernelBenchmark.class.getName()) + "\\.(" + methods + ")$")
                 .param("threads", Integer.toString(settings.threads()))
                 .param("device", settings.device())
+                .param("precision", precision)
                 .timeUnit(TimeUnit.MICROSECONDS)
                 .shouldFailOnError(true);
+        if (workloads != null) {
+            options.param("workload", workloads);
+        }
         if (settings.warmups() >= 0) {
             options.warmupIterations(settings.warmups());
         }
         if (settings.iterations() >= 0) {
             options.measurementIterations(settings.iterations());
         }
-        Collection<RunResult> results = new Runner(options.build()).run();
-        System.out.println();
-        System.out.print(report(results, device, backend));
+        return new Runner(options.build()).run();
     }
 
     /** The table for {@code results}, all run on {@code device}, whose backend is named {@code backend}. */
@@ -167,9 +225,11 @@ public final class KernelReport {
         boolean cpu = device.kind() == Device.Kind.CPU;
         RunResult copy = find(results, "copy");
         RunResult gemm = find(results, "gemmCeiling");
+        RunResult gemmBf16 = find(results, "gemmCeilingBf16");
         Ceilings ceilings = new Ceilings(
                 copy == null ? Double.NaN : KernelBenchmark.copyTraffic(device) / fastestSeconds(copy),
-                gemm == null ? Double.NaN : KernelBenchmark.gemmFlops(device) / fastestSeconds(gemm));
+                gemm == null ? Double.NaN : KernelBenchmark.gemmFlops(device) / fastestSeconds(gemm),
+                gemmBf16 == null ? Double.NaN : KernelBenchmark.gemmFlops(device) / fastestSeconds(gemmBf16));
 
         StringBuilder out = new StringBuilder();
         if (cpu) {
@@ -177,6 +237,15 @@ public final class KernelReport {
             out.append(String.format(Locale.ROOT, "Machine: %d cores, %s, %s; backend: %s; JDK %s%n%n",
                     Runtime.getRuntime().availableProcessors(), System.getProperty("os.arch"), cpuModel(), backend,
                     Runtime.version()));
+            List<String> flags = cpuFlags();
+            out.append(String.format(Locale.ROOT, "CPU flags: %s%s%n%n",
+                    flags.isEmpty() ? "none of " + String.join(", ", KERNEL_FLAGS) : String.join(" ", flags),
+                    flags.stream().anyMatch(f -> f.startsWith("amx")) ? "" : " (no AMX)"));
+            boolean dot = flags.contains("avx512_bf16");
+            out.append("Modes: exact = F32 matmul inputs; fast = matmul inputs rounded to BF16 "
+                    + "(N4J_FLAG_BF16_MATMUL), " + (dot ? "VDPBF16PS kernels (this CPU has avx512_bf16)"
+                            : "the exact kernels (this CPU has no avx512_bf16)")
+                    + "; only matmuls differ between the modes.\n\n");
         } else {
             out.append("### nemotron4j CUDA kernels\n\n");
             out.append(String.format(Locale.ROOT, "GPU: %s (%s); host: %d cores, %s, %s; JDK %s%n%n", backend,
@@ -189,19 +258,19 @@ public final class KernelReport {
                 p.getMeasurement().getTime(), p.getForks())));
         out.append("Rate: GB/s where the case's bytes at the copy bandwidth take longer than its FLOPs at the gemm rate "
                 + "(memory-bound), GFLOP/s otherwise; of ceiling: that rate over the copy or gemm ceiling, each the rate of its "
-                + "fastest iteration.");
+                + "fastest iteration (the F32 gemm for exact cases, the BF16 gemm in fast mode for fast matmuls).");
         if (!cpu) {
             out.append(" Times include one kernel launch and one stream synchronization per call.");
         }
         out.append("\n\n");
-        out.append("| case | shape | time | rate | of ceiling |\n");
-        out.append("|---|---|---:|---:|---:|\n");
+        out.append("| case | mode | shape | time | rate | of ceiling |\n");
+        out.append("|---|---|---|---:|---:|---:|\n");
         if (copy != null) {
             String shape = cpu
                     ? String.format(Locale.ROOT, "%d MiB memmove, %s threads", KernelBenchmark.COPY_MIB,
                             copy.getParams().getParam("threads"))
                     : String.format(Locale.ROOT, "%d MiB device-to-device copy", KernelBenchmark.COPY_MIB);
-            row(out, "copy (memory ceiling)", shape, copy, gigabytes(ceilings.bytesPerSecond()),
+            row(out, "copy (memory ceiling)", "-", shape, copy, gigabytes(ceilings.bytesPerSecond()),
                     "ceiling (best iteration)");
         }
         if (gemm != null) {
@@ -211,37 +280,55 @@ public final class KernelReport {
                     : String.format(Locale.ROOT, "F32 x[%d,%d] W[%d,%d] BF16, tensor cores",
                             KernelBenchmark.CUDA_GEMM_ROWS, KernelBenchmark.CUDA_GEMM_IN,
                             KernelBenchmark.CUDA_GEMM_OUT, KernelBenchmark.CUDA_GEMM_IN);
-            row(out, "gemm (compute ceiling)", shape, gemm, gigaflops(ceilings.flopsPerSecond()),
+            row(out, "gemm (compute ceiling)", "exact", shape, gemm, gigaflops(ceilings.flopsPerSecond()),
                     "ceiling (best iteration)");
+        }
+        if (gemmBf16 != null) {
+            String shape = cpu
+                    ? String.format(Locale.ROOT, "F32 x[%d,%d] W[%d,%d] BF16, L2-resident", KernelBenchmark.GEMM_ROWS,
+                            KernelBenchmark.GEMM_IN, KernelBenchmark.GEMM_OUT, KernelBenchmark.GEMM_IN)
+                    : "as the gemm above";
+            row(out, "gemm bf16 (compute ceiling, fast)", "fast", shape, gemmBf16,
+                    gigaflops(ceilings.bf16FlopsPerSecond()), "ceiling (best iteration)");
         }
         results.stream()
                 .filter(r -> r.getParams().getBenchmark().endsWith(".kernel"))
-                .sorted(Comparator.comparing(KernelReport::workload))
+                .sorted(Comparator.comparing(KernelReport::workload).thenComparing(KernelReport::precision))
                 .forEach(r -> caseRow(out, r, ceilings));
         return out.toString();
     }
 
     private static void caseRow(StringBuilder out, RunResult r, Ceilings ceilings) {
         KernelWorkload w = workload(r);
+        String mode = precision(r);
+        boolean bf16Gemm = w.isMatmul() && mode.equals("fast") && !Double.isNaN(ceilings.bf16FlopsPerSecond());
         double s = seconds(r);
         double memoryTime = w.bytes() / ceilings.bytesPerSecond();
-        double computeTime = w.flops() / ceilings.flopsPerSecond();
+        double computeTime = w.flops() / (bf16Gemm ? ceilings.bf16FlopsPerSecond() : ceilings.flopsPerSecond());
         boolean memoryBound = w.flops() == 0 || memoryTime >= computeTime;
         String rate = memoryBound ? gigabytes(w.bytes() / s) : gigaflops(w.flops() / s);
         double bound = memoryBound ? memoryTime : computeTime;
         String fraction = Double.isNaN(bound) ? "-" : String.format(Locale.ROOT, "%.0f%% of %s", 100 * bound / s,
-                memoryBound ? "copy" : "gemm");
-        row(out, w.name(), w.shape(), r, rate, fraction);
+                memoryBound ? "copy" : bf16Gemm ? "gemm bf16" : "gemm");
+        row(out, w.name(), mode, w.shape(), r, rate, fraction);
     }
 
-    private static void row(StringBuilder out, String name, String shape, RunResult r, String rate, String fraction) {
-        out.append("| ").append(name).append(" | ").append(shape).append(" | ").append(time(r.getPrimaryResult()))
+    private static void row(StringBuilder out, String name, String mode, String shape, RunResult r, String rate,
+                            String fraction) {
+        out.append("| ").append(name).append(" | ").append(mode).append(" | ").append(shape).append(" | ")
+                .append(time(r.getPrimaryResult()))
                 .append(" | ").append(rate).append(" | ").append(fraction).append(" |\n");
     }
 
     private static RunResult find(Collection<RunResult> results, String method) {
         return results.stream().filter(r -> r.getParams().getBenchmark().endsWith("." + method)).findFirst()
                 .orElse(null);
+    }
+
+    /** The case's precision mode: the {@code precision} parameter ({@code exact} where absent). */
+    private static String precision(RunResult r) {
+        String p = r.getParams().getParam("precision");
+        return p == null ? "exact" : p;
     }
 
     private static KernelWorkload workload(RunResult r) {
@@ -278,6 +365,18 @@ public final class KernelReport {
 
     private static String gigaflops(double flopsPerSecond) {
         return String.format(Locale.ROOT, "%.1f GFLOP/s", flopsPerSecond * 1e-9);
+    }
+
+    /** Which of {@link #KERNEL_FLAGS} the first "flags" line of /proc/cpuinfo lists (empty where unreadable). */
+    private static List<String> cpuFlags() {
+        try (Stream<String> lines = Files.lines(Path.of("/proc/cpuinfo"))) {
+            Set<String> flags = lines.filter(l -> l.startsWith("flags"))
+                    .map(l -> Set.of(l.substring(l.indexOf(':') + 1).trim().split("\\s+")))
+                    .findFirst().orElse(Set.of());
+            return KERNEL_FLAGS.stream().filter(flags::contains).toList();
+        } catch (IOException | RuntimeException e) {
+            return List.of();
+        }
     }
 
     /** The CPU's model name from /proc/cpuinfo, or "unknown CPU" where that is not readable. */

@@ -65,6 +65,7 @@ public enum KernelWorkload {
     ATTENTION_PREFILL_9B(new AttentionPrefill(Model.NANO_9B, 512)),
     ATTENTION_DECODE_MEDIUM(new AttentionDecode(Model.MEDIUM, 4096)),
     ATTENTION_DECODE_9B(new AttentionDecode(Model.NANO_9B, 4096)),
+    ATTENTION_DECODE_9B_32K(new AttentionDecode(Model.NANO_9B, 32768)),
     RMSNORM_PREFILL_MEDIUM(new Rmsnorm(Model.MEDIUM, 512)),
     RMSNORM_PREFILL_9B(new Rmsnorm(Model.NANO_9B, 512)),
     RELU_SQUARED_PREFILL_MEDIUM(new ReluSquared(Model.MEDIUM, 512)),
@@ -87,6 +88,15 @@ public enum KernelWorkload {
     /** The shape in words, e.g. {@code x[1,4480] W[15680,4480] BF16 (140.5 MB)}. */
     public String shape() {
         return spec.shape();
+    }
+
+    /**
+     * Whether the case is an {@code n4j_matmul}: the one kernel the precision changes ({@code fast}: inputs rounded
+     * to BF16 and BF16 dot products where the CPU has them, N4J_FLAG_BF16_MATMUL); every other case runs the same
+     * kernel in both modes.
+     */
+    public boolean isMatmul() {
+        return spec instanceof Matmul;
     }
 
     /** Floating point operations of one call (0 when not counted). */
