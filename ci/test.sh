@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): native build + CTest (and CTest on an emulated AVX512-BF16 build), then
 # the Maven build with all JUnit tests, on CPU.
-# When nvcc is present the CUDA library is compiled too (its kernels run on a GPU only in ci/gpu-test.sh; every kernel
-# runs here on the CPU emulator of CTest's cuda_emulation_test).
+# When nvcc is present the CUDA library is compiled too (its kernels run on a GPU only in ci/gpu-test.sh and
+# ci/gpu-check.sh). Every kernel runs here on the CPU emulator (CTest's cuda_emulation_test), and the whole plug-in
+# as libnemotron4j_cuda_emu.so: CTest's cuda_backend_test_emulated and the GPU-tagged JUnit tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source ci/find-jdk.sh
@@ -35,5 +36,14 @@ if [ "${N4J_SKIP_AVX512_EMULATION:-0}" != 1 ]; then
   ctest --test-dir build/native-avx512emu --output-on-failure -j "$jobs" -E cuda_emulation_test
 fi
 
-echo "== Maven: build + JUnit"
-mvn -B -ntp -Dstyle.color=never install "$@"
+# The GPU-tagged JUnit tests run too, on the emulated CUDA plug-in built by CTest's build above (java/core's
+# cuda-emulated profile: a second surefire run with only the gpu tag, which must not skip).
+emulated_plugin="$PWD/build/native/libnemotron4j_cuda_emu.so"
+maven_emulated=()
+if [ -f "$emulated_plugin" ]; then
+  maven_emulated=("-Dn4j.cuda.emulated=$emulated_plugin")
+else
+  echo "WARNING: $emulated_plugin is missing: the GPU-tagged JUnit tests will not run" >&2
+fi
+echo "== Maven: build + JUnit (GPU-tagged tests on the emulated CUDA plug-in)"
+mvn -B -ntp -Dstyle.color=never install "${maven_emulated[@]}" "$@"

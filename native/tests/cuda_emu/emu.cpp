@@ -212,9 +212,28 @@ struct stack_region {
 };
 std::vector<stack_region> g_guards;  // guard pages, for the SIGSEGV handler
 
-void on_segv(int sig, siginfo_t* info, void*) {
+fault_describer g_fault_describer = nullptr;
+struct sigaction g_previous_segv, g_previous_bus;  // the handlers before ours (the JVM's, inside a JVM)
+
+/* Passes a signal that is not the emulator's on to the handler installed before (chaining, as libjsig does). */
+void chain_signal(int sig, siginfo_t* info, void* ucontext) {
+    const struct sigaction& prev = sig == SIGBUS ? g_previous_bus : g_previous_segv;
+    if ((prev.sa_flags & SA_SIGINFO) != 0 && prev.sa_sigaction != nullptr) {
+        prev.sa_sigaction(sig, info, ucontext);
+        return;
+    }
+    if (prev.sa_handler == SIG_IGN) return;
+    if (prev.sa_handler != SIG_DFL && prev.sa_handler != nullptr) {
+        prev.sa_handler(sig);
+        return;
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void on_segv(int sig, siginfo_t* info, void* ucontext) {
     char* addr = static_cast<char*>(info->si_addr);
-    const char* msg = "cuda-emu: SIGSEGV (a bad memory access in a kernel or in the emulator)\n";
+    const char* msg = nullptr;
     for (const stack_region& g : g_guards) {
         if (addr >= g.lo && addr < g.hi) {
             msg = "cuda-emu: fiber stack overflow (a kernel thread used more than the emulator's per-thread stack; "
@@ -222,10 +241,26 @@ void on_segv(int sig, siginfo_t* info, void*) {
             break;
         }
     }
+    static char described[1024];
+    if (msg == nullptr && g_fault_describer != nullptr && g_fault_describer(addr, described, sizeof(described) - 2)) {
+        strcat(described, "\n");
+        msg = described;
+    }
+    if (msg == nullptr && g_cur < 0) {  // not in a kernel and not ours: the previous handler's business
+        chain_signal(sig, info, ucontext);
+        return;
+    }
+    if (msg == nullptr) msg = "cuda-emu: SIGSEGV (a bad memory access in a kernel or in the emulator)\n";
     ssize_t ignored = write(2, msg, strlen(msg));
+    if (g_name != nullptr) {
+        char where[512];
+        snprintf(where, sizeof(where), "cuda-emu:   in %s launched at %s:%d, blockIdx (%u,%u,%u) threadIdx (%u,%u,%u)\n",
+                 g_name, g_file, g_line, blockIdx.x, blockIdx.y, blockIdx.z, threadIdx.x, threadIdx.y, threadIdx.z);
+        ignored = write(2, where, strlen(where));
+    }
     (void)ignored;
-    signal(sig, SIG_DFL);
-    raise(sig);
+    signal(SIGABRT, SIG_DFL);
+    abort();
 }
 
 void install_segv_handler() {
@@ -237,13 +272,17 @@ void install_segv_handler() {
     memset(&ss, 0, sizeof(ss));
     ss.ss_sp = alt.data();
     ss.ss_size = alt.size();
-    sigaltstack(&ss, nullptr);
+    stack_t old_ss;
+    // Keep an alternate signal stack that is already there (a JVM thread's); otherwise add one, so that a fiber
+    // stack overflow can still be reported.
+    if (sigaltstack(nullptr, &old_ss) == 0 && (old_ss.ss_flags & SS_DISABLE) != 0) sigaltstack(&ss, nullptr);
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_sigaction = on_segv;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-    sigaction(SIGSEGV, &sa, nullptr);
-    sigaction(SIGBUS, &sa, nullptr);
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &g_previous_segv);
+    sigaction(SIGBUS, &sa, &g_previous_bus);
 }
 
 char* new_stack() {
@@ -433,28 +472,8 @@ void fiber_main() {
 }
 
 void check_launch(const dim3& grid, const dim3& block, size_t smem, const void* kernel) {
-    const uint64_t n = static_cast<uint64_t>(block.x) * block.y * block.z;
-    if (block.x == 0 || block.y == 0 || block.z == 0) fatal("empty block (%u,%u,%u)", block.x, block.y, block.z);
-    if (block.x > 1024 || block.y > 1024 || block.z > 64 || n > 1024) {
-        fatal("block (%u,%u,%u) exceeds the CUDA limits (x,y <= 1024, z <= 64, at most 1024 threads)", block.x, block.y,
-              block.z);
-    }
-    if (n % 32 != 0) {
-        fatal("block of %llu threads is not a multiple of 32: partial warps are not emulated", static_cast<unsigned long long>(n));
-    }
-    if (grid.x == 0 || grid.y == 0 || grid.z == 0) fatal("empty grid (%u,%u,%u)", grid.x, grid.y, grid.z);
-    if (grid.x > 2147483647u || grid.y > 65535u || grid.z > 65535u) {
-        fatal("grid (%u,%u,%u) exceeds the CUDA limits (x < 2^31, y and z <= 65535)", grid.x, grid.y, grid.z);
-    }
-    size_t limit = kDynamicSmemDefault;
-    for (const auto& o : g_smem_optin) {
-        if (o.first == kernel && static_cast<size_t>(o.second) > limit) limit = static_cast<size_t>(o.second);
-    }
-    if (smem > limit) {
-        fatal("%zu bytes of dynamic shared memory, above %zu without cudaFuncSetAttribute("
-              "cudaFuncAttributeMaxDynamicSharedMemorySize) for this kernel",
-              smem, limit);
-    }
+    std::string why;
+    if (check_launch_config(grid, block, smem, kernel, &why) != cudaSuccess) fatal("%s", why.c_str());
 }
 
 }  // namespace
@@ -478,6 +497,58 @@ void fatal(const char* format, ...) {
     fflush(stderr);
     abort();
 }
+
+cudaError_t check_launch_config(const dim3& grid, const dim3& block, size_t smem, const void* kernel, std::string* why) {
+    char message[256];
+    const uint64_t n = static_cast<uint64_t>(block.x) * block.y * block.z;
+    cudaError_t err = cudaSuccess;
+    if (block.x == 0 || block.y == 0 || block.z == 0) {
+        snprintf(message, sizeof(message), "empty block (%u,%u,%u)", block.x, block.y, block.z);
+        err = cudaErrorInvalidConfiguration;
+    } else if (block.x > 1024 || block.y > 1024 || block.z > 64 || n > 1024) {
+        snprintf(message, sizeof(message),
+                 "block (%u,%u,%u) exceeds the CUDA limits (x,y <= 1024, z <= 64, at most 1024 threads)", block.x,
+                 block.y, block.z);
+        err = cudaErrorInvalidConfiguration;
+    } else if (grid.x == 0 || grid.y == 0 || grid.z == 0) {
+        snprintf(message, sizeof(message), "empty grid (%u,%u,%u)", grid.x, grid.y, grid.z);
+        err = cudaErrorInvalidConfiguration;
+    } else if (grid.x > 2147483647u || grid.y > 65535u || grid.z > 65535u) {
+        snprintf(message, sizeof(message), "grid (%u,%u,%u) exceeds the CUDA limits (x < 2^31, y and z <= 65535)",
+                 grid.x, grid.y, grid.z);
+        err = cudaErrorInvalidConfiguration;
+    } else if (smem > max_dynamic_smem_of(kernel)) {
+        snprintf(message, sizeof(message),
+                 "%zu bytes of dynamic shared memory, above %zu without cudaFuncSetAttribute("
+                 "cudaFuncAttributeMaxDynamicSharedMemorySize) for this kernel",
+                 smem, max_dynamic_smem_of(kernel));
+        err = cudaErrorInvalidValue;
+    }
+    if (err != cudaSuccess) {
+        if (why != nullptr) *why = message;
+        return err;
+    }
+    if (n % 32 != 0) {
+        fatal("block of %llu threads is not a multiple of 32: partial warps are not emulated",
+              static_cast<unsigned long long>(n));
+    }
+    return cudaSuccess;
+}
+
+size_t max_dynamic_smem_of(const void* kernel) {
+    size_t limit = kDynamicSmemDefault;
+    for (const auto& o : g_smem_optin) {
+        if (o.first == kernel && static_cast<size_t>(o.second) > limit) limit = static_cast<size_t>(o.second);
+    }
+    return limit;
+}
+
+void set_fault_describer(fault_describer fn) {
+    g_fault_describer = fn;
+    install_segv_handler();
+}
+
+const char* running_kernel() { return g_name; }
 
 bool in_kernel() { return g_cur >= 0; }
 

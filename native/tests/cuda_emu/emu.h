@@ -53,6 +53,7 @@
 #include <string.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -90,12 +91,22 @@ struct __attribute__((aligned(8))) int2 {
 
 typedef struct emu_stream* cudaStream_t;
 typedef struct emu_event* cudaEvent_t;
+/* The codes of the real runtime (driver_types.h) that the emulator returns. */
 enum cudaError_t {
     cudaSuccess = 0,
     cudaErrorInvalidValue = 1,
     cudaErrorMemoryAllocation = 2,
+    cudaErrorInitializationError = 3,
     cudaErrorInvalidConfiguration = 9,
+    cudaErrorInvalidDevice = 101,
+    cudaErrorInvalidResourceHandle = 400,
+    cudaErrorNotReady = 600,
+    cudaErrorIllegalAddress = 700,
     cudaErrorNotSupported = 801,
+    cudaErrorStreamCaptureUnsupported = 900,
+    cudaErrorStreamCaptureInvalidated = 901,
+    cudaErrorStreamCaptureUnmatched = 903,
+    cudaErrorStreamCaptureImplicit = 906,
 };
 enum cudaMemcpyKind {
     cudaMemcpyHostToHost = 0,
@@ -118,6 +129,18 @@ struct cudaDeviceProp {
     size_t totalGlobalMem = size_t(80) << 30;
     int warpSize = 32;
     int maxThreadsPerBlock = 1024;
+    int maxThreadsDim[3] = {1024, 1024, 64};
+    int maxGridSize[3] = {2147483647, 65535, 65535};
+    int regsPerBlock = 65536;
+    int regsPerMultiprocessor = 65536;
+    size_t sharedMemPerMultiprocessor = 228 * 1024;
+    int maxThreadsPerMultiProcessor = 2048;
+    int l2CacheSize = 50 * 1024 * 1024;
+    int memoryBusWidth = 5120;
+    int clockRate = 1980000;        // kHz
+    int memoryClockRate = 2619000;  // kHz
+    int concurrentKernels = 1;
+    int unifiedAddressing = 1;
 };
 
 namespace emu {
@@ -189,6 +212,26 @@ typedef void (*block_fn)(void* closure);
 void launch(const dim3& grid, const dim3& block, size_t smem, const void* kernel, block_fn fn, void* closure,
             const char* name, const char* file, int line);
 void set_max_dynamic_smem(const void* kernel, int bytes);
+/* The launch checks of the real runtime, without running anything: cudaSuccess, cudaErrorInvalidConfiguration
+ * (block or grid beyond the limits, an empty one) or cudaErrorInvalidValue (more dynamic shared memory than the
+ * kernel's limit); `why` (may be null) gets the reason. Blocks that are not a multiple of 32 threads abort (partial
+ * warps are not emulated). */
+cudaError_t check_launch_config(const dim3& grid, const dim3& block, size_t smem, const void* kernel, std::string* why);
+/* The largest dynamic shared memory the kernel may launch with (48 KiB unless raised by set_max_dynamic_smem). */
+size_t max_dynamic_smem_of(const void* kernel);
+/* The SIGSEGV handler asks this function (when set) to explain a faulting address that is not a fiber's guard
+ * page: it writes a message and returns true when the address is its own (device memory, say); false passes the
+ * signal on to the handler installed before the emulator's (the JVM's, when the emulator runs inside one). */
+typedef bool (*fault_describer)(const void* address, char* message, size_t message_bytes);
+void set_fault_describer(fault_describer fn);
+/* Name of the kernel running now (nullptr between launches), for diagnostics. */
+const char* running_kernel();
+#ifdef N4J_CUDA_EMU_RUNTIME
+/* runtime.cpp: checks a launch as the real runtime does and enqueues it on `stream` (a failed check sets the
+ * thread's last error and enqueues nothing). */
+void enqueue_launch(const dim3& grid, const dim3& block, size_t smem, cudaStream_t stream, const void* kernel,
+                    block_fn fn, std::shared_ptr<void> closure, const char* name, const char* file, int line);
+#endif
 
 /* Block and thread order: 0 forward (block (0,0,0) first, threads 0..n-1), 1 reversed. */
 void set_schedule(int order);
@@ -212,9 +255,7 @@ stats_t stats();
 class launcher {
 public:
     launcher(dim3 grid, dim3 block, size_t smem = 0, cudaStream_t stream = nullptr)
-        : grid_(grid), block_(block), smem_(smem) {
-        (void)stream;  // one implicit stream: every launch completes before the call returns
-    }
+        : grid_(grid), block_(block), smem_(smem), stream_(stream) {}
     launcher& at(const char* name, const char* file, int line) {
         name_ = name;
         file_ = file;
@@ -235,14 +276,24 @@ public:
                 std::apply(c->kernel, c->params);
             }
         };
+#ifdef N4J_CUDA_EMU_RUNTIME
+        // The emulated runtime (runtime.h): the launch is checked now (a bad configuration becomes the thread's
+        // last error, as cudaGetLastError reports it) and runs later, in the order of its stream.
+        std::shared_ptr<closure> c(new closure{kernel, params_t(std::forward<A>(args)...)});
+        enqueue_launch(grid_, block_, smem_, stream_, reinterpret_cast<const void*>(kernel), &closure::invoke,
+                       std::shared_ptr<void>(c, c.get()), name_, file_, line_);
+#else
+        (void)stream_;  // one implicit stream: every launch completes before the call returns
         closure c{kernel, params_t(std::forward<A>(args)...)};
         launch(grid_, block_, smem_, reinterpret_cast<const void*>(kernel), &closure::invoke, &c, name_, file_,
                line_);
+#endif
     }
 
 private:
     dim3 grid_, block_;
     size_t smem_;
+    cudaStream_t stream_;
     const char* name_ = "kernel";
     const char* file_ = "?";
     int line_ = 0;
@@ -402,7 +453,13 @@ inline unsigned long long max(unsigned long long a, unsigned long long b) { retu
 inline float min(float a, float b) { return fminf(a, b); }
 inline float max(float a, float b) { return fmaxf(a, b); }
 
-/* ---- runtime API (synchronous host versions) ---- */
+/* ---- runtime API ---- */
+
+#ifdef N4J_CUDA_EMU_RUNTIME
+/* The emulated plug-in: a CUDA runtime with device memory, streams, events and the real error codes. */
+#include "runtime.h"
+#else
+/* cuda_emulation_test: synchronous host versions ("device memory" is host memory). */
 
 inline cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t = nullptr) {
     if (emu::in_kernel()) emu::fatal("cudaMemsetAsync called from a kernel");
@@ -425,9 +482,15 @@ inline cudaError_t cudaPeekAtLastError() { return cudaSuccess; }
 inline cudaError_t cudaSetDevice(int) { return cudaSuccess; }
 inline const char* cudaGetErrorName(cudaError_t e) { return e == cudaSuccess ? "cudaSuccess" : "cudaError"; }
 inline const char* cudaGetErrorString(cudaError_t e) { return e == cudaSuccess ? "no error" : "emulated CUDA error"; }
+
+#endif /* N4J_CUDA_EMU_RUNTIME */
+
 template <typename K>
 inline cudaError_t cudaFuncSetAttribute(K* kernel, cudaFuncAttribute attr, int value) {
     if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize) {
+#ifdef N4J_CUDA_EMU_RUNTIME
+        if (value < 0 || value > 227 * 1024) return emu::runtime_error(cudaErrorInvalidValue);
+#endif
         emu::set_max_dynamic_smem(reinterpret_cast<const void*>(kernel), value);
         return cudaSuccess;
     }

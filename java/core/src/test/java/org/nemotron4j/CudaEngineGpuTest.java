@@ -27,8 +27,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * prefill chunks: prefill, decode, batched decode with sessions joining and leaving, fork, snapshots restored across
  * backends, errors that leave a session usable, and device memory returned on close. Logits are held to
  * max |Δ| <= TOL x max|logit| and identical argmax wherever the reference's top-2 margin exceeds 0.05 x max|logit|:
- * TOL 3e-2 (the golden fixtures' bf16 criterion) for the engine's defaults (BF16 activations on CUDA) and 1e-3
- * for F32 activations against the CPU's F32 engine.
+ * TOL 3e-2 (the golden fixtures' bf16 criterion) for the engine's defaults (BF16 activations and KV cache on CUDA),
+ * and 1e-4 for F32 activations with F32 KV caches on both sides against the CPU's exact F32 engine.
  *
  * <p>Tagged {@code gpu}: runs in ci/gpu-test.sh and skips only where no CUDA device, driver or plug-in is present.
  * {@code -Dn4j.gpu.device=cpu} runs it against the CPU engine itself, which checks the test's own logic anywhere.
@@ -36,16 +36,34 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 @Tag("gpu")
 class CudaEngineGpuTest {
     static final double TOL = 3e-2;
+    static final double F32_TOL = 1e-4;
+    /**
+     * -Dn4j.gpu.emulated=true (the run on the emulated plug-in, where every GPU thread is a CPU fiber): the prefill and
+     * decode comparison takes 300 tokens and 8 decode steps instead of 600 and 24 (still 2 full SSD chunks and a
+     * partial one, 2 KV blocks, 2 prefill chunks); every other test keeps its shapes.
+     */
+    static final boolean EMULATED = Boolean.getBoolean("n4j.gpu.emulated");
     static final Device DEVICE = Device.parse(System.getProperty("n4j.gpu.device", "cuda:0"));
     static Path dir;
 
-    @BeforeAll
-    static void requireGpuAndMakeModels() throws IOException {
-        try (Backend b = Backend.create(DEVICE)) {
+    /**
+     * Skips the test class where the device has no backend (no CUDA device, driver or plug-in), or fails it with
+     * -Dn4j.gpu.require=true (ci/test.sh's run on the emulated plug-in, where a skip would hide a broken plug-in).
+     */
+    static void requireBackend(Device device) {
+        try (Backend b = Backend.create(device)) {
             System.out.println("backend under test: " + b.name());
         } catch (NemotronException e) {
+            if (Boolean.getBoolean("n4j.gpu.require")) {
+                throw new AssertionError("n4j.gpu.require=true but there is no CUDA backend: " + e.getMessage(), e);
+            }
             assumeTrue(false, "no CUDA backend: " + e.getMessage());
         }
+    }
+
+    @BeforeAll
+    static void requireGpuAndMakeModels() throws IOException {
+        requireBackend(DEVICE);
         dir = Files.createTempDirectory("n4j-cuda-engine-");
         // 8 layers: Mamba (heads 16 x 80, state 128, 8 groups, chunk 128), attention (8 / 2 heads of 128), MLP
         String json = ModelPropertyTest.config("M-M*M-M*", 512, 1000, 16, 80, 128, 8, 128, 8, 2, 128, 1024);
@@ -83,11 +101,17 @@ class CudaEngineGpuTest {
     @ParameterizedTest
     @CsvSource({"bf16, F32", "fp8, F32", "bf16, BF16", "fp8, BF16"})
     void prefillAndDecodeMatchTheCpuEngine(String weights, DType act) {
-        int[] prompt = ModelPropertyTest.randomIds(600, 1000, 5);
-        double tol = act == DType.F32 ? 1e-3 : TOL;
-        try (NemotronModel cpu = load(weights, Device.cpu());
-             NemotronModel gpu = NemotronModel.load(dir.resolve(weights), DEVICE,
-                     LoadOptions.exact().withPrefillChunk(256).withActivationDtype(act));
+        int[] prompt = ModelPropertyTest.randomIds(EMULATED ? 300 : 600, 1000, 5);
+        // F32 activations: F32 KV caches on both sides (the CPU's exact default, stated here), held to 1e-4; BF16
+        // activations with the GPU's default BF16 KV cache: the bf16 criterion.
+        double tol = act == DType.F32 ? F32_TOL : TOL;
+        LoadOptions gpuOptions = LoadOptions.exact().withPrefillChunk(256).withActivationDtype(act);
+        if (act == DType.F32) {
+            gpuOptions = gpuOptions.withKvCacheDtype(DType.F32);
+        }
+        try (NemotronModel cpu = NemotronModel.load(dir.resolve(weights), Device.cpu(),
+                     LoadOptions.exact().withPrefillChunk(256).withKvCacheDtype(DType.F32));
+             NemotronModel gpu = NemotronModel.load(dir.resolve(weights), DEVICE, gpuOptions);
              Session c = cpu.newSession(); Session g = gpu.newSession()) {
             int v = cpu.config().vocabSize();
             float[] cAll = c.prefillAll(prompt);
@@ -97,7 +121,7 @@ class CudaEngineGpuTest {
                 check(weights + " " + act + " prefill position " + t, Fixtures.row(gAll, t, v), Fixtures.row(cAll, t, v), tol);
             }
             float[] cl = Fixtures.row(cAll, prompt.length - 1, v);
-            for (int i = 0; i < 24; i++) {
+            for (int i = 0; i < (EMULATED ? 8 : 24); i++) {
                 int next = Session.argmax(cl);
                 cl = c.decode(next);
                 check(weights + " " + act + " decode step " + i, g.decode(next), cl, tol);

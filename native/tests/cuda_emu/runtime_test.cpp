@@ -1,0 +1,224 @@
+/*
+ * runtime_test.cpp: the emulated CUDA runtime (runtime.h / runtime.cpp) on its own, against what the CUDA Runtime
+ * API reference says the real one does (CTest: cuda_emu_runtime_test). The emulated plug-in's host side relies on
+ * each of these behaviours; cuda_backend_test_emulated then runs the whole plug-in on top.
+ *
+ *   memory     cudaMalloc: 256-byte aligned, poisoned (0xFF), counted by cudaMemGetInfo; 1 PiB and device 1 fail
+ *              with cudaErrorMemoryAllocation / cudaErrorInvalidDevice; double free and frees of host pointers fail
+ *              with cudaErrorInvalidValue; a copy naming freed memory too (use after free)
+ *   streams    work is queued and runs in order only when the host waits: an async copy into pinned memory is not
+ *              there before cudaStreamSynchronize; a pinned source is read when the copy runs, a pageable one at the
+ *              call; cudaFreeAsync releases in stream order
+ *   events     cudaEventQuery is cudaErrorNotReady until the stream has run up to the event; elapsed time needs
+ *              timing events
+ *   launches   2048 threads per block: cudaErrorInvalidConfiguration; 100 KiB of dynamic shared memory without the
+ *              attribute: cudaErrorInvalidValue, with it: runs; errors are not sticky (cudaGetLastError clears)
+ *   traps      (child processes) a kernel reading freed device memory, and one writing past an allocation's end,
+ *              stop with cudaErrorIllegalAddress and a description of the allocation
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "emu.h"
+
+namespace {
+
+int g_failures = 0;
+
+#define CHECK(cond)                                                                     \
+    do {                                                                                \
+        if (!(cond)) {                                                                  \
+            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);            \
+            ++g_failures;                                                               \
+        }                                                                               \
+    } while (0)
+
+void fill_kernel(float* p, int n, float v) {
+    const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+    if (i < n) p[i] = v;
+}
+
+void read_kernel(const float* p, float* out) {
+    if (threadIdx.x == 0) out[0] = p[0];
+}
+
+void smem_kernel(float* out) {
+    float* big = static_cast<float*>(emu::dynamic_shared());  // extern __shared__ (not rewritten here)
+    big[threadIdx.x] = 1.0f;
+    __syncthreads();
+    if (threadIdx.x == 0) out[0] = big[31];
+}
+
+#define LAUNCH(grid, block, smem, stream, kernel, ...) \
+    ::emu::launcher(grid, block, smem, stream).at(#kernel, __FILE__, __LINE__).run(kernel, __VA_ARGS__)
+
+void test_memory() {
+    float* d = nullptr;
+    size_t free0 = 0, total = 0;
+    CHECK(cudaMemGetInfo(&free0, &total) == cudaSuccess && total == (size_t(80) << 30));
+    CHECK(cudaMalloc(&d, 1000) == cudaSuccess);
+    CHECK(reinterpret_cast<uintptr_t>(d) % 256 == 0);
+    size_t free1 = 0;
+    cudaMemGetInfo(&free1, &total);
+    CHECK(free0 - free1 == 1024);
+    unsigned char host[1000];
+    CHECK(cudaMemcpy(host, d, 1000, cudaMemcpyDeviceToHost) == cudaSuccess);
+    bool poisoned = true;
+    for (unsigned char b : host) poisoned = poisoned && b == 0xFF;
+    CHECK(poisoned);
+    void* huge = nullptr;
+    CHECK(cudaMalloc(&huge, size_t(1) << 50) == cudaErrorMemoryAllocation);
+    CHECK(cudaGetLastError() == cudaErrorMemoryAllocation);
+    CHECK(cudaGetLastError() == cudaSuccess);  // not sticky
+    CHECK(cudaSetDevice(1) == cudaErrorInvalidDevice);
+    CHECK(cudaSetDevice(0) == cudaSuccess);
+    CHECK(cudaFree(host) == cudaErrorInvalidValue);  // not device memory
+    CHECK(cudaMemcpy(host, host, 16, cudaMemcpyDeviceToHost) == cudaErrorInvalidValue);  // kind does not match
+    CHECK(cudaFree(d) == cudaSuccess);
+    CHECK(cudaFree(d) == cudaErrorInvalidValue);  // double free
+    CHECK(cudaMemcpy(host, d, 16, cudaMemcpyDeviceToHost) == cudaErrorInvalidValue);  // use after free
+    cudaGetLastError();
+}
+
+void test_streams_and_events() {
+    cudaStream_t s = nullptr;
+    CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) == cudaSuccess);
+    float* d = nullptr;
+    float* pinned = nullptr;
+    CHECK(cudaMalloc(&d, 64 * sizeof(float)) == cudaSuccess);
+    CHECK(cudaHostAlloc(&pinned, 64 * sizeof(float), cudaHostAllocDefault) == cudaSuccess);
+    for (int i = 0; i < 64; ++i) pinned[i] = -1.0f;
+    LAUNCH(dim3(2), dim3(32), 0, s, fill_kernel, d, 64, 3.0f);
+    CHECK(cudaGetLastError() == cudaSuccess);
+    CHECK(cudaMemcpyAsync(pinned, d, 64 * sizeof(float), cudaMemcpyDeviceToHost, s) == cudaSuccess);
+    cudaEvent_t done = nullptr, start = nullptr;
+    CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming) == cudaSuccess);
+    CHECK(cudaEventCreate(&start) == cudaSuccess);
+    CHECK(cudaEventRecord(done, s) == cudaSuccess);
+    CHECK(cudaEventQuery(done) == cudaErrorNotReady);
+    CHECK(cudaStreamQuery(s) == cudaErrorNotReady);
+    CHECK(pinned[0] == -1.0f);  // nothing ran yet: the host must wait
+    CHECK(cudaEventSynchronize(done) == cudaSuccess);
+    CHECK(cudaEventQuery(done) == cudaSuccess);
+    CHECK(pinned[0] == 3.0f && pinned[63] == 3.0f);
+    float ms = 0;
+    CHECK(cudaEventElapsedTime(&ms, start, done) == cudaErrorInvalidResourceHandle);  // not recorded / no timing
+    cudaGetLastError();
+
+    // A pinned source is read when the copy runs (rewriting it before that changes what arrives); a pageable one
+    // at the call.
+    for (int i = 0; i < 64; ++i) pinned[i] = 5.0f;
+    float pageable[64];
+    for (float& v : pageable) v = 7.0f;
+    CHECK(cudaMemcpyAsync(d, pinned, 32 * sizeof(float), cudaMemcpyHostToDevice, s) == cudaSuccess);
+    CHECK(cudaMemcpyAsync(d + 32, pageable, 32 * sizeof(float), cudaMemcpyHostToDevice, s) == cudaSuccess);
+    pinned[0] = 6.0f;
+    pageable[32 - 32] = 8.0f;
+    float back[64];
+    CHECK(cudaMemcpyAsync(back, d, sizeof(back), cudaMemcpyDeviceToHost, s) == cudaSuccess);  // pageable: waits
+    CHECK(back[0] == 6.0f && back[1] == 5.0f && back[32] == 7.0f);
+
+    // Stream-ordered free: queued behind the launch that still uses the buffer.
+    float* scratch = nullptr;
+    CHECK(cudaMallocAsync(&scratch, 256, s) == cudaSuccess);
+    LAUNCH(dim3(1), dim3(32), 0, s, fill_kernel, scratch, 32, 1.0f);
+    CHECK(cudaFreeAsync(scratch, s) == cudaSuccess);
+    CHECK(cudaFreeAsync(scratch, s) == cudaErrorInvalidValue);  // already freed (pending)
+    cudaGetLastError();
+    CHECK(cudaStreamSynchronize(s) == cudaSuccess);
+
+    CHECK(cudaEventDestroy(done) == cudaSuccess);
+    CHECK(cudaEventDestroy(start) == cudaSuccess);
+    CHECK(cudaFreeHost(pinned) == cudaSuccess);
+    CHECK(cudaFree(d) == cudaSuccess);
+    CHECK(cudaStreamDestroy(s) == cudaSuccess);
+    CHECK(cudaStreamSynchronize(s) == cudaErrorInvalidResourceHandle);
+    cudaGetLastError();
+}
+
+void test_launch_errors() {
+    float* d = nullptr;
+    CHECK(cudaMalloc(&d, 4096) == cudaSuccess);
+    LAUNCH(dim3(1), dim3(2048), 0, nullptr, fill_kernel, d, 1, 1.0f);
+    CHECK(cudaPeekAtLastError() == cudaErrorInvalidConfiguration);
+    CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration);
+    CHECK(cudaGetLastError() == cudaSuccess);
+    LAUNCH(dim3(1, 70000), dim3(32), 0, nullptr, fill_kernel, d, 1, 1.0f);
+    CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration);
+    LAUNCH(dim3(1), dim3(32), 100 * 1024, nullptr, smem_kernel, d);
+    CHECK(cudaGetLastError() == cudaErrorInvalidValue);
+    CHECK(cudaFuncSetAttribute(smem_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 228 * 1024) == cudaErrorInvalidValue);
+    cudaGetLastError();
+    CHECK(cudaFuncSetAttribute(smem_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 100 * 1024) == cudaSuccess);
+    LAUNCH(dim3(1), dim3(32), 100 * 1024, nullptr, smem_kernel, d);
+    CHECK(cudaGetLastError() == cudaSuccess);
+    float v = 0;
+    CHECK(cudaMemcpy(&v, d, 4, cudaMemcpyDeviceToHost) == cudaSuccess && v == 1.0f);
+    cudaDeviceProp prop;
+    CHECK(cudaGetDeviceProperties(&prop, 0) == cudaSuccess);
+    CHECK(prop.multiProcessorCount == 132 && prop.sharedMemPerBlock == 48 * 1024 &&
+          prop.sharedMemPerBlockOptin == 227 * 1024 && prop.maxThreadsPerBlock == 1024 && prop.regsPerBlock == 65536 &&
+          prop.major == 9 && prop.minor == 0);
+    cudaFree(d);
+}
+
+/* Runs fn in a child process; true when it died (SIGABRT) with `expect` on stderr. */
+bool dies_with(void (*fn)(), const char* expect) {
+    int pipefd[2];
+    if (pipe(pipefd) != 0) return false;
+    fflush(nullptr);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pipefd[1], 2);
+        close(pipefd[0]);
+        fn();
+        _exit(0);
+    }
+    close(pipefd[1]);
+    std::string err;
+    char buf[512];
+    ssize_t n;
+    while ((n = read(pipefd[0], buf, sizeof(buf))) > 0) err.append(buf, static_cast<size_t>(n));
+    close(pipefd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    const bool ok = WIFSIGNALED(status) && err.find(expect) != std::string::npos;
+    if (!ok) fprintf(stderr, "child (expected \"%s\") said:\n%s\n", expect, err.c_str());
+    return ok;
+}
+
+void read_after_free() {
+    float* d = nullptr;
+    float* out = nullptr;
+    cudaMalloc(&d, 256);
+    cudaMalloc(&out, 256);
+    cudaStream_t s;
+    cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+    cudaFreeAsync(d, s);
+    LAUNCH(dim3(1), dim3(32), 0, s, read_kernel, d, out);  // stream order: runs after the free
+    cudaStreamSynchronize(s);
+}
+
+void write_out_of_bounds() {
+    float* d = nullptr;
+    cudaMalloc(&d, 4096);
+    LAUNCH(dim3(2), dim3(1024), 0, nullptr, fill_kernel, d, 2048, 1.0f);  // 8 KiB into a 4 KiB buffer
+    cudaDeviceSynchronize();
+}
+
+}  // namespace
+
+int main() {
+    test_memory();
+    test_streams_and_events();
+    test_launch_errors();
+    CHECK(dies_with(read_after_free, "already freed (use after free)"));
+    CHECK(dies_with(write_out_of_bounds, "(out of bounds)"));
+    printf("cuda_emu_runtime_test: %s\n", g_failures == 0 ? "all passed" : "FAILED");
+    return g_failures == 0 ? 0 : 1;
+}
