@@ -31,7 +31,7 @@ sed -n '/^coverage: every __global__ kernel/,/^cuda_emulation_test:/p' build/nat
 # skips it.
 if [ "${N4J_SKIP_AVX512_EMULATION:-0}" != 1 ]; then
   echo "== native: unit tests as on an AVX512-BF16 CPU (emulated; build/native-avx512emu)"
-  cmake -S . -B build/native-avx512emu -DCMAKE_BUILD_TYPE=Release -DN4J_CUDA=OFF -DN4J_EMULATE_AVX512BF16=ON
+  cmake -S . -B build/native-avx512emu -DCMAKE_BUILD_TYPE=Release -DN4J_CUDA=OFF -DN4J_CUDA_EMU=OFF -DN4J_EMULATE_AVX512BF16=ON
   cmake --build build/native-avx512emu --parallel "$jobs"
   ctest --test-dir build/native-avx512emu --output-on-failure -j "$jobs" -E "cuda"  # the CUDA tests ran above
 fi
