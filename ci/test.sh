@@ -53,7 +53,9 @@ mvn -B -ntp -Dstyle.color=never install "${maven_emulated[@]}" "$@"
 # module-info, its automatic-module dependencies and the native jar's loading from the module path all get used).
 echo "== example: examples/hello against the installed artifacts (module path)"
 mvn -B -ntp -q -Dstyle.color=never -f examples/hello/pom.xml package "$@"
-"$JAVA_HOME/bin/java" --enable-native-access=org.nemotron4j,org.nemotron4j.bindings \
+# --add-modules ALL-MODULE-PATH: Jinjava is an automatic module, and an automatic module's own dependencies
+# (commons-lang3, guava, ...) are not resolved unless something names them.
+"$JAVA_HOME/bin/java" --enable-native-access=org.nemotron4j,org.nemotron4j.bindings --add-modules ALL-MODULE-PATH \
   -p examples/hello/target/modules -m org.nemotron4j.example/org.nemotron4j.example.Hello | tee build/example.out
 grep -q '^completion: .' build/example.out || { echo "ERROR: the example printed no completion" >&2; exit 1; }
 
