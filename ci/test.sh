@@ -47,3 +47,31 @@ else
 fi
 echo "== Maven: build + JUnit (GPU-tagged tests on the emulated CUDA plug-in)"
 mvn -B -ntp -Dstyle.color=never install "${maven_emulated[@]}" "$@"
+
+# A user's Maven project (examples/hello) against the artifacts just installed: it imports the BOM, depends on
+# nemotron4j-core + nemotron4j-native:linux-x86_64, is a JPMS module, and runs on the module path (the library's
+# module-info, its automatic-module dependencies and the native jar's loading from the module path all get used).
+echo "== example: examples/hello against the installed artifacts (module path)"
+mvn -B -ntp -q -Dstyle.color=never -f examples/hello/pom.xml package "$@"
+# --add-modules ALL-MODULE-PATH: Jinjava is an automatic module, and an automatic module's own dependencies
+# (commons-lang3, guava, ...) are not resolved unless something names them.
+"$JAVA_HOME/bin/java" --enable-native-access=org.nemotron4j,org.nemotron4j.bindings --add-modules ALL-MODULE-PATH \
+  -p examples/hello/target/modules -m org.nemotron4j.example/org.nemotron4j.example.Hello | tee build/example.out
+grep -q '^completion: .' build/example.out || { echo "ERROR: the example printed no completion" >&2; exit 1; }
+
+# The distribution (dist/, made by the Maven build) on a machine without a JDK, as far as this one can pretend: an
+# empty environment, PATH=/usr/bin:/bin, HOME in a scratch directory (where `run` creates the demo model).
+echo "== distribution: bin/nemotron4j with env -i PATH=/usr/bin:/bin"
+dist_tar=$(ls dist/target/nemotron4j-*-linux-x86_64.tar.gz)
+dist_dir=$(mktemp -d)
+trap 'rm -rf "$dist_dir"' EXIT
+tar -xzf "$dist_tar" -C "$dist_dir"
+launcher=$(ls "$dist_dir"/nemotron4j-*/bin/nemotron4j)
+clean=(env -i PATH=/usr/bin:/bin HOME="$dist_dir/home")
+"${clean[@]}" "$launcher" --version | tee build/dist-version.out
+grep -q "^Java $("$JAVA_HOME/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.version = //p')" build/dist-version.out \
+  || { echo "ERROR: the distribution did not run on its bundled runtime" >&2; exit 1; }
+"${clean[@]}" "$launcher" inspect --model "$PWD/../shared/fixtures/nemotron-h-tiny"
+"${clean[@]}" "$launcher" run --prompt "Why is the sky blue?" --max-tokens 8 --seed 1 > build/dist-run.out
+[ -s build/dist-run.out ] || { echo "ERROR: the distribution's run printed nothing" >&2; exit 1; }
+echo "distribution OK: $dist_tar ($(du -h "$dist_tar" | cut -f1))"

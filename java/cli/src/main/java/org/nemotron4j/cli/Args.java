@@ -2,93 +2,62 @@ package org.nemotron4j.cli;
 
 import org.nemotron4j.NemotronException;
 
+import picocli.CommandLine.Model.OptionSpec;
+import picocli.CommandLine.ParseResult;
+
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
-import java.util.Set;
 
 /**
- * Command-line options of one subcommand: {@code --name value}, {@code --name=value}, boolean flags, and short
- * aliases. Unknown options, missing values and malformed numbers are errors naming the option.
+ * The parsed options of one subcommand (picocli's parse result), looked up by long name without dashes, with typed
+ * accessors whose errors name the option. Picocli has already refused unknown options, stray arguments and missing
+ * values; this class converts values.
  */
 final class Args {
     private final String command;
-    private final Map<String, String> values = new HashMap<>();
-    private final Set<String> flags = new HashSet<>();
-    private final List<String> positional = new ArrayList<>();
+    private final ParseResult result;
 
-    private Args(String command) {
+    Args(String command, ParseResult result) {
         this.command = command;
+        this.result = result;
     }
 
-    /**
-     * @param valued options that take a value (long names without dashes)
-     * @param booleans options that are flags
-     * @param aliases short form -> long name (e.g. "n" -> "tokens")
-     */
-    static Args parse(String command, String[] argv, int from, Set<String> valued, Set<String> booleans, Map<String, String> aliases) {
-        Args a = new Args(command);
-        for (int i = from; i < argv.length; i++) {
-            String arg = argv[i];
-            if (arg.startsWith("-") && arg.length() > 1 && !isNumber(arg)) {
-                String name = arg.startsWith("--") ? arg.substring(2) : arg.substring(1);
-                String inline = null;
-                int eq = name.indexOf('=');
-                if (eq >= 0) {
-                    inline = name.substring(eq + 1);
-                    name = name.substring(0, eq);
-                }
-                name = aliases.getOrDefault(name, name);
-                if (booleans.contains(name)) {
-                    if (inline != null) {
-                        throw new UsageException(command + ": option --" + name + " takes no value");
-                    }
-                    a.flags.add(name);
-                } else if (valued.contains(name)) {
-                    String v = inline;
-                    if (v == null) {
-                        if (i + 1 >= argv.length) {
-                            throw new UsageException(command + ": option --" + name + " needs a value");
-                        }
-                        v = argv[++i];
-                    }
-                    a.values.put(name, v);
-                } else {
-                    throw new UsageException(command + ": unknown option " + arg);
-                }
-            } else {
-                a.positional.add(arg);
-            }
-        }
-        return a;
+    /** The option, or null when this command has none of that name (shared code asks for options some lack). */
+    private OptionSpec option(String name) {
+        return result.commandSpec().findOption("--" + name);
     }
 
-    private static boolean isNumber(String s) {
-        try {
-            Double.parseDouble(s);
-            return true;
-        } catch (NumberFormatException e) {
-            return false;
-        }
+    private boolean matched(OptionSpec o) {
+        return o != null && result.hasMatchedOption(o);
     }
 
     boolean flag(String name) {
-        return flags.contains(name);
+        return matched(option(name));
     }
 
     boolean has(String name) {
-        return values.containsKey(name);
+        return matched(option(name));
     }
 
+    /** The option's value (the last one given), or {@code def}. */
     String string(String name, String def) {
-        return values.getOrDefault(name, def);
+        OptionSpec o = option(name);
+        if (!matched(o)) {
+            return def;
+        }
+        List<String> all = result.matchedOption(o.longestName()).stringValues();
+        return all.isEmpty() ? def : all.get(all.size() - 1);
+    }
+
+    /** Every value of a repeatable option, in order (empty when absent). */
+    List<String> strings(String name) {
+        OptionSpec o = option(name);
+        return matched(o) ? List.copyOf(result.matchedOption(o.longestName()).stringValues()) : List.of();
     }
 
     String required(String name) {
-        String v = values.get(name);
+        String v = string(name, null);
         if (v == null) {
             throw new UsageException(command + ": missing required option --" + name);
         }
@@ -100,7 +69,7 @@ final class Args {
     }
 
     int integer(String name, int def) {
-        String v = values.get(name);
+        String v = string(name, null);
         if (v == null) {
             return def;
         }
@@ -112,7 +81,7 @@ final class Args {
     }
 
     long longValue(String name, long def) {
-        String v = values.get(name);
+        String v = string(name, null);
         if (v == null) {
             return def;
         }
@@ -124,7 +93,7 @@ final class Args {
     }
 
     double number(String name, double def) {
-        String v = values.get(name);
+        String v = string(name, null);
         if (v == null) {
             return def;
         }
@@ -154,10 +123,6 @@ final class Args {
             throw new UsageException(command + ": --" + name + " is empty");
         }
         return out.stream().mapToInt(Integer::intValue).toArray();
-    }
-
-    List<String> positional() {
-        return positional;
     }
 
     /** A usage error: printed with the command's help, exit code 2. */

@@ -9,9 +9,7 @@ import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.Set;
 
 /**
  * {@code bench}: llama-bench-style throughput. After a warm-up, prefill ({@code ppN}: one prompt of N random tokens
@@ -30,29 +28,25 @@ final class BenchCommand implements Command {
     }
 
     @Override
-    public String usage() {
-        return """
-                usage: nemotron4j bench --model DIR [-p 512] [-n 128] [-r 5] [--threads N] [--batch 1,4,8] [--device cpu|cuda:0] [--chunk T] [--precision fast|exact] [--kv f32|bf16] [--activations f32|bf16] [--matmul f32|bf16]
-                  -p N        prompt tokens of the prefill test (0 = skip)
-                  -n N        generated tokens of the decode test (0 = skip)
-                  -r R        repetitions (default 5), after one warm-up run
-                  --threads N CPU worker threads (default: all cores)
-                  --batch L   decode batch sizes, comma-separated (default 1); aggregate and per-sequence tok/s
-                  --chunk T   prefill chunk (default %d)
-                  --precision M    fast (default: bf16 matmul inputs, bf16 dot products on CPUs with
-                                   AVX512-BF16, bf16 KV cache) or exact (f32, as the golden fixtures)
-                  --kv D      KV cache element type, f32 or bf16 (default bf16; f32 with --precision exact on cpu)
-                  --activations D  activation element type, f32 or bf16 (default f32 on cpu, bf16 on cuda)
-                  --matmul D       f32 or bf16: what matmul inputs are rounded to (default: bf16 in fast mode,
-                                   else the activation type)
-                  --prefix N  also time the first token of a 16-token question after an N-token shared prefix:
-                              prefilling both vs forking a session that holds the prefilled prefix""".formatted(LoadOptions.DEFAULT_PREFILL_CHUNK);
+    public List<Opt> options() {
+        return List.of(
+                Opt.value("--model", "DIR", "checkpoint directory"),
+                Opt.value("--prompt,-p", "N", "prompt tokens of the prefill test (default 512; 0 = skip)"),
+                Opt.value("--gen,-n", "N", "generated tokens of the decode test (default 128; 0 = skip)"),
+                Opt.value("--reps,-r", "R", "repetitions (default 5), after one warm-up run"),
+                Opt.value("--threads,-t", "N", "CPU worker threads (default: one per physical core)"),
+                Opt.value("--batch", "L", "decode batch sizes, comma-separated (default 1); aggregate and per-sequence tok/s"),
+                Opt.value("--device", "DEVICE", "cpu (default) or cuda:N"),
+                Opt.value("--chunk", "T", "prefill chunk (default " + LoadOptions.DEFAULT_PREFILL_CHUNK + ")"),
+                Opt.value("--precision", "fast|exact", "fast (default: bf16 matmul inputs, bf16 KV cache) or exact (f32)"),
+                Opt.value("--kv", "f32|bf16", "KV cache element type (default bf16; f32 with --precision exact on cpu)"),
+                Opt.value("--activations", "f32|bf16", "activation element type (default f32 on cpu, bf16 on cuda)"),
+                Opt.value("--matmul", "f32|bf16", "what matmul inputs are rounded to (default: bf16 in fast mode)"),
+                Opt.value("--prefix", "N", "also time the first token of a 16-token question after an N-token shared prefix"));
     }
 
     @Override
-    public int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = Args.parse(name(), argv, 1, Set.of("model", "prompt", "gen", "reps", "threads", "batch", "device", "chunk", "prefix", "kv", "activations", "matmul", "precision"),
-                Set.of(), Map.of("p", "prompt", "n", "gen", "r", "reps", "t", "threads"));
+    public int run(Args a, PrintStream out, PrintStream err) {
         int p = a.integer("prompt", 512);
         int n = a.integer("gen", 128);
         int reps = a.integer("reps", 5);

@@ -14,7 +14,6 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 
 /**
  * {@code chat}: a multi-turn conversation on stdin/stdout. Commands: {@code /think} and {@code /no_think} switch
@@ -33,17 +32,27 @@ final class ChatCommand implements Command {
     }
 
     @Override
-    public String usage() {
-        return "usage: nemotron4j chat [options]\n" + GenerationFlags.HELP;
+    public List<String> description() {
+        return List.of("Ctrl-C stops the current answer; a second Ctrl-C (or one at the prompt) exits.");
     }
 
     @Override
-    public int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = Args.parse(name(), argv, 1, GenerationFlags.valued(), GenerationFlags.booleans(), Map.of());
+    public List<Opt> options() {
+        return GenerationFlags.OPTIONS;
+    }
+
+    @Override
+    public int run(Args a, PrintStream out, PrintStream err) {
         boolean reasoning = !a.flag("no-think");
         List<Message> history = new ArrayList<>();
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
-        try (NemotronModel model = GenerationFlags.load(a, err)) {
+        try (NemotronModel model = GenerationFlags.load(a, err);
+             ChatInterrupts interrupts = new ChatInterrupts(() -> {
+                 err.println();
+                 err.flush();
+                 out.flush();
+                 System.exit(130);  // a second Ctrl-C: leave, with the status an uncaught SIGINT gives
+             }).install()) {
             err.println("chat with " + model.directory().getFileName() + " (/think, /no_think, /reset, /exit)");
             while (true) {
                 err.print(reasoning ? "you> " : "you (no_think)> ");
@@ -81,12 +90,16 @@ final class ChatCommand implements Command {
                 turn.addAll(history);
                 turn.add(Message.user(text));
                 ChatRequest request = GenerationFlags.apply(a, ChatRequest.of(turn), reasoning);
+                interrupts.beginAnswer();
                 try (Session session = model.newSession(); GenerationStream stream = session.stream(request)) {
-                    String answer = GenerationFlags.stream(stream, out, err, !a.flag("hide-reasoning"));
+                    String answer = GenerationFlags.stream(stream, out, err, !a.flag("hide-reasoning"),
+                            interrupts::stopRequested);
                     history.add(Message.user(text));
                     history.add(Message.assistant(answer));
                 } catch (NemotronException e) {
                     err.println("error: " + e.getMessage());
+                } finally {
+                    interrupts.endAnswer();
                 }
             }
         } catch (IOException e) {

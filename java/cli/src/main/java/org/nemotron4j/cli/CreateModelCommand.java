@@ -4,9 +4,8 @@ import org.nemotron4j.ModelConfig;
 import org.nemotron4j.checkpoint.ModelGenerator;
 
 import java.io.PrintStream;
+import java.util.List;
 import java.nio.file.Path;
-import java.util.Map;
-import java.util.Set;
 
 /** {@code create-model}: writes a random-weight checkpoint in the Hugging Face layout. */
 final class CreateModelCommand implements Command {
@@ -21,18 +20,16 @@ final class CreateModelCommand implements Command {
     }
 
     @Override
-    public String usage() {
-        return """
-                usage: nemotron4j create-model --config FILE.json --out DIR [--seed N] [--fp8]
-                  --config FILE  a Nemotron-H config.json (e.g. ../shared/fixtures/configs/bench-medium.json)
-                  --out DIR      output directory (created; existing model files are overwritten)
-                  --seed N       random seed (default 0); the same seed writes the same bytes
-                  --fp8          store in/out/up/down projections as FP8 e4m3 with per-tensor scales (ModelOpt form)""";
+    public List<Opt> options() {
+        return List.of(
+                Opt.value("--config", "FILE", "a Nemotron-H config.json (e.g. ../shared/fixtures/configs/bench-medium.json)"),
+                Opt.value("--out", "DIR", "output directory (created; existing model files are replaced)"),
+                Opt.value("--seed", "N", "random seed (default 0); the same seed writes the same bytes"),
+                Opt.flag("--fp8", "store in/out/up/down projections as FP8 e4m3 with per-tensor scales (ModelOpt form)"));
     }
 
     @Override
-    public int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = Args.parse(name(), argv, 1, Set.of("config", "out", "seed"), Set.of("fp8"), Map.of());
+    public int run(Args a, PrintStream out, PrintStream err) {
         ModelConfig config = ModelConfig.read(a.path("config"));
         Path dir = a.path("out");
         long seed = a.longValue("seed", 0);

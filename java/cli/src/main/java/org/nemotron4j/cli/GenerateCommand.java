@@ -5,9 +5,8 @@ import org.nemotron4j.NemotronModel;
 import org.nemotron4j.Session;
 
 import java.io.PrintStream;
+import java.util.List;
 import java.util.Arrays;
-import java.util.Map;
-import java.util.Set;
 import java.util.stream.Collectors;
 
 /** {@code generate}: greedy continuation of a prompt given as token ids; prints the generated ids. */
@@ -23,15 +22,26 @@ final class GenerateCommand implements Command {
     }
 
     @Override
-    public String usage() {
-        return """
-                usage: nemotron4j generate --model DIR --ids 5,17,42 -n N [--device cpu|cuda:0] [--precision fast|exact] [--kv f32|bf16] [--check-tensors] [--no-mmap]
-                  prints the N greedy ids, comma-separated, on one line (tokens/s on stderr)""";
+    public List<String> description() {
+        return List.of(
+                "Prints the N greedy ids, comma-separated, on one line (tokens/s on stderr).");
     }
 
     @Override
-    public int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = Args.parse(name(), argv, 1, Set.of("model", "ids", "tokens", "device", "precision", "kv"), Set.of("check-tensors", "no-mmap"), Map.of("n", "tokens"));
+    public List<Opt> options() {
+        return List.of(
+                Opt.value("--model", "DIR", "checkpoint directory"),
+                Opt.value("--ids", "IDS", "input token ids, comma-separated (e.g. 5,17,42)"),
+                Opt.value("--tokens,-n", "N", "how many greedy ids to generate (default 16)"),
+                Opt.value("--device", "DEVICE", "cpu (default) or cuda:N"),
+                Opt.value("--precision", "fast|exact", "fast (default) or exact (f32, as the golden fixtures)"),
+                Opt.value("--kv", "f32|bf16", "KV cache element type"),
+                Opt.flag("--check-tensors", "read every weight once at load and refuse NaN or infinite values"),
+                Opt.flag("--no-mmap", "read the weights into memory instead of mapping the files"));
+    }
+
+    @Override
+    public int run(Args a, PrintStream out, PrintStream err) {
         int[] ids = a.ints("ids");
         int n = a.integer("tokens", 16);
         Device device = Device.parse(a.string("device", "cpu"));

@@ -13,45 +13,44 @@ import org.nemotron4j.generate.GenerationStream;
 
 import java.io.PrintStream;
 import java.nio.file.Path;
-import java.util.HashSet;
-import java.util.Set;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.BooleanSupplier;
 
 /** The model and sampling options {@code run} and {@code chat} share, and how a reply is streamed to the terminal. */
 final class GenerationFlags {
-    static final Set<String> VALUED = Set.of("model", "device", "max-tokens", "thinking-budget", "temperature", "top-p",
-            "top-k", "min-p", "seed", "repetition-penalty", "presence-penalty", "frequency-penalty", "stop", "system", "kv", "activations", "matmul", "precision");
-    static final Set<String> BOOLEANS = Set.of("no-think", "hide-reasoning", "check-tensors", "no-mmap");
+    /** The options {@code run} and {@code chat} share. */
+    static final List<Opt> OPTIONS = List.of(
+            Opt.value("--model", "DIR", "checkpoint directory (default: the demo model, random weights)"),
+            Opt.value("--device", "DEVICE", "cpu (default) or cuda:N"),
+            Opt.value("--precision", "fast|exact", "fast (default): matmul inputs rounded to bf16 (bf16 dot products on CPUs\n"
+                    + "with AVX512-BF16) and a bf16 KV cache; exact: f32, as the golden fixtures"),
+            Opt.value("--kv", "f32|bf16", "KV cache element type (default: bf16, or f32 with --precision exact on cpu)"),
+            Opt.value("--activations", "f32|bf16", "activation element type (default f32 on cpu, bf16 on cuda)"),
+            Opt.value("--matmul", "f32|bf16", "what matmul inputs are rounded to (default: bf16 in fast mode, else the\n"
+                    + "activation type)"),
+            Opt.flag("--check-tensors", "read every weight once at load and refuse NaN or infinite values"),
+            Opt.flag("--no-mmap", "read the weights into memory instead of mapping the files"),
+            Opt.value("--system", "TEXT", "system message"),
+            Opt.value("--max-tokens", "N", "stop after N generated tokens (default 512)"),
+            Opt.flag("--no-think", "reasoning off (as /no_think in the system message)"),
+            Opt.value("--thinking-budget", "N", "end the reasoning after about N tokens (at the next newline)"),
+            Opt.value("--temperature", "T", "sampling temperature (0: greedy; default: the checkpoint's)"),
+            Opt.value("--top-p", "P", "nucleus sampling"),
+            Opt.value("--top-k", "K", "sample among the K most likely tokens"),
+            Opt.value("--min-p", "P", "drop tokens below P x the most likely one's probability"),
+            Opt.value("--seed", "S", "random seed (the same seed, the same output)"),
+            Opt.value("--repetition-penalty", "R", "penalty on tokens already present"),
+            Opt.value("--presence-penalty", "P", "OpenAI-style presence penalty"),
+            Opt.value("--frequency-penalty", "F", "OpenAI-style frequency penalty"),
+            Opt.repeatable("--stop", "TEXT", "stop string (not printed); repeat for several"),
+            Opt.flag("--hide-reasoning", "do not print the reasoning (it goes to stderr, dimmed on a terminal)"));
 
-    static final String HELP = """
-              --model DIR            checkpoint directory (default: the demo model, random weights)
-              --device cpu|cuda:0    where to run (default cpu)
-              --precision fast|exact fast (default): matmul inputs rounded to bf16 (bf16 dot products on CPUs
-                                     with AVX512-BF16) and a bf16 KV cache; exact: f32, as the golden fixtures
-              --kv f32|bf16          KV cache element type (default: bf16, or f32 with --precision exact on cpu)
-              --activations f32|bf16 activation element type (default f32 on cpu, bf16 on cuda)
-              --matmul f32|bf16      what matmul inputs are rounded to (default: bf16 in fast mode, else the
-                                     activation type)
-              --check-tensors        read every weight once at load and refuse NaN or infinite values
-              --no-mmap              read the weights into memory instead of mapping the files
-              --system TEXT          system message
-              --max-tokens N         stop after N generated tokens (default 512)
-              --no-think             reasoning off (as /no_think in the system message)
-              --thinking-budget N    end the reasoning after about N tokens (at the next newline)
-              --temperature T --top-p P --top-k K --min-p P --seed S
-              --repetition-penalty R --presence-penalty P --frequency-penalty F
-              --stop TEXT            stop string (not printed)
-              --hide-reasoning       do not print the reasoning (it goes to stderr, dimmed, by default)""";
-
-    static Set<String> valued(String... more) {
-        Set<String> s = new HashSet<>(VALUED);
-        s.addAll(Set.of(more));
-        return s;
-    }
-
-    static Set<String> booleans(String... more) {
-        Set<String> s = new HashSet<>(BOOLEANS);
-        s.addAll(Set.of(more));
-        return s;
+    /** {@link #OPTIONS} after {@code first}. */
+    static List<Opt> options(Opt... first) {
+        List<Opt> all = new ArrayList<>(List.of(first));
+        all.addAll(OPTIONS);
+        return all;
     }
 
     static NemotronModel load(Args a, PrintStream err) {
@@ -145,7 +144,7 @@ final class GenerationFlags {
             r = r.frequencyPenalty(a.number("frequency-penalty", 0));
         }
         if (a.has("stop")) {
-            r = r.stopStrings(a.string("stop", ""));
+            r = r.stopStrings(a.strings("stop").toArray(String[]::new));
         }
         return r;
     }
@@ -155,11 +154,26 @@ final class GenerationFlags {
      * returns the answer text. Prints prompt and generation speed to {@code err} at the end.
      */
     static String stream(GenerationStream stream, PrintStream out, PrintStream err, boolean showReasoning) {
-        boolean tty = System.console() != null;
+        return stream(stream, out, err, showReasoning, () -> false);
+    }
+
+    /**
+     * As {@link #stream(GenerationStream, PrintStream, PrintStream, boolean)}, stopping early (the answer so far
+     * kept) when {@code stop} turns true, e.g. after Ctrl-C in {@code chat}.
+     */
+    static String stream(GenerationStream stream, PrintStream out, PrintStream err, boolean showReasoning,
+                         BooleanSupplier stop) {
+        boolean tty = Terminal.ansi();
         StringBuilder answer = new StringBuilder();
         Usage usage = null;
         boolean inReasoning = false;
         while (stream.hasNext()) {
+            if (stop.getAsBoolean()) {
+                err.print(inReasoning && tty ? "\u001b[0m\n" : inReasoning ? "\n" : "");
+                out.println();
+                err.println("[stopped]");
+                break;
+            }
             GenerationDelta d = stream.next();
             if (!d.text().isEmpty()) {
                 if (d.channel() == Channel.REASONING) {

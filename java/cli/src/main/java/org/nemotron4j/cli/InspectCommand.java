@@ -8,7 +8,7 @@ import org.nemotron4j.checkpoint.TensorInfo;
 
 import java.io.PrintStream;
 import java.util.Map;
-import java.util.Set;
+import java.util.List;
 import java.util.TreeMap;
 
 /** {@code inspect}: the config summary, layer pattern, parameter count and dtypes of a checkpoint. */
@@ -24,13 +24,13 @@ final class InspectCommand implements Command {
     }
 
     @Override
-    public String usage() {
-        return "usage: nemotron4j inspect --model DIR";
+    public List<Opt> options() {
+        return List.of(
+                Opt.value("--model", "DIR", "checkpoint directory"));
     }
 
     @Override
-    public int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = Args.parse(name(), argv, 1, Set.of("model"), Set.of(), Map.of());
+    public int run(Args a, PrintStream out, PrintStream err) {
         try (Checkpoint ckpt = Checkpoint.open(a.path("model"))) {
             ckpt.validate();
             ModelConfig c = ckpt.config();

@@ -6,9 +6,8 @@ import org.nemotron4j.Session;
 import org.nemotron4j.checkpoint.SafetensorsWriter;
 
 import java.io.PrintStream;
+import java.util.List;
 import java.nio.file.Path;
-import java.util.Map;
-import java.util.Set;
 
 /** {@code logits}: the logits after every input position, by one prefill or token by token, to a safetensors file. */
 final class LogitsCommand implements Command {
@@ -23,16 +22,27 @@ final class LogitsCommand implements Command {
     }
 
     @Override
-    public String usage() {
-        return """
-                usage: nemotron4j logits --model DIR --ids 5,17,42 --out FILE [--decode] [--device cpu|cuda:0] [--precision fast|exact] [--kv f32|bf16] [--check-tensors] [--no-mmap]
-                  writes one F32 tensor "logits" of shape [tokens, vocab]: one prefill of all ids, or with --decode
-                  the first id by prefill and every later one by the recurrent decode step""";
+    public List<String> description() {
+        return List.of(
+                "Writes one F32 tensor \"logits\" of shape [tokens, vocab]: the logits after every input position.");
     }
 
     @Override
-    public int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = Args.parse(name(), argv, 1, Set.of("model", "ids", "out", "device", "precision", "kv"), Set.of("decode", "check-tensors", "no-mmap"), Map.of());
+    public List<Opt> options() {
+        return List.of(
+                Opt.value("--model", "DIR", "checkpoint directory"),
+                Opt.value("--ids", "IDS", "input token ids, comma-separated (e.g. 5,17,42)"),
+                Opt.value("--out", "FILE", "the safetensors file to write"),
+                Opt.flag("--decode", "the first id by prefill, every later one by the recurrent decode step"),
+                Opt.value("--device", "DEVICE", "cpu (default) or cuda:N"),
+                Opt.value("--precision", "fast|exact", "fast (default) or exact (f32, as the golden fixtures)"),
+                Opt.value("--kv", "f32|bf16", "KV cache element type"),
+                Opt.flag("--check-tensors", "read every weight once at load and refuse NaN or infinite values"),
+                Opt.flag("--no-mmap", "read the weights into memory instead of mapping the files"));
+    }
+
+    @Override
+    public int run(Args a, PrintStream out, PrintStream err) {
         int[] ids = a.ints("ids");
         Path file = a.path("out");
         Device device = Device.parse(a.string("device", "cpu"));

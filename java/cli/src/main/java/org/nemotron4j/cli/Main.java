@@ -1,30 +1,42 @@
 package org.nemotron4j.cli;
 
 import org.nemotron4j.NemotronException;
+import org.nemotron4j.Version;
+import picocli.CommandLine;
+import picocli.CommandLine.Help;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.ParseResult;
+import picocli.CommandLine.ScopeType;
+import picocli.CommandLine.UnmatchedArgumentException;
 
 import java.io.PrintStream;
-import java.util.LinkedHashMap;
-import java.util.Map;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
 
-/** The {@code nemotron4j} command: dispatches to one subcommand per verb. Exit 0 on success, 2 on any error. */
+/**
+ * The {@code nemotron4j} command: one subcommand per verb, parsed by picocli (generated help, {@code --version},
+ * errors for unknown options and stray arguments). Exit codes: {@value #OK} success, {@value #FAILURE} a runtime
+ * failure (a bad file, a model error), {@value #USAGE} a usage error, 130 interrupted (Ctrl-C).
+ */
 public final class Main {
-    private static final Map<String, Command> COMMANDS = new LinkedHashMap<>();
+    static final int OK = 0;
+    static final int FAILURE = 1;
+    static final int USAGE = 2;
 
-    static {
-        register(new CreateModelCommand());
-        register(new InspectCommand());
-        register(new LogitsCommand());
-        register(new GenerateCommand());
-        register(new PlanCommand());
-        register(new BenchCommand());
-        register(new RunCommand());
-        register(new ChatCommand());
-        register(new TokenizeCommand());
-    }
-
-    private static void register(Command c) {
-        COMMANDS.put(c.name(), c);
-    }
+    /** Every subcommand, in the order of the help: register a new one here (and only here). */
+    static final List<Command> COMMANDS = List.of(
+            new RunCommand(),
+            new ChatCommand(),
+            new InspectCommand(),
+            new PlanCommand(),
+            new BenchCommand(),
+            new CreateModelCommand(),
+            new TokenizeCommand(),
+            new GenerateCommand(),
+            new LogitsCommand());
 
     private Main() {
     }
@@ -35,44 +47,104 @@ public final class Main {
 
     /** Runs a command line; returns the exit code (for tests). */
     public static int run(String[] args, PrintStream out, PrintStream err) {
-        if (args.length == 0 || args[0].equals("--help") || args[0].equals("-h") || args[0].equals("help")) {
-            usage(args.length == 0 ? err : out);
-            return args.length == 0 ? 2 : 0;
-        }
-        Command c = COMMANDS.get(args[0]);
-        if (c == null) {
-            err.println("nemotron4j: unknown command '" + args[0] + "'");
-            usage(err);
-            return 2;
-        }
-        for (int i = 1; i < args.length; i++) {
-            if (args[i].equals("--help") || args[i].equals("-h")) {
-                out.println(c.usage());
-                return 0;
+        return commandLine(out, err).execute(args);
+    }
+
+    static CommandLine commandLine(PrintStream out, PrintStream err) {
+        CommandSpec root = CommandSpec.create().name("nemotron4j").mixinStandardHelpOptions(true)
+                .version("nemotron4j " + Version.current(),
+                        "Java " + Runtime.version() + " (" + System.getProperty("java.vm.name") + ")",
+                        "native library: " + NativeInfo.describe());
+        root.usageMessage()
+                .description("Run NVIDIA Nemotron-H models (Mamba-2/Transformer hybrids) from Hugging Face checkpoints.")
+                .footerHeading("%nExit status:%n")
+                .footer("  0 success, 1 a runtime failure (file, model, device), 2 a usage error, 130 interrupted.",
+                        "Run 'nemotron4j COMMAND --help' for a command's options.");
+        root.addOption(debugOption());
+        CommandLine cl = new CommandLine(root);
+        for (Command c : COMMANDS) {
+            CommandSpec spec = CommandSpec.wrapWithoutInspection(c).name(c.name()).mixinStandardHelpOptions(true);
+            spec.usageMessage().description(c.summary()).sortOptions(false).abbreviateSynopsis(true);
+            if (!c.description().isEmpty()) {
+                spec.usageMessage().description(
+                        java.util.stream.Stream.concat(java.util.stream.Stream.of(c.summary(), ""), c.description().stream())
+                                .toArray(String[]::new));
             }
+            for (Opt o : c.options()) {
+                spec.addOption(o.spec());
+            }
+            cl.addSubcommand(c.name(), spec);
         }
+        Help.Ansi ansi = Terminal.ansi() ? Help.Ansi.ON : Help.Ansi.OFF;
+        cl.setOut(new PrintWriter(out, true, StandardCharsets.UTF_8));
+        cl.setErr(new PrintWriter(err, true, StandardCharsets.UTF_8));
+        cl.setColorScheme(Help.defaultColorScheme(ansi));
+        cl.setExpandAtFiles(false);             // "@file" is text, not an argument file
+        cl.setOverwrittenOptionsAllowed(true);  // a single-valued option given twice: the last one wins
+        cl.setCaseInsensitiveEnumValuesAllowed(true);
+        cl.setParameterExceptionHandler((e, args) -> usageError(e, err));
+        cl.setExecutionStrategy(pr -> execute(pr, out, err));
+        return cl;
+    }
+
+    /** --debug: on the root command and inherited by every subcommand. */
+    private static OptionSpec debugOption() {
+        return OptionSpec.builder("--debug").type(boolean.class).arity("0").scopeType(ScopeType.INHERIT)
+                .description("print the stack trace of an error").build();
+    }
+
+    private static int usageError(ParameterException e, PrintStream err) {
+        CommandLine cmd = e.getCommandLine();
+        if (cmd.getCommandSpec().parent() == null && e instanceof UnmatchedArgumentException u
+                && !u.getUnmatched().isEmpty() && !u.getUnmatched().getFirst().startsWith("-")) {
+            err.println("error: unknown command '" + u.getUnmatched().getFirst() + "'");
+            err.println("Commands: " + String.join(", ", COMMANDS.stream().map(Command::name).toList())
+                    + ". Run 'nemotron4j --help' for more.");
+            return USAGE;
+        }
+        err.println("error: " + e.getMessage());
+        if (e instanceof UnmatchedArgumentException u && !u.getUnmatched().isEmpty()
+                && !u.getUnmatched().getFirst().startsWith("-")) {
+            err.println("  (text with spaces must be quoted: --prompt \"Why is the sky blue?\")");
+        }
+        UnmatchedArgumentException.printSuggestions(e, err);
+        err.println("Run '" + cmd.getCommandSpec().qualifiedName() + " --help' for its options.");
+        return USAGE;
+    }
+
+    private static int execute(ParseResult root, PrintStream out, PrintStream err) {
+        Integer help = CommandLine.executeHelpRequest(root);
+        if (help != null) {
+            return help;
+        }
+        if (!root.hasSubcommand()) {
+            root.commandSpec().commandLine().usage(err);
+            return USAGE;
+        }
+        ParseResult sub = root.subcommand();
+        Command c = (Command) sub.commandSpec().userObject();
+        boolean debug = sub.hasMatchedOption("--debug") || root.hasMatchedOption("--debug");
         try {
-            return c.run(args, out, err);
+            return c.run(new Args(c.name(), sub), out, err);
         } catch (Args.UsageException e) {
             err.println("error: " + e.getMessage());
-            err.println(c.usage());
-            return 2;
+            err.println("Run 'nemotron4j " + c.name() + " --help' for its options.");
+            trace(e, debug, err);
+            return USAGE;
         } catch (NemotronException e) {
             err.println("error: " + e.getMessage());
-            return 2;
-        } catch (RuntimeException e) {
-            err.println("error: " + e);
-            return 2;
+            trace(e, debug, err);
+            return FAILURE;
+        } catch (RuntimeException | Error e) {
+            err.println("error: " + e + (debug ? "" : " (--debug prints the stack trace)"));
+            trace(e, debug, err);
+            return FAILURE;
         }
     }
 
-    private static void usage(PrintStream out) {
-        out.println("nemotron4j: run NVIDIA Nemotron-H models (Mamba-2/Transformer hybrids) from Hugging Face checkpoints");
-        out.println();
-        out.println("usage: nemotron4j COMMAND [OPTIONS]   (nemotron4j COMMAND --help for its options)");
-        out.println();
-        for (Command c : COMMANDS.values()) {
-            out.printf("  %-14s %s%n", c.name(), c.summary());
+    private static void trace(Throwable e, boolean debug, PrintStream err) {
+        if (debug) {
+            e.printStackTrace(err);
         }
     }
 }

@@ -6,8 +6,7 @@ import org.nemotron4j.MemoryPlan;
 import org.nemotron4j.ModelConfig;
 
 import java.io.PrintStream;
-import java.util.Map;
-import java.util.Set;
+import java.util.List;
 
 /** {@code plan}: bytes per component for a context length and batch, before loading anything. */
 final class PlanCommand implements Command {
@@ -22,20 +21,19 @@ final class PlanCommand implements Command {
     }
 
     @Override
-    public String usage() {
-        return """
-                usage: nemotron4j plan --config FILE.json --context N [--batch B] [--weights bf16|fp8] [--kv bf16|f32] [--activations bf16|f32] [--chunk T]
-                  --context N     tokens of context per sequence (at most max_position_embeddings)
-                  --batch B       sequences decoded together (default 1)
-                  --weights       bf16 (default) or fp8 (NVIDIA's FP8 checkpoints: projections in e4m3)
-                  --kv            KV cache dtype: bf16 (GPU, default) or f32 (the CPU engine)
-                  --activations   activation dtype: bf16 (GPU) or f32 (the CPU engine); default: the --kv one
-                  --chunk T       prefill chunk, the workspace's rows (default %d)""".formatted(LoadOptions.DEFAULT_PREFILL_CHUNK);
+    public List<Opt> options() {
+        return List.of(
+                Opt.value("--config", "FILE", "a Nemotron-H config.json"),
+                Opt.value("--context", "N", "tokens of context per sequence (default: max_position_embeddings)"),
+                Opt.value("--batch", "B", "sequences decoded together (default 1)"),
+                Opt.value("--weights", "bf16|fp8|f32", "bf16 (default) or fp8 (NVIDIA's FP8 checkpoints: projections in e4m3)"),
+                Opt.value("--kv", "bf16|f32", "KV cache dtype: bf16 (GPU, default) or f32 (the CPU engine)"),
+                Opt.value("--activations", "bf16|f32", "activation dtype: bf16 (GPU) or f32 (the CPU engine); default: the --kv one"),
+                Opt.value("--chunk", "T", "prefill chunk, the workspace's rows (default " + LoadOptions.DEFAULT_PREFILL_CHUNK + ")"));
     }
 
     @Override
-    public int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = Args.parse(name(), argv, 1, Set.of("config", "context", "batch", "weights", "kv", "activations", "chunk"), Set.of(), Map.of());
+    public int run(Args a, PrintStream out, PrintStream err) {
         ModelConfig config = ModelConfig.read(a.path("config"));
         DType weights = switch (a.string("weights", "bf16").toLowerCase()) {
             case "bf16" -> DType.BF16;

@@ -8,11 +8,10 @@ import org.nemotron4j.tokenizer.Tokenizer;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.util.List;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Map;
-import java.util.Set;
 
 /** {@code tokenize}: JSON lines {@code {"text": ...}} in, one JSON array of token ids per line out. */
 final class TokenizeCommand implements Command {
@@ -29,16 +28,15 @@ final class TokenizeCommand implements Command {
     }
 
     @Override
-    public String usage() {
-        return """
-                usage: nemotron4j tokenize --tokenizer FILE --jsonl IN [--add-special-tokens]
-                  --tokenizer FILE     a Hugging Face tokenizer.json (or a checkpoint directory)
-                  --jsonl IN           input file, one JSON object with a "text" field per line (- for stdin)""";
+    public List<Opt> options() {
+        return List.of(
+                Opt.value("--tokenizer", "FILE", "a Hugging Face tokenizer.json (or a checkpoint directory)"),
+                Opt.value("--jsonl", "IN", "input file, one JSON object with a \"text\" field per line (- for stdin)"),
+                Opt.flag("--add-special-tokens", "add the tokenizer's special tokens (e.g. BOS)"));
     }
 
     @Override
-    public int run(String[] argv, PrintStream out, PrintStream err) {
-        Args a = Args.parse(name(), argv, 1, Set.of("tokenizer", "jsonl"), Set.of("add-special-tokens"), Map.of());
+    public int run(Args a, PrintStream out, PrintStream err) {
         Path tok = a.path("tokenizer");
         Tokenizer tokenizer = Files.isDirectory(tok) ? Tokenizer.fromDirectory(tok) : Tokenizer.load(tok);
         String in = a.required("jsonl");

@@ -125,7 +125,7 @@ class CliTest {
         Path bad = tmp.resolve("bad.jsonl");
         Files.writeString(bad, "{\"text\": \"ok\"}\n{\"txt\": 1}\n");
         r = run("tokenize", "--tokenizer", fixtures().resolve("tokenizers/llama3/tokenizer.json").toString(), "--jsonl", bad.toString());
-        assertEquals(2, r.code());
+        assertEquals(Main.FAILURE, r.code());
         assertTrue(r.err().contains("line 2"), r.err());
     }
 
@@ -139,7 +139,8 @@ class CliTest {
     @Test
     void badInputExitsNonZeroWithAMessage(@TempDir Path tmp) {
         Result r = run("generate", "--model", tmp.resolve("nope").toString(), "--ids", "1", "-n", "2");
-        assertEquals(2, r.code());
+        assertEquals(Main.FAILURE, r.code());
+        assertTrue(!r.err().contains("\tat org.nemotron4j"), "no stack trace without --debug: " + r.err());
         assertTrue(r.err().contains("nope"), r.err());
 
         r = run("generate", "--model", fixtures().resolve("nemotron-h-tiny").toString(), "--ids", "1,x", "-n", "2");
@@ -147,7 +148,7 @@ class CliTest {
         assertTrue(r.err().contains("--ids"), r.err());
 
         r = run("generate", "--model", fixtures().resolve("nemotron-h-tiny").toString(), "--ids", "1,999", "-n", "2");
-        assertEquals(2, r.code());
+        assertEquals(Main.FAILURE, r.code());
         assertTrue(r.err().contains("token id 999"), r.err());
 
         r = run("logits", "--model", fixtures().resolve("nemotron-h-tiny").toString(), "--ids", "1");
@@ -160,7 +161,11 @@ class CliTest {
 
         r = run("generate", "--bogus", "1");
         assertEquals(2, r.code());
-        assertTrue(r.err().contains("unknown option --bogus"), r.err());
+        assertTrue(r.err().contains("Unknown option") && r.err().contains("'--bogus'"), r.err());
+
+        r = run("generate", "--model", tmp.resolve("nope").toString(), "--ids", "1", "--debug");
+        assertEquals(Main.FAILURE, r.code());
+        assertTrue(r.err().contains("\tat org.nemotron4j"), "--debug prints the stack trace: " + r.err());
     }
 
     /** Fuzzing finding: NaN weights loaded silently; --check-tensors refuses them naming the tensor. */
@@ -179,11 +184,11 @@ class CliTest {
             ch.write(java.nio.ByteBuffer.wrap(new byte[] {(byte) 0xC0, 0x7F}), offset); // BF16 NaN, little-endian
         }
         Result r = run("generate", "--model", model.toString(), "--ids", "5", "-n", "2", "--check-tensors");
-        assertEquals(2, r.code(), r.out());
+        assertEquals(Main.FAILURE, r.code(), r.out());
         assertTrue(r.err().contains("\"lm_head.weight\"") && r.err().contains("NaN at element 10"), r.err());
         r = run("logits", "--model", model.toString(), "--ids", "5", "--out", tmp.resolve("l.safetensors").toString(),
                 "--check-tensors", "--no-mmap");
-        assertEquals(2, r.code(), r.out());
+        assertEquals(Main.FAILURE, r.code(), r.out());
         assertTrue(r.err().contains("lm_head.weight"), r.err());
     }
 }

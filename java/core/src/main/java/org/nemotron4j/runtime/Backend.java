@@ -58,6 +58,14 @@ public final class Backend implements AutoCloseable {
             throw new NemotronException("matmul dtype must be F32 or BF16, got " + matmulDtype);
         }
         NativeLibrary.load();
+        String pluginPath = System.getenv("N4J_CUDA_LIBRARY");
+        if (device.kind() != Device.Kind.CPU && !NativeLibrary.hasCudaPlugin() && (pluginPath == null || pluginPath.isEmpty())) {
+            throw new NemotronException("cannot create the " + device + " backend: the CUDA plug-in "
+                    + System.mapLibraryName("nemotron4j_cuda") + " is not next to the native library in "
+                    + NativeLibrary.load() + ": add the artifact " + NativeLibrary.artifact(true)
+                    + " (Maven: groupId org.nemotron4j, artifactId nemotron4j-native-cuda, classifier "
+                    + NativeLibrary.platform() + "), or set N4J_CUDA_LIBRARY to the plug-in's path");
+        }
         try (Arena a = Arena.ofConfined()) {
             MemorySegment opts = n4j_backend_options.allocate(a);
             n4j_backend_options.kind(opts, device.kind() == Device.Kind.CPU ? N4J_BACKEND_CPU() : N4J_BACKEND_CUDA());

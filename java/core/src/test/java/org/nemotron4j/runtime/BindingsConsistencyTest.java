@@ -1,8 +1,9 @@
-package org.nemotron4j.bindings;
+package org.nemotron4j.runtime;
+
+import org.nemotron4j.bindings.nemotron4j_h;
 
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.nemotron4j.runtime.NativeLibrary;
 
 import java.io.IOException;
 import java.lang.foreign.AddressLayout;
