@@ -17,6 +17,7 @@ module org.nemotron4j {
     exports org.nemotron4j;
     exports org.nemotron4j.chat;
     exports org.nemotron4j.checkpoint;
+    exports org.nemotron4j.eval;
     exports org.nemotron4j.generate;
     exports org.nemotron4j.sampling;
     exports org.nemotron4j.serving;

@@ -36,7 +36,8 @@ public final class Main {
             new CreateModelCommand(),
             new TokenizeCommand(),
             new GenerateCommand(),
-            new LogitsCommand());
+            new LogitsCommand(),
+            new PerplexityCommand());
 
     private Main() {
     }
