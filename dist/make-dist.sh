@@ -30,7 +30,7 @@ nemotron4j $version ($platform): run NVIDIA Nemotron-H models from Hugging Face 
 
   bin/nemotron4j --help
   bin/nemotron4j run --model /path/to/NVIDIA-Nemotron-Nano-9B-v2 --prompt "Why is the sky blue?"
-  bin/nemotron4j run --prompt "Hello"      (a small random-weight demo model, created on first use)
+  bin/nemotron4j run --prompt "And God said"   (the demo: a small base model trained on the King James Bible)
 
 Needs no JDK: runtime/ is the Java runtime it runs on. NEMOTRON4J_JAVA_OPTS adds JVM options (e.g. -Xmx).
 Licensed under the Apache License 2.0 (LICENSE).
@@ -38,7 +38,7 @@ TXT
 cat > "$stage/bin/nemotron4j" <<'SH'
 #!/bin/sh
 # nemotron4j launcher of the distribution: runs the CLI on the bundled Java runtime (no JDK needed).
-# NEMOTRON4J_JAVA_OPTS adds JVM options; NEMOTRON4J_DEMO_MODEL moves the demo model (default ~/.cache/nemotron4j).
+# NEMOTRON4J_JAVA_OPTS adds JVM options; NEMOTRON4J_DEMO_MODEL moves the demo model (unpacked on first use into ~/.cache/nemotron4j).
 self=$(readlink -f "$0")
 home=$(dirname "$(dirname "$self")")
 # shellcheck disable=SC2086

@@ -1,82 +1,106 @@
 package org.nemotron4j.cli;
 
-import org.nemotron4j.ModelConfig;
 import org.nemotron4j.NemotronException;
-import org.nemotron4j.checkpoint.ModelGenerator;
-import org.nemotron4j.tokenizer.DemoTokenizer;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Comparator;
+import java.util.List;
+import java.util.stream.Stream;
 
 /**
- * The demo checkpoint {@code run} and {@code chat} use when no {@code --model} is given: a small random-weight
- * Nemotron-H (its output is noise) with a byte-level BPE tokenizer carrying Nemotron's special tokens and a chat
- * template of the project's own in the Nemotron turn format. It exists to exercise the whole pipeline: template,
- * tokenizer, prefill, decode, sampling, reasoning channel, streaming. Created on first use.
+ * The demo checkpoint {@code run}, {@code chat} and {@code perplexity} use when no {@code --model} is given:
+ * nemotron-h-demo, a 3.9M-parameter Nemotron-H base model trained by the project on the King James Bible
+ * ({@code tools/demo-model}). It continues English text in the Bible's style; it is not an assistant.
+ *
+ * <p>The checkpoint travels inside this jar and is copied out once into the demo directory (the repository's
+ * {@code models/nemotron-h-demo} when run by its launcher, already complete; else ~/.cache/nemotron4j/).
  */
 final class DemoModel {
-    /** Where the launcher (or the environment) says the demo lives; else ~/.cache/nemotron4j/demo-model. */
+    /** Changes whenever the packaged checkpoint changes, so an older copy is replaced. */
+    static final String VERSION = "nemotron-h-demo kjv 1";
+    static final String RESOURCE_DIR = "demo-model/";
+    static final List<String> FILES = List.of("config.json", "model.safetensors", "tokenizer.json",
+            "tokenizer_config.json", "generation_config.json", "README.md");
+
+    private DemoModel() {
+    }
+
+    /** Where the launcher (or the environment) says the demo lives; else ~/.cache/nemotron4j/nemotron-h-demo. */
     static Path defaultDirectory() {
         String env = System.getenv("NEMOTRON4J_DEMO_MODEL");
         if (env != null && !env.isBlank()) {
             return Path.of(env);
         }
-        return Path.of(System.getProperty("user.home"), ".cache", "nemotron4j", "demo-model");
+        return Path.of(System.getProperty("user.home"), ".cache", "nemotron4j", "nemotron-h-demo");
     }
 
-    static final String CONFIG = """
-            {"architectures": ["NemotronHForCausalLM"], "model_type": "nemotron_h",
-             "num_hidden_layers": 8, "hybrid_override_pattern": "M-M*M-M-", "hidden_size": 256, "vocab_size": %d,
-             "mamba_num_heads": 8, "mamba_head_dim": 32, "ssm_state_size": 32, "n_groups": 2, "conv_kernel": 4,
-             "chunk_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64,
-             "intermediate_size": 512, "layer_norm_epsilon": 1e-5, "max_position_embeddings": 8192,
-             "use_conv_bias": true, "tie_word_embeddings": false, "time_step_limit": [0.0, Infinity],
-             "bos_token_id": %d, "eos_token_id": [%d, %d], "pad_token_id": 0}
-            """.formatted(DemoTokenizer.VOCAB_SIZE, DemoTokenizer.BOS_ID, DemoTokenizer.EOS_ID, DemoTokenizer.END_OF_TURN_ID);
-
-    private DemoModel() {
-    }
-
-    /** Returns {@code dir}, creating the demo checkpoint there first if it is not complete. */
+    /**
+     * Returns {@code dir} once it holds the demo checkpoint: a directory with the checkpoint's files that was not
+     * made by this class (the repository's copy) is used as it is; otherwise the packaged files are copied there.
+     */
     static Path ensure(Path dir, PrintStream err) {
-        Path done = dir.resolve(".complete");
-        if (Files.exists(done)) {
-            return dir;
-        }
-        err.println("creating the demo model in " + dir + " (random weights: its output is noise)");
-        ModelConfig config = ModelConfig.parse(CONFIG, "demo config");
-        ProgressBar bar = new ProgressBar(err, "demo model");
-        ModelGenerator.generate(config, dir, 2026, false, bar::update);
-        DemoTokenizer.write(dir, template());
+        Path marker = dir.resolve(".complete");
         try {
-            Files.writeString(dir.resolve("generation_config.json"), """
-                    {"bos_token_id": %d, "eos_token_id": [%d, %d], "pad_token_id": 0, "do_sample": true,
-                     "temperature": 0.6, "top_p": 0.95}
-                    """.formatted(DemoTokenizer.BOS_ID, DemoTokenizer.EOS_ID, DemoTokenizer.END_OF_TURN_ID));
-            Files.writeString(dir.resolve("README.txt"), """
-                    nemotron4j demo model: a small Nemotron-H with RANDOM weights. Its output is noise; it exists to
-                    exercise the whole pipeline (chat template, tokenizer, prefill, decode, sampling, streaming).
-                    Point --model at a real checkpoint directory (e.g. NVIDIA-Nemotron-Nano-9B-v2) for real answers.
-                    """);
-            Files.writeString(done, "ok\n");
+            if (Files.isRegularFile(marker)) {
+                if (Files.readString(marker, StandardCharsets.UTF_8).strip().equals(VERSION)) {
+                    return dir;
+                }
+            } else if (FILES.stream().allMatch(f -> Files.isRegularFile(dir.resolve(f)))) {
+                return dir;
+            }
+        } catch (IOException e) {
+            throw new NemotronException("cannot read " + marker + ": " + e.getMessage(), e);
+        }
+        err.println("unpacking the demo model (a small base model trained on the King James Bible) into " + dir);
+        Path parent = dir.toAbsolutePath().getParent();
+        Path tmp = null;
+        try {
+            Files.createDirectories(parent);
+            tmp = Files.createTempDirectory(parent, dir.getFileName() + ".tmp");
+            for (String name : FILES) {
+                try (InputStream in = DemoModel.class.getResourceAsStream(RESOURCE_DIR + name)) {
+                    if (in == null) {
+                        throw new NemotronException("the demo model's " + name + " is missing from the nemotron4j jar");
+                    }
+                    Files.copy(in, tmp.resolve(name));
+                }
+            }
+            Files.writeString(tmp.resolve(".complete"), VERSION + "\n");
+            if (Files.exists(dir)) {
+                deleteTree(dir);       // an older or partial copy
+            }
+            try {
+                Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, dir);
+            }
+            tmp = null;
         } catch (IOException e) {
             throw new NemotronException("cannot write the demo model in " + dir + ": " + e.getMessage(), e);
+        } finally {
+            if (tmp != null) {
+                try {
+                    deleteTree(tmp);
+                } catch (IOException ignored) {
+                    // a stray temporary directory beside the demo; the next run makes a new one
+                }
+            }
         }
         return dir;
     }
 
-    static String template() {
-        try (InputStream in = DemoModel.class.getResourceAsStream("demo_chat_template.jinja")) {
-            if (in == null) {
-                throw new NemotronException("the demo chat template is missing from the jar");
+    private static void deleteTree(Path root) throws IOException {
+        try (Stream<Path> all = Files.walk(root)) {
+            for (Path p : all.sorted(Comparator.reverseOrder()).toList()) {
+                Files.delete(p);
             }
-            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new NemotronException("cannot read the demo chat template: " + e.getMessage(), e);
         }
     }
 }

@@ -21,7 +21,7 @@ import java.util.function.BooleanSupplier;
 final class GenerationFlags {
     /** The options {@code run} and {@code chat} share. */
     static final List<Opt> OPTIONS = List.of(
-            Opt.value("--model", "DIR", "checkpoint directory (default: the demo model, random weights)"),
+            Opt.value("--model", "DIR", "checkpoint directory (default: the demo model, a small base model trained on the KJV Bible)"),
             Opt.value("--device", "DEVICE", "cpu (default) or cuda:N"),
             Opt.value("--precision", "fast|exact", "fast (default): matmul inputs rounded to bf16 (bf16 dot products on CPUs\n"
                     + "with AVX512-BF16) and a bf16 KV cache; exact: f32, as the golden fixtures"),

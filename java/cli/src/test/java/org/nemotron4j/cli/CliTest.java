@@ -110,6 +110,67 @@ class CliTest {
     }
 
     @Test
+    void theDemoModelContinuesEnglishOnStdout(@TempDir Path tmp) throws Exception {
+        Path demo = DemoModel.ensure(tmp.resolve("demo"), new PrintStream(new ByteArrayOutputStream()));
+        assertTrue(Files.readString(demo.resolve(".complete")).contains(DemoModel.VERSION));
+        assertEquals(demo, DemoModel.ensure(demo, new PrintStream(new ByteArrayOutputStream())), "unpacked once");
+        Result r = run("run", "--model", demo.toString(), "--prompt", "And God said", "--max-tokens", "24",
+                "--temperature", "0");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("(0 reasoning)"), "a base model: nothing goes to the reasoning channel\n" + r.err());
+        String words = r.out().toLowerCase(java.util.Locale.ROOT);
+        long known = java.util.Arrays.stream(words.split("[^a-z]+"))
+                .filter(w -> java.util.Set.of("the", "and", "of", "unto", "lord", "god", "he", "them", "that", "i",
+                        "said", "thou", "thy", "shall", "be", "to", "his", "in", "a", "is", "me", "my", "not", "let")
+                        .contains(w)).count();
+        assertTrue(known >= 4, "a continuation in the Bible's English, got: " + r.out());
+    }
+
+    @Test
+    void perplexityCommand(@TempDir Path tmp) throws Exception {
+        Path demo = DemoModel.ensure(tmp.resolve("demo"), new PrintStream(new ByteArrayOutputStream()));
+        Path text = tmp.resolve("text.txt");
+        Files.writeString(text, """
+                And it came to pass, when men began to multiply on the face of the earth, and daughters were born
+                unto them, that the sons of God saw the daughters of men that they were fair; and they took them
+                wives of all which they chose. And the LORD said, My spirit shall not always strive with man, for
+                that he also is flesh: yet his days shall be an hundred and twenty years.
+                """);
+        Path saved = tmp.resolve("exact.logits");
+        Result r = run("perplexity", "--model", demo.toString(), "--file", text.toString(), "--ctx", "32",
+                "--precision", "exact", "--save-logits", saved.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("Final estimate: PPL = "), r.out());
+        r = run("perplexity", "--model", demo.toString(), "--file", text.toString(), "--ctx", "32",
+                "--kl-base", saved.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("mean KLD:") && r.out().contains("same top-1:"), r.out());
+
+        r = run("perplexity", "--model", tmp.resolve("no-such-model").toString(), "--file", text.toString());
+        assertEquals(Main.FAILURE, r.code());
+        assertTrue(r.err().contains("no-such-model"), r.err());
+        r = run("perplexity", "--model", demo.toString());
+        assertEquals(Main.USAGE, r.code());
+        assertTrue(r.err().contains("--file"), r.err());
+        Path empty = tmp.resolve("empty.txt");
+        Files.writeString(empty, "");
+        r = run("perplexity", "--model", demo.toString(), "--file", empty.toString());
+        assertEquals(Main.FAILURE, r.code());
+        assertTrue(r.err().contains("empty.txt") && r.err().contains("empty"), r.err());
+        r = run("perplexity", "--model", demo.toString(), "--file", text.toString());
+        assertEquals(Main.FAILURE, r.code());
+        assertTrue(r.err().contains("fewer than one window of --ctx 512"), r.err());
+        Path bad = tmp.resolve("bad.txt");
+        Files.write(bad, new byte[] {'A', 'n', 'd', ' ', (byte) 0xE2, (byte) 0x82, '\n'});
+        r = run("perplexity", "--model", demo.toString(), "--file", bad.toString(), "--ctx", "2");
+        assertEquals(Main.FAILURE, r.code());
+        assertTrue(r.err().contains("bad.txt is not valid UTF-8") && r.err().contains("byte offset 4"), r.err());
+        r = run("perplexity", "--model", demo.toString(), "--file", text.toString(), "--ctx", "32", "--stride", "64");
+        assertEquals(Main.FAILURE, r.code());
+        assertTrue(r.err().contains("--stride must be between 1 and --ctx"), r.err());
+    }
+
+    @Test
     void tokenizeReproducesTheFixtureIds(@TempDir Path tmp) throws Exception {
         Path cases = fixtures().resolve("tokenizers/llama3/cases.jsonl");
         Result r = run("tokenize", "--tokenizer", fixtures().resolve("tokenizers/llama3/tokenizer.json").toString(),
