@@ -82,10 +82,10 @@ final class PerplexityCommand implements Command {
             if (kl != null) {
                 out.printf("KL-divergence against %s (its PPL %.4f):%n", options.klBase(), kl.basePerplexity());
                 out.printf("  ln(PPL/PPL(base)): %+.6f%n", Math.log(r.perplexity() / kl.basePerplexity()));
-                out.printf("  mean KLD:    %.6f +/- %.6f%n", kl.mean(), kl.meanStdErr());
-                out.printf("  median KLD:  %.6f%n", kl.median());
-                out.printf("  99.0%% KLD:   %.6f%n", kl.p99());
-                out.printf("  maximum KLD: %.6f%n", kl.max());
+                out.printf("  mean KLD:    %.4e +/- %.4e%n", kl.mean(), kl.meanStdErr());
+                out.printf("  median KLD:  %.4e%n", kl.median());
+                out.printf("  99.0%% KLD:   %.4e%n", kl.p99());
+                out.printf("  maximum KLD: %.4e%n", kl.max());
                 out.printf("  same top-1:  %.3f +/- %.3f %%%n", 100 * kl.top1(), 100 * kl.top1StdErr());
             }
         }
