@@ -437,6 +437,10 @@ int main(int argc, char** argv) {
     printf("matmul: %s; fractions of the %s peak x threads and of the %d-thread read bandwidth\n",
            g_ceilings.bf16_matmul ? "bf16 dot products (fast)" : "f32 activations (exact)",
            g_ceilings.bf16_matmul ? "vdpbf16ps (bf16/fp8 weights) or avx2 fma (f32)" : "avx2 fma", info.threads);
+    // N4J_BENCH_ONLY=matmul|scan|attention runs one family of lines (the peaks and bandwidth always run).
+    const char* only = getenv("N4J_BENCH_ONLY");
+    auto want = [only](const char* family) { return only == nullptr || *only == 0 || strcmp(only, family) == 0; };
+    if (want("matmul")) {
     // Decode: one row, weights far larger than the caches (memory bound).
     bench_matmul(b, "9B up_proj (decode)", N4J_DTYPE_BF16, 1, 4480, 15680, 10);
     bench_matmul(b, "9B up_proj (decode)", N4J_DTYPE_F8_E4M3, 1, 4480, 15680, 10);
@@ -449,12 +453,17 @@ int main(int argc, char** argv) {
     bench_matmul(b, "medium up_proj (prefill)", N4J_DTYPE_BF16, 512, 2048, 7168, 3);
     bench_matmul(b, "medium up_proj (prefill)", N4J_DTYPE_F8_E4M3, 512, 2048, 7168, 3);
     bench_matmul(b, "medium in_proj (prefill)", N4J_DTYPE_BF16, 512, 2048, 7232, 3);
-    bench_scan(b, "medium", 64, 40, 8, 128, 128, 512);
-    bench_scan(b, "9B", 128, 80, 8, 128, 128, 512);
-    bench_attention(b, "medium", 16, 4, 128, 512, 0);
-    bench_attention(b, "medium", 16, 4, 128, 1, 4095);
-    bench_attention_decode(b, "9B", 40, 8, 128, 4096);
-    bench_attention_decode(b, "9B", 40, 8, 128, 32768);
+    }
+    if (want("scan")) {
+        bench_scan(b, "medium", 64, 40, 8, 128, 128, 512);
+        bench_scan(b, "9B", 128, 80, 8, 128, 128, 512);
+    }
+    if (want("attention")) {
+        bench_attention(b, "medium", 16, 4, 128, 512, 0);
+        bench_attention(b, "medium", 16, 4, 128, 1, 4095);
+        bench_attention_decode(b, "9B", 40, 8, 128, 4096);
+        bench_attention_decode(b, "9B", 40, 8, 128, 32768);
+    }
     n4j_backend_destroy(b);
     return 0;
 }

@@ -375,7 +375,8 @@ n4j_attn_dims attn_dims(int32_t heads, int32_t kv_heads, int32_t head_dim) {
 void test_attention(const backends& all) {
     op_stats st_prefill, st_decode;
     rng r(17);
-    const int32_t dims_list[][3] = {{4, 2, 16}, {6, 1, 20}, {8, 8, 80}, {5, 5, 7}, {16, 4, 128}};
+    // groups of 2, 6, 1, 4, 5 and 3 query heads per KV head (the decode kernel takes them four at a time)
+    const int32_t dims_list[][3] = {{4, 2, 16}, {6, 1, 20}, {8, 8, 80}, {5, 5, 7}, {16, 4, 128}, {10, 2, 24}, {6, 2, 12}};
     for (auto& d : dims_list) {
         const n4j_attn_dims dims = attn_dims(d[0], d[1], d[2]);
         const int32_t qw = d[0] * d[2], kvw = d[1] * d[2];
