@@ -56,7 +56,8 @@ mvn -B -ntp -q -Dstyle.color=never -f examples/hello/pom.xml package "$@"
 # --add-modules ALL-MODULE-PATH: Jinjava is an automatic module, and an automatic module's own dependencies
 # (commons-lang3, guava, ...) are not resolved unless something names them.
 "$JAVA_HOME/bin/java" --enable-native-access=org.nemotron4j,org.nemotron4j.bindings --add-modules ALL-MODULE-PATH \
-  -p examples/hello/target/modules -m org.nemotron4j.example/org.nemotron4j.example.Hello | tee build/example.out
+  -p examples/hello/target/modules -m org.nemotron4j.example/org.nemotron4j.example.Hello \
+  "$PWD/models/nemotron-h-demo" "And God said" | tee build/example.out
 grep -q '^completion: .' build/example.out || { echo "ERROR: the example printed no completion" >&2; exit 1; }
 
 # The distribution (dist/, made by the Maven build) on a machine without a JDK, as far as this one can pretend: an
