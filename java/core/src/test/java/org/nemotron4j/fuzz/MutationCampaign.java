@@ -69,7 +69,7 @@ public final class MutationCampaign {
     private final long timeoutSeconds;
     private final boolean keep;
     private final Map<String, Path> bases = new LinkedHashMap<>();
-    private final Map<String, String> baselines = new HashMap<>();
+    final Map<String, String> baselines = new HashMap<>();
     private final PrintStream log;
     private Worker worker;
 
@@ -158,7 +158,7 @@ public final class MutationCampaign {
                 outcomes.add(o);
                 tsv.write(String.join("\t", String.valueOf(m.id()), m.target().name().toLowerCase(), m.base(),
                         m.kind(), m.flags(), o.applied().expect().name(), o.verdict().label(),
-                        o.applied().detail(), o.answer(), o.why()) + "\n");
+                        o.applied().detail(), o.answer().replace("\t", " | "), o.why()) + "\n");
                 tsv.flush();
                 if (o.verdict().bad()) {
                     log.printf("  #%d %s %s [%s]: %s -- %s -- %s%n", m.id(), m.base(), m.kind(), o.verdict().label(),
@@ -196,6 +196,10 @@ public final class MutationCampaign {
         for (String t : List.of("gpt4o", "llama3", "qwen3")) {
             bases.put(t, fixtures.resolve("tokenizers/" + t + "/tokenizer.json"));
         }
+    }
+
+    Path basePath(String base) {
+        return bases.get(base);
     }
 
     Outcome runOne(Mutation m) throws IOException {
