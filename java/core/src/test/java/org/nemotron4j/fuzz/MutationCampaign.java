@@ -12,7 +12,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.EnumMap;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -45,7 +44,8 @@ import org.nemotron4j.tokenizer.DemoTokenizer;
  *   <li>{@code unclean}: any other throwable (an unchecked exception, StackOverflowError, OutOfMemoryError).</li>
  * </ul>
  * Options: {@code --seed N} (18), {@code --work DIR}, {@code --fixtures DIR}, {@code --timeout SECONDS} (60),
- * {@code --only ID,ID} (reproduce some), {@code --every K} (every K-th mutation: a quick sample), {@code --keep}
+ * {@code --only ID,ID} (reproduce some), {@code --every K} (every K-th mutation: a quick sample), {@code --jobs N}
+ * (N child JVMs at once; the report keeps the mutations' order), {@code --keep}
  * (keep every mutated input; those of crash/hang/silent/unclean are always kept). Exit status 1 when any crash,
  * hang, silent acceptance or unclean error was found.
  */
@@ -69,9 +69,12 @@ public final class MutationCampaign {
     private final long timeoutSeconds;
     private final boolean keep;
     private final Map<String, Path> bases = new LinkedHashMap<>();
-    final Map<String, String> baselines = new HashMap<>();
+    final Map<String, String> baselines = new java.util.concurrent.ConcurrentHashMap<>();
     private final PrintStream log;
-    private Worker worker;
+    /** Child JVMs running at once (one worker each); the outcomes do not depend on it. */
+    int jobs = 1;
+    private final ThreadLocal<Worker> worker = new ThreadLocal<>();
+    private final List<Worker> workers = java.util.Collections.synchronizedList(new ArrayList<>());
 
     MutationCampaign(long seed, Path work, Path fixtures, long timeoutSeconds, boolean keep, PrintStream log) {
         this.seed = seed;
@@ -90,6 +93,7 @@ public final class MutationCampaign {
         Set<Integer> only = null;
         int every = 1;
         boolean keep = false;
+        int jobs = 1;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--seed" -> seed = Long.parseLong(args[++i]);
@@ -99,11 +103,13 @@ public final class MutationCampaign {
                 case "--only" -> only = Stream.of(args[++i].split(",")).map(Integer::valueOf).collect(Collectors.toSet());
                 case "--every" -> every = Integer.parseInt(args[++i]);
                 case "--keep" -> keep = true;
+                case "--jobs" -> jobs = Integer.parseInt(args[++i]);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
         MutationCampaign campaign = new MutationCampaign(seed, work.toAbsolutePath(), fixtures.toAbsolutePath(),
                 timeout, keep, System.out);
+        campaign.jobs = jobs;
         Set<Integer> selected = only;
         int step = every;
         int[] status = {0};
@@ -151,10 +157,25 @@ public final class MutationCampaign {
         List<Outcome> outcomes = new ArrayList<>();
         Path report = work.resolve("report.tsv");
         long start = System.nanoTime();
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(jobs, r -> {
+            Thread t = new Thread(null, r, "campaign-job", 1L << 30);
+            t.setDaemon(true);
+            return t;
+        });
         try (Writer tsv = Files.newBufferedWriter(report)) {
             tsv.write("id\ttarget\tbase\tkind\tflags\texpect\tverdict\tdetail\tanswer\twhy\n");
+            List<java.util.concurrent.Future<Outcome>> futures = new ArrayList<>();
             for (Mutation m : chosen) {
-                Outcome o = runOne(m);
+                futures.add(pool.submit(() -> runOne(m)));
+            }
+            for (java.util.concurrent.Future<Outcome> future : futures) {
+                Outcome o;
+                try {
+                    o = future.get();
+                } catch (java.util.concurrent.ExecutionException e) {
+                    throw new IllegalStateException("the campaign itself failed", e.getCause());
+                }
+                Mutation m = o.mutation();
                 outcomes.add(o);
                 tsv.write(String.join("\t", String.valueOf(m.id()), m.target().name().toLowerCase(), m.base(),
                         m.kind(), m.flags(), o.applied().expect().name(), o.verdict().label(),
@@ -169,8 +190,9 @@ public final class MutationCampaign {
                 }
             }
         } finally {
-            if (worker != null) {
-                worker.close();
+            pool.shutdownNow();
+            synchronized (workers) {
+                workers.forEach(Worker::close);
             }
         }
         printSummary(outcomes, (System.nanoTime() - start) / 1e9);
@@ -326,13 +348,17 @@ public final class MutationCampaign {
 
     String ask(String job, long seconds) {
         try {
-            if (worker == null || !worker.process.isAlive()) {
-                worker = new Worker(work);
+            Worker w = worker.get();
+            if (w == null || !w.process.isAlive()) {
+                w = new Worker(work);
+                workers.add(w);
+                worker.set(w);
             }
-            String a = worker.ask(job, seconds);
+            String a = w.ask(job, seconds);
             if (!a.startsWith("ACCEPTED") && !a.startsWith("REFUSED")) {
-                worker.close(); // after a crash, a hang or an Error, the next job gets a fresh JVM
-                worker = null;
+                w.close(); // after a crash, a hang or an Error, the next job gets a fresh JVM
+                workers.remove(w);
+                worker.remove();
             }
             return a;
         } catch (IOException e) {
