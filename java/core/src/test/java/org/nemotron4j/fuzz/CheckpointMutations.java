@@ -381,7 +381,10 @@ final class CheckpointMutations {
         String t = pick(r, st.names());
         st.remove(t);
         st.write(file);
-        return done(dir, file.getFileName() + ": \"" + t + "\" removed (file consistent)", REFUSE);
+        // every tensor is required except an FP8 weight's input_scale, which the layout makes optional (the static
+        // activation scale of ModelOpt checkpoints; 0 when absent, ignored by weight-only kernels: NemotronHLayout)
+        return done(dir, file.getFileName() + ": \"" + t + "\" removed (file consistent)",
+                t.endsWith(".input_scale") ? ANY : REFUSE);
     }
 
     static Applied extraTensor(Path base, Path work, Random r) throws IOException {
