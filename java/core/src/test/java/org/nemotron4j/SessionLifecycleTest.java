@@ -74,9 +74,10 @@ class SessionLifecycleTest {
      * 1000 sessions opened, used and closed: the library's own count of native bytes returns to the baseline after
      * every one, and the process's resident memory does not grow with the number of sessions (a native allocation
      * that the count misses). Resident memory moves for reasons of its own on a loaded machine (the JIT, the Java
-     * heap and metaspace growing, malloc arenas), once, not per session: so the sessions run in three rounds after a
-     * warm-up, the Java heap's committed size is subtracted, and the smallest growth of a round is held to the
-     * bound. A leak of 32 KiB per session grows every round by more than it.
+     * heap and metaspace growing or shrinking, malloc arenas), once, not per session: so the sessions run in three
+     * rounds after a warm-up, the Java heap's committed size is subtracted, and the median growth of a round is held
+     * to the bound (one round off in either direction, as a GC giving back 400 MB, does not decide). A leak of
+     * 32 KiB per session grows every round by more than it.
      */
     @Test
     void thousandSessionsLeakNothing() throws Exception {
@@ -92,8 +93,7 @@ class SessionLifecycleTest {
                 }
             }
             long previous = nativeResidentBytes();
-            long smallestGrowth = Long.MAX_VALUE;
-            StringBuilder growths = new StringBuilder();
+            long[] growth = new long[rounds];
             for (int r = 0; r < rounds; r++) {
                 for (int i = 0; i < perRound; i++) {
                     try (Session s = m.newSession()) {
@@ -103,13 +103,15 @@ class SessionLifecycleTest {
                     assertEquals(baseline, m.allocatedBytes(), "native bytes after closing session " + i + " of round " + r);
                 }
                 long now = nativeResidentBytes();
-                smallestGrowth = Math.min(smallestGrowth, now - previous);
-                growths.append(' ').append(now - previous);
+                growth[r] = now - previous;
                 previous = now;
             }
-            System.err.println("thousandSessionsLeakNothing: resident bytes outside the heap, growth per round:" + growths);
-            assertTrue(smallestGrowth < 32L * 1024 * perRound, "resident memory outside the Java heap grew in every round"
-                    + " of " + perRound + " sessions, by bytes:" + growths);
+            String growths = java.util.Arrays.toString(growth);
+            System.err.println("thousandSessionsLeakNothing: resident bytes outside the heap, growth per round: " + growths);
+            long[] sorted = growth.clone();
+            java.util.Arrays.sort(sorted);
+            assertTrue(sorted[rounds / 2] < 32L * 1024 * perRound, "resident memory outside the Java heap grew by a"
+                    + " median of " + sorted[rounds / 2] + " bytes per round of " + perRound + " sessions: " + growths);
         }
     }
 
