@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The mutation campaign (java/core/src/test/java/org/nemotron4j/fuzz/MutationCampaign.java): ~430 seeded checkpoint
 # mutations and ~150 tokenizer mutations, each loaded and run in a child JVM with a timeout, classified as clean
-# refusal / accepted / crash / hang / silent acceptance / unclean error. Not part of ci/test.sh (it takes a quarter of
-# an hour on 2 cores). Run after a build (ci/test.sh, or `mvn install`), from anywhere:
-#   ci/mutation-campaign.sh                      # the whole campaign, seed 18; exit 1 if anything bad was found
+# refusal / accepted / crash / hang / silent acceptance / unclean error. Not part of ci/test.sh (7-12 minutes with
+# --jobs 3 on 2 busy cores). Run after a build (ci/test.sh, or `mvn install`), from anywhere:
+#   ci/mutation-campaign.sh --jobs 3             # the whole campaign, seed 18, 3 child JVMs; exit 1 if anything bad
 #   ci/mutation-campaign.sh --seed 7 --every 10  # another seed, every 10th mutation
 #   ci/mutation-campaign.sh --only 12,10004 --keep   # reproduce two mutations, keep their files
 # Output: the per-kind table on stdout, build/mutation-campaign/report.tsv (one line per mutation: what was mutated,
