@@ -8,7 +8,7 @@
 # and `command -v java` nothing, before the launcher runs `--version`, `inspect` and `run` with
 # env -i PATH=/usr/bin:/bin. The mounts are private to the namespace (nothing changes for other processes) and end
 # with it. Where unshare is not permitted the same commands run with env -i only, and a warning says that a JDK
-# installed on this machine stayed reachable.
+# installed on this machine stayed reachable (N4J_DIST_NO_UNSHARE=1 takes that path on purpose).
 set -euo pipefail
 tarball=$(readlink -f "$1")
 model=$(readlink -f "$2")
@@ -82,12 +82,13 @@ inner() {
   grep -q "^Java $java_version" "$box/version.out" \
     || { echo "ERROR: the distribution did not run on its bundled runtime" >&2; return 1; }
   "${clean[@]}" "$launcher" inspect --model "$box/model"
-  "${clean[@]}" "$launcher" run --prompt "Why is the sky blue?" --max-tokens 8 --seed 1 > "$box/run.out"
+  "${clean[@]}" "$launcher" run --prompt "Why is the sky blue?" --max-tokens 8 --seed 1 > "$box/run.out" 2> "$box/run.err"
   [ -s "$box/run.out" ] || { echo "ERROR: the distribution's run printed nothing" >&2; return 1; }
-  echo "run printed: $(tr '\n' ' ' < "$box/run.out" | head -c 300)"
+  echo "run: stdout: $(tr '\n' ' ' < "$box/run.out" | head -c 300)"
+  echo "run: stderr ends: $(tr '\r' '\n' < "$box/run.err" | grep -v '^$' | tail -2 | tr '\n' ' ' | head -c 400)"
 }
 
-if unshare --mount --propagation private true 2>/dev/null; then
+if [ "${N4J_DIST_NO_UNSHARE:-0}" != 1 ] && unshare --mount --propagation private true 2>/dev/null; then
   unshare --mount --propagation private bash -c "$(declare -f hide_all reachable inner); inner \"\$@\"" inner \
     "$tarball" "$model" "$java_version" 1
 else
