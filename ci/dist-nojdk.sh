@@ -40,7 +40,7 @@ inner() {
     box=/tmp/box
   else
     box=$(mktemp -d)
-    trap 'rm -rf "$box"' EXIT
+    trap "rm -rf '$box'" EXIT  # (expanded now: box is local)
   fi
   mkdir -p "$box/home" "$box/model"
   tar -xzf "$tarball" -C "$box"
