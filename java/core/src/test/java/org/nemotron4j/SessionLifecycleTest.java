@@ -70,27 +70,58 @@ class SessionLifecycleTest {
         assertThrows(NemotronException.class, m::newSession);
     }
 
+    /**
+     * 1000 sessions opened, used and closed: the library's own count of native bytes returns to the baseline after
+     * every one, and the process's resident memory does not grow with the number of sessions (a native allocation
+     * that the count misses). Resident memory moves for reasons of its own on a loaded machine (the JIT, the Java
+     * heap and metaspace growing or shrinking, malloc arenas), once, not per session: so the sessions run in three
+     * rounds after a warm-up, the Java heap's committed size is subtracted, and the median growth of a round is held
+     * to the bound (one round off in either direction, as a GC giving back 400 MB, does not decide). A leak of
+     * 32 KiB per session grows every round by more than it.
+     */
     @Test
     void thousandSessionsLeakNothing() throws Exception {
         try (NemotronModel m = NemotronModel.load(tiny(), Device.cpu(), LoadOptions.exact())) {
             long baseline = m.allocatedBytes();
-            for (int i = 0; i < 50; i++) {
-                try (Session s = m.newSession()) {
-                    s.prefill(1, 2, 3);
-                }
-            }
-            long rssBefore = rssBytes();
-            for (int i = 0; i < 1000; i++) {
+            int warmup = 100;
+            int rounds = 3;
+            int perRound = 300;
+            for (int i = 0; i < warmup; i++) {
                 try (Session s = m.newSession()) {
                     s.prefill(1, 2, 3);
                     s.decode(4);
                 }
-                assertEquals(baseline, m.allocatedBytes(), "native bytes after closing session " + i);
             }
-            System.gc();
-            long growth = rssBytes() - rssBefore;
-            assertTrue(growth < 64L << 20, "resident memory grew by " + growth + " bytes over 1000 sessions");
+            long previous = nativeResidentBytes();
+            long[] growth = new long[rounds];
+            for (int r = 0; r < rounds; r++) {
+                for (int i = 0; i < perRound; i++) {
+                    try (Session s = m.newSession()) {
+                        s.prefill(1, 2, 3);
+                        s.decode(4);
+                    }
+                    assertEquals(baseline, m.allocatedBytes(), "native bytes after closing session " + i + " of round " + r);
+                }
+                long now = nativeResidentBytes();
+                growth[r] = now - previous;
+                previous = now;
+            }
+            String growths = java.util.Arrays.toString(growth);
+            System.err.println("thousandSessionsLeakNothing: resident bytes outside the heap, growth per round: " + growths);
+            long[] sorted = growth.clone();
+            java.util.Arrays.sort(sorted);
+            assertTrue(sorted[rounds / 2] < 32L * 1024 * perRound, "resident memory outside the Java heap grew by a"
+                    + " median of " + sorted[rounds / 2] + " bytes per round of " + perRound + " sessions: " + growths);
         }
+    }
+
+    /**
+     * Resident memory less the Java heap's committed size, after a GC (the JIT's code and metaspace grow in the
+     * warm-up; the smallest growth of a round leaves the rest out).
+     */
+    static long nativeResidentBytes() throws Exception {
+        System.gc();
+        return rssBytes() - Runtime.getRuntime().totalMemory();
     }
 
     @Test

@@ -63,10 +63,17 @@ public final class RegularFiles {
                 throw new NemotronException(file + ": " + what + " grew past " + maxBytes + " bytes while being read:"
                         + " refused");
             }
-            return StandardCharsets.UTF_8.newDecoder()
-                    .onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT)
-                    .decode(ByteBuffer.wrap(bytes)).toString();
+            ByteBuffer buffer = ByteBuffer.wrap(bytes);
+            try {
+                return StandardCharsets.UTF_8.newDecoder()
+                        .onMalformedInput(CodingErrorAction.REPORT)
+                        .onUnmappableCharacter(CodingErrorAction.REPORT)
+                        .decode(buffer).toString();
+            } catch (java.nio.charset.CharacterCodingException e) {
+                // (the decoder's own message is "Input length = 1"; the buffer stops at the bad sequence)
+                throw new NemotronException(file + ": " + what + " is not valid UTF-8: a malformed byte sequence at"
+                        + " byte offset " + buffer.position());
+            }
         }
     }
 

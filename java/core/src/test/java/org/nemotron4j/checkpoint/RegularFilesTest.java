@@ -89,6 +89,24 @@ class RegularFilesTest {
         refused(() -> ModelConfig.read(config), config.toString(), "more than the " + RegularFiles.MAX_JSON_BYTES);
     }
 
+    /** Campaign finding (mutation 379): invalid UTF-8 was refused as "cannot read config file: Input length = 1". */
+    @Test
+    void invalidUtf8InAJsonFileIsRefusedSayingSo() throws Exception {
+        Path model = copyOfTiny();
+        Path config = model.resolve("config.json");
+        byte[] text = Files.readAllBytes(config);
+        byte[] bad = java.util.Arrays.copyOf(text, text.length + 2);
+        bad[text.length] = (byte) 0xC3; // a two-byte sequence whose second byte is not a continuation byte
+        bad[text.length + 1] = '(';
+        Files.write(config, bad);
+        refused(() -> ModelConfig.read(config), config.toString(), "config file is not valid UTF-8",
+                "byte offset " + text.length);
+        Files.write(config, text);
+        Path generation = model.resolve("generation_config.json");
+        Files.write(generation, new byte[] {'{', (byte) 0x80, '}'});
+        refused(() -> GenerationConfig.load(model), generation.toString(), "not valid UTF-8", "byte offset 1");
+    }
+
     @Test
     void weightFilesFifoIsRefused() throws Exception {
         Path model = copyOfTiny();
