@@ -74,4 +74,21 @@ grep -q "^Java $("$JAVA_HOME/bin/java" -XshowSettings:properties -version 2>&1 |
 "${clean[@]}" "$launcher" inspect --model "$PWD/../shared/fixtures/nemotron-h-tiny"
 "${clean[@]}" "$launcher" run --prompt "Why is the sky blue?" --max-tokens 8 --seed 1 > build/dist-run.out
 [ -s build/dist-run.out ] || { echo "ERROR: the distribution's run printed nothing" >&2; exit 1; }
+# serve from the distribution (its jlink'd runtime must hold jdk.httpserver): start on a free port, GET /health.
+"${clean[@]}" "$launcher" serve --port 0 2> build/dist-serve.err > /dev/null &
+serve_pid=$!
+serve_url=""
+for _ in $(seq 300); do
+  serve_url=$(sed -n 's/^serving [^ ]* on http:\/\/\([^ ]*\).*/\1/p' build/dist-serve.err)
+  [ -n "$serve_url" ] && break
+  sleep 0.2
+done
+[ -n "$serve_url" ] || { kill "$serve_pid"; cat build/dist-serve.err >&2; echo "ERROR: the distribution's serve did not start" >&2; exit 1; }
+exec 3<>"/dev/tcp/${serve_url%:*}/${serve_url##*:}"
+printf 'GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
+health=$(cat <&3)
+exec 3<&-
+kill "$serve_pid"; wait "$serve_pid" || true
+grep -q '^HTTP/1.1 200' <<< "$health" || { echo "ERROR: the distribution's serve answered: $health" >&2; exit 1; }
+echo "distribution serve OK: $serve_url"
 echo "distribution OK: $dist_tar ($(du -h "$dist_tar" | cut -f1))"
