@@ -3,7 +3,7 @@
 #   bench/serve-load.sh [--model DIR] [--streams 64] [--seconds 60] [--max-tokens 48] [--long-tokens 2048]
 # Starts two servers on free loopback ports, one with the prefix cache (the one loaded) and one without (the reference
 # for "identical output"), runs the client, stops both. Without --model it serves the demo model, as `run` does.
-# Exit status 1 when a request was lost or corrupted. Figures depend on the machine: say which one ran it.
+# Exit status 1 when a request was lost, refused or cut. Figures depend on the machine: say which one ran it.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/ci/find-jdk.sh"
@@ -18,15 +18,18 @@ done
 "$root/nemotron4j" --version > /dev/null   # builds the CLI when the sources changed
 jar="$root/java/cli/target/nemotron4j.jar"
 logs=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done; wait 2> /dev/null || true; rm -rf "$logs"; }
+cleanup() {
+  for f in "$logs"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2> /dev/null || true; done
+  wait 2> /dev/null || true
+  rm -rf "$logs"
+}
 trap cleanup EXIT
 
 start() {  # start NAME ARGS...: runs a server, waits for its "serving ... on URL" line, prints the URL
   local name=$1; shift
   NEMOTRON4J_SKIP_BUILD=1 "$root/nemotron4j" serve "${model_args[@]}" --port 0 --served-model-name demo \
       --max-sequences 128 --max-queue 512 "$@" 2> "$logs/$name.err" > /dev/null &
-  pids+=($!)
+  echo $! > "$logs/$name.pid"   # (this runs in a command substitution: the caller collects the pid files)
   for _ in $(seq 600); do
     url=$(sed -n 's/^serving [^ ]* on \(http:[^ ]*\).*/\1/p' "$logs/$name.err")
     if [ -n "$url" ]; then echo "$url"; return; fi
