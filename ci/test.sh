@@ -68,4 +68,26 @@ echo "== distribution: bin/nemotron4j with no JDK reachable"
 dist_tar=$(ls dist/target/nemotron4j-*-linux-x86_64.tar.gz)
 java_version=$("$JAVA_HOME/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.version = //p')
 ci/dist-nojdk.sh "$dist_tar" "$PWD/../shared/fixtures/nemotron-h-tiny" "$java_version" 2>&1 | tee build/dist-nojdk.out
+dist_dir=$(mktemp -d)
+trap 'rm -rf "$dist_dir"' EXIT
+tar -xzf "$dist_tar" -C "$dist_dir"
+launcher=$(ls "$dist_dir"/nemotron4j-*/bin/nemotron4j)
+clean=(env -i PATH=/usr/bin:/bin HOME="$dist_dir/home")
+# serve from the distribution (its jlink'd runtime must hold jdk.httpserver): start on a free port, GET /health.
+"${clean[@]}" "$launcher" serve --port 0 2> build/dist-serve.err > /dev/null &
+serve_pid=$!
+serve_url=""
+for _ in $(seq 300); do
+  serve_url=$(sed -n 's/^serving [^ ]* on http:\/\/\([^ ]*\).*/\1/p' build/dist-serve.err)
+  [ -n "$serve_url" ] && break
+  sleep 0.2
+done
+[ -n "$serve_url" ] || { kill "$serve_pid"; cat build/dist-serve.err >&2; echo "ERROR: the distribution's serve did not start" >&2; exit 1; }
+exec 3<>"/dev/tcp/${serve_url%:*}/${serve_url##*:}"
+printf 'GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
+health=$(cat <&3)
+exec 3<&-
+kill "$serve_pid"; wait "$serve_pid" || true
+grep -q '^HTTP/1.1 200' <<< "$health" || { echo "ERROR: the distribution's serve answered: $health" >&2; exit 1; }
+echo "distribution serve OK: $serve_url"
 echo "distribution OK: $dist_tar ($(du -h "$dist_tar" | cut -f1))"

@@ -19,8 +19,8 @@ mkdir -p "$stage/bin" "$stage/lib"
 # The JDK modules the CLI and its libraries use (jdeps over the jars): java.base; java.desktop (java.beans, for
 # Jinjava's expression language); java.logging (Guava, Jinjava); java.management and java.naming (Jinjava's
 # dependencies); java.sql (Jackson's optional date types); jdk.unsupported (sun.misc.Signal: Ctrl-C in chat; Guava);
-# jdk.zipfs (jar file systems).
-modules=java.base,java.desktop,java.logging,java.management,java.naming,java.sql,jdk.unsupported,jdk.zipfs
+# jdk.zipfs (jar file systems); jdk.httpserver (serve: com.sun.net.httpserver).
+modules=java.base,java.desktop,java.logging,java.management,java.naming,java.sql,jdk.unsupported,jdk.zipfs,jdk.httpserver
 "$jdk/bin/jlink" --add-modules "$modules" --output "$stage/runtime" --strip-debug --no-header-files \
     --no-man-pages --compress=zip-6
 cp "$jar" "$stage/lib/nemotron4j.jar"

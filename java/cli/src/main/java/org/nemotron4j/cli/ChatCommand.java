@@ -4,8 +4,8 @@ import org.nemotron4j.ChatRequest;
 import org.nemotron4j.Message;
 import org.nemotron4j.NemotronException;
 import org.nemotron4j.NemotronModel;
-import org.nemotron4j.Session;
-import org.nemotron4j.generate.GenerationStream;
+import org.nemotron4j.serving.Scheduler;
+import org.nemotron4j.serving.SchedulerOptions;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -18,7 +18,11 @@ import java.util.List;
 /**
  * {@code chat}: a multi-turn conversation on stdin/stdout. Commands: {@code /think} and {@code /no_think} switch
  * reasoning, {@code /reset} starts over, {@code /exit} (or end of input) quits. Each turn renders the whole
- * conversation with the chat template (reasoning of earlier turns is dropped, as the template does).
+ * conversation with the chat template (reasoning of earlier turns is dropped, as the template does), but does not
+ * prefill all of it again: turns run on a {@link Scheduler} whose prefix cache keeps the model state at every block
+ * of the prompts read so far, so a turn resumes from the longest cached prefix of the conversation and reads only
+ * what is new (the last answer, the new message and less than one block). The cache is exact: the output is the
+ * one a cold run of the whole conversation gives ({@code --no-prefix-cache} shows it).
  */
 final class ChatCommand implements Command {
     @Override
@@ -38,7 +42,11 @@ final class ChatCommand implements Command {
 
     @Override
     public List<Opt> options() {
-        return GenerationFlags.OPTIONS;
+        List<Opt> all = new ArrayList<>(GenerationFlags.OPTIONS);
+        all.add(Opt.flag("--no-prefix-cache", "read the whole conversation again each turn (as a cold run does)"));
+        all.add(Opt.value("--prefix-cache-mb", "MB", "memory for the cached conversation states (default "
+                + (SchedulerOptions.DEFAULT_PREFIX_CACHE_BYTES >> 20) + ")"));
+        return all;
     }
 
     @Override
@@ -46,7 +54,14 @@ final class ChatCommand implements Command {
         boolean reasoning = !a.flag("no-think");
         List<Message> history = new ArrayList<>();
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        long cacheBytes = a.flag("no-prefix-cache") ? 0 : a.longValue("prefix-cache-mb",
+                SchedulerOptions.DEFAULT_PREFIX_CACHE_BYTES >> 20) << 20;
+        if (cacheBytes < 0) {
+            throw new Args.UsageException("chat: --prefix-cache-mb must be >= 0");
+        }
         try (NemotronModel model = GenerationFlags.load(a, err);
+             Scheduler scheduler = new Scheduler(model, SchedulerOptions.defaults().withMaxSequences(1)
+                     .withPrefixCacheBytes(cacheBytes));
              ChatInterrupts interrupts = new ChatInterrupts(() -> {
                  err.println();
                  err.flush();
@@ -91,9 +106,11 @@ final class ChatCommand implements Command {
                 turn.add(Message.user(text));
                 ChatRequest request = GenerationFlags.apply(a, ChatRequest.of(turn), reasoning);
                 interrupts.beginAnswer();
-                try (Session session = model.newSession(); GenerationStream stream = session.stream(request)) {
-                    String answer = GenerationFlags.stream(stream, out, err, !a.flag("hide-reasoning"),
+                try (Scheduler.ScheduledRequest reply = scheduler.submit(request)) {
+                    String answer = GenerationFlags.stream(reply, out, err, !a.flag("hide-reasoning"),
                             interrupts::stopRequested);
+                    err.printf("[prompt %d tokens, %d of them from the prefix cache]%n", reply.promptTokens(),
+                            reply.cachedPromptTokens());
                     history.add(Message.user(text));
                     history.add(Message.assistant(answer));
                 } catch (NemotronException e) {

@@ -14,6 +14,7 @@ import org.nemotron4j.generate.GenerationStream;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 import java.util.function.BooleanSupplier;
 
@@ -159,9 +160,10 @@ final class GenerationFlags {
 
     /**
      * As {@link #stream(GenerationStream, PrintStream, PrintStream, boolean)}, stopping early (the answer so far
-     * kept) when {@code stop} turns true, e.g. after Ctrl-C in {@code chat}.
+     * kept) when {@code stop} turns true, e.g. after Ctrl-C in {@code chat}. {@code stream} is a session's
+     * {@link GenerationStream} or a scheduler's request.
      */
-    static String stream(GenerationStream stream, PrintStream out, PrintStream err, boolean showReasoning,
+    static String stream(Iterator<GenerationDelta> stream, PrintStream out, PrintStream err, boolean showReasoning,
                          BooleanSupplier stop) {
         boolean tty = Terminal.ansi();
         StringBuilder answer = new StringBuilder();

@@ -30,6 +30,7 @@ public final class Main {
     static final List<Command> COMMANDS = List.of(
             new RunCommand(),
             new ChatCommand(),
+            new ServeCommand(),
             new InspectCommand(),
             new PlanCommand(),
             new BenchCommand(),
