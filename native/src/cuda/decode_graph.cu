@@ -71,7 +71,6 @@ struct decode_graphs {
 
 namespace {
 
-constexpr uint64_t kFnvBasis = 0xcbf29ce484222325ull;
 uint64_t mix(uint64_t h, uint64_t v) {
     for (int i = 0; i < 8; ++i) {
         h ^= (v >> (8 * i)) & 0xff;

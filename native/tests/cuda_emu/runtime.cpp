@@ -250,13 +250,16 @@ cudaError_t invalidate_capture(emu_stream* s, cudaError_t err, const char* why) 
     return fail(err);
 }
 
-/* A call that the real runtime prohibits while a global-mode capture is active ("potentially unsafe API calls":
- * synchronous allocation, freeing, copies, device synchronization): cudaErrorStreamCaptureUnsupported and every
- * such capture invalidated; cudaSuccess when no global capture is active. */
+/* A call that the real runtime prohibits while a global-mode capture is active, or a thread-local one begun by the
+ * calling thread ("potentially unsafe API calls": synchronous allocation, freeing, copies, device synchronization):
+ * cudaErrorStreamCaptureUnsupported and every such capture invalidated; cudaSuccess when none is active. */
 cudaError_t unsafe_during_capture(const char* call) {
     bool any = false;
     for (emu_stream* c : g_streams) {
-        if (c->capture != nullptr && c->capture_mode == cudaStreamCaptureModeGlobal) {
+        const bool prohibits = c->capture_mode == cudaStreamCaptureModeGlobal ||
+                               (c->capture_mode == cudaStreamCaptureModeThreadLocal &&
+                                c->capture_thread == std::this_thread::get_id());
+        if (c->capture != nullptr && prohibits) {
             invalidate_capture(c, cudaErrorStreamCaptureUnsupported, call);
             any = true;
         }

@@ -39,7 +39,7 @@
  *     (cudaStreamEndCapture then returns cudaErrorStreamCaptureInvalidated and no graph):
  *       cudaStreamSynchronize / cudaStreamQuery of the capturing stream, cudaDeviceSynchronize, the synchronous
  *       cudaMalloc / cudaFree / cudaHostAlloc / cudaFreeHost / cudaMemcpy / cudaMemset while a global-mode capture
- *       is active (cudaErrorStreamCaptureUnsupported); an async copy from or to pageable host memory on the
+ *       is active, or a thread-local one that the calling thread began (cudaErrorStreamCaptureUnsupported); an async copy from or to pageable host memory on the
  *       capturing stream (cudaErrorStreamCaptureUnsupported); a launch refused for its configuration (its own
  *       code); work on the legacy stream while a global-mode capture is active (cudaErrorStreamCaptureImplicit);
  *       cudaEventSynchronize / cudaEventQuery of an event last recorded in a capturing stream

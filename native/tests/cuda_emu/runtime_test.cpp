@@ -251,6 +251,14 @@ void test_capture() {
         CHECK(cudaStreamIsCapturing(s, &status) == cudaSuccess && status == cudaStreamCaptureStatusNone);
         cudaGetLastError();
     }
+    // Thread-local mode: the capturing thread's own unsafe calls are refused too.
+    {
+        CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess);
+        void* extra = nullptr;
+        CHECK(cudaMalloc(&extra, 256) == cudaErrorStreamCaptureUnsupported && extra == nullptr);
+        CHECK(cudaStreamEndCapture(s, &graph) == cudaErrorStreamCaptureInvalidated && graph == nullptr);
+        cudaGetLastError();
+    }
     // A captured event cannot be waited for; the capture itself stays valid.
     cudaEvent_t ev = nullptr;
     CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming) == cudaSuccess);
