@@ -3,11 +3,14 @@
 # toolkit; under 7 minutes), every log and a one-screen summary (OUTDIR/summary.txt) in OUTDIR:
 #   1. environment    nvidia-smi, nvcc --version, host CPU                                  env.log
 #   2. build          build/gpu-check, sm_90a only (N4J_CUDA_ARCHS overrides), only the targets the checks need
-#                     (libnemotron4j, libnemotron4j_cuda, cuda_backend_test, cuda_op_bench), nvcc -Xptxas -v:
+#                     (libnemotron4j, libnemotron4j_cuda, cuda_backend_test, cuda_graph_test, cuda_op_bench),
+#                     nvcc -Xptxas -v:
 #                     the register / spill / shared-memory report per kernel                 build.log, ptxas.log
 #   3. quick          cuda_backend_test --quick (must pass, not skip: N4J_REQUIRE_CUDA=1)     backend-quick.log
 #   4. full           cuda_backend_test (all sizes, the 9B shapes) under N4J_CHECK_FULL_TIMEOUT seconds (default
 #                     150; a time-out is reported as such)                                     backend-full.log
+#      graphs         cuda_graph_test: CUDA-graph decode steps replay what eager steps compute, bitwise
+#                     (cuda_graph_test_emulated on the emulated plug-in)                       graphs.log
 #   5. memcheck       compute-sanitizer --tool memcheck on the quick matmul and attention cases
 #                                                                             memcheck-matmul.log, memcheck-attention.log
 #   6. java           the GPU-tagged JUnit tests from the prebuilt bundle .gpu/ (ci/gpu-bundle.sh on a build machine;
@@ -103,16 +106,29 @@ fi
 archs=${N4J_CUDA_ARCHS:-90a}
 configure_and_build() {
   if [ "$emulated" = 1 ]; then
-    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DN4J_CUDA=OFF &&
-      cmake --build "$build" --parallel "$jobs" --target nemotron4j nemotron4j_cuda_emu cuda_backend_test
+    # A fresh build directory is configured without CUDA; an existing one (N4J_CHECK_BUILD_DIR=build/native, the test
+    # command's build) keeps its configuration, and only the targets below are brought up to date.
+    local cuda_option=()
+    [ -f "$build/CMakeCache.txt" ] || cuda_option=(-DN4J_CUDA=OFF)
+    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release "${cuda_option[@]}" &&
+      cmake --build "$build" --parallel "$jobs" --target nemotron4j nemotron4j_cuda_emu cuda_backend_test \
+        cuda_graph_test_emulated
   else
     cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DN4J_CUDA=ON "-DCMAKE_CUDA_ARCHITECTURES=$archs" \
       "-DCMAKE_CUDA_FLAGS=-Xptxas -v" &&
-      cmake --build "$build" --parallel "$jobs" --target nemotron4j nemotron4j_cuda cuda_backend_test cuda_op_bench
+      cmake --build "$build" --parallel "$jobs" --target nemotron4j nemotron4j_cuda cuda_backend_test cuda_graph_test \
+        cuda_op_bench
   fi
 }
 if ! step "build ($([ "$emulated" = 1 ] && echo host compiler, emulated plug-in || echo "sm_$archs, -Xptxas -v"))" build.log configure_and_build; then
   exit 1
+fi
+# Where the test programs are: cuda_backend_test at the top of a build with CUDA (cuda.cmake), in the emulator's
+# directory without it; the emulator's own tests there.
+bin="$build"
+emu_bin="$build/native/tests/cuda_emu"
+if [ "$emulated" = 1 ] && [ ! -f "$build/libnemotron4j_cuda.so" ]; then
+  bin="$emu_bin"
 fi
 if [ "$emulated" = 1 ]; then
   plugin="$PWD/$build/libnemotron4j_cuda_emu.so"
@@ -127,12 +143,19 @@ export N4J_CUDA_LIBRARY="$plugin"
 export N4J_REQUIRE_CUDA=1
 
 # ---- 3 / 4. cuda_backend_test
-step "cuda_backend_test --quick" backend-quick.log "$build/cuda_backend_test" --quick
+step "cuda_backend_test --quick" backend-quick.log "$bin/cuda_backend_test" --quick
 if [ "$emulated" = 1 ]; then
   skip "cuda_backend_test full" "emulated: the 9B shapes take hours on the emulator; --quick covers the same code"
 else
   step "cuda_backend_test full (limit ${N4J_CHECK_FULL_TIMEOUT:-150}s)" backend-full.log \
-    timeout "${N4J_CHECK_FULL_TIMEOUT:-150}" "$build/cuda_backend_test"
+    timeout "${N4J_CHECK_FULL_TIMEOUT:-150}" "$bin/cuda_backend_test"
+fi
+
+# CUDA graphs of the decode step against eager steps (the emulated runtime models capture and replay)
+if [ "$emulated" = 1 ]; then
+  step "cuda_graph_test (graph replay = eager, bitwise)" graphs.log "$emu_bin/cuda_graph_test_emulated"
+else
+  step "cuda_graph_test (graph replay = eager, bitwise)" graphs.log timeout 300 "$bin/cuda_graph_test"
 fi
 
 # ---- 5. compute-sanitizer memcheck on the quick matmul and attention cases
@@ -143,7 +166,7 @@ else
   for only in matmul attention; do
     step "compute-sanitizer memcheck ($only, quick)" "memcheck-$only.log" \
       timeout "${N4J_SANITIZER_TIMEOUT:-120}" "$sanitizer" --tool memcheck --error-exitcode 99 \
-      "$build/cuda_backend_test" --quick --only "$only"
+      "$bin/cuda_backend_test" --quick --only "$only"
   done
 fi
 
@@ -180,7 +203,7 @@ step "Java GPU tests (.gpu bundle)" java.log java_tests
 if [ "$emulated" = 1 ]; then
   skip "cuda_op_bench --quick" "emulated: no timing on the emulator"
 else
-  step "cuda_op_bench --quick" bench.log timeout "${N4J_BENCH_TIMEOUT:-120}" "$build/cuda_op_bench" --quick
+  step "cuda_op_bench --quick" bench.log timeout "${N4J_BENCH_TIMEOUT:-120}" "$bin/cuda_op_bench" --quick
 fi
 
 [ "$failed" -eq 0 ]

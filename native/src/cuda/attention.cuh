@@ -36,8 +36,12 @@ struct kv_staged {
     int max_length;        // largest cache.length
 };
 
-int32_t stage_kv_caches(context* ctx, const n4j_kv_cache* caches, int batch, int head_dim, kv_staged* out,
-                        const char* where);
+/* Stages the descriptors and block tables of `batch` caches that grow by new_tokens each. Inside a decode step
+ * (ctx->in_step()) the layout depends only on the batch, the caches' block sizes and the step's max_context (each
+ * sequence's table has room for the blocks of max_context tokens), max_length is max_context - 1 (attention's split
+ * count), and a cache growing beyond max_context is an error. */
+int32_t stage_kv_caches(context* ctx, const n4j_kv_cache* caches, int batch, int new_tokens, int head_dim,
+                        kv_staged* out, const char* where);
 
 /* Writes k/v rows into the caches: row r is token r % rows_per_seq of sequence r / rows_per_seq, at position
  * length + token. */

@@ -285,8 +285,8 @@ int32_t op_attention_decode(void* vctx, const n4j_attn_dims* dims, int32_t batch
         return ctx->fail(N4J_ERR_UNSUPPORTED, where, "batch %d / heads %d above 65535", batch, dims->heads);
     }
     kv_staged kv;
-    rc = stage_kv_caches(ctx, caches, batch, hd, &kv, where);
-    if (rc != N4J_OK) return rc;
+    rc = stage_kv_caches(ctx, caches, batch, 1, hd, &kv, where);
+    if (rc != N4J_OK || ctx->replaying()) return rc;  // a replayed decode step: the graph launches the kernels
     launch_kv_write(ctx, kv, batch, 1, k, ld_k, v, ld_v, dims->kv_heads, hd);
     rc = ctx->check_launch(where);
     if (rc != N4J_OK) return rc;

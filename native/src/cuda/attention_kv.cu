@@ -40,8 +40,10 @@ __global__ void kv_write_kernel(const kv_seq* seqs, void* const* tables, int row
 
 }  // namespace
 
-int32_t stage_kv_caches(context* ctx, const n4j_kv_cache* caches, int batch, int head_dim, kv_staged* out,
-                        const char* where) {
+int32_t stage_kv_caches(context* ctx, const n4j_kv_cache* caches, int batch, int new_tokens, int head_dim,
+                        kv_staged* out, const char* where) {
+    const bool step = ctx->in_step();
+    const int max_context = ctx->step_max_context;
     int64_t pointers = 0;
     for (int b = 0; b < batch; ++b) {
         const n4j_kv_cache& c = caches[b];
@@ -50,7 +52,17 @@ int32_t stage_kv_caches(context* ctx, const n4j_kv_cache* caches, int batch, int
             return ctx->fail(N4J_ERR_UNSUPPORTED, where, "cache %d: KV dtype %d (F32 or BF16 expected)", b, c.dtype);
         }
         if (c.n_blocks < 0 || c.length < 0) return ctx->fail(N4J_ERR_INVALID_ARGUMENT, where, "cache %d: negative size", b);
-        pointers += 2 * static_cast<int64_t>(c.n_blocks);
+        if (step) {
+            if (static_cast<int64_t>(c.length) + new_tokens > max_context) {
+                return ctx->fail(N4J_ERR_INVALID_ARGUMENT, where,
+                                 "cache %d: %d cached + %d new tokens exceed the decode step's max_context %d", b,
+                                 c.length, new_tokens, max_context);
+            }
+            pointers += 2 * ceil_div(static_cast<int64_t>(max_context), c.block_tokens);
+            ctx->step_note(static_cast<uint64_t>(c.block_tokens) << 8 | static_cast<uint64_t>(c.dtype));
+        } else {
+            pointers += 2 * static_cast<int64_t>(c.n_blocks);
+        }
     }
     const size_t desc_bytes = align256(static_cast<size_t>(batch) * sizeof(kv_seq));
     const size_t bytes = desc_bytes + static_cast<size_t>(pointers) * sizeof(void*);
@@ -66,20 +78,29 @@ int32_t stage_kv_caches(context* ctx, const n4j_kv_cache* caches, int batch, int
     int64_t next = 0;
     for (int b = 0; b < batch; ++b) {
         const n4j_kv_cache& c = caches[b];
+        // In a step every table has the room of max_context tokens (fixed offsets); blocks beyond are not needed.
+        const int room = step ? static_cast<int>(ceil_div(static_cast<int64_t>(max_context), c.block_tokens))
+                              : c.n_blocks;
+        const int n_blocks = c.n_blocks < room ? c.n_blocks : room;
         seqs[b].length = c.length;
-        seqs[b].n_blocks = c.n_blocks;
+        seqs[b].n_blocks = n_blocks;
         seqs[b].block_tokens = c.block_tokens;
         seqs[b].dtype = c.dtype;
         seqs[b].table = next;
-        for (int i = 0; i < c.n_blocks; ++i) {
+        for (int i = 0; i < n_blocks; ++i) {
             tables[next + i] = c.k_blocks[i];
-            tables[next + c.n_blocks + i] = c.v_blocks[i];
+            tables[next + n_blocks + i] = c.v_blocks[i];
             vec = vec && host_aligned16(c.k_blocks[i]) && host_aligned16(c.v_blocks[i]);
         }
-        next += 2 * static_cast<int64_t>(c.n_blocks);
+        next += 2 * static_cast<int64_t>(room);
         if (c.dtype == N4J_DTYPE_F32) out->has_f32 = 1;
         if (c.dtype == N4J_DTYPE_BF16) out->has_bf16 = 1;
         if (c.length > out->max_length) out->max_length = c.length;
+    }
+    if (step) {
+        out->max_length = max_context - 1;
+        ctx->step_note(static_cast<uint64_t>(vec) | static_cast<uint64_t>(out->has_f32) << 1 |
+                       static_cast<uint64_t>(out->has_bf16) << 2);
     }
     rc = ctx->commit(bytes, where);
     if (rc != N4J_OK) return rc;

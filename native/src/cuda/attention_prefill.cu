@@ -29,8 +29,8 @@ int32_t op_attention_prefill(void* vctx, const n4j_attn_dims* dims, int32_t toke
     if (hd > 128) return ctx->fail(N4J_ERR_UNSUPPORTED, where, "head_dim %d (at most 128 on CUDA)", hd);
     if (dims->heads > 65535) return ctx->fail(N4J_ERR_UNSUPPORTED, where, "more than 65535 heads");
     kv_staged kv;
-    rc = stage_kv_caches(ctx, cache, 1, hd, &kv, where);
-    if (rc != N4J_OK) return rc;
+    rc = stage_kv_caches(ctx, cache, 1, tokens, hd, &kv, where);
+    if (rc != N4J_OK || ctx->replaying()) return rc;  // a replayed decode step: the graph launches the kernels
     launch_kv_write(ctx, kv, tokens, tokens, k, ld_k, v, ld_v, dims->kv_heads, hd);
     rc = ctx->check_launch(where);
     if (rc != N4J_OK) return rc;

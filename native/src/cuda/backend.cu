@@ -16,13 +16,19 @@
  *   N4J_CUDA_NO_MMA=1         CUDA-core GEMM and attention only (exact fp32; to tell a tensor-core bug from others)
  *   N4J_CUBLASLT=1            BF16 x BF16 prefill GEMMs through cuBLASLt (builds with N4J_HAVE_CUBLASLT only)
  *   N4J_SSD_SEGMENT_BYTES=n   scratch budget for SSD chunk states per segment (default 128 MiB)
+ *   N4J_CUDA_GRAPHS=0         decode steps (n4j_cuda_step_begin / _end) run eagerly instead of as CUDA graphs
  * N4J_FLAG_REFERENCE_KERNELS has no effect on CUDA (the CPU backend is the reference).
+ *
+ * Decode steps (decode_graph.cu): every op of the table is wrapped (in_step below): outside a step it is called as
+ * is; inside, its signature (every argument but the host arrays it stages) is recorded or checked, and in a replay
+ * an op that stages nothing is not called at all (its launches are in the graph).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <new>
+#include <type_traits>
 
 #include "argmax.cuh"
 #include "attention.cuh"
@@ -138,9 +144,68 @@ void op_destroy(void* vctx) {
     delete ctx;
 }
 
+/* Signature of an op's arguments inside a decode step (FNV-1a): scalars and device pointers by value, the
+ * descriptor structs by content; the host arrays that ops stage (state pointers, KV caches) not at all: they may
+ * change between replays (the ops note what of them shapes their launches, context::step_note). */
+uint64_t sig_mix(uint64_t h, const void* p, size_t n) {
+    const unsigned char* b = static_cast<const unsigned char*>(p);
+    for (size_t i = 0; i < n; ++i) {
+        h ^= b[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+template <typename T>
+void sig_add(uint64_t& h, T v) {
+    static_assert(std::is_scalar<T>::value, "a scalar or a pointer");
+    h = sig_mix(h, &v, sizeof(v));
+}
+void sig_add(uint64_t& h, const n4j_weight* w) {
+    if (w == nullptr) return sig_add(h, 0);
+    sig_add(h, w->data);
+    sig_add(h, w->dtype);
+    sig_add(h, w->rows);
+    sig_add(h, w->cols);
+    sig_add(h, w->scale);
+    sig_add(h, w->input_scale);
+}
+void sig_add(uint64_t& h, const n4j_ssm_dims* d) {
+    const int32_t v[5] = {d->heads, d->head_dim, d->groups, d->state_dim, d->chunk_size};
+    h = sig_mix(h, v, sizeof(v));
+}
+void sig_add(uint64_t& h, const n4j_attn_dims* d) {
+    const int32_t v[3] = {d->heads, d->kv_heads, d->head_dim};
+    h = sig_mix(h, v, sizeof(v));
+    sig_add(h, d->scale);
+}
+void sig_add(uint64_t&, void* const*) {}            // conv_states: staged
+void sig_add(uint64_t&, float* const*) {}           // ssm_states: staged
+void sig_add(uint64_t&, const n4j_kv_cache*) {}     // KV caches: staged (shape noted by stage_kv_caches)
+
+/* An op of the table inside or outside a decode step. Stages: the op stages host arrays (it runs in a replay too,
+ * returning before its launches). */
+template <bool Stages, typename... A>
+int32_t in_step(int32_t (*op)(void*, A...), const char* name, void* vctx, A... args) {
+    context* ctx = static_cast<context*>(vctx);
+    if (!ctx->in_step()) return op(vctx, args...);
+    uint64_t h = 0xcbf29ce484222325ull;
+    sig_add(h, name);
+    (sig_add(h, args), ...);
+    step_op_begin(ctx, h);
+    const int32_t rc = ctx->replaying() && !Stages ? N4J_OK : op(vctx, args...);
+    return step_op_end(ctx, rc, name);
+}
+#define N4J_IN_STEP(stages, op) \
+    [](void* c, auto... a) -> int32_t { return in_step<stages>(op, #op, c, a...); }
+
+int32_t refuse_in_step(context* ctx, const char* where, const char* what) {
+    return ctx->fail(N4J_ERR_INVALID_ARGUMENT, where, "%s inside a decode step (n4j_cuda_step_begin .. _end)", what);
+}
+
 int32_t op_synchronize(void* vctx) {
     context* ctx = static_cast<context*>(vctx);
     const char* where = "n4j_backend_synchronize";
+    if (ctx->in_step()) return refuse_in_step(ctx, where, "synchronize");
     int32_t rc = ctx->bind(where);
     if (rc != N4J_OK) return rc;
     return ctx->check(cudaStreamSynchronize(ctx->stream), where);
@@ -162,6 +227,7 @@ int32_t op_alloc(void* vctx, uint64_t bytes, void** out_ptr) {
     context* ctx = static_cast<context*>(vctx);
     const char* where = "n4j_alloc";
     *out_ptr = nullptr;
+    if (ctx->in_step()) return refuse_in_step(ctx, where, "allocation");
     int32_t rc = ctx->bind(where);
     if (rc != N4J_OK) return rc;
     void* p = nullptr;
@@ -200,6 +266,15 @@ int32_t op_copy(void* vctx, void* dst, const void* src, uint64_t bytes, int32_t 
     int32_t rc = ctx->bind(where);
     if (rc != N4J_OK) return rc;
     if (bytes == 0) return N4J_OK;
+    if (ctx->in_step()) {
+        // Nothing in a step waits for the device: small host-to-device copies go through the step's arena (captured
+        // as a device-to-device copy out of it), device-to-device copies are captured, the rest is refused.
+        if (direction == N4J_COPY_BACKEND_TO_HOST) return refuse_in_step(ctx, where, "a device-to-host copy");
+        if (direction == N4J_COPY_HOST_TO_BACKEND && bytes > kStagedCopyLimit) {
+            return refuse_in_step(ctx, where, "a host-to-device copy over 256 KiB");
+        }
+        if (direction == N4J_COPY_BACKEND_TO_BACKEND && ctx->replaying()) return N4J_OK;
+    }
     switch (direction) {
         case N4J_COPY_HOST_TO_BACKEND: {
             if (bytes <= kStagedCopyLimit) {
@@ -224,6 +299,20 @@ int32_t op_copy(void* vctx, void* dst, const void* src, uint64_t bytes, int32_t 
     }
 }
 
+/* copy() in a step: the host source of a host-to-device copy is staged (its address is no part of the signature). */
+int32_t op_copy_in_step(void* vctx, void* dst, const void* src, uint64_t bytes, int32_t direction) {
+    context* ctx = static_cast<context*>(vctx);
+    if (!ctx->in_step()) return op_copy(vctx, dst, src, bytes, direction);
+    uint64_t h = 0xcbf29ce484222325ull;
+    sig_add(h, "op_copy");
+    sig_add(h, dst);
+    sig_add(h, direction == N4J_COPY_HOST_TO_BACKEND ? nullptr : src);
+    sig_add(h, bytes);
+    sig_add(h, direction);
+    step_op_begin(ctx, h);
+    return step_op_end(ctx, op_copy(vctx, dst, src, bytes, direction), "op_copy");
+}
+
 int32_t op_fill_zero(void* vctx, void* ptr, uint64_t bytes) {
     context* ctx = static_cast<context*>(vctx);
     const char* where = "n4j_fill_zero";
@@ -244,23 +333,23 @@ n4j_backend_ops make_table() {
     t.get_info = op_get_info;
     t.alloc = op_alloc;
     t.free = op_free;
-    t.copy = op_copy;
-    t.fill_zero = op_fill_zero;
-    t.convert = op_convert;
-    t.embedding = op_embedding;
-    t.rmsnorm = op_rmsnorm;
-    t.matmul = op_matmul;
-    t.conv1d_prefill = op_conv1d_prefill;
-    t.conv1d_decode = op_conv1d_decode;
-    t.ssd_chunk_scan = op_ssd_chunk_scan;
-    t.ssm_scan_sequential = op_ssm_scan_sequential;
-    t.ssm_decode = op_ssm_decode;
-    t.gated_rmsnorm = op_gated_rmsnorm;
-    t.attention_prefill = op_attention_prefill;
-    t.attention_decode = op_attention_decode;
-    t.relu_squared = op_relu_squared;
-    t.add = op_add;
-    t.argmax = op_argmax;
+    t.copy = op_copy_in_step;
+    t.fill_zero = N4J_IN_STEP(false, op_fill_zero);
+    t.convert = N4J_IN_STEP(false, op_convert);
+    t.embedding = N4J_IN_STEP(false, op_embedding);
+    t.rmsnorm = N4J_IN_STEP(false, op_rmsnorm);
+    t.matmul = N4J_IN_STEP(false, op_matmul);
+    t.conv1d_prefill = N4J_IN_STEP(false, op_conv1d_prefill);
+    t.conv1d_decode = N4J_IN_STEP(true, op_conv1d_decode);
+    t.ssd_chunk_scan = N4J_IN_STEP(false, op_ssd_chunk_scan);
+    t.ssm_scan_sequential = N4J_IN_STEP(false, op_ssm_scan_sequential);
+    t.ssm_decode = N4J_IN_STEP(true, op_ssm_decode);
+    t.gated_rmsnorm = N4J_IN_STEP(false, op_gated_rmsnorm);
+    t.attention_prefill = N4J_IN_STEP(true, op_attention_prefill);
+    t.attention_decode = N4J_IN_STEP(true, op_attention_decode);
+    t.relu_squared = N4J_IN_STEP(false, op_relu_squared);
+    t.add = N4J_IN_STEP(false, op_add);
+    t.argmax = N4J_IN_STEP(false, op_argmax);
     return t;
 }
 

@@ -34,6 +34,14 @@ int32_t context::check(cudaError_t err, const char* where) {
 void* context::get_scratch(size_t bytes, const char* where) {
     if (bytes == 0) bytes = 256;
     if (bytes <= scratch_bytes) return scratch;
+    if (step == step_mode::capture || step == step_mode::replay) {
+        // The captured kernels hold the scratch address: it cannot move inside a captured step (the eager warm-up
+        // of the same step sized it).
+        fail(N4J_ERR_INTERNAL, where, "device scratch would grow from %zu to %zu bytes inside a captured decode step",
+             scratch_bytes, bytes);
+        return nullptr;
+    }
+    if (graphs != nullptr) graphs_invalidate(this);  // they read the old buffer: recaptured on their next step
     size_t grown = scratch_bytes + scratch_bytes / 4;
     size_t want = bytes > grown ? bytes : grown;
     const size_t granule = static_cast<size_t>(2) << 20;
@@ -61,6 +69,8 @@ int32_t context::stage(size_t bytes, staged* out, const char* where) {
     out->host = nullptr;
     out->device = nullptr;
     if (bytes == 0) bytes = 16;
+    if (step == step_mode::capture || step == step_mode::replay) return graphs_stage(this, bytes, out, where);
+    if (step == step_mode::eager) step_staged += align256(bytes);
     const int index = next_slot;
     staging_slot& s = slots[index];
     if (s.pending) {
@@ -98,11 +108,17 @@ int32_t context::stage(size_t bytes, staged* out, const char* where) {
 }
 
 int32_t context::commit(size_t bytes, const char* where) {
+    if (step == step_mode::capture || step == step_mode::replay) return N4J_OK;  // step_end copies the arena
     if (open_slot < 0) return fail(N4J_ERR_INTERNAL, where, "staging commit without an open slot");
     return commit_to(slots[open_slot].device, bytes, where);
 }
 
 int32_t context::commit_to(void* dst, size_t bytes, const char* where) {
+    if (step == step_mode::capture || step == step_mode::replay) {
+        // The arena piece reaches the device with step_end's copy; the graph moves it on to dst.
+        if (step == step_mode::replay || bytes == 0) return N4J_OK;
+        return check(cudaMemcpyAsync(dst, step_open_device, bytes, cudaMemcpyDeviceToDevice, stream), where);
+    }
     if (open_slot < 0) return fail(N4J_ERR_INTERNAL, where, "staging commit without an open slot");
     staging_slot& s = slots[open_slot];
     open_slot = -1;
@@ -117,6 +133,7 @@ int32_t context::commit_to(void* dst, size_t bytes, const char* where) {
 
 void context::release() {
     cudaSetDevice(device);
+    graphs_release(this);  // ends a capture left open, then frees the graphs and the arena
     if (stream != nullptr) cudaStreamSynchronize(stream);
     for (staging_slot& s : slots) {
         if (s.host != nullptr) cudaFreeHost(s.host);

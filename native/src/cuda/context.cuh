@@ -13,6 +13,12 @@
  *   rewritten only after the event recorded behind its previous copy has completed, so the host never overwrites
  *   bytes the copy engine has not read yet, and the host rarely waits (the ring has kStagingSlots slots).
  *
+ * - Decode steps (decode_graph.cu): between n4j_cuda_step_begin and n4j_cuda_step_end the ops of one decode step are
+ *   run eagerly (warm-up, or N4J_CUDA_GRAPHS=0), captured into a CUDA graph, or only checked and staged for the
+ *   replay of the graph captured for the same key. In capture and replay, stage() hands out pieces of the step's
+ *   arena (one pinned host buffer, one device buffer at fixed addresses that the graph's kernels read), commit()
+ *   copies nothing: step_end writes the whole arena with one async copy and launches the graph behind it.
+ *
  * Errors: every entry reports "n4j_<function>: reason" through host->set_error and returns an N4J_ERR_* code.
  */
 #ifndef N4J_CUDA_CONTEXT_CUH
@@ -29,6 +35,10 @@ namespace n4j {
 namespace cuda {
 
 constexpr int kStagingSlots = 32;
+
+/* How the ops run inside a decode step (decode_graph.cu). */
+enum class step_mode { none, eager, capture, replay };
+struct decode_graphs;
 
 struct staging_slot {
     void* host = nullptr;    // pinned
@@ -70,6 +80,19 @@ struct context {
     cudaEvent_t timer_start = nullptr;  // n4j_cuda_bench_timer (benchmark support)
     cudaEvent_t timer_stop = nullptr;
 
+    step_mode step = step_mode::none;  // inside n4j_cuda_step_begin / _end: how the ops run
+    int32_t step_max_context = 0;      // in a step: no sequence's cache may grow beyond this many tokens
+    size_t step_staged = 0;            // eager step: arena bytes a capture of it would need
+    void* step_open_device = nullptr;  // capture / replay: the device side of the piece stage() handed out last
+    decode_graphs* graphs = nullptr;   // the captured steps, their arena and counters (created by the first step)
+
+    bool in_step() const { return step != step_mode::none; }
+    /* Replaying a captured step: ops stage their host arrays into the arena and launch nothing. */
+    bool replaying() const { return step == step_mode::replay; }
+    /* Adds a launch-shaping value (a grid size, a path chosen from the data) to the signature of the op being
+     * called in a step: the capture records it, a replay must see the same. */
+    void step_note(uint64_t value);
+
     bool act_bf16() const { return act_dtype == N4J_DTYPE_BF16; }
     /* N4J_FLAG_F32_RESIDUAL with BF16 activations: embedding out, rmsnorm x, add a and y are F32. */
     bool f32_residual() const { return act_bf16() && (flags & N4J_FLAG_F32_RESIDUAL) != 0; }
@@ -97,6 +120,16 @@ struct context {
 
     void release();
 };
+
+/* decode_graph.cu: the arena piece stage() returns in capture / replay; dropping every captured graph (their kernels
+ * hold the addresses of buffers that are about to change: scratch growth); freeing them all (release). */
+int32_t graphs_stage(context* ctx, size_t bytes, staged* out, const char* where);
+void graphs_invalidate(context* ctx);
+void graphs_release(context* ctx);
+/* Around each op called inside a step (backend.cu's table): the op's signature (its arguments but the host arrays
+ * it stages); step_op_end records it (capture) or compares it with the captured one (replay). */
+void step_op_begin(context* ctx, uint64_t signature);
+int32_t step_op_end(context* ctx, int32_t rc, const char* where);
 
 /* Splits `total` bytes of scratch into aligned pieces: carve(&p, n) returns p and advances it by n (256-aligned). */
 static inline size_t align256(size_t bytes) { return (bytes + 255) & ~static_cast<size_t>(255); }

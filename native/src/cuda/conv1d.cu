@@ -167,7 +167,7 @@ int32_t op_conv1d_decode(void* vctx, int32_t batch, const void* x, int64_t ld_x,
     if (rc != N4J_OK) return rc;
     memcpy(st.host, conv_states, bytes);
     rc = ctx->commit(bytes, where);
-    if (rc != N4J_OK) return rc;
+    if (rc != N4J_OK || ctx->replaying()) return rc;  // a replayed decode step: the graph launches the kernel
     const weight_ref w = make_weight_ref(weight);
     const weight_ref bw = make_weight_ref(bias);
     const int has_bias = bias != nullptr && bias->data != nullptr;

@@ -4,7 +4,9 @@
  * One block row per id (grid.y), threads over the columns. The ids live in device memory, so the range check
  * happens on the device: a row whose id is outside [0, table.rows) is written as zeros and raises a device flag;
  * the launcher then copies the flag back (a short stream synchronization, once per forward pass) and fails with
- * N4J_ERR_INVALID_ARGUMENT, so a bad id is an error and never an out-of-bounds read.
+ * N4J_ERR_INVALID_ARGUMENT, so a bad id is an error and never an out-of-bounds read. Inside a decode step
+ * (decode_graph.cu) nothing may wait for the device: the flag is not read back (a bad id still gives a zero row and
+ * never an out-of-bounds read); the engine checks the ids on the host before the step.
  * Numerics: exact for F32/BF16 tables into F32 activations; BF16 activations round once. Under
  * N4J_FLAG_F32_RESIDUAL the output is the F32 residual stream.
  */
@@ -66,7 +68,7 @@ int32_t op_embedding(void* vctx, const n4j_weight* table, const int32_t* ids, in
                                                                    static_cast<float*>(out), ld_out, ctx->d_flag);
     }
     rc = ctx->check_launch(where);
-    if (rc != N4J_OK) return rc;
+    if (rc != N4J_OK || ctx->in_step()) return rc;
     rc = ctx->check(cudaMemcpyAsync(ctx->h_flag, ctx->d_flag, sizeof(int), cudaMemcpyDeviceToHost, ctx->stream),
                     where);
     if (rc != N4J_OK) return rc;

@@ -154,7 +154,7 @@ int32_t op_ssm_decode(void* vctx, const n4j_ssm_dims* dims, int32_t batch, const
     if (rc != N4J_OK) return rc;
     memcpy(st.host, ssm_states, bytes);
     rc = ctx->commit(bytes, where);
-    if (rc != N4J_OK) return rc;
+    if (rc != N4J_OK || ctx->replaying()) return rc;  // a replayed decode step: the graph launches the kernel
     ssm_params p = make_params(ctx, dims, 1, x, ld_x, B, ld_B, C, ld_C, dt, ld_dt, dt_bias, A_log, D, y, ld_y);
     p.states = static_cast<float* const*>(st.device);
     const dim3 grid(static_cast<unsigned>(ceil_div(dims->head_dim, kRowsPerBlock)), static_cast<unsigned>(dims->heads),

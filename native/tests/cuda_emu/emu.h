@@ -107,6 +107,9 @@ enum cudaError_t {
     cudaErrorStreamCaptureInvalidated = 901,
     cudaErrorStreamCaptureUnmatched = 903,
     cudaErrorStreamCaptureImplicit = 906,
+    cudaErrorCapturedEvent = 907,
+    cudaErrorStreamCaptureWrongThread = 908,
+    cudaErrorIllegalState = 401,
 };
 enum cudaMemcpyKind {
     cudaMemcpyHostToHost = 0,

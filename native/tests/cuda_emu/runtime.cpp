@@ -12,6 +12,11 @@
  * in order when the host waits for it (flush). `executed` counts the tasks run, `enqueued` the tasks queued; an
  * event remembers (stream, enqueued at the record) and is complete once executed has reached it.
  *
+ * Capture. A capturing stream (capture != nullptr) appends each task to its graph instead of its queue; a graph is
+ * the list of tasks in capture order (one stream: a chain), an executable graph a shared copy of that list, and a
+ * launch queues one task that runs them all. Calls the real runtime refuses during a capture (runtime.h) return
+ * its code and set capture_invalid, so cudaStreamEndCapture fails.
+ *
  * One recursive lock (g_lock) around every call and every flush: kernels run on the thread that waits, one at a
  * time, as the fiber scheduler of emu.cpp requires.
  */
@@ -31,14 +36,29 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "emu.h"
+
+struct emu_graph {
+    std::vector<std::function<void()>> nodes;
+    std::vector<std::string> what;  // per node: "kernel <name>", "memcpy", "memset"
+};
+
+struct emu_graph_exec {
+    std::shared_ptr<const std::vector<std::function<void()>>> nodes;
+};
 
 struct emu_stream {
     unsigned flags = 0;
     std::deque<std::function<void()>> queue;
     uint64_t enqueued = 0;
     uint64_t executed = 0;
+    emu_graph* capture = nullptr;  // between cudaStreamBeginCapture and cudaStreamEndCapture
+    bool capture_invalid = false;
+    cudaStreamCaptureMode capture_mode = cudaStreamCaptureModeGlobal;
+    std::thread::id capture_thread;
 };
 
 struct emu_event {
@@ -46,6 +66,7 @@ struct emu_event {
     emu_stream* stream = nullptr;  // where it was last recorded (nullptr: never)
     uint64_t position = 0;         // complete when stream->executed >= position
     bool stamped = false;
+    bool captured = false;         // last recorded in a capturing stream (cudaErrorCapturedEvent to wait for it)
     std::chrono::steady_clock::time_point when;
 };
 
@@ -72,6 +93,8 @@ size_t g_device_used = 0;
 emu_stream g_legacy_stream;                // stream 0
 std::set<emu_stream*> g_streams;
 std::set<emu_event*> g_events;
+std::set<emu_graph*> g_graphs;
+std::set<emu_graph_exec*> g_execs;
 thread_local cudaError_t t_last_error = cudaSuccess;
 thread_local int t_device = 0;
 
@@ -219,9 +242,50 @@ bool expect(const char* call, const char* role, const void* p, size_t bytes, boo
 emu_stream* resolve(cudaStream_t s) { return s == nullptr ? &g_legacy_stream : s; }
 bool valid_stream(cudaStream_t s) { return s == nullptr || g_streams.count(s) != 0; }
 
-void enqueue(emu_stream* s, std::function<void()> task) {
+/* Marks s's capture invalid and returns err (latched), after saying why. */
+cudaError_t invalidate_capture(emu_stream* s, cudaError_t err, const char* why) {
+    note("%s during the capture of stream %p: %s; the capture is invalidated", why, static_cast<void*>(s),
+         cudaGetErrorName(err));
+    s->capture_invalid = true;
+    return fail(err);
+}
+
+/* A call that the real runtime prohibits while a global-mode capture is active, or a thread-local one begun by the
+ * calling thread ("potentially unsafe API calls": synchronous allocation, freeing, copies, device synchronization):
+ * cudaErrorStreamCaptureUnsupported and every such capture invalidated; cudaSuccess when none is active. */
+cudaError_t unsafe_during_capture(const char* call) {
+    bool any = false;
+    for (emu_stream* c : g_streams) {
+        const bool prohibits = c->capture_mode == cudaStreamCaptureModeGlobal ||
+                               (c->capture_mode == cudaStreamCaptureModeThreadLocal &&
+                                c->capture_thread == std::this_thread::get_id());
+        if (c->capture != nullptr && prohibits) {
+            invalidate_capture(c, cudaErrorStreamCaptureUnsupported, call);
+            any = true;
+        }
+    }
+    return any ? fail(cudaErrorStreamCaptureUnsupported) : cudaSuccess;
+}
+
+/* Queues a task, or records it when s is capturing. The legacy stream synchronizes with blocking streams, so work
+ * on it while a blocking stream captures is cudaErrorStreamCaptureImplicit. */
+cudaError_t enqueue(emu_stream* s, std::function<void()> task, const char* what = "task") {
+    if (s == &g_legacy_stream) {
+        for (emu_stream* c : g_streams) {
+            if (c->capture != nullptr && c->flags == cudaStreamDefault) {
+                return invalidate_capture(c, cudaErrorStreamCaptureImplicit, "work on the legacy stream");
+            }
+        }
+    }
+    if (s->capture != nullptr) {
+        if (s->capture_invalid) return fail(cudaErrorStreamCaptureInvalidated);
+        s->capture->nodes.push_back(std::move(task));
+        s->capture->what.push_back(what);
+        return cudaSuccess;
+    }
     s->queue.push_back(std::move(task));
     ++s->enqueued;
+    return cudaSuccess;
 }
 
 /* Runs the stream's tasks until `position` tasks have been executed. */
@@ -287,19 +351,23 @@ void enqueue_launch(const dim3& grid, const dim3& block, size_t smem, cudaStream
         fail(cudaErrorInvalidDevice);
         return;
     }
-    std::string why;
-    const cudaError_t err = check_launch_config(grid, block, smem, kernel, &why);
-    if (err != cudaSuccess) {
-        note("launch of %s at %s:%d refused (%s): %s", name, file, line, cudaGetErrorName(err), why.c_str());
-        fail(err);
-        return;
-    }
     if (!valid_stream(stream)) {
         note("launch of %s at %s:%d on an unknown or destroyed stream %p", name, file, line, static_cast<void*>(stream));
         fail(cudaErrorInvalidResourceHandle);
         return;
     }
-    enqueue(resolve(stream), [=]() { launch(grid, block, smem, kernel, fn, closure.get(), name, file, line); });
+    std::string why;
+    const cudaError_t err = check_launch_config(grid, block, smem, kernel, &why);
+    if (err != cudaSuccess) {
+        note("launch of %s at %s:%d refused (%s): %s", name, file, line, cudaGetErrorName(err), why.c_str());
+        emu_stream* s = resolve(stream);
+        if (s->capture != nullptr) s->capture_invalid = true;  // a failed launch invalidates the capture
+        fail(err);
+        return;
+    }
+    // The closure holds the parameters as converted at the launch: a captured launch replays with them.
+    enqueue(resolve(stream), [=]() { launch(grid, block, smem, kernel, fn, closure.get(), name, file, line); },
+            (std::string("kernel ") + name).c_str());
 }
 
 }  // namespace emu
@@ -336,6 +404,12 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
 
 cudaError_t cudaDeviceSynchronize() {
     std::lock_guard<std::recursive_mutex> lock(g_lock);
+    for (emu_stream* c : g_streams) {
+        if (c->capture != nullptr) {
+            invalidate_capture(c, cudaErrorStreamCaptureUnsupported, "cudaDeviceSynchronize");
+            return fail(cudaErrorStreamCaptureUnsupported);
+        }
+    }
     flush_device();
     return cudaSuccess;
 }
@@ -374,6 +448,9 @@ const char* cudaGetErrorName(cudaError_t err) {
         case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
         case cudaErrorStreamCaptureUnmatched: return "cudaErrorStreamCaptureUnmatched";
         case cudaErrorStreamCaptureImplicit: return "cudaErrorStreamCaptureImplicit";
+        case cudaErrorCapturedEvent: return "cudaErrorCapturedEvent";
+        case cudaErrorStreamCaptureWrongThread: return "cudaErrorStreamCaptureWrongThread";
+        case cudaErrorIllegalState: return "cudaErrorIllegalState";
     }
     return "cudaErrorUnknown";
 }
@@ -394,6 +471,9 @@ const char* cudaGetErrorString(cudaError_t err) {
         case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
         case cudaErrorStreamCaptureUnmatched: return "capture was not ended in the same stream as it began";
         case cudaErrorStreamCaptureImplicit: return "operation would make the legacy stream depend on a capturing blocking stream";
+        case cudaErrorCapturedEvent: return "operation not permitted on an event last recorded in a capturing stream";
+        case cudaErrorStreamCaptureWrongThread: return "attempt to terminate a thread-local capture sequence from another thread";
+        case cudaErrorIllegalState: return "the operation cannot be performed in the present state";
     }
     return "unknown error";
 }
@@ -403,12 +483,14 @@ const char* cudaGetErrorString(cudaError_t err) {
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
     std::lock_guard<std::recursive_mutex> lock(g_lock);
     if (check_device() != cudaSuccess) return cudaErrorInvalidDevice;
+    if (unsafe_during_capture("cudaMalloc") != cudaSuccess) return cudaErrorStreamCaptureUnsupported;
     return malloc_device(ptr, bytes, "cudaMalloc");
 }
 
 cudaError_t cudaFree(void* ptr) {
     std::lock_guard<std::recursive_mutex> lock(g_lock);
     if (ptr == nullptr) return cudaSuccess;
+    if (unsafe_during_capture("cudaFree") != cudaSuccess) return cudaErrorStreamCaptureUnsupported;
     flush_device();  // cudaFree synchronizes the device
     if (allocation_at(ptr, true, "cudaFree") == nullptr) return fail(cudaErrorInvalidValue);
     retire(reinterpret_cast<uintptr_t>(ptr));
@@ -418,6 +500,10 @@ cudaError_t cudaFree(void* ptr) {
 cudaError_t cudaMallocAsync(void** ptr, size_t bytes, cudaStream_t stream) {
     std::lock_guard<std::recursive_mutex> lock(g_lock);
     if (!valid_stream(stream)) return fail(cudaErrorInvalidResourceHandle);
+    if (resolve(stream)->capture != nullptr) {
+        return invalidate_capture(resolve(stream), cudaErrorNotSupported,
+                                  "cudaMallocAsync (graph memory nodes are not modelled)");
+    }
     return malloc_device(ptr, bytes, "cudaMallocAsync");
 }
 
@@ -425,6 +511,10 @@ cudaError_t cudaFreeAsync(void* ptr, cudaStream_t stream) {
     std::lock_guard<std::recursive_mutex> lock(g_lock);
     if (!valid_stream(stream)) return fail(cudaErrorInvalidResourceHandle);
     if (ptr == nullptr) return cudaSuccess;
+    if (resolve(stream)->capture != nullptr) {
+        return invalidate_capture(resolve(stream), cudaErrorNotSupported,
+                                  "cudaFreeAsync (graph memory nodes are not modelled)");
+    }
     allocation* a = allocation_at(ptr, true, "cudaFreeAsync");
     if (a == nullptr) return fail(cudaErrorInvalidValue);
     a->free_pending = true;
@@ -437,6 +527,7 @@ cudaError_t cudaHostAlloc(void** ptr, size_t bytes, unsigned flags) {
     std::lock_guard<std::recursive_mutex> lock(g_lock);
     if (ptr == nullptr || flags > 0xf) return fail(cudaErrorInvalidValue);
     *ptr = nullptr;
+    if (unsafe_during_capture("cudaHostAlloc") != cudaSuccess) return cudaErrorStreamCaptureUnsupported;
     allocation a;
     if (!map_allocation(bytes, false, "cudaHostAlloc", &a)) return fail(cudaErrorMemoryAllocation);
     g_live[reinterpret_cast<uintptr_t>(a.ptr)] = a;
@@ -450,6 +541,7 @@ cudaError_t cudaMallocHost(void** ptr, size_t bytes) { return cudaHostAlloc(ptr,
 cudaError_t cudaFreeHost(void* ptr) {
     std::lock_guard<std::recursive_mutex> lock(g_lock);
     if (ptr == nullptr) return cudaSuccess;
+    if (unsafe_during_capture("cudaFreeHost") != cudaSuccess) return cudaErrorStreamCaptureUnsupported;
     flush_device();  // cudaFreeHost synchronizes the device
     if (allocation_at(ptr, false, "cudaFreeHost") == nullptr) return fail(cudaErrorInvalidValue);
     retire(reinterpret_cast<uintptr_t>(ptr));
@@ -478,6 +570,10 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
     emu_stream* s = resolve(stream);
     const bool src_pinned = !src_device && classify(src, bytes) == memory_kind::pinned;
     const bool dst_pinned = !dst_device && classify(dst, bytes) == memory_kind::pinned;
+    if (s->capture != nullptr && ((!src_device && !src_pinned) || (!dst_device && !dst_pinned))) {
+        return invalidate_capture(s, cudaErrorStreamCaptureUnsupported,
+                                  "cudaMemcpyAsync from or to pageable host memory");
+    }
     if (!src_device && !src_pinned) {
         // Pageable source: the runtime stages it before returning; the copy itself stays in stream order.
         std::shared_ptr<std::string> snapshot(new std::string(static_cast<const char*>(src), bytes));
@@ -495,12 +591,12 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
         memmove(dst, src, bytes);
         return cudaSuccess;
     }
-    enqueue(s, [dst, src, bytes]() { memmove(dst, src, bytes); });
-    return cudaSuccess;
+    return enqueue(s, [dst, src, bytes]() { memmove(dst, src, bytes); }, "memcpy");
 }
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
     std::lock_guard<std::recursive_mutex> lock(g_lock);
+    if (unsafe_during_capture("cudaMemcpy") != cudaSuccess) return cudaErrorStreamCaptureUnsupported;
     const cudaError_t err = cudaMemcpyAsync(dst, src, bytes, kind, nullptr);
     if (err == cudaSuccess) flush_all(&g_legacy_stream);
     return err;
@@ -516,12 +612,12 @@ cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t str
         expect("cudaMemsetAsync", "destination", ptr, bytes, true);
         return fail(cudaErrorInvalidValue);
     }
-    enqueue(resolve(stream), [ptr, value, bytes]() { memset(ptr, value, bytes); });
-    return cudaSuccess;
+    return enqueue(resolve(stream), [ptr, value, bytes]() { memset(ptr, value, bytes); }, "memset");
 }
 
 cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
     std::lock_guard<std::recursive_mutex> lock(g_lock);
+    if (unsafe_during_capture("cudaMemset") != cudaSuccess) return cudaErrorStreamCaptureUnsupported;
     const cudaError_t err = cudaMemsetAsync(ptr, value, bytes, nullptr);
     if (err == cudaSuccess) flush_all(&g_legacy_stream);
     return err;
@@ -557,6 +653,9 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
     std::lock_guard<std::recursive_mutex> lock(g_lock);
     if (in_kernel()) fatal("cudaStreamSynchronize called from a kernel");
     if (!valid_stream(stream)) return fail(cudaErrorInvalidResourceHandle);
+    if (resolve(stream)->capture != nullptr) {
+        return invalidate_capture(resolve(stream), cudaErrorStreamCaptureUnsupported, "cudaStreamSynchronize");
+    }
     flush_all(resolve(stream));
     return cudaSuccess;
 }
@@ -565,12 +664,18 @@ cudaError_t cudaStreamQuery(cudaStream_t stream) {
     std::lock_guard<std::recursive_mutex> lock(g_lock);
     if (!valid_stream(stream)) return fail(cudaErrorInvalidResourceHandle);
     emu_stream* s = resolve(stream);
+    if (s->capture != nullptr) return invalidate_capture(s, cudaErrorStreamCaptureUnsupported, "cudaStreamQuery");
     return s->executed == s->enqueued ? cudaSuccess : cudaErrorNotReady;
 }
 
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned flags) {
     std::lock_guard<std::recursive_mutex> lock(g_lock);
     if (!valid_stream(stream) || g_events.count(event) == 0 || flags != 0) return fail(cudaErrorInvalidResourceHandle);
+    if (resolve(stream)->capture != nullptr || event->captured) {
+        note("cudaStreamWaitEvent with a capturing stream or a captured event: cross-stream capture is not modelled");
+        if (resolve(stream)->capture != nullptr) resolve(stream)->capture_invalid = true;
+        return fail(cudaErrorNotSupported);
+    }
     emu_stream* other = event->stream;
     if (other == nullptr) return cudaSuccess;  // never recorded: nothing to wait for
     const uint64_t position = event->position;
@@ -608,6 +713,16 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
     if (g_events.count(event) == 0 || !valid_stream(stream)) return fail(cudaErrorInvalidResourceHandle);
     emu_stream* s = resolve(stream);
     event->stamped = false;
+    if (s->capture != nullptr) {
+        // In a capture an event record adds no node: it marks a point of the capture for other captured streams;
+        // the host cannot wait for it (cudaErrorCapturedEvent) until it is recorded again outside a capture.
+        if (s->capture_invalid) return fail(cudaErrorStreamCaptureInvalidated);
+        event->captured = true;
+        event->stream = s;
+        event->position = 0;
+        return cudaSuccess;
+    }
+    event->captured = false;
     enqueue(s, [event]() {
         if (g_events.count(event) == 0) return;
         event->stamped = true;
@@ -622,6 +737,7 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
     std::lock_guard<std::recursive_mutex> lock(g_lock);
     if (in_kernel()) fatal("cudaEventSynchronize called from a kernel");
     if (g_events.count(event) == 0) return fail(cudaErrorInvalidResourceHandle);
+    if (event->captured) return fail(cudaErrorCapturedEvent);
     if (event->stream != nullptr) flush(event->stream, event->position);
     return cudaSuccess;
 }
@@ -629,6 +745,7 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
 cudaError_t cudaEventQuery(cudaEvent_t event) {
     std::lock_guard<std::recursive_mutex> lock(g_lock);
     if (g_events.count(event) == 0) return fail(cudaErrorInvalidResourceHandle);
+    if (event->captured) return fail(cudaErrorCapturedEvent);
     if (event->stream == nullptr) return cudaSuccess;
     return event->stream->executed >= event->position ? cudaSuccess : cudaErrorNotReady;
 }
@@ -643,5 +760,120 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop)
     if (start->stream == nullptr || stop->stream == nullptr) return fail(cudaErrorInvalidResourceHandle);
     if (!start->stamped || !stop->stamped) return fail(cudaErrorNotReady);
     *ms = std::chrono::duration<float, std::milli>(stop->when - start->when).count();
+    return cudaSuccess;
+}
+
+/* ---- stream capture and graphs ---- */
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode) {
+    std::lock_guard<std::recursive_mutex> lock(g_lock);
+    if (!valid_stream(stream)) return fail(cudaErrorInvalidResourceHandle);
+    if (stream == nullptr) {
+        note("cudaStreamBeginCapture on the legacy stream");
+        return fail(cudaErrorStreamCaptureUnsupported);
+    }
+    if (mode < cudaStreamCaptureModeGlobal || mode > cudaStreamCaptureModeRelaxed) return fail(cudaErrorInvalidValue);
+    if (stream->capture != nullptr) {
+        note("cudaStreamBeginCapture on stream %p, which is capturing already", static_cast<void*>(stream));
+        return fail(cudaErrorIllegalState);
+    }
+    stream->capture = new emu_graph();
+    stream->capture_invalid = false;
+    stream->capture_mode = mode;
+    stream->capture_thread = std::this_thread::get_id();
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
+    std::lock_guard<std::recursive_mutex> lock(g_lock);
+    if (graph == nullptr) return fail(cudaErrorInvalidValue);
+    *graph = nullptr;
+    if (!valid_stream(stream)) return fail(cudaErrorInvalidResourceHandle);
+    emu_stream* s = resolve(stream);
+    if (s->capture == nullptr) {
+        note("cudaStreamEndCapture on stream %p, which is not capturing", static_cast<void*>(stream));
+        return fail(cudaErrorIllegalState);
+    }
+    if (s->capture_mode != cudaStreamCaptureModeRelaxed && s->capture_thread != std::this_thread::get_id()) {
+        return fail(cudaErrorStreamCaptureWrongThread);
+    }
+    emu_graph* g = s->capture;
+    const bool invalid = s->capture_invalid;
+    s->capture = nullptr;
+    s->capture_invalid = false;
+    if (invalid) {
+        delete g;
+        return fail(cudaErrorStreamCaptureInvalidated);
+    }
+    g_graphs.insert(g);
+    *graph = g;
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status) {
+    std::lock_guard<std::recursive_mutex> lock(g_lock);
+    if (status == nullptr) return fail(cudaErrorInvalidValue);
+    if (!valid_stream(stream)) return fail(cudaErrorInvalidResourceHandle);
+    const emu_stream* s = resolve(stream);
+    *status = s->capture == nullptr ? cudaStreamCaptureStatusNone
+              : s->capture_invalid  ? cudaStreamCaptureStatusInvalidated
+                                    : cudaStreamCaptureStatusActive;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags) {
+    std::lock_guard<std::recursive_mutex> lock(g_lock);
+    if (exec == nullptr) return fail(cudaErrorInvalidValue);
+    *exec = nullptr;
+    if (g_graphs.count(graph) == 0) return fail(cudaErrorInvalidValue);
+    if (flags != 0) {
+        note("cudaGraphInstantiate: flags %llu are not modelled", flags);
+        return fail(cudaErrorNotSupported);
+    }
+    emu_graph_exec* e = new emu_graph_exec();
+    e->nodes = std::make_shared<const std::vector<std::function<void()>>>(graph->nodes);
+    g_execs.insert(e);
+    *exec = e;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+    std::lock_guard<std::recursive_mutex> lock(g_lock);
+    if (g_execs.count(exec) == 0) return fail(cudaErrorInvalidValue);
+    if (!valid_stream(stream)) return fail(cudaErrorInvalidResourceHandle);
+    emu_stream* s = resolve(stream);
+    if (s->capture != nullptr) {
+        return invalidate_capture(s, cudaErrorNotSupported, "cudaGraphLaunch into a capturing stream (not modelled)");
+    }
+    std::shared_ptr<const std::vector<std::function<void()>>> nodes = exec->nodes;
+    return enqueue(s, [nodes]() {
+        for (const std::function<void()>& node : *nodes) node();
+    }, "graph");
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+    std::lock_guard<std::recursive_mutex> lock(g_lock);
+    if (g_execs.count(exec) == 0) return fail(cudaErrorInvalidValue);
+    g_execs.erase(exec);
+    delete exec;  // launches already queued keep their own reference to the nodes
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+    std::lock_guard<std::recursive_mutex> lock(g_lock);
+    if (g_graphs.count(graph) == 0) return fail(cudaErrorInvalidValue);
+    g_graphs.erase(graph);
+    delete graph;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t* nodes, size_t* count) {
+    std::lock_guard<std::recursive_mutex> lock(g_lock);
+    if (count == nullptr || g_graphs.count(graph) == 0) return fail(cudaErrorInvalidValue);
+    if (nodes != nullptr) {
+        note("cudaGraphGetNodes with a node array is not modelled (pass nullptr for the count)");
+        return fail(cudaErrorNotSupported);
+    }
+    *count = graph->nodes.size();
     return cudaSuccess;
 }

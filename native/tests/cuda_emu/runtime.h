@@ -28,6 +28,28 @@
  *     (cudaGetLastError returns and clears it, cudaPeekAtLastError only returns it); launches beyond the limits:
  *     cudaErrorInvalidConfiguration, too much dynamic shared memory: cudaErrorInvalidValue (nothing runs); unknown
  *     streams and events: cudaErrorInvalidResourceHandle.
+ *   - stream capture and graphs (CUDA Runtime API, "Graph Management" and "Stream Management"; CUDA Programming
+ *     Guide, "CUDA Graphs: Creating a Graph Using Stream Capture"): between cudaStreamBeginCapture and
+ *     cudaStreamEndCapture a stream's work is recorded, not queued: kernel launches (grid, block, shared memory and
+ *     their parameters, converted and frozen at the launch as the real runtime does), async copies between device
+ *     and pinned memory (the pointers frozen; the bytes are read when the node runs) and memsets. cudaGraphInstantiate
+ *     makes an executable graph of the recorded nodes and cudaGraphLaunch queues them, in capture order, on a stream:
+ *     a replay runs with the parameters of the capture, so a parameter that should have changed since is stale.
+ *     What the real runtime refuses during a capture is refused here with its code, and the capture is invalidated
+ *     (cudaStreamEndCapture then returns cudaErrorStreamCaptureInvalidated and no graph):
+ *       cudaStreamSynchronize / cudaStreamQuery of the capturing stream, cudaDeviceSynchronize, the synchronous
+ *       cudaMalloc / cudaFree / cudaHostAlloc / cudaFreeHost / cudaMemcpy / cudaMemset while a global-mode capture
+ *       is active, or a thread-local one that the calling thread began (cudaErrorStreamCaptureUnsupported); an async copy from or to pageable host memory on the
+ *       capturing stream (cudaErrorStreamCaptureUnsupported); a launch refused for its configuration (its own
+ *       code); work on the legacy stream while a global-mode capture is active (cudaErrorStreamCaptureImplicit);
+ *       cudaEventSynchronize / cudaEventQuery of an event last recorded in a capturing stream
+ *       (cudaErrorCapturedEvent); cudaStreamBeginCapture on the legacy stream (cudaErrorStreamCaptureUnsupported),
+ *       on a stream already capturing (cudaErrorIllegalState); cudaStreamEndCapture on a stream not capturing
+ *       (cudaErrorIllegalState) or from another thread than the one that began a global or thread-local capture
+ *       (cudaErrorStreamCaptureWrongThread).
+ *     Not modelled (refused with cudaErrorNotSupported and a note): stream-ordered allocation inside a capture
+ *     (graph memory nodes), cross-stream capture through events (fork/join), graph updates (cudaGraphExecUpdate),
+ *     launching a graph into a capturing stream.
  * Thread safety: one lock around every call, so several host threads may use the plug-in (the kernels still run
  * one at a time, on the thread that waits).
  * Not modelled: concurrency between streams or with the host (execution is lazy, never parallel), peer access,
@@ -46,6 +68,20 @@ constexpr unsigned cudaHostAllocDefault = 0x0;
 constexpr unsigned cudaEventDefault = 0x0;
 constexpr unsigned cudaEventBlockingSync = 0x1;
 constexpr unsigned cudaEventDisableTiming = 0x2;
+
+typedef struct emu_graph* cudaGraph_t;
+typedef struct emu_graph_exec* cudaGraphExec_t;
+typedef struct emu_graph_node* cudaGraphNode_t;
+enum cudaStreamCaptureMode {
+    cudaStreamCaptureModeGlobal = 0,
+    cudaStreamCaptureModeThreadLocal = 1,
+    cudaStreamCaptureModeRelaxed = 2,
+};
+enum cudaStreamCaptureStatus {
+    cudaStreamCaptureStatusNone = 0,
+    cudaStreamCaptureStatusActive = 1,
+    cudaStreamCaptureStatusInvalidated = 2,
+};
 
 namespace emu {
 /* Latches err as the calling thread's last error and returns it. */
@@ -91,6 +127,16 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr);
 cudaError_t cudaEventSynchronize(cudaEvent_t event);
 cudaError_t cudaEventQuery(cudaEvent_t event);
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop);
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+/* nodes must be nullptr here: *count receives the number of nodes (what the real call does with nodes = NULL). */
+cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t* nodes, size_t* count);
 
 /* The C++ conveniences of cuda_runtime.h: typed pointers. */
 template <typename T>

@@ -13,6 +13,11 @@
  *              timing events
  *   launches   2048 threads per block: cudaErrorInvalidConfiguration; 100 KiB of dynamic shared memory without the
  *              attribute: cudaErrorInvalidValue, with it: runs; errors are not sticky (cudaGetLastError clears)
+ *   graphs     stream capture records launches (parameters frozen at the launch) and copies (a pinned source read at
+ *              replay) without running them; cudaGraphLaunch replays them in order; synchronization, synchronous
+ *              allocation and copies, pageable async copies and bad launches during a capture fail with the real
+ *              codes and invalidate it (cudaStreamEndCapture: cudaErrorStreamCaptureInvalidated, no graph); a captured
+ *              event cannot be waited for (cudaErrorCapturedEvent)
  *   traps      (child processes) a kernel reading freed device memory, and one writing past an allocation's end,
  *              stop with cudaErrorIllegalAddress and a description of the allocation
  */
@@ -167,6 +172,116 @@ void test_launch_errors() {
     cudaFree(d);
 }
 
+void test_capture() {
+    cudaStream_t s = nullptr;
+    CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) == cudaSuccess);
+    float* d = nullptr;
+    float* pinned = nullptr;
+    float* src = nullptr;
+    CHECK(cudaMalloc(&d, 64 * sizeof(float)) == cudaSuccess);
+    CHECK(cudaHostAlloc(&pinned, 64 * sizeof(float), cudaHostAllocDefault) == cudaSuccess);
+    CHECK(cudaHostAlloc(&src, 64 * sizeof(float), cudaHostAllocDefault) == cudaSuccess);
+    for (int i = 0; i < 64; ++i) pinned[i] = -1.0f;
+    src[0] = 10.0f;
+
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusActive;
+    CHECK(cudaStreamIsCapturing(s, &status) == cudaSuccess && status == cudaStreamCaptureStatusNone);
+    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal) == cudaSuccess);
+    CHECK(cudaStreamIsCapturing(s, &status) == cudaSuccess && status == cudaStreamCaptureStatusActive);
+    float value = 2.0f;
+    LAUNCH(dim3(2), dim3(32), 0, s, fill_kernel, d, 64, value);  // value is frozen here
+    value = 9.0f;
+    CHECK(cudaMemcpyAsync(d + 1, src, sizeof(float), cudaMemcpyHostToDevice, s) == cudaSuccess);
+    CHECK(cudaMemcpyAsync(pinned, d, 64 * sizeof(float), cudaMemcpyDeviceToHost, s) == cudaSuccess);
+    CHECK(cudaGetLastError() == cudaSuccess);
+    cudaGraph_t graph = nullptr;
+    CHECK(cudaStreamEndCapture(s, &graph) == cudaSuccess && graph != nullptr);
+    size_t nodes = 0;
+    CHECK(cudaGraphGetNodes(graph, nullptr, &nodes) == cudaSuccess && nodes == 3);
+    CHECK(cudaStreamSynchronize(s) == cudaSuccess);
+    CHECK(pinned[0] == -1.0f);  // captured, not run
+    cudaGraphExec_t exec = nullptr;
+    CHECK(cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess && exec != nullptr);
+    CHECK(cudaGraphDestroy(graph) == cudaSuccess);  // the executable graph stands on its own
+    CHECK(cudaGraphDestroy(graph) == cudaErrorInvalidValue);
+    cudaGetLastError();
+    CHECK(cudaGraphLaunch(exec, s) == cudaSuccess);
+    CHECK(pinned[0] == -1.0f);  // queued: runs when the host waits
+    CHECK(cudaStreamSynchronize(s) == cudaSuccess);
+    CHECK(pinned[0] == 2.0f && pinned[1] == 10.0f && pinned[63] == 2.0f);
+    // Replay: the kernel's parameters are those of the capture; the pinned source is read when the node runs.
+    for (int i = 0; i < 64; ++i) pinned[i] = -1.0f;
+    src[0] = 11.0f;
+    CHECK(cudaGraphLaunch(exec, s) == cudaSuccess);
+    CHECK(cudaStreamSynchronize(s) == cudaSuccess);
+    CHECK(pinned[0] == 2.0f && pinned[1] == 11.0f);
+    CHECK(cudaGraphExecDestroy(exec) == cudaSuccess);
+    CHECK(cudaGraphLaunch(exec, s) == cudaErrorInvalidValue);
+    cudaGetLastError();
+
+    // What the real runtime refuses inside a capture: the capture is invalidated and yields no graph.
+    struct refused {
+        const char* what;
+        cudaError_t expect;
+    };
+    for (int c = 0; c < 7; ++c) {
+        CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal) == cudaSuccess);
+        LAUNCH(dim3(1), dim3(32), 0, s, fill_kernel, d, 32, 1.0f);
+        cudaError_t got = cudaSuccess, expect = cudaSuccess;
+        float pageable[4] = {0, 0, 0, 0};
+        void* extra = nullptr;
+        switch (c) {
+            case 0: got = cudaStreamSynchronize(s); expect = cudaErrorStreamCaptureUnsupported; break;
+            case 1: got = cudaMalloc(&extra, 256); expect = cudaErrorStreamCaptureUnsupported; break;
+            case 2: got = cudaMemcpyAsync(d, pageable, sizeof(pageable), cudaMemcpyHostToDevice, s);
+                    expect = cudaErrorStreamCaptureUnsupported; break;
+            case 3: got = cudaMemcpyAsync(pageable, d, sizeof(pageable), cudaMemcpyDeviceToHost, s);
+                    expect = cudaErrorStreamCaptureUnsupported; break;
+            case 4: got = cudaDeviceSynchronize(); expect = cudaErrorStreamCaptureUnsupported; break;
+            case 5: got = cudaStreamQuery(s); expect = cudaErrorStreamCaptureUnsupported; break;
+            case 6: LAUNCH(dim3(1), dim3(2048), 0, s, fill_kernel, d, 1, 1.0f);
+                    got = cudaGetLastError(); expect = cudaErrorInvalidConfiguration; break;
+        }
+        if (got != expect) fprintf(stderr, "capture refusal %d: got %d, expected %d\n", c, got, expect);
+        CHECK(got == expect);
+        CHECK(extra == nullptr);
+        CHECK(cudaStreamIsCapturing(s, &status) == cudaSuccess && status == cudaStreamCaptureStatusInvalidated);
+        graph = reinterpret_cast<cudaGraph_t>(&c);
+        CHECK(cudaStreamEndCapture(s, &graph) == cudaErrorStreamCaptureInvalidated && graph == nullptr);
+        CHECK(cudaStreamIsCapturing(s, &status) == cudaSuccess && status == cudaStreamCaptureStatusNone);
+        cudaGetLastError();
+    }
+    // Thread-local mode: the capturing thread's own unsafe calls are refused too.
+    {
+        CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess);
+        void* extra = nullptr;
+        CHECK(cudaMalloc(&extra, 256) == cudaErrorStreamCaptureUnsupported && extra == nullptr);
+        CHECK(cudaStreamEndCapture(s, &graph) == cudaErrorStreamCaptureInvalidated && graph == nullptr);
+        cudaGetLastError();
+    }
+    // A captured event cannot be waited for; the capture itself stays valid.
+    cudaEvent_t ev = nullptr;
+    CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming) == cudaSuccess);
+    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal) == cudaSuccess);
+    CHECK(cudaEventRecord(ev, s) == cudaSuccess);
+    CHECK(cudaEventQuery(ev) == cudaErrorCapturedEvent);
+    CHECK(cudaEventSynchronize(ev) == cudaErrorCapturedEvent);
+    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal) == cudaErrorIllegalState);  // already capturing
+    CHECK(cudaStreamEndCapture(s, &graph) == cudaSuccess && graph != nullptr);
+    CHECK(cudaGraphGetNodes(graph, nullptr, &nodes) == cudaSuccess && nodes == 0);
+    CHECK(cudaGraphDestroy(graph) == cudaSuccess);
+    CHECK(cudaEventRecord(ev, s) == cudaSuccess);  // recorded outside a capture: waitable again
+    CHECK(cudaEventSynchronize(ev) == cudaSuccess);
+    CHECK(cudaStreamEndCapture(s, &graph) == cudaErrorIllegalState);                       // not capturing
+    CHECK(cudaStreamBeginCapture(nullptr, cudaStreamCaptureModeGlobal) == cudaErrorStreamCaptureUnsupported);
+    cudaGetLastError();
+    CHECK(cudaEventDestroy(ev) == cudaSuccess);
+    CHECK(cudaFreeHost(src) == cudaSuccess);
+    CHECK(cudaFreeHost(pinned) == cudaSuccess);
+    CHECK(cudaFree(d) == cudaSuccess);
+    CHECK(cudaStreamDestroy(s) == cudaSuccess);
+}
+
 /* Runs fn in a child process; true when it died (SIGABRT) with `expect` on stderr. */
 bool dies_with(void (*fn)(), const char* expect) {
     int pipefd[2];
@@ -217,6 +332,7 @@ int main() {
     test_memory();
     test_streams_and_events();
     test_launch_errors();
+    test_capture();
     CHECK(dies_with(read_after_free, "already freed (use after free)"));
     CHECK(dies_with(write_out_of_bounds, "(out of bounds)"));
     printf("cuda_emu_runtime_test: %s\n", g_failures == 0 ? "all passed" : "FAILED");

@@ -76,6 +76,12 @@ struct context {
     cudaEvent_t timer_start = nullptr;
     cudaEvent_t timer_stop = nullptr;
 
+    /* Decode steps (decode_graph.cu) are not part of this harness: never inside one. */
+    int32_t step_max_context = 0;
+    bool in_step() const { return false; }
+    bool replaying() const { return false; }
+    void step_note(uint64_t) {}
+
     /* Emulator only. */
     std::string last_error;
     size_t scratch_requested = 0;

@@ -38,9 +38,11 @@ class CudaEngineGpuTest {
     static final double TOL = 3e-2;
     static final double F32_TOL = 1e-4;
     /**
-     * -Dn4j.gpu.emulated=true (the run on the emulated plug-in, where every GPU thread is a CPU fiber): the prefill and
-     * decode comparison takes 300 tokens and 8 decode steps instead of 600 and 24 (still 2 full SSD chunks and a
-     * partial one, 2 KV blocks, 2 prefill chunks); every other test keeps its shapes.
+     * -Dn4j.gpu.emulated=true (the run on the emulated plug-in, where every GPU thread is a CPU fiber): the same head
+     * shapes (Mamba heads of 80, state 128; attention heads of 128) but fewer of them (4 Mamba heads in 2 groups, 2
+     * query heads on 1 KV head), hidden 128, MLP 256, SSD chunks of 32; the prefill and decode comparison takes 300
+     * tokens and 8 decode steps instead of 600 and 24 (9 full SSD chunks and a partial one, 2 KV blocks, 2 prefill
+     * chunks), and the other tests take shorter prompts and fewer steps (see each test).
      */
     static final boolean EMULATED = Boolean.getBoolean("n4j.gpu.emulated");
     static final Device DEVICE = Device.parse(System.getProperty("n4j.gpu.device", "cuda:0"));
@@ -66,7 +68,9 @@ class CudaEngineGpuTest {
         requireBackend(DEVICE);
         dir = Files.createTempDirectory("n4j-cuda-engine-");
         // 8 layers: Mamba (heads 16 x 80, state 128, 8 groups, chunk 128), attention (8 / 2 heads of 128), MLP
-        String json = ModelPropertyTest.config("M-M*M-M*", 512, 1000, 16, 80, 128, 8, 128, 8, 2, 128, 1024);
+        String json = EMULATED
+                ? ModelPropertyTest.config("M-M*M-M*", 128, 1000, 4, 80, 128, 2, 32, 2, 1, 128, 256)
+                : ModelPropertyTest.config("M-M*M-M*", 512, 1000, 16, 80, 128, 8, 128, 8, 2, 128, 1024);
         ModelPropertyTest.make(dir.resolve("bf16"), json, 11, false);
         ModelPropertyTest.make(dir.resolve("fp8"), json, 11, true);
     }
@@ -129,10 +133,13 @@ class CudaEngineGpuTest {
         }
     }
 
-    /** Token by token through the decode kernels against one prefill through the chunked kernels, on the GPU. */
+    /**
+     * Token by token through the decode kernels against one prefill through the chunked kernels, on the GPU (300
+     * tokens; emulated: 72, two full SSD chunks and a partial one).
+     */
     @Test
     void decodeStepByStepMatchesPrefill() {
-        int[] prompt = ModelPropertyTest.randomIds(300, 1000, 6);
+        int[] prompt = ModelPropertyTest.randomIds(EMULATED ? 72 : 300, 1000, 6);
         try (NemotronModel gpu = load("bf16", DEVICE); Session a = gpu.newSession(); Session b = gpu.newSession()) {
             int v = gpu.config().vocabSize();
             float[] all = a.prefillAll(prompt);
@@ -152,7 +159,7 @@ class CudaEngineGpuTest {
                 Session[] solo = new Session[n];
                 int[] next = new int[n];
                 for (int i = 0; i < n; i++) {
-                    int[] prompt = ModelPropertyTest.randomIds(7 + 61 * i, 1000, 20 + i);
+                    int[] prompt = ModelPropertyTest.randomIds(7 + (EMULATED ? 17 : 61) * i, 1000, 20 + i);
                     batched[i] = m.newSession();
                     solo[i] = m.newSession();
                     open.add(batched[i]);
@@ -205,21 +212,22 @@ class CudaEngineGpuTest {
 
     @Test
     void forkAndSnapshotsContinueLikeTheUninterruptedSession() {
-        int[] prompt = ModelPropertyTest.randomIds(300, 1000, 8);
+        int[] prompt = ModelPropertyTest.randomIds(EMULATED ? 72 : 300, 1000, 8);
+        int steps = EMULATED ? 4 : 10;
         try (NemotronModel gpu = load("bf16", DEVICE); NemotronModel cpu = load("bf16", Device.cpu())) {
             float[][] plain;
             byte[] snapshot;
             try (Session s = gpu.newSession()) {
                 float[] last = s.prefill(prompt);
                 snapshot = s.snapshot();
-                plain = ForkSnapshotTest.continueGreedy(s, last, 10);
+                plain = ForkSnapshotTest.continueGreedy(s, last, steps);
             }
             try (Session parent = gpu.newSession()) {
                 float[] last = parent.prefill(prompt);
                 try (Session child = parent.fork()) {
                     parent.decode(3);
-                    float[][] forked = ForkSnapshotTest.continueGreedy(child, last, 10);
-                    for (int i = 0; i < 10; i++) {
+                    float[][] forked = ForkSnapshotTest.continueGreedy(child, last, steps);
+                    for (int i = 0; i < steps; i++) {
                         check("fork step " + i, forked[i], plain[i]);
                         assertTrue(Fixtures.relError(forked[i], plain[i]) <= 1e-5, "fork step " + i + " differs from the plain run");
                     }
@@ -229,15 +237,15 @@ class CudaEngineGpuTest {
             try (Session onCpu = cpu.restoreSession(snapshot); Session ref = cpu.newSession()) {
                 float[] refLast = ref.prefill(prompt);
                 byte[] cpuSnapshot = ref.snapshot();
-                float[][] cpuPlain = ForkSnapshotTest.continueGreedy(ref, refLast, 10);
+                float[][] cpuPlain = ForkSnapshotTest.continueGreedy(ref, refLast, steps);
                 int next = Session.argmax(refLast);
-                for (int i = 0; i < 10; i++) {
+                for (int i = 0; i < steps; i++) {
                     check("GPU snapshot on CPU, step " + i, onCpu.decode(next), cpuPlain[i]);
                     next = Session.argmax(cpuPlain[i]);
                 }
                 try (Session onGpu = gpu.restoreSession(cpuSnapshot)) {
                     next = Session.argmax(refLast);
-                    for (int i = 0; i < 10; i++) {
+                    for (int i = 0; i < steps; i++) {
                         check("CPU snapshot on GPU, step " + i, onGpu.decode(next), cpuPlain[i]);
                         next = Session.argmax(cpuPlain[i]);
                     }
@@ -261,18 +269,19 @@ class CudaEngineGpuTest {
                 {%- for m in messages -%}{{ '<SPECIAL_11>' + m['role'] + '\\n' + m['content'] + '\\n' }}{%- endfor -%}
                 {%- if add_generation_prompt -%}{{ '<SPECIAL_11>assistant\\n<think>\\n' }}{%- endif -%}""");
         String[] prompts = {"Hello", "Why is the sky blue?", "Write a poem about the sea", "17 * 23 = ?"};
+        int maxTokens = EMULATED ? 12 : 64;
         try (NemotronModel m = NemotronModel.load(demo, DEVICE, LoadOptions.exact())) {
             long base = m.allocatedBytes();
             List<int[]> alone = new ArrayList<>();
             for (String p : prompts) {
                 try (Session s = m.newSession()) {
-                    alone.add(s.generate(ChatRequest.of(Message.user(p)).maxTokens(64).temperature(0)).tokenIds());
+                    alone.add(s.generate(ChatRequest.of(Message.user(p)).maxTokens(maxTokens).temperature(0)).tokenIds());
                 }
             }
             try (BatchEngine engine = new BatchEngine(m)) {
                 List<BatchEngine.Request> requests = new ArrayList<>();
                 for (String p : prompts) {
-                    requests.add(engine.submit(ChatRequest.of(Message.user(p)).maxTokens(64).temperature(0)));
+                    requests.add(engine.submit(ChatRequest.of(Message.user(p)).maxTokens(maxTokens).temperature(0)));
                 }
                 for (int i = 0; i < prompts.length; i++) {
                     GenerationResult r = requests.get(i).await(120, java.util.concurrent.TimeUnit.SECONDS);
@@ -292,14 +301,14 @@ class CudaEngineGpuTest {
         try (NemotronModel gpu = load("bf16", DEVICE)) {
             long base = gpu.allocatedBytes();
             try (Session s = gpu.newSession()) {
-                s.prefill(ModelPropertyTest.randomIds(260, 1000, 9));
+                s.prefill(ModelPropertyTest.randomIds(EMULATED ? 72 : 260, 1000, 9));
                 int pos = s.position();
                 var e = assertThrows(NemotronException.class, () -> s.decode(1000));
                 assertTrue(e.getMessage().contains("1000"), e.getMessage());
                 assertThrows(NemotronException.class, () -> s.prefill(new int[] {5, -1}));
                 assertEquals(pos, s.position(), "a refused token leaves the position as it was");
                 try (Session ref = gpu.newSession()) {
-                    ref.prefill(ModelPropertyTest.randomIds(260, 1000, 9));
+                    ref.prefill(ModelPropertyTest.randomIds(EMULATED ? 72 : 260, 1000, 9));
                     check("after refused input", s.decode(17), ref.decode(17));
                 }
                 try (Session fork = s.fork()) {
