@@ -280,6 +280,10 @@ public final class Checkpoint implements AutoCloseable {
      * an allowed dtype: BF16, F16 or F32; or F8_E4M3 for Mamba in/out_proj and MLP up/down_proj when
      * {@code config.json} declares ModelOpt FP8, in which case {@code <module>.weight_scale} must be a positive
      * finite F32 scalar (shape {@code []} or {@code [1]}) and {@code <module>.input_scale}, if present, too.
+     * With nemotron4j block quantization ({@code quant_method "nemotron4j"}), every module listed in
+     * {@code quantization_config.modules} must be a Linear weight whose column count the block divides, stored as
+     * {@link QuantType}'s quants {@code <module>.weight} and scales {@code <module>.weight_scales} (dtypes and shapes
+     * checked), and no listed module may be unknown to the model.
      * All problems are reported together in one {@link NemotronException}.
      */
     public void validate() {
