@@ -41,6 +41,23 @@ extern "C" {
 #define N4J_DTYPE_F16 2
 #define N4J_DTYPE_F8_E4M3 3
 #define N4J_DTYPE_I32 4
+/*
+ * Block-quantized weights (n4j_matmul only; every other op refuses them, and so does the CUDA backend for now).
+ * `data` points to one buffer: the quants of all rows, row-major, immediately followed by the scales of all rows.
+ * The real value of an element is value(block format) * scale (scale is normally 1).
+ *
+ * N4J_DTYPE_Q8 (cols a multiple of 32): quants int8 [rows][cols] (values -127..127), then F16 scales
+ * [rows][cols/32]: w[o][i] = d[o][i/32] * q[o][i]. 8.5 bits per weight.
+ *
+ * N4J_DTYPE_Q4 (cols a multiple of 64): each row is cut into super-blocks of 256 weights (the last one of a row may
+ * be shorter: (cols % 256) / 32 sub-blocks), each of up to 8 sub-blocks of 32. Quants uint8 [rows][cols/2]: the
+ * 32 bytes of each pair of sub-blocks (2k, 2k+1) hold sub-block 2k's 32 4-bit values q (0..15) in their low nibbles
+ * and sub-block 2k+1's in their high nibbles (byte t: element 64k+t low, 64k+32+t high). Then the scales:
+ * [rows][ceil(cols/256)] records of 20 bytes: F16 d, F16 dmin, uint8 sc[8], uint8 m[8] (unused entries 0):
+ * w = d * sc[j] * q - dmin * m[j] for the elements of sub-block j. 4.625 bits per weight.
+ */
+#define N4J_DTYPE_Q8 5
+#define N4J_DTYPE_Q4 6
 
 /* ---- backend kinds and flags ---- */
 #define N4J_BACKEND_CPU 0
@@ -190,6 +207,9 @@ int32_t n4j_rmsnorm(n4j_backend* backend, const void* x, int64_t ld_x, int32_t r
 #define N4J_MATMUL_STORE 0
 #define N4J_MATMUL_ACCUMULATE 1
 #define N4J_MATMUL_RELU_SQUARED 2
+/* With N4J_DTYPE_Q8 / N4J_DTYPE_Q4 weights (CPU only) each row of x is first quantized per block of 32 to int8
+ * (d = max|x| / 127, q = round-to-nearest-even(x * 127 / max|x|)) and the block dot products are integer sums,
+ * scaled and accumulated in F32 (matmul_quant.cpp). */
 int32_t n4j_matmul(n4j_backend* backend, const void* x, int64_t ld_x, int32_t rows, const n4j_weight* weight,
                    void* y, int64_t ld_y, int32_t epilogue);
 

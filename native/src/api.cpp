@@ -54,6 +54,8 @@ const char* dtype_name(int32_t dtype) {
         case N4J_DTYPE_F16: return "F16";
         case N4J_DTYPE_F8_E4M3: return "F8_E4M3";
         case N4J_DTYPE_I32: return "I32";
+        case N4J_DTYPE_Q8: return "Q8";
+        case N4J_DTYPE_Q4: return "Q4";
         default: return "unknown";
     }
 }
@@ -164,6 +166,34 @@ public:
             return fail(N4J_ERR_INVALID_ARGUMENT,
                         "%s.scale (%g) must be finite and non-zero (1 for unscaled weights)", name,
                         static_cast<double>(w->scale));
+        }
+        return true;
+    }
+
+    /* A weight of n4j_matmul: any weight dtype, or block-quantized (N4J_DTYPE_Q8 / N4J_DTYPE_Q4) on the CPU with
+     * cols a multiple of the block (32 / 64). */
+    bool matmul_weight(const n4j_weight* w, const char* name, const n4j_backend* backend) {
+        if (w == nullptr || (w->dtype != N4J_DTYPE_Q8 && w->dtype != N4J_DTYPE_Q4)) return weight(w, name);
+        if (w->data == nullptr) return fail(N4J_ERR_INVALID_ARGUMENT, "%s.data is NULL", name);
+        if (w->reserved != 0) {
+            return fail(N4J_ERR_INVALID_ARGUMENT, "%s.reserved (%d) must be 0", name, w->reserved);
+        }
+        if (w->rows <= 0 || w->cols <= 0) {
+            return fail(N4J_ERR_INVALID_ARGUMENT, "%s shape [%d, %d] must be positive", name, w->rows, w->cols);
+        }
+        const int32_t block = w->dtype == N4J_DTYPE_Q8 ? 32 : 64;
+        if (w->cols % block != 0) {
+            return fail(N4J_ERR_INVALID_ARGUMENT, "%s is %s with %d columns, which is not a multiple of its block (%d)",
+                        name, dtype_name(w->dtype), w->cols, block);
+        }
+        if (!isfinite(w->scale) || w->scale == 0.0f) {
+            return fail(N4J_ERR_INVALID_ARGUMENT,
+                        "%s.scale (%g) must be finite and non-zero (1 for unscaled weights)", name,
+                        static_cast<double>(w->scale));
+        }
+        if (backend->options.kind != N4J_BACKEND_CPU) {
+            return fail(N4J_ERR_UNSUPPORTED, "%s is %s: block-quantized weights run on the CPU backend only", name,
+                        dtype_name(w->dtype));
         }
         return true;
     }
@@ -598,7 +628,8 @@ N4J_EXPORT int32_t n4j_matmul(n4j_backend* backend, const void* x, int64_t ld_x,
     return guarded("n4j_matmul", [&]() -> int32_t {
         checker c("n4j_matmul");
         if (!c.backend(backend) || !c.not_null(x, "x") || !c.not_null(y, "y") || !c.positive(rows, "rows") ||
-            !c.weight(weight, "weight") || !c.ld(ld_x, "ld_x", weight->cols, "weight.cols (the input width)") ||
+            !c.matmul_weight(weight, "weight", backend) ||
+            !c.ld(ld_x, "ld_x", weight->cols, "weight.cols (the input width)") ||
             !c.ld(ld_y, "ld_y", weight->rows, "weight.rows (the output width)")) {
             return c.status();
         }

@@ -28,7 +28,8 @@ bool cpu_has_avx512_bf16() {
     static const bool supported = [] {
         __builtin_cpu_init();
         return cpu_has_avx2_fma_f16c() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512bf16");
+               __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512vnni");
     }();
     return supported;
 #else

@@ -1,7 +1,7 @@
 /*
  * cpu_features.h: which SIMD instruction sets the running CPU has, detected once with __builtin_cpu_supports.
  * Translation units named *_avx2.cpp are compiled with -mavx2 -mfma -mf16c and are only called when
- * cpu_has_avx2_fma_f16c() says so; *_avx512bf16.cpp are compiled with -mavx512f -mavx512bw -mavx512bf16 (and the
+ * cpu_has_avx2_fma_f16c() says so; *_avx512bf16.cpp are compiled with -mavx512f -mavx512bw -mavx512bf16 -mavx512vl -mavx512vnni (and the
  * AVX2 flags) and are only called when cpu_has_avx512_bf16() says so; everything else is compiled for the baseline
  * ISA.
  */
@@ -20,8 +20,8 @@ constexpr int kSimdLevels = 3;
 /* True when the CPU (and this build) supports AVX2, FMA and F16C. */
 bool cpu_has_avx2_fma_f16c();
 
-/* True when the CPU (with OS support for the 512-bit state) and this build support AVX-512 F/BW and AVX512-BF16,
- * besides AVX2, FMA and F16C. */
+/* True when the CPU (with OS support for the 512-bit state) and this build support AVX-512 F/BW/VL, AVX512-BF16
+ * and AVX512-VNNI, besides AVX2, FMA and F16C. */
 bool cpu_has_avx512_bf16();
 
 /* The best level this CPU supports. */

@@ -29,6 +29,8 @@
  */
 #include "cpu/matmul.h"
 
+#include "cpu/matmul_quant.h"
+
 #include "cpu/simd_kernels.h"
 #include "cpu/dtype_scalar.h"
 
@@ -37,6 +39,10 @@ namespace cpu {
 
 void matmul_ref(const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, float* y, int64_t ld_y,
                 int32_t epilogue) {
+    if (is_quantized_dtype(w->dtype)) {
+        matmul_quant_ref(x, ld_x, rows, w, y, ld_y, epilogue);
+        return;
+    }
     const bool accumulate = epilogue == N4J_MATMUL_ACCUMULATE;
     const int64_t K = w->cols;
     for (int32_t r = 0; r < rows; ++r) {
@@ -159,6 +165,10 @@ void matmul_bf16dot(context* ctx, const bf16dot_kernels& k, const float* x, int6
 
 void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, float* y,
                  int64_t ld_y, int32_t epilogue) {
+    if (is_quantized_dtype(w->dtype)) {
+        matmul_quant_fast(ctx, x, ld_x, rows, w, y, ld_y, epilogue);
+        return;
+    }
     const int32_t accumulate = epilogue == N4J_MATMUL_ACCUMULATE ? 1 : 0;
     const bool relu2 = epilogue == N4J_MATMUL_RELU_SQUARED;
     const int32_t O = w->rows;

@@ -19,6 +19,7 @@ module org.nemotron4j {
     exports org.nemotron4j.checkpoint;
     exports org.nemotron4j.eval;
     exports org.nemotron4j.generate;
+    exports org.nemotron4j.quant;
     exports org.nemotron4j.sampling;
     exports org.nemotron4j.serving;
     exports org.nemotron4j.tokenizer;

@@ -136,6 +136,24 @@ public class nemotron4j_h extends nemotron4j_h$shared {
     public static int N4J_DTYPE_I32() {
         return N4J_DTYPE_I32;
     }
+    private static final int N4J_DTYPE_Q8 = (int)5L;
+    /**
+     * {@snippet lang=c :
+     * #define N4J_DTYPE_Q8 5
+     * }
+     */
+    public static int N4J_DTYPE_Q8() {
+        return N4J_DTYPE_Q8;
+    }
+    private static final int N4J_DTYPE_Q4 = (int)6L;
+    /**
+     * {@snippet lang=c :
+     * #define N4J_DTYPE_Q4 6
+     * }
+     */
+    public static int N4J_DTYPE_Q4() {
+        return N4J_DTYPE_Q4;
+    }
     private static final int N4J_BACKEND_CPU = (int)0L;
     /**
      * {@snippet lang=c :

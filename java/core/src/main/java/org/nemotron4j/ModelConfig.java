@@ -17,6 +17,9 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import org.nemotron4j.checkpoint.RegularFiles;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.List;
 import java.util.Optional;
 import java.util.regex.Pattern;
@@ -71,17 +74,36 @@ public record ModelConfig(
         Optional<Quantization> quantization) {
 
     /**
-     * A checkpoint's quantization, from {@code quantization_config}. Only NVIDIA ModelOpt FP8
-     * ({@code quant_method "modelopt"}, {@code quant_algo "FP8"}) is supported: Linear weights stored as
+     * A checkpoint's quantization, from {@code quantization_config}. Two schemes run:
+     * <ul>
+     * <li>NVIDIA ModelOpt FP8 ({@code quant_method "modelopt"}, {@code quant_algo "FP8"}): Linear weights stored as
      * {@code F8_E4M3} with a per-tensor F32 {@code weight_scale} (and optionally {@code input_scale});
-     * {@code exclude_modules} lists glob patterns ({@code *} = any run of characters) of modules kept in BF16.
+     * {@code exclude_modules} lists glob patterns ({@code *} = any run of characters) of modules kept in BF16.</li>
+     * <li>nemotron4j block quantization ({@code quant_method "nemotron4j"}, {@code quant_algo "q8"} or {@code "q4"},
+     * written by {@code nemotron4j quantize}): {@code "modules"} maps every quantized module to its type
+     * ({@code "q8"} or {@code "q4"}); the layout of its tensors is {@link org.nemotron4j.quant.QuantType}'s.
+     * Other modules keep their stored dtype.</li>
+     * </ul>
+     *
+     * @param modules module name to block type, for the nemotron4j scheme (empty otherwise)
+     * @param policy  the policy the quantizer applied (informational; empty for other schemes)
      */
-    public record Quantization(String method, String algo, List<String> excludeModules) {
+    public record Quantization(String method, String algo, List<String> excludeModules, Map<String, String> modules,
+                               String policy) {
+        /** The quant_method of nemotron4j's own block-quantized checkpoints. */
+        public static final String BLOCK_METHOD = "nemotron4j";
+
         public Quantization {
             if (method == null || algo == null) {
                 throw new NemotronException("quantization_config needs quant_method and quant_algo");
             }
             excludeModules = excludeModules == null ? List.of() : List.copyOf(excludeModules);
+            modules = modules == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(modules));
+            policy = policy == null ? "" : policy;
+        }
+
+        public Quantization(String method, String algo, List<String> excludeModules) {
+            this(method, algo, excludeModules, Map.of(), "");
         }
 
         /** ModelOpt FP8 with the given excluded modules. */
@@ -89,9 +111,24 @@ public record ModelConfig(
             return new Quantization("modelopt", "FP8", excludeModules);
         }
 
-        /** Whether this is ModelOpt FP8 (the one scheme nemotron4j runs). */
+        /** nemotron4j block quantization: {@code algo} (q8 or q4) and each quantized module's type. */
+        public static Quantization block(String algo, Map<String, String> modules, String policy) {
+            return new Quantization(BLOCK_METHOD, algo, List.of(), modules, policy);
+        }
+
+        /** Whether this is ModelOpt FP8. */
         public boolean isModeloptFp8() {
             return method.equalsIgnoreCase("modelopt") && algo.equalsIgnoreCase("FP8");
+        }
+
+        /** Whether this is nemotron4j's block quantization (q8 / q4 modules). */
+        public boolean isBlock() {
+            return method.equals(BLOCK_METHOD);
+        }
+
+        /** The block type of {@code module} ("q8", "q4"), if this scheme quantizes it. */
+        public Optional<String> blockType(String module) {
+            return isBlock() ? Optional.ofNullable(modules.get(module)) : Optional.empty();
         }
 
         /** Whether {@code module} (e.g. {@code backbone.layers.3.mixer.q_proj}) matches an exclude pattern. */
@@ -201,10 +238,22 @@ public record ModelConfig(
             quantization = Optional.empty();
         }
         quantization.ifPresent(q -> {
-            if (!q.isModeloptFp8()) {
+            if (q.isBlock()) {
+                if (!q.algo().equals("q8") && !q.algo().equals("q4")) {
+                    throw new NemotronException("quantization_config.quant_algo \"" + q.algo()
+                            + "\" is not a nemotron4j block type (q8 or q4)");
+                }
+                q.modules().forEach((module, type) -> {
+                    if (!type.equals("q8") && !type.equals("q4")) {
+                        throw new NemotronException("quantization_config.modules[\"" + module + "\"] is \"" + type
+                                + "\", an unknown block type (known: q8, q4)");
+                    }
+                });
+            } else if (!q.isModeloptFp8()) {
                 throw new NemotronException("unsupported quantization in quantization_config: quant_method \""
                         + q.method() + "\", quant_algo \"" + q.algo()
-                        + "\" (supported: quant_method \"modelopt\" with quant_algo \"FP8\")");
+                        + "\" (supported: quant_method \"modelopt\" with quant_algo \"FP8\", quant_method \"nemotron4j\""
+                        + " with quant_algo \"q8\" or \"q4\")");
             }
         });
     }
@@ -554,7 +603,31 @@ public record ModelConfig(
                     exclude.add(e.textValue());
                 }
             }
-            return Optional.of(new Quantization(method.textValue(), algo.textValue(), exclude));
+            Map<String, String> modules = new LinkedHashMap<>();
+            String policy = "";
+            if (method.textValue().equals(Quantization.BLOCK_METHOD)) {
+                JsonNode m = q.get("modules");
+                if (m == null || !m.isObject()) {
+                    throw new NemotronException("quantization_config (quant_method \"nemotron4j\") is missing the object"
+                            + " field \"modules\" (module name -> \"q8\" or \"q4\")");
+                }
+                for (var it = m.fields(); it.hasNext(); ) {
+                    var e = it.next();
+                    if (!e.getValue().isTextual()) {
+                        throw new NemotronException("quantization_config.modules[\"" + e.getKey()
+                                + "\"] must be a string (\"q8\" or \"q4\"), got " + e.getValue());
+                    }
+                    modules.put(e.getKey(), e.getValue().textValue());
+                }
+                JsonNode version = q.get("format_version");
+                if (version == null || !version.isInt() || version.intValue() != 1) {
+                    throw new NemotronException("quantization_config.format_version must be 1 (the block layout this"
+                            + " version reads), got " + version);
+                }
+                JsonNode p = q.get("policy");
+                policy = p != null && p.isTextual() ? p.textValue() : "";
+            }
+            return Optional.of(new Quantization(method.textValue(), algo.textValue(), exclude, modules, policy));
         }
     }
 
@@ -618,8 +691,18 @@ public record ModelConfig(
             ObjectNode qc = o.putObject("quantization_config");
             qc.put("quant_method", q.method());
             qc.put("quant_algo", q.algo());
-            ArrayNode ex = qc.putArray("exclude_modules");
-            q.excludeModules().forEach(ex::add);
+            if (q.isBlock()) {
+                qc.put("format_version", 1);
+                qc.put("policy", q.policy());
+                qc.put("layout", "see org.nemotron4j.quant.QuantType: <module>.weight holds the quants (q8: I8 [rows, cols];"
+                        + " q4: U8 [rows, cols/2]), <module>.weight_scales the scales (q8: F16 [rows, cols/32]; q4: U8"
+                        + " [rows, ceil(cols/256), 20] records of F16 d, F16 dmin, u8 sc[8], u8 m[8])");
+                ObjectNode m = qc.putObject("modules");
+                q.modules().forEach(m::put);
+            } else {
+                ArrayNode ex = qc.putArray("exclude_modules");
+                q.excludeModules().forEach(ex::add);
+            }
         });
         try {
             return JSON.writeValueAsString(o) + "\n";

@@ -8,6 +8,7 @@ import org.nemotron4j.generate.GenerationConfig;
 import org.nemotron4j.runtime.Backend;
 import org.nemotron4j.runtime.Kernels;
 import org.nemotron4j.runtime.NativeWeight;
+import org.nemotron4j.quant.QuantType;
 import org.nemotron4j.tokenizer.Tokenizer;
 
 import java.lang.foreign.Arena;
@@ -119,6 +120,21 @@ public final class NemotronModel implements AutoCloseable {
 
     private NativeWeight weight(String name, long total, long[] done) {
         TensorInfo t = checkpoint.tensor(name);
+        String module = name.substring(0, Math.max(0, name.lastIndexOf('.')));
+        var blockType = config.quantization().flatMap(q -> q.blockType(module));
+        if (blockType.isPresent() && name.endsWith(".weight")) {
+            QuantType type = QuantType.of(blockType.get());
+            TensorInfo scales = checkpoint.tensor(module + "." + QuantType.SCALES_SUFFIX);
+            int rows = (int) t.shape()[0];
+            int cols = (int) (type == QuantType.Q8 ? t.shape()[1] : t.shape()[1] * 2);
+            NativeWeight w = NativeWeight.ofQuantized(backend, arena, t, scales, type, rows, cols);
+            weights.add(w);
+            done[0] += t.byteSize() + scales.byteSize();
+            if (options.progress() != null) {
+                options.progress().update(done[0], total);
+            }
+            return w;
+        }
         float scale = 1f;
         float inputScale = 0f;
         if (t.dtype() == DType.F8_E4M3) {

@@ -38,7 +38,8 @@ public final class Main {
             new TokenizeCommand(),
             new GenerateCommand(),
             new LogitsCommand(),
-            new PerplexityCommand());
+            new PerplexityCommand(),
+            new QuantizeCommand());
 
     private Main() {
     }

@@ -231,6 +231,27 @@ class CliTest {
 
     /** Fuzzing finding: NaN weights loaded silently; --check-tensors refuses them naming the tensor. */
     @Test
+    void quantizeWritesARunnableQ4CopyAndRefusesToQuantizeItAgain(@TempDir Path tmp) throws Exception {
+        Path model = tmp.resolve("tiny");
+        assertEquals(0, run("create-model", "--config", fixtures().resolve("nemotron-h-tiny/config.json").toString(),
+                "--out", model.toString(), "--seed", "3").code());
+        Path q4 = tmp.resolve("tiny-q4");
+        Result r = run("quantize", "--model", model.toString(), "--out", q4.toString(), "--type", "q4");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("q4, policy \"default\""), r.out());
+        assertTrue(r.out().contains("fallback: backbone.layers.0.mixer.out_proj.weight kept"), r.out());
+        r = run("generate", "--model", q4.toString(), "--ids", "5,17,42", "-n", "4");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(4, r.out().trim().split(",").length, r.out());
+        r = run("quantize", "--model", q4.toString(), "--out", tmp.resolve("again").toString(), "--type", "q8");
+        assertEquals(Main.FAILURE, r.code(), r.out());
+        assertTrue(r.err().contains("already quantized"), r.err());
+        r = run("quantize", "--model", model.toString(), "--out", tmp.resolve("bad").toString(), "--type", "q3");
+        assertEquals(Main.FAILURE, r.code(), r.out());
+        assertTrue(r.err().contains("unknown quantization type \"q3\""), r.err());
+    }
+
+    @Test
     void checkTensorsRefusesANaNWeight(@TempDir Path tmp) throws Exception {
         Path model = tmp.resolve("nan");
         assertEquals(0, run("create-model", "--config", fixtures().resolve("nemotron-h-tiny/config.json").toString(),

@@ -19,6 +19,7 @@ import org.nemotron4j.DType;
 import org.nemotron4j.ModelConfig;
 import org.nemotron4j.NemotronException;
 import org.nemotron4j.checkpoint.NemotronHLayout.Weight;
+import org.nemotron4j.quant.QuantType;
 
 /**
  * A Hugging Face checkpoint directory: {@code config.json} plus the weights, either one {@code model.safetensors}
@@ -279,15 +280,28 @@ public final class Checkpoint implements AutoCloseable {
      * an allowed dtype: BF16, F16 or F32; or F8_E4M3 for Mamba in/out_proj and MLP up/down_proj when
      * {@code config.json} declares ModelOpt FP8, in which case {@code <module>.weight_scale} must be a positive
      * finite F32 scalar (shape {@code []} or {@code [1]}) and {@code <module>.input_scale}, if present, too.
+     * With nemotron4j block quantization ({@code quant_method "nemotron4j"}), every module listed in
+     * {@code quantization_config.modules} must be a Linear weight whose column count the block divides, stored as
+     * {@link QuantType}'s quants {@code <module>.weight} and scales {@code <module>.weight_scales} (dtypes and shapes
+     * checked), and no listed module may be unknown to the model.
      * All problems are reported together in one {@link NemotronException}.
      */
     public void validate() {
         checkOpen();
         List<String> problems = new ArrayList<>();
-        boolean fp8 = config.quantization().isPresent();
+        boolean fp8 = config.quantization().map(ModelConfig.Quantization::isModeloptFp8).orElse(false);
+        Optional<ModelConfig.Quantization> block = config.quantization().filter(ModelConfig.Quantization::isBlock);
+        java.util.Set<String> blockModules = new java.util.HashSet<>(block.map(q -> q.modules().keySet())
+                .orElse(java.util.Set.of()));
         for (Weight w : NemotronHLayout.weights(config)) {
             Optional<TensorInfo> found = find(w.name());
             long[] expected = w.shape();
+            Optional<String> blockType = block.flatMap(q -> q.blockType(w.module()));
+            if (blockType.isPresent() && w.name().endsWith(".weight")) {
+                blockModules.remove(w.module());
+                validateBlock(w, QuantType.of(blockType.get()), found, problems);
+                continue;
+            }
             if (found.isEmpty()) {
                 problems.add("missing tensor \"" + w.name() + "\" of shape " + TensorInfo.formatShape(expected)
                         + (w.layer() >= 0 ? " (layer " + w.layer() + " is " + config.layer(w.layer()) + ")" : ""));
@@ -313,6 +327,10 @@ public final class Checkpoint implements AutoCloseable {
                 problems.add("tensor \"" + t.name() + "\" in " + t.file() + " has dtype " + dtype.safetensorsName()
                         + " (allowed: BF16, F16, F32" + (w.role().fp8Capable() && fp8 ? ", F8_E4M3" : "") + ")");
             }
+        }
+        for (String module : blockModules) {
+            problems.add(configPath() + ": quantization_config.modules names \"" + module + "\", which is not a"
+                    + " Linear weight of this model");
         }
         if (!problems.isEmpty()) {
             int shown = Math.min(problems.size(), 20);
@@ -401,6 +419,49 @@ public final class Checkpoint implements AutoCloseable {
             }
         }
         return -1;
+    }
+
+    /**
+     * A block-quantized weight ({@link QuantType}): a Linear weight whose column count is a multiple of the type's
+     * block, {@code <module>.weight} with the type's quants dtype and shape, {@code <module>.weight_scales} with the
+     * scales dtype and shape.
+     */
+    private void validateBlock(Weight w, QuantType type, Optional<TensorInfo> quants, List<String> problems) {
+        long rows = w.shape()[0];
+        long cols = w.shape().length == 2 ? w.shape()[1] : 0;
+        String field = "quantization_config.modules[\"" + w.module() + "\"] = \"" + type.id() + "\"";
+        if (!w.role().isLinear()) {
+            problems.add(configPath() + ": " + field + ", but " + w.name() + " is not a Linear weight (only"
+                    + " in/out/up/down/q/k/v/o_proj and lm_head can be block-quantized)");
+            return;
+        }
+        if (cols % type.columnMultiple() != 0) {
+            problems.add(configPath() + ": " + field + ", but the block size " + type.columnMultiple()
+                    + " does not divide the row of " + w.name() + " (" + cols + " columns)");
+            return;
+        }
+        long[] qShape = type.quantsShape(rows, cols);
+        if (quants.isEmpty()) {
+            problems.add("missing tensor \"" + w.name() + "\" (" + type.id() + " quants, "
+                    + type.quantsDType().safetensorsName() + " " + TensorInfo.formatShape(qShape) + ")");
+        } else if (quants.get().dtype() != type.quantsDType() || !quants.get().hasShape(qShape)) {
+            TensorInfo t = quants.get();
+            problems.add("tensor \"" + t.name() + "\" in " + t.file() + " is " + t.dtype().safetensorsName() + " "
+                    + TensorInfo.formatShape(t.shape()) + " but " + field + " implies the quants "
+                    + type.quantsDType().safetensorsName() + " " + TensorInfo.formatShape(qShape));
+        }
+        String scalesName = w.module() + "." + QuantType.SCALES_SUFFIX;
+        long[] sShape = type.scalesShape(rows, cols);
+        TensorInfo scales = tensors.get(scalesName);
+        if (scales == null) {
+            problems.add("missing tensor \"" + scalesName + "\": the " + type.id() + " scales of " + w.name() + " ("
+                    + type.scalesDType().safetensorsName() + " " + TensorInfo.formatShape(sShape) + ")");
+        } else if (scales.dtype() != type.scalesDType() || !scales.hasShape(sShape)) {
+            problems.add("tensor \"" + scalesName + "\" in " + scales.file() + " is "
+                    + scales.dtype().safetensorsName() + " " + TensorInfo.formatShape(scales.shape()) + " but the "
+                    + type.id() + " scales of " + w.name() + " " + TensorInfo.formatShape(w.shape()) + " must be "
+                    + type.scalesDType().safetensorsName() + " " + TensorInfo.formatShape(sShape));
+        }
     }
 
     private void checkScale(String name, boolean required, List<String> problems) {

@@ -3,6 +3,7 @@ package org.nemotron4j.runtime;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import org.nemotron4j.NemotronException;
+import org.nemotron4j.quant.QuantType;
 import org.nemotron4j.bindings.n4j_attn_dims;
 import org.nemotron4j.bindings.n4j_kv_cache;
 import org.nemotron4j.bindings.n4j_ssm_dims;
@@ -287,6 +288,20 @@ public final class Kernels {
         long rows = n4j_weight.rows(d);
         long cols = n4j_weight.cols(d);
         int dtype = n4j_weight.dtype(d);
+        if (dtype == N4J_DTYPE_Q8() || dtype == N4J_DTYPE_Q4()) {
+            // block-quantized (n4j_matmul only): quants then scales in one buffer
+            QuantType q = dtype == N4J_DTYPE_Q8() ? QuantType.Q8 : QuantType.Q4;
+            if (rows <= 0 || cols <= 0 || cols % q.columnMultiple() != 0) {
+                throw bad(kernel, arg, "(" + w.tensor().name() + ") is " + q.id() + " of shape [" + rows + ", " + cols
+                        + "]: the columns must be a positive multiple of " + q.columnMultiple());
+            }
+            long bytes = rows * (q.quantsRowBytes(cols) + q.scalesRowBytes(cols));
+            if (w.data() == null || n4j_weight.data(d).address() != w.data().address() || w.data().byteSize() < bytes) {
+                throw bad(kernel, arg, "(" + w.tensor().name() + ") descriptor does not point at its " + bytes
+                        + " bytes of " + q.id() + " data");
+            }
+            return new Shape(rows, cols);
+        }
         long elem = dtype == N4J_DTYPE_F32() ? 4 : dtype == N4J_DTYPE_BF16() ? 2 : dtype == N4J_DTYPE_F8_E4M3() ? 1 : -1;
         if (elem < 0) {
             throw bad(kernel, arg, "(" + w.tensor().name() + ") has dtype code " + dtype + ", which no kernel takes");

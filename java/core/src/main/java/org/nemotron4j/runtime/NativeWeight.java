@@ -4,6 +4,7 @@ import org.nemotron4j.DType;
 import org.nemotron4j.NemotronException;
 import org.nemotron4j.bindings.n4j_weight;
 import org.nemotron4j.checkpoint.TensorInfo;
+import org.nemotron4j.quant.QuantType;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -78,6 +79,53 @@ public record NativeWeight(MemorySegment descriptor, TensorInfo tensor, MemorySe
         n4j_weight.cols(d, rc[1]);
         n4j_weight.scale(d, scale);
         n4j_weight.input_scale(d, inputScale);
+        n4j_weight.reserved(d, 0);
+        return new NativeWeight(d, tensor, data, uploaded);
+    }
+
+    /**
+     * Describes a block-quantized weight ({@link QuantType}) of logical shape {@code rows x cols} for n4j_matmul: the
+     * kernels read one buffer, the quants followed by the scales. When the scales tensor starts where the quants end
+     * in the mapped file (as {@code nemotron4j quantize} writes them) that is the file itself, zero-copy; otherwise
+     * both are copied into one new buffer. CPU only (the CUDA backend has no block-quantized kernels yet).
+     */
+    public static NativeWeight ofQuantized(Backend backend, Arena arena, TensorInfo quants, TensorInfo scales,
+            QuantType type, int rows, int cols) {
+        if (!backend.isCpu()) {
+            throw new NemotronException("tensor " + quants.name() + " is " + type.id() + " (block-quantized): such"
+                    + " weights run on the CPU only; load this checkpoint with the CPU device");
+        }
+        MemorySegment q = quants.data();
+        MemorySegment sc = scales.data();
+        MemorySegment data;
+        boolean uploaded;
+        if (q.address() + q.byteSize() == sc.address()) {
+            data = MemorySegment.ofAddress(q.address()).reinterpret(q.byteSize() + sc.byteSize());
+            uploaded = false;
+        } else {
+            data = backend.alloc(q.byteSize() + sc.byteSize());
+            MemorySegment.copy(q, 0, data, 0, q.byteSize());
+            MemorySegment.copy(sc, 0, data, q.byteSize(), sc.byteSize());
+            uploaded = true;
+        }
+        return describe(arena, quants, data, uploaded, type.nativeCode(), rows, cols);
+    }
+
+    /** A block-quantized weight in backend memory this model owns (quantize-on-load). */
+    public static NativeWeight ofQuantizedBuffer(Arena arena, TensorInfo source, MemorySegment data, QuantType type,
+            int rows, int cols) {
+        return describe(arena, source, data, true, type.nativeCode(), rows, cols);
+    }
+
+    private static NativeWeight describe(Arena arena, TensorInfo tensor, MemorySegment data, boolean uploaded, int code,
+            int rows, int cols) {
+        MemorySegment d = n4j_weight.allocate(arena);
+        n4j_weight.data(d, data);
+        n4j_weight.dtype(d, code);
+        n4j_weight.rows(d, rows);
+        n4j_weight.cols(d, cols);
+        n4j_weight.scale(d, 1f);
+        n4j_weight.input_scale(d, 0f);
         n4j_weight.reserved(d, 0);
         return new NativeWeight(d, tensor, data, uploaded);
     }

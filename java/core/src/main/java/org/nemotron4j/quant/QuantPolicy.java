@@ -1,0 +1,92 @@
+package org.nemotron4j.quant;
+
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.Optional;
+import org.nemotron4j.NemotronException;
+import org.nemotron4j.checkpoint.NemotronHLayout.Role;
+
+/**
+ * Which Linear weights a quantized checkpoint stores in which block type. Written as a comma-separated list:
+ * <pre>
+ *   default          Mamba in_proj/out_proj and MLP up_proj/down_proj in the chosen type (the large matrices:
+ *                    ~90% of the 9B's Linear weights); embeddings, norms, conv1d, the attention projections and
+ *                    lm_head keep their stored precision
+ *   all              every Linear weight (the above, q/k/v/o_proj and lm_head)
+ *   ROLE             also quantize ROLE (in_proj, out_proj, up_proj, down_proj, q_proj, k_proj, v_proj, o_proj, lm_head)
+ *                    in the chosen type
+ *   ROLE=q8|q4|keep  ROLE in that type, or kept
+ * </pre>
+ * e.g. {@code default,lm_head=q8}. Later items override earlier ones. Embeddings, norms, conv1d and the Mamba
+ * vectors are never quantized (they are not matrix products). A weight whose column count is not a multiple of its
+ * type's block falls back to q8 when that fits, else it is kept (the quantizer reports it).
+ */
+public record QuantPolicy(String spec, Map<Role, Optional<QuantType>> roles) {
+
+    public static final String DEFAULT = "default";
+
+    /** Parses {@code spec} for the chosen {@code type}. */
+    public static QuantPolicy parse(String spec, QuantType type) {
+        Map<Role, Optional<QuantType>> roles = new EnumMap<>(Role.class);
+        String s = spec == null || spec.isBlank() ? DEFAULT : spec.trim();
+        for (String item : s.split(",")) {
+            String it = item.trim();
+            if (it.isEmpty()) {
+                continue;
+            }
+            if (it.equals("default") || it.equals("all")) {
+                for (Role r : new Role[] {Role.MAMBA_IN_PROJ, Role.MAMBA_OUT_PROJ, Role.MLP_UP_PROJ, Role.MLP_DOWN_PROJ}) {
+                    roles.put(r, Optional.of(type));
+                }
+                if (it.equals("all")) {
+                    for (Role r : new Role[] {Role.ATTENTION_Q_PROJ, Role.ATTENTION_K_PROJ, Role.ATTENTION_V_PROJ,
+                            Role.ATTENTION_O_PROJ, Role.LM_HEAD}) {
+                        roles.put(r, Optional.of(type));
+                    }
+                }
+                continue;
+            }
+            int eq = it.indexOf('=');
+            String roleName = eq < 0 ? it : it.substring(0, eq).trim();
+            Role role = role(roleName, spec);
+            if (eq < 0) {
+                roles.put(role, Optional.of(type));
+            } else {
+                String t = it.substring(eq + 1).trim();
+                roles.put(role, t.equals("keep") ? Optional.empty()
+                        : Optional.of(QuantType.find(t).orElseThrow(() -> new NemotronException("--policy \"" + spec
+                                + "\": \"" + t + "\" is not q8, q4 or keep"))));
+            }
+        }
+        return new QuantPolicy(s, roles);
+    }
+
+    private static Role role(String name, String spec) {
+        return switch (name) {
+            case "in_proj" -> Role.MAMBA_IN_PROJ;
+            case "out_proj" -> Role.MAMBA_OUT_PROJ;
+            case "up_proj" -> Role.MLP_UP_PROJ;
+            case "down_proj" -> Role.MLP_DOWN_PROJ;
+            case "q_proj" -> Role.ATTENTION_Q_PROJ;
+            case "k_proj" -> Role.ATTENTION_K_PROJ;
+            case "v_proj" -> Role.ATTENTION_V_PROJ;
+            case "o_proj" -> Role.ATTENTION_O_PROJ;
+            case "lm_head" -> Role.LM_HEAD;
+            default -> throw new NemotronException("--policy \"" + spec + "\": \"" + name + "\" is not a quantizable"
+                    + " weight (in_proj, out_proj, up_proj, down_proj, q_proj, k_proj, v_proj, o_proj, lm_head) nor"
+                    + " default or all");
+        };
+    }
+
+    /** The type of a weight of {@code role} with {@code cols} columns, after the block-divisibility fallback. */
+    public Optional<QuantType> typeFor(Role role, long cols) {
+        Optional<QuantType> t = roles.getOrDefault(role, Optional.empty());
+        if (t.isEmpty()) {
+            return t;
+        }
+        if (cols % t.get().columnMultiple() == 0) {
+            return t;
+        }
+        return cols % QuantType.Q8.columnMultiple() == 0 ? Optional.of(QuantType.Q8) : Optional.empty();
+    }
+}

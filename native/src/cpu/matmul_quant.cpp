@@ -1,0 +1,213 @@
+/*
+ * matmul_quant.cpp: y = x * W^T over block-quantized weights (N4J_DTYPE_Q8, N4J_DTYPE_Q4; layouts in nemotron4j.h),
+ * x [rows, K] F32, y [rows, O] F32.
+ *
+ * Numerics (llama.cpp's Q8_0 x Q8_0 and Q4_K x Q8_K scheme): each row of x is quantized per block of 32 to int8,
+ * d_x = max|x| / 127, q_x = round-to-nearest-even(x * 127 / max|x|) (one shared routine, so every kernel variant
+ * sees the same integers). A block's dot product is then an exact integer sum:
+ *   Q8: sum_b (d_w[b] * d_x[b]) * sum_i q_w q_x
+ *   Q4: sum_j (d * sc[j] * d_x[j]) * sum_i q_w q_x  -  sum_j (dmin * m[j]) * (d_x[j] * sum_i q_x)
+ * and only the scaled sums over blocks are F32. The reference adds them in block order; the SIMD kernels keep
+ * 8 F32 lanes per output and add them at the end, so they differ from the reference only by the order of those F32
+ * additions. The error against F32 activations is the activation rounding: at most d_x / 2 per element.
+ *
+ * Threads: outputs are split into fixed tiles (32 weight rows x 64 activation rows) that do not depend on the
+ * thread count, and each output is computed by one task in a fixed order, so any thread count gives the same bits;
+ * a row's result does not depend on which other rows are in the call either.
+ * Decode is memory-bound: a task streams its 32 weight rows once for all activation rows (up to 4 at a time in
+ * registers). Prefill re-reads each weight row from L1 for every group of 4 activation rows of its tile.
+ */
+#include "cpu/matmul_quant.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "cpu/dtype_scalar.h"
+#include "cpu/matmul.h"
+
+namespace n4j {
+namespace cpu {
+
+void quantize_x_rows(const float* x, int64_t ld_x, int32_t r0, int32_t r1, int64_t K, int8_t* q, float* d, float* s,
+                     int64_t ld_q, int64_t ld_b) {
+    const int64_t nb = K / kQuantBlock;
+    for (int32_t r = r0; r < r1; ++r) {
+        const float* xr = x + r * ld_x;
+        int8_t* qr = q + r * ld_q;
+        float* dr = d + r * ld_b;
+        float* sr = s + r * ld_b;
+        for (int64_t b = 0; b < nb; ++b) {
+            const float* xb = xr + b * kQuantBlock;
+            float amax = 0.0f;
+            for (int i = 0; i < kQuantBlock; ++i) amax = fmaxf(amax, fabsf(xb[i]));
+            const float db = amax / 127.0f;
+            const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+            int32_t sum = 0;
+            for (int i = 0; i < kQuantBlock; ++i) {
+                const int32_t v = static_cast<int32_t>(nearbyintf(xb[i] * inv));
+                const int32_t c = v > 127 ? 127 : v < -127 ? -127 : v;
+                qr[b * kQuantBlock + i] = static_cast<int8_t>(c);
+                sum += c;
+            }
+            dr[b] = db;
+            sr[b] = db * static_cast<float>(sum);
+        }
+        for (int64_t b = nb; b < ld_b; ++b) {
+            dr[b] = 0.0f;
+            sr[b] = 0.0f;
+        }
+    }
+}
+
+void quant_rows_ref(const quant_x* x, int32_t r0, int32_t r1, const n4j_weight* w, int32_t o0, int32_t o1, float* y,
+                    int64_t ld_y, int32_t accumulate) {
+    const int64_t K = w->cols;
+    const int64_t O = w->rows;
+    const uint8_t* base = static_cast<const uint8_t*>(w->data);
+    for (int32_t r = r0; r < r1; ++r) {
+        const int8_t* xq = x->q + r * x->ld_q;
+        const float* xd = x->d + r * x->ld_b;
+        const float* xs = x->s + r * x->ld_b;
+        for (int32_t o = o0; o < o1; ++o) {
+            float acc = 0.0f;
+            if (w->dtype == N4J_DTYPE_Q8) {
+                const int8_t* wq = reinterpret_cast<const int8_t*>(base) + o * K;
+                const uint8_t* wd = base + O * K + o * (K / kQuantBlock) * 2;
+                for (int64_t b = 0; b < K / kQuantBlock; ++b) {
+                    int32_t isum = 0;
+                    for (int i = 0; i < kQuantBlock; ++i) {
+                        isum += int32_t(wq[b * kQuantBlock + i]) * int32_t(xq[b * kQuantBlock + i]);
+                    }
+                    uint16_t h;
+                    memcpy(&h, wd + 2 * b, 2);
+                    acc += f16_to_f32(h) * xd[b] * static_cast<float>(isum);
+                }
+            } else {
+                const uint8_t* wq = base + o * (K / 2);
+                const int64_t nsb = q4_super_blocks(K);
+                const uint8_t* rec = base + O * (K / 2) + o * nsb * kQ4RecordBytes;
+                float macc = 0.0f;
+                for (int64_t j = 0; j < K / kQuantBlock; ++j) {
+                    const uint8_t* rj = rec + (j / 8) * kQ4RecordBytes;
+                    uint16_t hd, hm;
+                    memcpy(&hd, rj, 2);
+                    memcpy(&hm, rj + 2, 2);
+                    const int sub = static_cast<int>(j % 8);
+                    // sub-block j's nibbles: the low (j even) or high (j odd) halves of the pair's 32 bytes
+                    const uint8_t* pair = wq + (j / 2) * 32;
+                    int32_t isum = 0;
+                    for (int i = 0; i < kQuantBlock; ++i) {
+                        const int32_t qw = (j % 2 == 0) ? (pair[i] & 0x0F) : (pair[i] >> 4);
+                        isum += qw * int32_t(xq[j * kQuantBlock + i]);
+                    }
+                    acc += f16_to_f32(hd) * static_cast<float>(rj[4 + sub]) * xd[j] * static_cast<float>(isum);
+                    macc += f16_to_f32(hm) * static_cast<float>(rj[12 + sub]) * xs[j];
+                }
+                acc -= macc;
+            }
+            const float value = acc * w->scale;
+            float* yo = y + r * ld_y + o;
+            *yo = accumulate ? *yo + value : value;
+        }
+    }
+}
+
+namespace {
+
+constexpr int32_t kDecodeColBlock = 32;   // weight rows per task
+constexpr int32_t kPrefillRowBlock = 64;  // activation rows per task (prefill)
+constexpr int64_t kSerialWork = 1 << 15;  // below this many multiply-adds, skip the thread pool
+
+template <class F>
+void run_tasks(context* ctx, int64_t n_tasks, int64_t work, F&& f) {
+    if (ctx == nullptr || work < kSerialWork) {
+        for (int64_t t = 0; t < n_tasks; ++t) f(t, 0);
+    } else {
+        parallel_for(ctx->workers(), n_tasks, f);
+    }
+}
+
+/* The activation buffers of quant_x carved out of one 64-byte-aligned scratch block. */
+struct quant_x_layout {
+    int64_t ld_q, ld_b;
+    size_t q_bytes, f_bytes;
+    quant_x_layout(int32_t rows, int64_t K) {
+        ld_q = (K + 63) & ~int64_t(63);
+        ld_b = ((K / kQuantBlock) + 7) & ~int64_t(7);
+        q_bytes = align64(static_cast<size_t>(rows) * static_cast<size_t>(ld_q));
+        f_bytes = align64(sizeof(float) * static_cast<size_t>(rows) * static_cast<size_t>(ld_b));
+    }
+    size_t bytes() const { return q_bytes + 2 * f_bytes; }
+};
+
+void relu_squared_rows(float* y, int64_t ld_y, int32_t r0, int32_t r1, int32_t o0, int32_t o1) {
+    for (int32_t r = r0; r < r1; ++r) {
+        for (int32_t o = o0; o < o1; ++o) y[r * ld_y + o] = relu_squared_value(y[r * ld_y + o]);
+    }
+}
+
+void matmul_quant_impl(context* ctx, quant_rows_fn kernel, const float* x, int64_t ld_x, int32_t rows,
+                       const n4j_weight* w, float* y, int64_t ld_y, int32_t epilogue, void* buffer) {
+    const int32_t accumulate = epilogue == N4J_MATMUL_ACCUMULATE ? 1 : 0;
+    const bool relu2 = epilogue == N4J_MATMUL_RELU_SQUARED;
+    const int32_t O = w->rows;
+    const int64_t K = w->cols;
+    const int64_t work = static_cast<int64_t>(rows) * O * K;
+    const quant_x_layout lay(rows, K);
+    int8_t* q = static_cast<int8_t*>(buffer);
+    float* d = reinterpret_cast<float*>(static_cast<char*>(buffer) + lay.q_bytes);
+    float* s = reinterpret_cast<float*>(static_cast<char*>(buffer) + lay.q_bytes + lay.f_bytes);
+    const int32_t quant_rows_per_task = 16;
+    run_tasks(ctx, (rows + quant_rows_per_task - 1) / quant_rows_per_task, work, [&](int64_t t, int) {
+        const int32_t r0 = static_cast<int32_t>(t) * quant_rows_per_task;
+        const int32_t r1 = r0 + quant_rows_per_task < rows ? r0 + quant_rows_per_task : rows;
+        quantize_x_rows(x, ld_x, r0, r1, K, q, d, s, lay.ld_q, lay.ld_b);
+    });
+    const quant_x qx{q, d, s, lay.ld_q, lay.ld_b, K};
+    const int32_t row_block = rows < kMatmulPackedMinRows ? rows : kPrefillRowBlock;
+    const int64_t col_blocks = (O + kDecodeColBlock - 1) / kDecodeColBlock;
+    const int64_t row_blocks = (rows + row_block - 1) / row_block;
+    run_tasks(ctx, col_blocks * row_blocks, work, [&](int64_t t, int) {
+        const int32_t o0 = static_cast<int32_t>(t % col_blocks) * kDecodeColBlock;
+        const int32_t o1 = o0 + kDecodeColBlock < O ? o0 + kDecodeColBlock : O;
+        const int32_t r0 = static_cast<int32_t>(t / col_blocks) * row_block;
+        const int32_t r1 = r0 + row_block < rows ? r0 + row_block : rows;
+        kernel(&qx, r0, r1, w, o0, o1, y, ld_y, accumulate);
+        if (relu2) relu_squared_rows(y, ld_y, r0, r1, o0, o1);
+    });
+}
+
+}  // namespace
+
+void matmul_quant_ref(const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, float* y, int64_t ld_y,
+                      int32_t epilogue) {
+    const quant_x_layout lay(rows, w->cols);
+    scratch_buffer buffer;
+    buffer.reserve(lay.bytes());
+    matmul_quant_impl(nullptr, quant_rows_ref, x, ld_x, rows, w, y, ld_y, epilogue, buffer.data());
+}
+
+void matmul_quant_with(context* ctx, quant_rows_fn kernel, const float* x, int64_t ld_x, int32_t rows,
+                       const n4j_weight* w, float* y, int64_t ld_y, int32_t epilogue) {
+    const quant_x_layout lay(rows, w->cols);
+    void* buffer = ctx->shared_scratch(lay.bytes());
+    matmul_quant_impl(ctx, kernel, x, ld_x, rows, w, y, ld_y, epilogue, buffer);
+}
+
+void matmul_quant_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, float* y,
+                       int64_t ld_y, int32_t epilogue) {
+    quant_rows_fn kernel = quant_rows_ref;
+#if defined(N4J_HAVE_AVX512BF16_KERNELS)
+    if (ctx->simd >= SIMD_AVX512_BF16) {
+        kernel = avx512bf16::quant_rows;
+    } else if (ctx->simd >= SIMD_AVX2) {
+        kernel = avx2::quant_rows;
+    }
+#elif defined(N4J_HAVE_AVX2_KERNELS)
+    if (ctx->simd >= SIMD_AVX2) kernel = avx2::quant_rows;
+#endif
+    matmul_quant_with(ctx, kernel, x, ld_x, rows, w, y, ld_y, epilogue);
+}
+
+}  // namespace cpu
+}  // namespace n4j

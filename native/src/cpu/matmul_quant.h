@@ -1,0 +1,81 @@
+/* matmul_quant.h: n4j_matmul over block-quantized weights (N4J_DTYPE_Q8, N4J_DTYPE_Q4) on the CPU; see
+ * matmul_quant.cpp. */
+#ifndef N4J_CPU_MATMUL_QUANT_H
+#define N4J_CPU_MATMUL_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cpu/cpu_context.h"
+#include "nemotron4j.h"
+
+namespace n4j {
+namespace cpu {
+
+constexpr int32_t kQuantBlock = 32;        // weights (and activations) per block / sub-block
+constexpr int32_t kQ4SuperBlock = 256;     // weights per Q4 super-block (8 sub-blocks)
+constexpr int32_t kQ4RecordBytes = 20;     // F16 d, F16 dmin, uint8 sc[8], uint8 m[8]
+
+static inline bool is_quantized_dtype(int32_t dtype) { return dtype == N4J_DTYPE_Q8 || dtype == N4J_DTYPE_Q4; }
+
+/* Super-blocks per Q4 row of `cols` weights (the last may be shorter). */
+static inline int64_t q4_super_blocks(int64_t cols) { return (cols + kQ4SuperBlock - 1) / kQ4SuperBlock; }
+
+/* Bytes of a whole quantized weight buffer (quants then scales). */
+static inline int64_t quant_weight_bytes(int32_t dtype, int64_t rows, int64_t cols) {
+    return dtype == N4J_DTYPE_Q8 ? rows * cols + rows * (cols / kQuantBlock) * 2
+                                 : rows * cols / 2 + rows * q4_super_blocks(cols) * kQ4RecordBytes;
+}
+
+/*
+ * Activations quantized per block of 32: row r's int8 values at q + r * ld_q, its block scales d (max|x| / 127) at
+ * d + r * ld_b and the block sums s = d * sum(q) (for Q4's minimums) at s + r * ld_b. ld_b is the block count
+ * rounded up to a multiple of 8; the entries past the last block are 0, so kernels may read whole groups of 8.
+ */
+struct quant_x {
+    const int8_t* q;
+    const float* d;
+    const float* s;
+    int64_t ld_q;
+    int64_t ld_b;
+    int64_t K;
+};
+
+/* Quantizes rows [r0, r1) of x into the buffers of `qx` (the same code for every kernel variant). */
+void quantize_x_rows(const float* x, int64_t ld_x, int32_t r0, int32_t r1, int64_t K, int8_t* q, float* d, float* s,
+                     int64_t ld_q, int64_t ld_b);
+
+/*
+ * y[r, o] (= or +=) scale * sum over blocks, for r in [r0, r1), o in [o0, o1). One compilation of
+ * matmul_quant.inc (avx2::, avx512bf16::) or the scalar reference (quant_rows_ref).
+ */
+typedef void (*quant_rows_fn)(const quant_x* x, int32_t r0, int32_t r1, const n4j_weight* w, int32_t o0,
+                              int32_t o1, float* y, int64_t ld_y, int32_t accumulate);
+
+/* The scalar reference: integer block sums in index order, then the F32 sum over blocks in block order. */
+void quant_rows_ref(const quant_x* x, int32_t r0, int32_t r1, const n4j_weight* w, int32_t o0, int32_t o1, float* y,
+                    int64_t ld_y, int32_t accumulate);
+
+/* The reference matmul (single-threaded, scalar) for quantized weights: the oracle. */
+void matmul_quant_ref(const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, float* y, int64_t ld_y,
+                      int32_t epilogue);
+
+/* The multithreaded matmul with the kernel `kernel` (tests pick one); matmul_quant_fast picks by ctx->simd. */
+void matmul_quant_with(context* ctx, quant_rows_fn kernel, const float* x, int64_t ld_x, int32_t rows,
+                       const n4j_weight* w, float* y, int64_t ld_y, int32_t epilogue);
+void matmul_quant_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, float* y,
+                       int64_t ld_y, int32_t epilogue);
+
+namespace avx2 {  // matmul_quant_avx2.cpp: vpmaddubsw + vpmaddwd
+void quant_rows(const quant_x* x, int32_t r0, int32_t r1, const n4j_weight* w, int32_t o0, int32_t o1, float* y,
+                int64_t ld_y, int32_t accumulate);
+}  // namespace avx2
+namespace avx512bf16 {  // matmul_quant_avx512bf16.cpp: AVX512-VNNI vpdpbusd (modelled in scalar code when emulated)
+void quant_rows(const quant_x* x, int32_t r0, int32_t r1, const n4j_weight* w, int32_t o0, int32_t o1, float* y,
+                int64_t ld_y, int32_t accumulate);
+}  // namespace avx512bf16
+
+}  // namespace cpu
+}  // namespace n4j
+
+#endif /* N4J_CPU_MATMUL_QUANT_H */

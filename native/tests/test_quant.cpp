@@ -1,0 +1,217 @@
+/*
+ * test_quant.cpp: n4j_matmul over block-quantized weights (N4J_DTYPE_Q8, N4J_DTYPE_Q4).
+ *  1. The reference against an independent model of the formats written from nemotron4j.h (this file's own
+ *     dequantizer and activation quantizer, in double): the reference must match it to F32 rounding, and both must
+ *     be within the activation-rounding bound of the unquantized product.
+ *  2. Every fast variant (generic, AVX2 vpmaddubsw, AVX512-VNNI vpdpbusd, real or emulated) against the reference on
+ *     awkward shapes (short Q4 super-blocks, rows that are not multiples of the 4-row groups or the 64-row tiles),
+ *     with all three epilogues and a weight scale; thread counts bitwise equal; a row's result independent of the
+ *     other rows of the call.
+ *  3. Bad weights refused with a message: cols not a multiple of the block, quantized weights in other ops.
+ */
+#include "test_common.h"
+
+#include "cpu/matmul_quant.h"
+
+using namespace test;
+using n4j::cpu::f16_to_f32;
+using n4j::cpu::f32_to_f16;
+
+namespace {
+
+struct qweight {
+    std::vector<uint8_t> bytes;
+    n4j_weight w;
+};
+
+/* Random Q8 / Q4 weights in the layout of nemotron4j.h (scales of realistic size). */
+qweight make_qweight(rng& r, int32_t dtype, int32_t O, int32_t K, float scale = 1.0f) {
+    qweight q;
+    q.bytes.assign(static_cast<size_t>(n4j::cpu::quant_weight_bytes(dtype, O, K)), 0);
+    uint8_t* p = q.bytes.data();
+    if (dtype == N4J_DTYPE_Q8) {
+        for (int64_t i = 0; i < int64_t(O) * K; ++i) p[i] = static_cast<uint8_t>(static_cast<int8_t>(r.below(255) - 127));
+        uint8_t* d = p + int64_t(O) * K;
+        for (int64_t b = 0; b < int64_t(O) * (K / 32); ++b) {
+            const uint16_t h = f32_to_f16(r.uniform(0.0005f, 0.02f));
+            memcpy(d + 2 * b, &h, 2);
+        }
+    } else {
+        for (int64_t i = 0; i < int64_t(O) * K / 2; ++i) p[i] = static_cast<uint8_t>(r.below(256));
+        const int64_t nsb = n4j::cpu::q4_super_blocks(K);
+        uint8_t* rec = p + int64_t(O) * K / 2;
+        for (int64_t o = 0; o < O; ++o) {
+            for (int64_t sb = 0; sb < nsb; ++sb) {
+                uint8_t* rj = rec + (o * nsb + sb) * 20;
+                const uint16_t hd = f32_to_f16(r.uniform(0.00002f, 0.0002f));
+                const uint16_t hm = f32_to_f16(r.uniform(0.00002f, 0.0002f));
+                memcpy(rj, &hd, 2);
+                memcpy(rj + 2, &hm, 2);
+                const int64_t left = K - sb * 256;
+                const int nsub = left >= 256 ? 8 : static_cast<int>(left / 32);
+                for (int j = 0; j < nsub; ++j) {
+                    rj[4 + j] = static_cast<uint8_t>(r.below(256));
+                    rj[12 + j] = static_cast<uint8_t>(r.below(256));
+                }
+            }
+        }
+    }
+    q.w = make_weight(q.bytes.data(), dtype, O, K, scale);
+    return q;
+}
+
+/* Element (o, i) of a quantized weight, decoded from the description in nemotron4j.h. */
+double dequant(const qweight& q, int64_t o, int64_t i) {
+    const int64_t O = q.w.rows, K = q.w.cols;
+    const uint8_t* p = q.bytes.data();
+    uint16_t h;
+    if (q.w.dtype == N4J_DTYPE_Q8) {
+        memcpy(&h, p + O * K + 2 * (o * (K / 32) + i / 32), 2);
+        return double(f16_to_f32(h)) * double(static_cast<int8_t>(p[o * K + i]));
+    }
+    const int64_t pair = i / 64, t = i % 64;
+    const uint8_t byte = p[o * (K / 2) + pair * 32 + (t % 32)];
+    const int qv = t < 32 ? (byte & 0x0F) : (byte >> 4);
+    const int64_t nsb = n4j::cpu::q4_super_blocks(K);
+    const uint8_t* rj = p + O * (K / 2) + (o * nsb + i / 256) * 20;
+    const int j = static_cast<int>((i % 256) / 32);
+    uint16_t hm;
+    memcpy(&h, rj, 2);
+    memcpy(&hm, rj + 2, 2);
+    return double(f16_to_f32(h)) * rj[4 + j] * qv - double(f16_to_f32(hm)) * rj[12 + j];
+}
+
+/* The exact product of the dequantized weights with x quantized per block as nemotron4j.h says, and the bound of
+ * the activation rounding (sum |w| * d_x / 2), for output (r, o). */
+void exact_output(const qweight& q, const std::vector<float>& x, int64_t K, int64_t r, int64_t o, double* quantized,
+                  double* unquantized, double* bound, double* abs_sum) {
+    double acc = 0.0, plain = 0.0, err = 0.0, abs_acc = 0.0;
+    for (int64_t b = 0; b < K / 32; ++b) {
+        const float* xb = x.data() + r * K + b * 32;
+        float amax = 0.0f;
+        for (int i = 0; i < 32; ++i) amax = fmaxf(amax, fabsf(xb[i]));
+        const float d = amax / 127.0f;
+        const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+        for (int i = 0; i < 32; ++i) {
+            const double w = dequant(q, o, b * 32 + i);
+            acc += w * double(d) * nearbyint(double(xb[i] * inv));
+            abs_acc += fabs(w * double(d) * nearbyint(double(xb[i] * inv)));
+            plain += w * double(xb[i]);
+            err += fabs(w) * double(d) * 0.5;
+        }
+    }
+    *quantized = acc * q.w.scale;
+    *unquantized = plain * q.w.scale;
+    *bound = err * fabs(q.w.scale);
+    *abs_sum = abs_acc * fabs(q.w.scale);
+}
+
+std::vector<float> run_matmul(n4j_backend* b, const std::vector<float>& x, int32_t rows, const n4j_weight& w,
+                              const std::vector<float>& y0, int32_t epilogue) {
+    std::vector<float> y = y0;
+    CHECK_OK(n4j_matmul(b, x.data(), w.cols, rows, &w, y.data(), w.rows, epilogue));
+    return y;
+}
+
+void test_reference_against_model(rng& r) {
+    n4j_backend* ref = make_cpu_backend(1, true, 0);
+    for (int32_t dtype : {N4J_DTYPE_Q8, N4J_DTYPE_Q4}) {
+        for (int32_t K : {64, 320, 576}) {
+            const int32_t O = 7, rows = 3;
+            qweight q = make_qweight(r, dtype, O, K, 0.75f);
+            std::vector<float> x = r.vec(size_t(rows) * K, -2.0f, 2.0f);
+            x[5] = 0.0f;
+            for (int i = 0; i < 32; ++i) x[size_t(K) + i] = 0.0f;  // an all-zero block (d = 0)
+            std::vector<float> y(size_t(rows) * O, 0.0f);
+            y = run_matmul(ref, x, rows, q.w, y, N4J_MATMUL_STORE);
+            for (int32_t rr = 0; rr < rows; ++rr) {
+                for (int32_t o = 0; o < O; ++o) {
+                    double qd, plain, bound, abs_sum;
+                    exact_output(q, x, K, rr, o, &qd, &plain, &bound, &abs_sum);
+                    const double got = y[size_t(rr) * O + o];
+                    // F32 accumulation of K/32 scaled block sums
+                    CHECK(fabs(got - qd) <= 1e-6 * abs_sum + 1e-9,
+                          "%s K=%d (%d,%d): reference %.9g, model of the format %.9g", dtype == N4J_DTYPE_Q8 ? "q8" : "q4",
+                          K, rr, o, got, qd);
+                    CHECK(fabs(got - plain) <= bound + 1e-6 * abs_sum + 1e-9,
+                          "%s K=%d (%d,%d): %.9g vs unquantized activations %.9g: beyond the rounding bound %.3g",
+                          dtype == N4J_DTYPE_Q8 ? "q8" : "q4", K, rr, o, got, plain, bound);
+                }
+            }
+        }
+    }
+    n4j_backend_destroy(ref);
+}
+
+void test_fast_variants(rng& r) {
+    backends all;
+    op_stats st;
+    struct shape {
+        int32_t O, K;
+    };
+    for (int32_t dtype : {N4J_DTYPE_Q8, N4J_DTYPE_Q4}) {
+        for (shape s : {shape{1, 64}, shape{37, 96 * 2}, shape{33, 320}, shape{70, 576}, shape{65, 1024}}) {
+            qweight q = make_qweight(r, dtype, s.O, s.K, dtype == N4J_DTYPE_Q8 ? 1.0f : 1.5f);
+            for (int32_t rows : {1, 3, 5, 17, 70}) {
+                for (int32_t epilogue : {N4J_MATMUL_STORE, N4J_MATMUL_ACCUMULATE, N4J_MATMUL_RELU_SQUARED}) {
+                    if (epilogue != N4J_MATMUL_STORE && rows != 5 && rows != 70) continue;
+                    const std::vector<float> x = r.vec(size_t(rows) * s.K, -3.0f, 3.0f);
+                    const std::vector<float> y0 = r.vec(size_t(rows) * s.O, -1.0f, 1.0f);
+                    char label[160];
+                    snprintf(label, sizeof(label), "%s O=%d K=%d rows=%d epilogue=%d",
+                             dtype == N4J_DTYPE_Q8 ? "q8" : "q4", s.O, s.K, rows, epilogue);
+                    compare_variants(all, st, label,
+                                     [&](n4j_backend* b) { return run_matmul(b, x, rows, q.w, y0, epilogue); }, 2e-5);
+                }
+            }
+            // A row's result does not depend on the other rows of the call (decode vs prefill tiles), bitwise.
+            const int32_t rows = 70;
+            const std::vector<float> x = r.vec(size_t(rows) * s.K, -3.0f, 3.0f);
+            const std::vector<float> y0(size_t(rows) * s.O, 0.0f);
+            for (const variant& v : all.fast()) {
+                const std::vector<float> all_rows = run_matmul(v.backend, x, rows, q.w, y0, N4J_MATMUL_STORE);
+                for (int32_t rr : {0, 4, 63, 69}) {
+                    const std::vector<float> xr(x.begin() + size_t(rr) * s.K, x.begin() + size_t(rr + 1) * s.K);
+                    const std::vector<float> one =
+                        run_matmul(v.backend, xr, 1, q.w, std::vector<float>(size_t(s.O), 0.0f), N4J_MATMUL_STORE);
+                    CHECK(memcmp(one.data(), all_rows.data() + size_t(rr) * s.O, sizeof(float) * s.O) == 0,
+                          "%s [%s] O=%d K=%d: row %d alone differs from row %d of 70", dtype == N4J_DTYPE_Q8 ? "q8" : "q4",
+                          v.name.c_str(), s.O, s.K, rr, rr);
+                }
+            }
+        }
+    }
+    print_stats("matmul q8/q4", st);
+}
+
+void test_rejects() {
+    n4j_backend* b = make_cpu_backend(1, false, n4j::cpu::best_simd_level());
+    std::vector<uint8_t> bytes(4096, 0);
+    std::vector<float> x(256, 1.0f), y(256, 0.0f);
+    n4j_weight w = make_weight(bytes.data(), N4J_DTYPE_Q8, 2, 48);
+    CHECK(n4j_matmul(b, x.data(), 48, 1, &w, y.data(), 2, N4J_MATMUL_STORE) == N4J_ERR_INVALID_ARGUMENT,
+          "q8 with 48 columns accepted");
+    CHECK(strstr(n4j_last_error(), "not a multiple of its block (32)") != nullptr, "message: %s", n4j_last_error());
+    w = make_weight(bytes.data(), N4J_DTYPE_Q4, 2, 96);
+    CHECK(n4j_matmul(b, x.data(), 96, 1, &w, y.data(), 2, N4J_MATMUL_STORE) == N4J_ERR_INVALID_ARGUMENT,
+          "q4 with 96 columns accepted");
+    CHECK(strstr(n4j_last_error(), "not a multiple of its block (64)") != nullptr, "message: %s", n4j_last_error());
+    w = make_weight(bytes.data(), N4J_DTYPE_Q8, 32, 1);
+    CHECK(n4j_rmsnorm(b, x.data(), 32, 1, 32, &w, 1e-5f, y.data(), 32) == N4J_ERR_INVALID_ARGUMENT,
+          "rmsnorm took a q8 weight");
+    CHECK(strstr(n4j_last_error(), "Q8") != nullptr, "message: %s", n4j_last_error());
+    w = make_weight(bytes.data(), 7, 2, 64);
+    CHECK(n4j_matmul(b, x.data(), 64, 1, &w, y.data(), 2, N4J_MATMUL_STORE) == N4J_ERR_INVALID_ARGUMENT,
+          "dtype 7 accepted");
+    n4j_backend_destroy(b);
+}
+
+}  // namespace
+
+int main() {
+    rng r(16);
+    test_reference_against_model(r);
+    test_fast_variants(r);
+    test_rejects();
+    return finish("test_quant");
+}
