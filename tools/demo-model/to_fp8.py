@@ -21,6 +21,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bpe  # noqa: E402
 from nemotron_h import NemotronH  # noqa: E402
+from train import write_safetensors  # noqa: E402
 
 EXCLUDE = ["lm_head", "*q_proj*", "*k_proj*", "*v_proj*", "*o_proj*", "*conv1d*"]
 QUANTIZED = ("in_proj", "out_proj", "up_proj", "down_proj")
@@ -118,7 +119,7 @@ def main():
             fp8_names.append(module)
         else:
             tensors[name] = t.to(torch.bfloat16)
-    write_fp8_safetensors(os.path.join(args.out, "model.safetensors"), tensors)
+    write_safetensors(os.path.join(args.out, "model.safetensors"), tensors)
     cfg["quantization_config"] = {"quant_method": "modelopt", "quant_algo": "FP8", "exclude_modules": EXCLUDE}
     with open(os.path.join(args.out, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
@@ -126,36 +127,6 @@ def main():
     for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json"):
         shutil.copy(os.path.join(args.model, name), os.path.join(args.out, name))
     print(f"wrote {args.out}: {len(fp8_names)} FP8 projections, input scales calibrated on {len(ids)} tokens")
-
-
-def write_fp8_safetensors(path, tensors):
-    plain = {k: v for k, v in tensors.items() if not isinstance(v, tuple)}
-    fp8 = {k: v for k, v in tensors.items() if isinstance(v, tuple)}
-    # the same layout as train.write_safetensors, with F8_E4M3 tensors stored as their raw codes
-    header = {}
-    blobs = []
-    offset = 0
-    for name in sorted(tensors):
-        if name in fp8:
-            data = fp8[name][1].tobytes()
-            shape = list(fp8[name][1].shape)
-            dtype = "F8_E4M3"
-        else:
-            t = plain[name].contiguous()
-            data = t.view(torch.int16).numpy().tobytes() if t.dtype == torch.bfloat16 else t.numpy().tobytes()
-            shape = list(t.shape)
-            dtype = "BF16" if t.dtype == torch.bfloat16 else "F32"
-        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    head = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    head += b" " * ((8 - len(head) % 8) % 8)
-    with open(path + ".tmp", "wb") as f:
-        f.write(struct.pack("<Q", len(head)))
-        f.write(head)
-        for b in blobs:
-            f.write(b)
-    os.replace(path + ".tmp", path)
 
 
 if __name__ == "__main__":

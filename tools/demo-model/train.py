@@ -90,19 +90,23 @@ def bf16_round(t):
 
 
 def write_safetensors(path, tensors, metadata=None):
-    """Writes tensors (name -> torch tensor of bf16, f32 or i32) in the safetensors format, via a temporary file."""
+    """Writes tensors in the safetensors format, via a temporary file. A tensor is a torch tensor of bf16, f32 or
+    i32, or a (safetensors dtype, numpy array) pair whose bytes are stored as they are (e.g. F8_E4M3 codes)."""
     names = sorted(tensors)
     header = {}
     blobs = []
     offset = 0
     codes = {torch.bfloat16: "BF16", torch.float32: "F32", torch.int32: "I32"}
     for name in names:
-        t = tensors[name].contiguous()
-        if t.dtype == torch.bfloat16:
-            data = t.view(torch.int16).numpy().tobytes()
+        t = tensors[name]
+        if isinstance(t, tuple):
+            dtype, array = t
+            data, shape = array.tobytes(), list(array.shape)
         else:
-            data = t.numpy().tobytes()
-        header[name] = {"dtype": codes[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+            t = t.contiguous()
+            data = t.view(torch.int16).numpy().tobytes() if t.dtype == torch.bfloat16 else t.numpy().tobytes()
+            dtype, shape = codes[t.dtype], list(t.shape)
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(data)]}
         blobs.append(data)
         offset += len(data)
     if metadata:

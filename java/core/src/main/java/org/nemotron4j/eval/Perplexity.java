@@ -234,11 +234,7 @@ public final class Perplexity {
                     argmax = i;
                 }
             }
-            double sum = 0;
-            for (int i = 0; i < vocab; i++) {
-                sum += Math.exp(logits[off + i] - max);
-            }
-            double lse = max + Math.log(sum);
+            double lse = logSumExp(logits, off, vocab, max);
             for (int i = 0; i < vocab; i++) {
                 logProbs[i] = (float) (logits[off + i] - lse);
             }
@@ -258,16 +254,9 @@ public final class Perplexity {
                     throw new NemotronException("--kl-base " + baseFile + " was made from other text or another "
                             + "tokenizer: scored token " + count + " is " + row.target() + " there, " + target + " here");
                 }
-                double bmax = Double.NEGATIVE_INFINITY;
                 float[] lb = row.logProbs();
-                for (float v : lb) {
-                    bmax = Math.max(bmax, v);
-                }
-                double bsum = 0;
-                for (float v : lb) {
-                    bsum += Math.exp(v - bmax);
-                }
-                double blse = bmax + Math.log(bsum);
+                // the dequantized row sums to 1 only within its rounding: normalize it again
+                double blse = logSumExp(lb, 0, vocab, lb[row.argmax()]);
                 double d = 0;
                 for (int i = 0; i < vocab; i++) {
                     double lpb = lb[i] - blse;
@@ -288,7 +277,16 @@ public final class Perplexity {
             count++;
         }
 
-        Result result(long tokens, long windows) {
+        /** log(sum exp(v[off + i])) over n values whose largest is max (passed in: the callers know it). */
+        private static double logSumExp(float[] v, int off, int n, double max) {
+            double sum = 0;
+            for (int i = 0; i < n; i++) {
+                sum += Math.exp(v[off + i] - max);
+            }
+            return max + Math.log(sum);
+        }
+
+                Result result(long tokens, long windows) {
             double mean = nllSum / count;
             double var = count > 1 ? Math.max(0, (nllSq - count * mean * mean) / (count - 1)) : 0;
             double ppl = Math.exp(mean);
