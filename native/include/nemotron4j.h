@@ -286,6 +286,35 @@ int32_t n4j_add(n4j_backend* backend, const void* a, const void* b, void* y, int
 /* out[r] = index of the largest of x[r, 0..cols) (the first on ties). out: backend memory. */
 int32_t n4j_argmax(n4j_backend* backend, const void* x, int64_t ld_x, int32_t rows, int32_t cols, int32_t* out);
 
+/*
+ * ---- decode steps ----
+ * The calls of one decode step (a forward pass feeding one token to each sequence of a batch) may be bracketed by
+ * n4j_step_begin / n4j_step_end. On CUDA the step is then recorded once per (key, max_context) as a CUDA graph
+ * (after one eager warm-up) and later steps of that key replay it: one host-to-device copy of the step's small host
+ * inputs (token ids, state pointers, KV block tables and lengths) and one graph launch, no host synchronization.
+ *  - `key` names the batch shape: every step of one key makes the same calls in the same order with the same
+ *    backend buffers and scalar arguments; only the host arrays (conv/SSM state pointers, KV descriptors and their
+ *    block tables) and the bytes of host-to-backend copies may differ. A step that breaks this fails at
+ *    n4j_step_end with N4J_ERR_INVALID_ARGUMENT, and none of it has run.
+ *  - `max_context` bounds the length every KV cache of the step reaches (the new token included); attention's
+ *    work split follows it, not the lengths, so that the step is the same for every length up to it.
+ *  - Inside a step calls only enqueue work: results are there after n4j_step_end. Refused inside (on every
+ *    backend): backend-to-host copies, host-to-backend copies over N4J_STEP_COPY_LIMIT bytes,
+ *    n4j_backend_synchronize, n4j_alloc, n4j_free. n4j_embedding does not check ids on the device there: check them
+ *    on the host.
+ *  - When a call inside fails, still call n4j_step_end: it closes the step (and reports the failure).
+ * flags: N4J_STEP_EAGER runs this step's calls as they come, with the same work split as a graph (the fallback, and
+ * for debugging; the environment variable N4J_CUDA_GRAPHS=0 does it for every step). On the CPU a step only keeps
+ * these rules; its calls run as they come.
+ */
+#define N4J_STEP_EAGER 1
+#define N4J_STEP_COPY_LIMIT 262144
+int32_t n4j_step_begin(n4j_backend* backend, uint64_t key, int32_t max_context, int32_t flags);
+int32_t n4j_step_end(n4j_backend* backend);
+/* Counters since the backend was created: [0] steps run eagerly, [1] graphs captured, [2] steps replayed,
+ * [3] graphs dropped (device scratch or the step's staging area grew). out_counts: 4 host int64. */
+int32_t n4j_step_stats(n4j_backend* backend, int64_t* out_counts);
+
 #ifdef __cplusplus
 }
 #endif

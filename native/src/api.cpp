@@ -122,6 +122,11 @@ public:
         return true;
     }
 
+    /* Refuses what a decode step (n4j_step_begin .. _end) may not do, on every backend alike. */
+    bool outside_step(n4j_backend* b, const char* what) {
+        return !b->in_step || fail(N4J_ERR_INVALID_ARGUMENT, "%s inside a decode step (n4j_step_begin .. n4j_step_end)", what);
+    }
+
     bool not_null(const void* p, const char* name) {
         return p != nullptr || fail(N4J_ERR_INVALID_ARGUMENT, "%s is NULL", name);
     }
@@ -460,7 +465,7 @@ N4J_EXPORT int32_t n4j_backend_destroy(n4j_backend* backend) {
 N4J_EXPORT int32_t n4j_backend_synchronize(n4j_backend* backend) {
     return guarded("n4j_backend_synchronize", [&]() -> int32_t {
         checker c("n4j_backend_synchronize");
-        if (!c.backend(backend)) return c.status();
+        if (!c.backend(backend) || !c.outside_step(backend, "synchronize")) return c.status();
         return backend->ops->synchronize(backend->ctx);
     });
 }
@@ -487,7 +492,7 @@ N4J_EXPORT int32_t n4j_alloc(n4j_backend* backend, uint64_t bytes, void** out_pt
         checker c("n4j_alloc");
         if (!c.not_null(out_ptr, "out_ptr")) return c.status();
         *out_ptr = nullptr;
-        if (!c.backend(backend)) return c.status();
+        if (!c.backend(backend) || !c.outside_step(backend, "an allocation")) return c.status();
         if (bytes == 0) {
             c.fail(N4J_ERR_INVALID_ARGUMENT, "bytes (0) must be positive");
             return c.status();
@@ -503,7 +508,7 @@ N4J_EXPORT int32_t n4j_alloc(n4j_backend* backend, uint64_t bytes, void** out_pt
 N4J_EXPORT int32_t n4j_free(n4j_backend* backend, void* ptr) {
     return guarded("n4j_free", [&]() -> int32_t {
         checker c("n4j_free");
-        if (!c.backend(backend) || !c.not_null(ptr, "ptr")) return c.status();
+        if (!c.backend(backend) || !c.not_null(ptr, "ptr") || !c.outside_step(backend, "a free")) return c.status();
         if (!n4j::backend_free(backend, ptr)) {
             c.fail(N4J_ERR_INVALID_ARGUMENT, "ptr %p was not allocated by n4j_alloc on this backend (or was already freed)",
                    ptr);
@@ -524,6 +529,11 @@ N4J_EXPORT int32_t n4j_copy(n4j_backend* backend, void* dst, const void* src, ui
         if (direction != N4J_COPY_HOST_TO_BACKEND && direction != N4J_COPY_BACKEND_TO_HOST &&
             direction != N4J_COPY_BACKEND_TO_BACKEND) {
             c.fail(N4J_ERR_INVALID_ARGUMENT, "direction %d is not an N4J_COPY_* value (0, 1 or 2)", direction);
+            return c.status();
+        }
+        if (direction == N4J_COPY_BACKEND_TO_HOST && !c.outside_step(backend, "a backend-to-host copy")) return c.status();
+        if (direction == N4J_COPY_HOST_TO_BACKEND && bytes > N4J_STEP_COPY_LIMIT &&
+            !c.outside_step(backend, "a host-to-backend copy over 256 KiB")) {
             return c.status();
         }
         return backend->ops->copy(backend->ctx, dst, src, bytes, direction);
@@ -838,6 +848,56 @@ N4J_EXPORT int32_t n4j_add(n4j_backend* backend, const void* a, const void* b, v
             return c.status();
         }
         return backend->ops->add(backend->ctx, a, b, y, n);
+    });
+}
+
+/* ====================================================================== decode steps ==== */
+
+N4J_EXPORT int32_t n4j_step_begin(n4j_backend* backend, uint64_t key, int32_t max_context, int32_t flags) {
+    return guarded("n4j_step_begin", [&]() -> int32_t {
+        checker c("n4j_step_begin");
+        if (!c.backend(backend) || !c.positive(max_context, "max_context")) return c.status();
+        if ((flags & ~N4J_STEP_EAGER) != 0) {
+            c.fail(N4J_ERR_INVALID_ARGUMENT, "flags 0x%x has unknown bits (known: N4J_STEP_EAGER = 1)",
+                   static_cast<unsigned>(flags));
+            return c.status();
+        }
+        if (backend->in_step) {
+            c.fail(N4J_ERR_INVALID_ARGUMENT, "a decode step is already open on this backend");
+            return c.status();
+        }
+        if (backend->ops->step_begin != nullptr) {
+            const int32_t rc = backend->ops->step_begin(backend->ctx, key, max_context, flags);
+            if (rc != N4J_OK) return rc;
+        } else {
+            ++backend->bracketed_steps;
+        }
+        backend->in_step = true;
+        return N4J_OK;
+    });
+}
+
+N4J_EXPORT int32_t n4j_step_end(n4j_backend* backend) {
+    return guarded("n4j_step_end", [&]() -> int32_t {
+        checker c("n4j_step_end");
+        if (!c.backend(backend)) return c.status();
+        if (!backend->in_step) {
+            c.fail(N4J_ERR_INVALID_ARGUMENT, "no decode step is open on this backend");
+            return c.status();
+        }
+        backend->in_step = false;
+        return backend->ops->step_end != nullptr ? backend->ops->step_end(backend->ctx) : N4J_OK;
+    });
+}
+
+N4J_EXPORT int32_t n4j_step_stats(n4j_backend* backend, int64_t* out_counts) {
+    return guarded("n4j_step_stats", [&]() -> int32_t {
+        checker c("n4j_step_stats");
+        if (!c.backend(backend) || !c.not_null(out_counts, "out_counts")) return c.status();
+        if (backend->ops->step_stats != nullptr) return backend->ops->step_stats(backend->ctx, out_counts);
+        out_counts[0] = backend->bracketed_steps;
+        out_counts[1] = out_counts[2] = out_counts[3] = 0;
+        return N4J_OK;
     });
 }
 

@@ -26,6 +26,10 @@ struct n4j_backend {
     std::mutex allocations_mutex;
     std::unordered_map<const void*, uint64_t> allocations;
     int64_t allocated_bytes = 0;
+
+    // n4j_step_begin .. n4j_step_end (the dispatch layer keeps the step contract on every backend)
+    bool in_step = false;
+    int64_t bracketed_steps = 0;  // steps of a backend without step entries (the CPU): all run eagerly
 };
 
 namespace n4j {

@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a field of n4j_backend_ops or n4j_backend_host changes. */
-#define N4J_BACKEND_OPS_VERSION 2  /* 2: N4J_FLAG_F32_RESIDUAL, the matmul epilogue */
+#define N4J_BACKEND_OPS_VERSION 3  /* 2: N4J_FLAG_F32_RESIDUAL, the matmul epilogue; 3: decode steps */
 
 /* Services of libnemotron4j offered to a backend. */
 typedef struct n4j_backend_host {
@@ -106,6 +106,12 @@ typedef struct n4j_backend_ops {
     int32_t (*relu_squared)(void* ctx, const void* x, void* y, int64_t n);
     int32_t (*add)(void* ctx, const void* a, const void* b, void* y, int64_t n);
     int32_t (*argmax)(void* ctx, const void* x, int64_t ld_x, int32_t rows, int32_t cols, int32_t* out);
+
+    /* ---- decode steps (n4j_step_begin / _end / _stats): NULL where every op runs as called (the CPU) ---- */
+    int32_t (*step_begin)(void* ctx, uint64_t key, int32_t max_context, int32_t flags);
+    int32_t (*step_end)(void* ctx);
+    /* out[0..3]: steps run eagerly, graphs captured, steps replayed, graphs dropped. */
+    int32_t (*step_stats)(void* ctx, int64_t* out);
 } n4j_backend_ops;
 
 /* The plug-in entry point's type: what dlsym("n4j_cuda_backend_ops") is cast to. */

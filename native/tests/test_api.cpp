@@ -6,7 +6,8 @@
  *  - backend info (threads = available cores for 0, reference vs fast name);
  *  - the thread-local last error;
  *  - the shared library itself, loaded with dlopen: runs a kernel through the exported entry points;
- *  - the CUDA plug-in path with stand-in plug-ins: a current one works end to end, an old one is refused.
+ *  - the CUDA plug-in path with stand-in plug-ins: a current one works end to end, an old one is refused;
+ *  - decode steps (n4j_step_begin / _end / _stats) on the CPU: nesting, flags, and what a step refuses.
  */
 #include <dlfcn.h>
 #include <stddef.h>
@@ -223,12 +224,57 @@ void test_plugin() {
 
 }  // namespace
 
+/* The step contract is kept by the dispatch layer on every backend, so CPU tests catch what CUDA would refuse. */
+void test_steps(n4j_backend* b) {
+    int64_t stats[4] = {-1, -1, -1, -1};
+    CHECK_OK(n4j_step_stats(b, stats));
+    CHECK(stats[0] == 0 && stats[1] == 0 && stats[2] == 0 && stats[3] == 0, "a new backend has run no step");
+    CHECK(n4j_step_end(b) == N4J_ERR_INVALID_ARGUMENT, "step_end without a step");
+    CHECK(strstr(n4j_last_error(), "no decode step is open") != nullptr, "names the problem: %s", n4j_last_error());
+    CHECK(n4j_step_begin(b, 1, 0, 0) == N4J_ERR_INVALID_ARGUMENT, "max_context 0 is refused");
+    CHECK(n4j_step_begin(b, 1, 16, 2) == N4J_ERR_INVALID_ARGUMENT, "unknown step flags are refused");
+    CHECK(strstr(n4j_last_error(), "flags") != nullptr, "names the flags: %s", n4j_last_error());
+    CHECK(n4j_step_stats(b, nullptr) == N4J_ERR_INVALID_ARGUMENT, "stats into NULL");
+
+    void* dev = nullptr;
+    CHECK_OK(n4j_alloc(b, N4J_STEP_COPY_LIMIT + 64, &dev));
+    std::vector<uint8_t> host(N4J_STEP_COPY_LIMIT + 64, 7);
+    CHECK_OK(n4j_step_begin(b, 3, 64, 0));
+    CHECK(n4j_step_begin(b, 3, 64, 0) == N4J_ERR_INVALID_ARGUMENT, "steps do not nest");
+    CHECK(strstr(n4j_last_error(), "already open") != nullptr, "names the problem: %s", n4j_last_error());
+    CHECK_OK(n4j_copy(b, dev, host.data(), N4J_STEP_COPY_LIMIT, N4J_COPY_HOST_TO_BACKEND));
+    CHECK(n4j_copy(b, dev, host.data(), N4J_STEP_COPY_LIMIT + 1, N4J_COPY_HOST_TO_BACKEND) == N4J_ERR_INVALID_ARGUMENT,
+          "a large host-to-backend copy is refused in a step");
+    CHECK(n4j_copy(b, host.data(), dev, 16, N4J_COPY_BACKEND_TO_HOST) == N4J_ERR_INVALID_ARGUMENT,
+          "a backend-to-host copy is refused in a step");
+    CHECK(strstr(n4j_last_error(), "inside a decode step") != nullptr, "says why: %s", n4j_last_error());
+    CHECK(n4j_backend_synchronize(b) == N4J_ERR_INVALID_ARGUMENT, "synchronize is refused in a step");
+    void* more = nullptr;
+    CHECK(n4j_alloc(b, 64, &more) == N4J_ERR_INVALID_ARGUMENT && more == nullptr, "alloc is refused in a step");
+    CHECK(n4j_free(b, dev) == N4J_ERR_INVALID_ARGUMENT, "free is refused in a step");
+    CHECK_OK(n4j_copy(b, static_cast<char*>(dev) + 64, dev, 64, N4J_COPY_BACKEND_TO_BACKEND));
+    CHECK_OK(n4j_step_end(b));
+    CHECK_OK(n4j_step_begin(b, 3, 64, N4J_STEP_EAGER));
+    CHECK_OK(n4j_step_end(b));
+    CHECK_OK(n4j_step_stats(b, stats));
+    CHECK(stats[0] == 2 && stats[1] == 0 && stats[2] == 0, "the CPU runs its steps eagerly (%lld)",
+          static_cast<long long>(stats[0]));
+    // outside a step everything works again
+    CHECK_OK(n4j_copy(b, host.data(), dev, 16, N4J_COPY_BACKEND_TO_HOST));
+    CHECK(host[0] == 7, "the copies inside the step ran");
+    CHECK_OK(n4j_backend_synchronize(b));
+    CHECK_OK(n4j_free(b, dev));
+    // a step left open is closed by destroy (the caller destroys b next)
+    CHECK_OK(n4j_step_begin(b, 4, 64, 0));
+}
+
 int main() {
     test_last_error_is_thread_local();
     test_version_and_layout();
     for (bool reference : {true, false}) {
         n4j_backend* b = make_cpu_backend(2, reference, n4j::cpu::best_simd_level());
         test_memory(b);
+        test_steps(b);
         CHECK_OK(n4j_backend_destroy(b));
     }
     test_info();

@@ -16,7 +16,7 @@
  *   N4J_CUDA_NO_MMA=1         CUDA-core GEMM and attention only (exact fp32; to tell a tensor-core bug from others)
  *   N4J_CUBLASLT=1            BF16 x BF16 prefill GEMMs through cuBLASLt (builds with N4J_HAVE_CUBLASLT only)
  *   N4J_SSD_SEGMENT_BYTES=n   scratch budget for SSD chunk states per segment (default 128 MiB)
- *   N4J_CUDA_GRAPHS=0         decode steps (n4j_cuda_step_begin / _end) run eagerly instead of as CUDA graphs
+ *   N4J_CUDA_GRAPHS=0         decode steps (n4j_step_begin / _end) run eagerly instead of as CUDA graphs
  * N4J_FLAG_REFERENCE_KERNELS has no effect on CUDA (the CPU backend is the reference).
  *
  * Decode steps (decode_graph.cu): every op of the table is wrapped (in_step below): outside a step it is called as
@@ -45,12 +45,15 @@
 #include "ssd_chunk_scan.cuh"
 #include "ssm_recurrent.cuh"
 
+extern "C" int32_t n4j_cuda_step_end(void* ctx);                  // decode_graph.cu
+extern "C" int32_t n4j_cuda_step_stats(void* ctx, int64_t* out);  // decode_graph.cu
+
 namespace n4j {
 namespace cuda {
 
 namespace {
 
-constexpr uint64_t kStagedCopyLimit = 256 * 1024;
+constexpr uint64_t kStagedCopyLimit = N4J_STEP_COPY_LIMIT;  // 256 KiB
 
 bool env_is_one(const char* name) {
     const char* v = getenv(name);
@@ -350,6 +353,9 @@ n4j_backend_ops make_table() {
     t.relu_squared = N4J_IN_STEP(false, op_relu_squared);
     t.add = N4J_IN_STEP(false, op_add);
     t.argmax = N4J_IN_STEP(false, op_argmax);
+    t.step_begin = graphs_step_begin;
+    t.step_end = n4j_cuda_step_end;
+    t.step_stats = n4j_cuda_step_stats;
     return t;
 }
 

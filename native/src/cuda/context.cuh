@@ -126,6 +126,8 @@ struct context {
 int32_t graphs_stage(context* ctx, size_t bytes, staged* out, const char* where);
 void graphs_invalidate(context* ctx);
 void graphs_release(context* ctx);
+/* The ops table's step entries (n4j_step_begin / n4j_step_end / n4j_step_stats of nemotron4j.h). */
+int32_t graphs_step_begin(void* ctx, uint64_t key, int32_t max_context, int32_t flags);
 /* Around each op called inside a step (backend.cu's table): the op's signature (its arguments but the host arrays
  * it stages); step_op_end records it (capture) or compares it with the captured one (replay). */
 void step_op_begin(context* ctx, uint64_t signature);

@@ -238,11 +238,9 @@ int32_t step_op_end(context* ctx, int32_t rc, const char* where) {
 
 using namespace n4j::cuda;
 
-/* Begins a decode step (see the file comment). Returns N4J_OK or an N4J_ERR_* code (message through set_error). */
-extern "C" __attribute__((visibility("default"))) int32_t n4j_cuda_step_begin(void* vctx, uint64_t key,
-                                                                             int32_t max_context) {
+/* Begins a decode step (see the file comment); eager: this step runs as called (N4J_STEP_EAGER). */
+static int32_t step_begin(void* vctx, uint64_t key, int32_t max_context, bool eager, const char* where) {
     context* ctx = static_cast<context*>(vctx);
-    const char* where = "n4j_cuda_step_begin";
     if (ctx == nullptr) return N4J_ERR_INVALID_ARGUMENT;
     if (ctx->in_step()) return ctx->fail(N4J_ERR_INVALID_ARGUMENT, where, "a decode step is already open");
     if (max_context <= 0) return ctx->fail(N4J_ERR_INVALID_ARGUMENT, where, "max_context %d", max_context);
@@ -263,7 +261,7 @@ extern "C" __attribute__((visibility("default"))) int32_t n4j_cuda_step_begin(vo
     g->current = nullptr;
     ctx->step_max_context = max_context;
     ctx->step_staged = 0;
-    if (!g->enabled) {
+    if (!g->enabled || eager) {
         ctx->step = step_mode::eager;
         return N4J_OK;
     }
@@ -287,6 +285,17 @@ extern "C" __attribute__((visibility("default"))) int32_t n4j_cuda_step_begin(vo
     if (rc != N4J_OK) return rc;
     ctx->step = step_mode::capture;
     return N4J_OK;
+}
+
+/* Begins a decode step. Returns N4J_OK or an N4J_ERR_* code (message through set_error). */
+extern "C" __attribute__((visibility("default"))) int32_t n4j_cuda_step_begin(void* vctx, uint64_t key,
+                                                                             int32_t max_context) {
+    return step_begin(vctx, key, max_context, false, "n4j_cuda_step_begin");
+}
+
+/* The table's step_begin (n4j_step_begin): flags N4J_STEP_EAGER runs this step as called. */
+int32_t n4j::cuda::graphs_step_begin(void* vctx, uint64_t key, int32_t max_context, int32_t flags) {
+    return step_begin(vctx, key, max_context, (flags & N4J_STEP_EAGER) != 0, "n4j_step_begin");
 }
 
 /* Ends the step: eager steps are done already; a capture is instantiated and launched; a replay is launched. */

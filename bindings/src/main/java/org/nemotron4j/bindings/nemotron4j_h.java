@@ -271,6 +271,24 @@ public class nemotron4j_h extends nemotron4j_h$shared {
     public static int N4J_COPY_BACKEND_TO_BACKEND() {
         return N4J_COPY_BACKEND_TO_BACKEND;
     }
+    private static final int N4J_STEP_EAGER = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define N4J_STEP_EAGER 1
+     * }
+     */
+    public static int N4J_STEP_EAGER() {
+        return N4J_STEP_EAGER;
+    }
+    private static final int N4J_STEP_COPY_LIMIT = (int)262144L;
+    /**
+     * {@snippet lang=c :
+     * #define N4J_STEP_COPY_LIMIT 262144
+     * }
+     */
+    public static int N4J_STEP_COPY_LIMIT() {
+        return N4J_STEP_COPY_LIMIT;
+    }
     /**
      * {@snippet lang=c :
      * typedef __int32_t int32_t
@@ -2057,5 +2075,182 @@ public class nemotron4j_h extends nemotron4j_h$shared {
            throw new AssertionError("should not reach here", ex$);
         }
     }
-}
 
+    private static class n4j_step_begin {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            nemotron4j_h.C_INT,
+            nemotron4j_h.C_POINTER,
+            nemotron4j_h.C_LONG,
+            nemotron4j_h.C_INT,
+            nemotron4j_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = nemotron4j_h.findOrThrow("n4j_step_begin");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t n4j_step_begin(n4j_backend *backend, uint64_t key, int32_t max_context, int32_t flags)
+     * }
+     */
+    public static FunctionDescriptor n4j_step_begin$descriptor() {
+        return n4j_step_begin.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t n4j_step_begin(n4j_backend *backend, uint64_t key, int32_t max_context, int32_t flags)
+     * }
+     */
+    public static MethodHandle n4j_step_begin$handle() {
+        return n4j_step_begin.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t n4j_step_begin(n4j_backend *backend, uint64_t key, int32_t max_context, int32_t flags)
+     * }
+     */
+    public static MemorySegment n4j_step_begin$address() {
+        return n4j_step_begin.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t n4j_step_begin(n4j_backend *backend, uint64_t key, int32_t max_context, int32_t flags)
+     * }
+     */
+    public static int n4j_step_begin(MemorySegment backend, long key, int max_context, int flags) {
+        var mh$ = n4j_step_begin.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("n4j_step_begin", backend, key, max_context, flags);
+            }
+            return (int)mh$.invokeExact(backend, key, max_context, flags);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class n4j_step_end {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            nemotron4j_h.C_INT,
+            nemotron4j_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = nemotron4j_h.findOrThrow("n4j_step_end");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t n4j_step_end(n4j_backend *backend)
+     * }
+     */
+    public static FunctionDescriptor n4j_step_end$descriptor() {
+        return n4j_step_end.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t n4j_step_end(n4j_backend *backend)
+     * }
+     */
+    public static MethodHandle n4j_step_end$handle() {
+        return n4j_step_end.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t n4j_step_end(n4j_backend *backend)
+     * }
+     */
+    public static MemorySegment n4j_step_end$address() {
+        return n4j_step_end.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t n4j_step_end(n4j_backend *backend)
+     * }
+     */
+    public static int n4j_step_end(MemorySegment backend) {
+        var mh$ = n4j_step_end.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("n4j_step_end", backend);
+            }
+            return (int)mh$.invokeExact(backend);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class n4j_step_stats {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            nemotron4j_h.C_INT,
+            nemotron4j_h.C_POINTER,
+            nemotron4j_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = nemotron4j_h.findOrThrow("n4j_step_stats");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t n4j_step_stats(n4j_backend *backend, int64_t *out_counts)
+     * }
+     */
+    public static FunctionDescriptor n4j_step_stats$descriptor() {
+        return n4j_step_stats.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t n4j_step_stats(n4j_backend *backend, int64_t *out_counts)
+     * }
+     */
+    public static MethodHandle n4j_step_stats$handle() {
+        return n4j_step_stats.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t n4j_step_stats(n4j_backend *backend, int64_t *out_counts)
+     * }
+     */
+    public static MemorySegment n4j_step_stats$address() {
+        return n4j_step_stats.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t n4j_step_stats(n4j_backend *backend, int64_t *out_counts)
+     * }
+     */
+    public static int n4j_step_stats(MemorySegment backend, MemorySegment out_counts) {
+        var mh$ = n4j_step_stats.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("n4j_step_stats", backend, out_counts);
+            }
+            return (int)mh$.invokeExact(backend, out_counts);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+}

@@ -29,9 +29,14 @@ package org.nemotron4j;
  * @param checkTensors true: every weight is read once at load and a NaN or infinite value is refused with an error
  *                     naming the tensor and the element (llama.cpp's {@code --check-tensors}); it costs one pass
  *                     over the weights. False (the default): no such pass
+ * @param cudaGraphs   true (the default): on CUDA each decode step of a batch size is captured once as a CUDA graph
+ *                     and replayed (one copy of the step's small inputs and one launch per step, instead of a
+ *                     launch per kernel). False: every decode step runs its kernels eagerly, with the same work
+ *                     split (the fallback, and for debugging). No effect on the CPU
  */
 public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtype, DType activationDtype,
-                          DType matmulDtype, Precision precision, boolean memoryMap, boolean checkTensors) {
+                          DType matmulDtype, Precision precision, boolean memoryMap, boolean checkTensors,
+                          boolean cudaGraphs) {
     public static final int DEFAULT_PREFILL_CHUNK = 256;
 
     /** Progress of a long operation, in bytes or items. */
@@ -53,6 +58,13 @@ public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtyp
         if (matmulDtype != null && matmulDtype != DType.F32 && matmulDtype != DType.BF16) {
             throw new NemotronException("matmulDtype must be F32 or BF16, got " + matmulDtype);
         }
+    }
+
+    /** All components but {@code cudaGraphs}, which is on. */
+    public LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtype, DType activationDtype,
+                       DType matmulDtype, Precision precision, boolean memoryMap, boolean checkTensors) {
+        this(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, precision, memoryMap, checkTensors,
+                true);
     }
 
     /** The first four components; default matmul type and precision; mapped, unchecked weights. */
@@ -84,46 +96,52 @@ public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtyp
     /** The precision mode (null restores the default, FAST). */
     public LoadOptions withPrecision(Precision p) {
         return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, p, memoryMap,
-                checkTensors);
+                checkTensors, cudaGraphs);
     }
 
     public LoadOptions withPrefillChunk(int tokens) {
         return new LoadOptions(tokens, progress, kvCacheDtype, activationDtype, matmulDtype, precision, memoryMap,
-                checkTensors);
+                checkTensors, cudaGraphs);
     }
 
     public LoadOptions withProgress(Progress p) {
         return new LoadOptions(prefillChunk, p, kvCacheDtype, activationDtype, matmulDtype, precision, memoryMap,
-                checkTensors);
+                checkTensors, cudaGraphs);
     }
 
     /** The KV cache element type (F32 or BF16); null restores the backend's default. */
     public LoadOptions withKvCacheDtype(DType dtype) {
         return new LoadOptions(prefillChunk, progress, dtype, activationDtype, matmulDtype, precision, memoryMap,
-                checkTensors);
+                checkTensors, cudaGraphs);
     }
 
     /** The activation element type (F32 or BF16); null restores the backend's default. */
     public LoadOptions withActivationDtype(DType dtype) {
         return new LoadOptions(prefillChunk, progress, kvCacheDtype, dtype, matmulDtype, precision, memoryMap,
-                checkTensors);
+                checkTensors, cudaGraphs);
     }
 
     /** The matmul input type (F32 or BF16); null restores the default (the activation type). */
     public LoadOptions withMatmulDtype(DType dtype) {
         return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, dtype, precision, memoryMap,
-                checkTensors);
+                checkTensors, cudaGraphs);
     }
 
     /** Memory-map the safetensors files (true, the default) or read them into native memory (false). */
     public LoadOptions withMemoryMap(boolean map) {
         return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, precision, map,
-                checkTensors);
+                checkTensors, cudaGraphs);
     }
 
     /** Check every weight for NaN and infinite values at load (false by default). */
     public LoadOptions withCheckTensors(boolean check) {
         return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, precision, memoryMap,
-                check);
+                check, cudaGraphs);
+    }
+
+    /** Decode steps on CUDA as CUDA graphs (true, the default) or eagerly (false). */
+    public LoadOptions withCudaGraphs(boolean graphs) {
+        return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, precision, memoryMap,
+                checkTensors, graphs);
     }
 }

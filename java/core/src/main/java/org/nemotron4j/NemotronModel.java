@@ -429,17 +429,31 @@ public final class NemotronModel implements AutoCloseable {
     int decodeStep(Session[] batch, int[] tokens, float[][] out, int[] greedyOut) {
         Workspace ws = workspace;
         int n = batch.length;
-        MemorySegment.copy(tokens, 0, ws.hostIds, ValueLayout.JAVA_INT, 0, n);
-        backend.upload(ws.ids, ws.hostIds, (long) n * Integer.BYTES);
-        kernels.embedding(embeddings, ws.ids, n, ws.hidden, config.hiddenSize());
-        for (Layer layer : layers) {
-            layer.decode(forward, batch);
-        }
         int v = config.vocabSize();
-        if (greedyOut != null) {
-            // argmax on the backend: n ids come back instead of n x vocab logits
+        // The step's calls are bracketed as one decode step: on CUDA a graph per (batch size, output kind, context
+        // bucket), captured once and replayed. Inside it nothing comes back to the host; the downloads follow it.
+        backend.beginStep(((long) n << 1) | (greedyOut != null ? 1 : 0), stepContext(batch), !options.cudaGraphs());
+        boolean enqueued = false;
+        try {
+            MemorySegment.copy(tokens, 0, ws.hostIds, ValueLayout.JAVA_INT, 0, n);
+            backend.upload(ws.ids, ws.hostIds, (long) n * Integer.BYTES);
+            kernels.embedding(embeddings, ws.ids, n, ws.hidden, config.hiddenSize());
+            for (Layer layer : layers) {
+                layer.decode(forward, batch);
+            }
             lmHead(0, n);
-            kernels.argmax(ws.logits, v, n, v, ws.argmax);
+            if (greedyOut != null) {
+                // argmax on the backend: n ids come back instead of n x vocab logits
+                kernels.argmax(ws.logits, v, n, v, ws.argmax);
+            }
+            enqueued = true;
+        } finally {
+            if (!enqueued) {
+                backend.abandonStep();
+            }
+        }
+        backend.endStep();
+        if (greedyOut != null) {
             backend.download(ws.hostIds, ws.argmax, (long) n * Integer.BYTES);
             MemorySegment.copy(ws.hostIds, ValueLayout.JAVA_INT, 0, greedyOut, 0, n);
             // the chosen logit of each row (one element each) tells a NaN row: no id may come from one
@@ -454,11 +468,41 @@ public final class NemotronModel implements AutoCloseable {
             }
             return -1;
         }
-        logits(0, n);
+        workspace.downloadLogits(n);
         for (int b = 0; b < n; b++) {
             MemorySegment.copy(ws.hostLogits, ValueLayout.JAVA_FLOAT, (long) b * v * Float.BYTES, out[b], 0, v);
         }
         return -1;
+    }
+
+    /**
+     * The context bound of a decode step: the longest sequence after it, rounded up to a power of two (at least
+     * {@link #STEP_CONTEXT_MIN}, at most max_position_embeddings), so that a batch size has few graphs and
+     * attention's work split stays close to the real lengths.
+     */
+    int stepContext(Session[] batch) {
+        int longest = 1;
+        for (Session s : batch) {
+            longest = Math.max(longest, s.position() + 1);
+        }
+        int bound = Math.max(STEP_CONTEXT_MIN, Integer.highestOneBit(longest - 1) << 1);
+        int max = config.maxPositionEmbeddings();
+        return Math.max(longest, Math.min(bound, max));
+    }
+
+    /** The smallest context bound of a decode step (one KV block). */
+    static final int STEP_CONTEXT_MIN = 256;
+
+    /** Decode-step counters of this model's backend (CUDA graphs captured and replayed, steps run eagerly). */
+    public DecodeStepStats decodeStepStats() {
+        lock.lock();
+        try {
+            checkOpen();
+            Backend.StepStats s = backend.stepStats();
+            return new DecodeStepStats(s.eagerSteps(), s.captures(), s.replays(), s.graphsDropped());
+        } finally {
+            lock.unlock();
+        }
     }
 
     private void freeWeights() {

@@ -64,6 +64,27 @@ class BatchDecodeTest {
         }
     }
 
+    /**
+     * Every decode step is one bracketed step (n4j_step_begin .. _end): on the CPU all run eagerly and none is
+     * captured; prefill is never bracketed, and a step refused before it starts (a bad token) counts nothing.
+     */
+    @Test
+    void decodeStepsAreCountedAndRunEagerlyOnTheCpu() {
+        try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"), Device.cpu(), LoadOptions.exact());
+             Session a = m.newSession(); Session b = m.newSession()) {
+            a.prefill(ModelPropertyTest.randomIds(20, 320, 3));
+            b.prefill(ModelPropertyTest.randomIds(9, 320, 4));
+            assertEquals(new DecodeStepStats(0, 0, 0, 0), m.decodeStepStats());
+            m.decode(List.of(a, b), new int[] {5, 6});
+            m.decodeGreedy(List.of(a, b), new int[] {7, 8});
+            a.decode(9);
+            assertThrows(NemotronException.class, () -> m.decode(List.of(a, b), new int[] {1, 100000}));
+            assertEquals(new DecodeStepStats(3, 0, 0, 0), m.decodeStepStats());
+            a.decode(10);  // the session still works
+            assertEquals(4, m.decodeStepStats().eagerSteps());
+        }
+    }
+
     @Test
     void greedyDecodeOnTheBackendReturnsTheArgmaxOfTheLogits() {
         try (NemotronModel m = NemotronModel.load(Fixtures.path("nemotron-h-tiny"), Device.cpu(), LoadOptions.exact());

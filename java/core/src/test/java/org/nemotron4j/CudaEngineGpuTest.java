@@ -210,6 +210,85 @@ class CudaEngineGpuTest {
         }
     }
 
+    /**
+     * Decode steps as CUDA graphs (the default) against the same steps run eagerly ({@code cudaGraphs = false}),
+     * bitwise, through the whole engine: sessions of different lengths join and leave the batch, logits and greedy
+     * steps alternate, and the longest session crosses a KV block boundary (256 tokens), which also moves the steps
+     * to the next context bound (256 to 512) and so to new graphs.
+     */
+    @Test
+    void decodeStepsAsCudaGraphsEqualEagerStepsBitwise() {
+        LoadOptions options = LoadOptions.exact().withPrefillChunk(256);
+        try (NemotronModel graphs = NemotronModel.load(dir.resolve("bf16"), DEVICE, options);
+             NemotronModel eager = NemotronModel.load(dir.resolve("bf16"), DEVICE, options.withCudaGraphs(false))) {
+            int[][] prompts = {ModelPropertyTest.randomIds(250, 1000, 31), ModelPropertyTest.randomIds(30, 1000, 32),
+                    ModelPropertyTest.randomIds(5, 1000, 33)};
+            NemotronModel[] models = {graphs, eager};
+            Session[][] sessions = new Session[2][prompts.length];
+            List<Session> open = new ArrayList<>();
+            try {
+                int[] next = new int[prompts.length];
+                for (int m = 0; m < 2; m++) {
+                    for (int i = 0; i < prompts.length; i++) {
+                        sessions[m][i] = models[m].newSession();
+                        open.add(sessions[m][i]);
+                        float[] last = sessions[m][i].prefill(prompts[i]);
+                        next[i] = Session.argmax(last);
+                    }
+                }
+                int steps = 16;
+                for (int step = 0; step < steps; step++) {
+                    // A (250 tokens) throughout, crossing 256 at step 6; B (30) until step 12; C (5) from step 6
+                    List<Integer> who = new ArrayList<>();
+                    who.add(0);
+                    if (step < 12) {
+                        who.add(1);
+                    }
+                    if (step >= 6) {
+                        who.add(2);
+                    }
+                    int[] tokens = who.stream().mapToInt(i -> next[i]).toArray();
+                    boolean greedy = step % 4 == 3;
+                    Object[] results = new Object[2];
+                    for (int m = 0; m < 2; m++) {
+                        List<Session> group = new ArrayList<>();
+                        for (int i : who) {
+                            group.add(sessions[m][i]);
+                        }
+                        results[m] = greedy ? models[m].decodeGreedy(group, tokens) : models[m].decode(group, tokens);
+                    }
+                    for (int j = 0; j < who.size(); j++) {
+                        int i = who.get(j);
+                        if (greedy) {
+                            int g = ((int[]) results[0])[j];
+                            assertEquals(((int[]) results[1])[j], g, "greedy step " + step + " session " + i);
+                            next[i] = g;
+                        } else {
+                            float[] g = ((float[][]) results[0])[j];
+                            float[] e = ((float[][]) results[1])[j];
+                            for (int t = 0; t < g.length; t++) {
+                                if (Float.floatToRawIntBits(g[t]) != Float.floatToRawIntBits(e[t])) {
+                                    throw new AssertionError("step " + step + " session " + i + " logit " + t
+                                            + ": graph " + g[t] + " vs eager " + e[t]);
+                                }
+                            }
+                            next[i] = Session.argmax(g);
+                        }
+                    }
+                }
+                DecodeStepStats gs = graphs.decodeStepStats();
+                DecodeStepStats es = eager.decodeStepStats();
+                System.out.println("decode steps: graphs " + gs + ", eager " + es);
+                assertEquals(new DecodeStepStats(steps, 0, 0, 0), es, "eager steps are never captured");
+                assertTrue(gs.captures() >= 3, "a graph per batch shape and context bound: " + gs);
+                assertTrue(gs.replays() >= 6, "later steps of a shape replay its graph: " + gs);
+                assertEquals(steps, gs.eagerSteps() + gs.captures() + gs.replays(), "every step ran once: " + gs);
+            } finally {
+                open.forEach(Session::close);
+            }
+        }
+    }
+
     @Test
     void forkAndSnapshotsContinueLikeTheUninterruptedSession() {
         int[] prompt = ModelPropertyTest.randomIds(EMULATED ? 72 : 300, 1000, 8);

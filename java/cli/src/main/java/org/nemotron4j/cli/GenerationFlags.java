@@ -32,6 +32,8 @@ final class GenerationFlags {
                     + "activation type)"),
             Opt.flag("--check-tensors", "read every weight once at load and refuse NaN or infinite values"),
             Opt.flag("--no-mmap", "read the weights into memory instead of mapping the files"),
+            Opt.flag("--no-cuda-graphs", "cuda: run each decode step's kernels eagerly instead of replaying a CUDA\n"
+                    + "graph per batch shape (for debugging; slower)"),
             Opt.value("--system", "TEXT", "system message"),
             Opt.value("--max-tokens", "N", "stop after N generated tokens (default 512)"),
             Opt.flag("--no-think", "reasoning off (as /no_think in the system message)"),
@@ -67,7 +69,8 @@ final class GenerationFlags {
      */
     static LoadOptions loadOptions(Args a) {
         return fileOptions(a, LoadOptions.defaults()).withPrecision(precision(a)).withKvCacheDtype(kvCacheDtype(a, null))
-                .withActivationDtype(activationDtype(a, null)).withMatmulDtype(matmulDtype(a));
+                .withActivationDtype(activationDtype(a, null)).withMatmulDtype(matmulDtype(a))
+                .withCudaGraphs(!a.flag("no-cuda-graphs"));
     }
 
     /** {@code options} with the --check-tensors and --no-mmap flags applied. */

@@ -177,6 +177,39 @@ public final class Backend implements AutoCloseable {
         check(n4j_backend_synchronize(handle()), "n4j_backend_synchronize");
     }
 
+    /**
+     * Opens a decode step ({@code n4j_step_begin}): on CUDA the calls up to {@link #endStep()} are captured once per
+     * ({@code key}, {@code maxContext}) as a CUDA graph and replayed on later steps of that key. {@code key} names the
+     * batch shape (same calls, buffers and scalar arguments); {@code maxContext} bounds every KV cache length the step
+     * reaches. Inside a step, downloads, synchronize, alloc and free are refused. {@code eager}: this step runs its
+     * calls as they come (same work split).
+     */
+    public void beginStep(long key, int maxContext, boolean eager) {
+        check(n4j_step_begin(handle(), key, maxContext, eager ? N4J_STEP_EAGER() : 0), "n4j_step_begin");
+    }
+
+    /** Closes the step opened by {@link #beginStep}; on CUDA it launches the step's graph (or its replay). */
+    public void endStep() {
+        check(n4j_step_end(handle()), "n4j_step_end");
+    }
+
+    /** Closes an open step after a failed call inside it, keeping the first failure as the one reported. */
+    public void abandonStep() {
+        n4j_step_end(handle());
+    }
+
+    /** Decode-step counters since this backend was created. */
+    public record StepStats(long eagerSteps, long captures, long replays, long graphsDropped) { }
+
+    public StepStats stepStats() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment out = a.allocate(ValueLayout.JAVA_LONG, 4);
+            check(n4j_step_stats(handle(), out), "n4j_step_stats");
+            return new StepStats(out.getAtIndex(ValueLayout.JAVA_LONG, 0), out.getAtIndex(ValueLayout.JAVA_LONG, 1),
+                    out.getAtIndex(ValueLayout.JAVA_LONG, 2), out.getAtIndex(ValueLayout.JAVA_LONG, 3));
+        }
+    }
+
     /** Bytes currently allocated through this backend (what leak tests and the memory plan compare against). */
     public long allocatedBytes() {
         try (Arena a = Arena.ofConfined()) {
