@@ -349,6 +349,21 @@ extern "C" __attribute__((visibility("default"))) int32_t n4j_cuda_step_end(void
     return launch_step(ctx, e, where);
 }
 
+/*
+ * Grows the device scratch to at least `bytes` now, outside a step (the memory a caller plans for, instead of the
+ * growth a warm-up step would cause later). Growing drops every captured graph (they hold the old address); each is
+ * captured again at its key's next step. Returns N4J_OK or an N4J_ERR_* code.
+ */
+extern "C" __attribute__((visibility("default"))) int32_t n4j_cuda_reserve_scratch(void* vctx, uint64_t bytes) {
+    context* ctx = static_cast<context*>(vctx);
+    const char* where = "n4j_cuda_reserve_scratch";
+    if (ctx == nullptr) return N4J_ERR_INVALID_ARGUMENT;
+    if (ctx->in_step()) return ctx->fail(N4J_ERR_INVALID_ARGUMENT, where, "inside a decode step");
+    int32_t rc = ctx->bind(where);
+    if (rc != N4J_OK) return rc;
+    return ctx->get_scratch(static_cast<size_t>(bytes), where) != nullptr ? N4J_OK : N4J_ERR_OUT_OF_MEMORY;
+}
+
 /* Counters: out[0] eager steps, out[1] captures, out[2] replays, out[3] graphs dropped (scratch or arena growth). */
 extern "C" __attribute__((visibility("default"))) int32_t n4j_cuda_step_stats(void* vctx, int64_t* out) {
     context* ctx = static_cast<context*>(vctx);
