@@ -3,7 +3,11 @@ package org.nemotron4j;
 /**
  * How a model is loaded.
  *
- * @param prefillChunk tokens per prefill step: bounds activation memory (the workspace holds this many rows)
+ * @param prefillChunk tokens per prefill step: bounds activation memory (the workspace holds this many rows); 0 for
+ *                     the device's default: {@value #DEFAULT_PREFILL_CHUNK} on the CPU, {@value #DEFAULT_GPU_PREFILL_CHUNK}
+ *                     on CUDA (each weight matrix is read once per chunk, and a GPU needs long chunks to fill its
+ *                     SMs), halved at load while the workspace would take more than a quarter of the device memory
+ *                     the weights leave free (the model says so on the {@code org.nemotron4j} logger)
  * @param progress     called while weights are prepared (bytes done, bytes total); may be null
  * @param kvCacheDtype element type of the sessions' KV caches, {@link DType#F32} or {@link DType#BF16}; null for
  *                     the backend's default (F32 on the CPU, where the engine is exact to the golden fixtures;
@@ -37,7 +41,10 @@ package org.nemotron4j;
 public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtype, DType activationDtype,
                           DType matmulDtype, Precision precision, boolean memoryMap, boolean checkTensors,
                           boolean cudaGraphs) {
+    /** The CPU's prefill chunk. */
     public static final int DEFAULT_PREFILL_CHUNK = 256;
+    /** CUDA's prefill chunk (before the reduction for memory). */
+    public static final int DEFAULT_GPU_PREFILL_CHUNK = 2048;
 
     /** Progress of a long operation, in bytes or items. */
     @FunctionalInterface
@@ -46,8 +53,9 @@ public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtyp
     }
 
     public LoadOptions {
-        if (prefillChunk < 1 || prefillChunk > 65536) {
-            throw new NemotronException("prefillChunk must be in [1, 65536], got " + prefillChunk);
+        if (prefillChunk < 0 || prefillChunk > 65536) {
+            throw new NemotronException("prefillChunk must be in [1, 65536] (or 0 for the device's default), got "
+                    + prefillChunk);
         }
         if (kvCacheDtype != null && kvCacheDtype != DType.F32 && kvCacheDtype != DType.BF16) {
             throw new NemotronException("kvCacheDtype must be F32 or BF16, got " + kvCacheDtype);
@@ -80,7 +88,7 @@ public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtyp
 
     /** The default options: {@link Precision#FAST}, element types from the precision and the device. */
     public static LoadOptions defaults() {
-        return new LoadOptions(DEFAULT_PREFILL_CHUNK, null, null, null, null, null, true, false);
+        return new LoadOptions(0, null, null, null, null, null, true, false);
     }
 
     /** The default options in {@link Precision#EXACT} mode: exact to the golden fixtures (1e-4) on every CPU. */

@@ -45,6 +45,7 @@ public final class NemotronModel implements AutoCloseable {
     private final Forward forward;
     private final LoadOptions options;
     private final DType kvCacheDtype;
+    private final int prefillChunk;
     final ReentrantLock lock = new ReentrantLock();
     private final Set<Session> sessions = Collections.newSetFromMap(new IdentityHashMap<>());
     private volatile boolean closed;
@@ -71,13 +72,49 @@ public final class NemotronModel implements AutoCloseable {
             }
             finalNorm = weight("backbone.norm_f.weight", total, done);
             lmHead = config.tieWordEmbeddings() ? embeddings : weight("lm_head.weight", total, done);
-            workspace = new Workspace(backend, config, options.prefillChunk());
+            prefillChunk = options.prefillChunk() > 0 ? options.prefillChunk() : defaultPrefillChunk();
+            workspace = new Workspace(backend, config, prefillChunk);
             forward = new Forward(kernels, workspace, config);
         } catch (RuntimeException e) {
             freeWeights();
             arena.close();
             throw e;
         }
+    }
+
+    /**
+     * The prefill chunk when LoadOptions leave it to the device: {@link LoadOptions#DEFAULT_PREFILL_CHUNK} on the
+     * CPU; on CUDA {@link LoadOptions#DEFAULT_GPU_PREFILL_CHUNK}, reduced by {@link #fitPrefillChunk} to what the
+     * device memory left after the weights allows (said on the logger when it is reduced).
+     */
+    private int defaultPrefillChunk() {
+        if (backend.isCpu()) {
+            return LoadOptions.DEFAULT_PREFILL_CHUNK;
+        }
+        long free = backend.totalMemory() - backend.allocatedBytes();
+        long perRow = Workspace.backendBytes(config, 1, backend.activationBytes());
+        int chunk = fitPrefillChunk(LoadOptions.DEFAULT_GPU_PREFILL_CHUNK, free, perRow);
+        if (chunk < LoadOptions.DEFAULT_GPU_PREFILL_CHUNK) {
+            System.getLogger("org.nemotron4j").log(System.Logger.Level.WARNING, "prefill chunk reduced from "
+                    + LoadOptions.DEFAULT_GPU_PREFILL_CHUNK + " to " + chunk + " tokens: " + free / (1L << 20)
+                    + " MiB of device memory are free after the weights, and the workspace may take a quarter ("
+                    + perRow * chunk / (1L << 20) + " MiB at " + chunk + " tokens); LoadOptions.withPrefillChunk"
+                    + " sets it");
+        }
+        return chunk;
+    }
+
+    /**
+     * The largest of {@code wanted}, wanted/2, ... down to {@link LoadOptions#DEFAULT_PREFILL_CHUNK} whose workspace
+     * ({@code bytesPerRow} per token) takes at most a quarter of {@code freeBytes}: the rest stays for KV caches and
+     * states. Never below the CPU's chunk (a smaller one would not fit anything useful either).
+     */
+    static int fitPrefillChunk(int wanted, long freeBytes, long bytesPerRow) {
+        int chunk = wanted;
+        while (chunk > LoadOptions.DEFAULT_PREFILL_CHUNK && (long) chunk * bytesPerRow > freeBytes / 4) {
+            chunk /= 2;
+        }
+        return Math.max(chunk, Math.min(wanted, LoadOptions.DEFAULT_PREFILL_CHUNK));
     }
 
     /** Loads a checkpoint directory on the CPU (all cores). */
@@ -200,7 +237,7 @@ public final class NemotronModel implements AutoCloseable {
 
     /** Tokens per prefill step (the workspace's row count). */
     public int prefillChunk() {
-        return options.prefillChunk();
+        return prefillChunk;
     }
 
     /** Element type of the sessions' KV caches (see {@link LoadOptions#kvCacheDtype()}). */

@@ -13,6 +13,25 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class MemoryPlanTest {
+    /** The GPU's prefill chunk fits the workspace into a quarter of the memory the weights leave free, halving. */
+    @Test
+    void theGpuPrefillChunkShrinksToAQuarterOfTheFreeMemory() {
+        long row = 100_000;
+        assertEquals(2048, NemotronModel.fitPrefillChunk(2048, 4 * 2048 * row, row));
+        assertEquals(1024, NemotronModel.fitPrefillChunk(2048, 4 * 2048 * row - 1, row));
+        assertEquals(512, NemotronModel.fitPrefillChunk(2048, 4 * 600 * row, row));
+        assertEquals(256, NemotronModel.fitPrefillChunk(2048, 1000, row), "never below the CPU's chunk");
+        assertEquals(100, NemotronModel.fitPrefillChunk(100, 1000, row), "nor above what was asked");
+        // the 9B on an H100 (80 GB, 16.6 GiB of weights): the whole 2048 tokens
+        ModelConfig c = ModelConfig.read(Fixtures.path("configs/nemotron-nano-9b-v2.json"));
+        long perRow = Workspace.backendBytes(c, 1, 2);
+        assertEquals(2048, NemotronModel.fitPrefillChunk(2048, 80_000_000_000L - 17_776_454_656L, perRow));
+        // ... and on a 22 GiB card, 5.4 GiB left after the weights: 2048 rows take 0.8 GiB, within a quarter
+        assertEquals(2048, NemotronModel.fitPrefillChunk(2048, (22L << 30) - 17_776_454_656L, perRow));
+        // on an 18 GiB card (1.4 GiB left) the workspace shrinks to 512 rows (0.2 GiB; 1024 would take 0.4)
+        assertEquals(512, NemotronModel.fitPrefillChunk(2048, (18L << 30) - 17_776_454_656L, perRow));
+    }
+
     @Test
     void nanoNineBAt128kFitsIn22GiB() {
         ModelConfig c = ModelConfig.read(Fixtures.path("configs/nemotron-nano-9b-v2.json"));

@@ -29,7 +29,11 @@ final class PlanCommand implements Command {
                 Opt.value("--weights", "bf16|fp8|f32", "bf16 (default) or fp8 (NVIDIA's FP8 checkpoints: projections in e4m3)"),
                 Opt.value("--kv", "bf16|f32", "KV cache dtype: bf16 (GPU, default) or f32 (the CPU engine)"),
                 Opt.value("--activations", "bf16|f32", "activation dtype: bf16 (GPU) or f32 (the CPU engine); default: the --kv one"),
-                Opt.value("--chunk", "T", "prefill chunk, the workspace's rows (default " + LoadOptions.DEFAULT_PREFILL_CHUNK + ")"));
+                Opt.value("--device", "cpu|cuda", "the defaults of that device: the prefill chunk (cpu "
+                        + LoadOptions.DEFAULT_PREFILL_CHUNK + ", cuda " + LoadOptions.DEFAULT_GPU_PREFILL_CHUNK
+                        + ") and the activation dtype (cpu f32, cuda bf16)"),
+                Opt.value("--chunk", "T", "prefill chunk, the workspace's rows (default: the device's, else "
+                        + LoadOptions.DEFAULT_PREFILL_CHUNK + ")"));
     }
 
     @Override
@@ -41,11 +45,17 @@ final class PlanCommand implements Command {
             case "f32" -> DType.F32;
             default -> throw new Args.UsageException("plan: --weights must be bf16, fp8 or f32");
         };
+        String device = a.string("device", "").toLowerCase();
+        boolean cuda = device.startsWith("cuda");
+        if (!device.isEmpty() && !cuda && !device.equals("cpu")) {
+            throw new Args.UsageException("plan: --device must be cpu or cuda, got " + device);
+        }
         DType kv = GenerationFlags.kvCacheDtype(a, DType.BF16);
-        DType act = GenerationFlags.activationDtype(a, kv);  // the engine's pairs: f32 + f32 (cpu), bf16 + bf16 (cuda)
+        // the engine's defaults: f32 activations on the cpu, bf16 on cuda; without --device, those of the KV dtype
+        DType act = GenerationFlags.activationDtype(a, device.isEmpty() ? kv : cuda ? DType.BF16 : DType.F32);
         int context = a.integer("context", config.maxPositionEmbeddings());
-        MemoryPlan plan = MemoryPlan.of(config, context, a.integer("batch", 1), weights, kv, act,
-                a.integer("chunk", LoadOptions.DEFAULT_PREFILL_CHUNK));
+        int chunk = a.integer("chunk", cuda ? LoadOptions.DEFAULT_GPU_PREFILL_CHUNK : LoadOptions.DEFAULT_PREFILL_CHUNK);
+        MemoryPlan plan = MemoryPlan.of(config, context, a.integer("batch", 1), weights, kv, act, chunk);
         out.print(plan.table());
         return 0;
     }

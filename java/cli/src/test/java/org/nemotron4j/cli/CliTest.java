@@ -195,6 +195,18 @@ class CliTest {
         Result r = run("plan", "--config", fixtures().resolve("configs/nemotron-nano-9b-v2.json").toString(), "--context", "131072");
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("KV cache") && r.out().contains("total"), r.out());
+
+        // the 9B at its full 131072-token context on CUDA, with the GPU's 2048-token prefill chunk: under 22 GiB
+        r = run("plan", "--config", fixtures().resolve("configs/nemotron-nano-9b-v2.json").toString(), "--context",
+                "131072", "--device", "cuda");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("(2048 rows, BF16)"), r.out());
+        java.util.regex.Matcher total = java.util.regex.Pattern.compile("total\\s+[0-9,]+ B\\s+([0-9.]+) GiB")
+                .matcher(r.out());
+        assertTrue(total.find(), r.out());
+        assertTrue(Double.parseDouble(total.group(1)) <= 22.0, r.out());
+        assertEquals(2, run("plan", "--config", fixtures().resolve("configs/nemotron-nano-9b-v2.json").toString(),
+                "--device", "tpu").code());
     }
 
     @Test

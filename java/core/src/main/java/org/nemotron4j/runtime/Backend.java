@@ -210,6 +210,15 @@ public final class Backend implements AutoCloseable {
         }
     }
 
+    /** Bytes of backend memory in all (host RAM on the CPU, device memory on CUDA). */
+    public long totalMemory() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment info = n4j_backend_info.allocate(a);
+            check(n4j_backend_get_info(handle(), info), "n4j_backend_get_info");
+            return n4j_backend_info.total_memory(info);
+        }
+    }
+
     /** Bytes currently allocated through this backend (what leak tests and the memory plan compare against). */
     public long allocatedBytes() {
         try (Arena a = Arena.ofConfined()) {
