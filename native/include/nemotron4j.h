@@ -312,7 +312,10 @@ int32_t n4j_argmax(n4j_backend* backend, const void* x, int64_t ld_x, int32_t ro
 int32_t n4j_step_begin(n4j_backend* backend, uint64_t key, int32_t max_context, int32_t flags);
 int32_t n4j_step_end(n4j_backend* backend);
 /* Counters since the backend was created: [0] steps run eagerly, [1] graphs captured, [2] steps replayed,
- * [3] graphs dropped (device scratch or the step's staging area grew). out_counts: 4 host int64. */
+ * [3] graphs dropped (device scratch or the step's staging area grew), [4] nodes of the graph captured last (kernel
+ * launches, copies and memsets: what that step launches when run eagerly; a replay is one copy and one graph
+ * launch). out_counts: N4J_STEP_STATS host int64. */
+#define N4J_STEP_STATS 5
 int32_t n4j_step_stats(n4j_backend* backend, int64_t* out_counts);
 
 #ifdef __cplusplus

@@ -896,7 +896,7 @@ N4J_EXPORT int32_t n4j_step_stats(n4j_backend* backend, int64_t* out_counts) {
         if (!c.backend(backend) || !c.not_null(out_counts, "out_counts")) return c.status();
         if (backend->ops->step_stats != nullptr) return backend->ops->step_stats(backend->ctx, out_counts);
         out_counts[0] = backend->bracketed_steps;
-        out_counts[1] = out_counts[2] = out_counts[3] = 0;
+        out_counts[1] = out_counts[2] = out_counts[3] = out_counts[4] = 0;
         return N4J_OK;
     });
 }

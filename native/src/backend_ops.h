@@ -110,7 +110,7 @@ typedef struct n4j_backend_ops {
     /* ---- decode steps (n4j_step_begin / _end / _stats): NULL where every op runs as called (the CPU) ---- */
     int32_t (*step_begin)(void* ctx, uint64_t key, int32_t max_context, int32_t flags);
     int32_t (*step_end)(void* ctx);
-    /* out[0..3]: steps run eagerly, graphs captured, steps replayed, graphs dropped. */
+    /* out[0..4]: steps run eagerly, graphs captured, steps replayed, graphs dropped, nodes of the last graph. */
     int32_t (*step_stats)(void* ctx, int64_t* out);
 } n4j_backend_ops;
 

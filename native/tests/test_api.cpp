@@ -226,9 +226,10 @@ void test_plugin() {
 
 /* The step contract is kept by the dispatch layer on every backend, so CPU tests catch what CUDA would refuse. */
 void test_steps(n4j_backend* b) {
-    int64_t stats[4] = {-1, -1, -1, -1};
+    int64_t stats[N4J_STEP_STATS] = {-1, -1, -1, -1, -1};
     CHECK_OK(n4j_step_stats(b, stats));
-    CHECK(stats[0] == 0 && stats[1] == 0 && stats[2] == 0 && stats[3] == 0, "a new backend has run no step");
+    CHECK(stats[0] == 0 && stats[1] == 0 && stats[2] == 0 && stats[3] == 0 && stats[4] == 0,
+          "a new backend has run no step");
     CHECK(n4j_step_end(b) == N4J_ERR_INVALID_ARGUMENT, "step_end without a step");
     CHECK(strstr(n4j_last_error(), "no decode step is open") != nullptr, "names the problem: %s", n4j_last_error());
     CHECK(n4j_step_begin(b, 1, 0, 0) == N4J_ERR_INVALID_ARGUMENT, "max_context 0 is refused");

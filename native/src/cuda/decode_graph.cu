@@ -67,6 +67,7 @@ struct decode_graphs {
     bool mismatch = false;
 
     int64_t eager_steps = 0, captures = 0, replays = 0, invalidations = 0;
+    int64_t last_nodes = 0;  // nodes (kernels, copies, memsets) of the graph captured last: a step's launches eagerly
 };
 
 namespace {
@@ -323,6 +324,10 @@ extern "C" __attribute__((visibility("default"))) int32_t n4j_cuda_step_end(void
         cudaGraphExec_t exec = nullptr;
         cudaError_t ierr = cudaSuccess;
         if (err == cudaSuccess && !g->op_failed) ierr = cudaGraphInstantiate(&exec, graph, 0);
+        size_t nodes = 0;
+        if (ierr == cudaSuccess && graph != nullptr && cudaGraphGetNodes(graph, nullptr, &nodes) == cudaSuccess) {
+            g->last_nodes = static_cast<int64_t>(nodes);
+        }
         if (graph != nullptr) cudaGraphDestroy(graph);
         if (err != cudaSuccess || ierr != cudaSuccess || g->op_failed) {
             e->eager_only = true;
@@ -364,7 +369,8 @@ extern "C" __attribute__((visibility("default"))) int32_t n4j_cuda_reserve_scrat
     return ctx->get_scratch(static_cast<size_t>(bytes), where) != nullptr ? N4J_OK : N4J_ERR_OUT_OF_MEMORY;
 }
 
-/* Counters: out[0] eager steps, out[1] captures, out[2] replays, out[3] graphs dropped (scratch or arena growth). */
+/* Counters: out[0] eager steps, out[1] captures, out[2] replays, out[3] graphs dropped (scratch or arena growth),
+ * out[4] nodes of the graph captured last (what one such step launches when run eagerly). */
 extern "C" __attribute__((visibility("default"))) int32_t n4j_cuda_step_stats(void* vctx, int64_t* out) {
     context* ctx = static_cast<context*>(vctx);
     if (ctx == nullptr || out == nullptr) return N4J_ERR_INVALID_ARGUMENT;
@@ -373,5 +379,6 @@ extern "C" __attribute__((visibility("default"))) int32_t n4j_cuda_step_stats(vo
     out[1] = g ? g->captures : 0;
     out[2] = g ? g->replays : 0;
     out[3] = g ? g->invalidations : 0;
+    out[4] = g ? g->last_nodes : 0;
     return N4J_OK;
 }

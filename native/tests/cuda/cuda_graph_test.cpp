@@ -363,11 +363,11 @@ int main() {
         if (t == kSteps / 2) {
             // Scratch growth between steps (a larger plan, or a bigger op outside the steps): every captured graph
             // is dropped and captured again at its key's next step, and the results stay bitwise the eager ones.
-            int64_t before[4];
+            int64_t before[5];
             CALL(n4j_cuda_step_stats(graphs.ctx, before));
             CALL(n4j_cuda_reserve_scratch(graphs.ctx, 64ull << 20));
             CALL(n4j_cuda_reserve_scratch(eager.ctx, 64ull << 20));
-            int64_t after[4];
+            int64_t after[5];
             CALL(n4j_cuda_step_stats(graphs.ctx, after));
             CHECK(after[3] > before[3] && after[3] == before[1]);  // every graph captured so far was dropped
         }
@@ -426,12 +426,13 @@ int main() {
     }
     CHECK(state_mismatches == 0);
 
-    int64_t es[4], gs[4];
+    int64_t es[5], gs[5];
     CALL(n4j_cuda_step_stats(eager.ctx, es));
     CALL(n4j_cuda_step_stats(graphs.ctx, gs));
     CHECK(es[0] == kSteps && es[1] == 0 && es[2] == 0);
     // 4 keys: one warm-up each, captured once before the scratch grew and again after it where used again
     CHECK(gs[0] == 4 && gs[1] > 4 && gs[3] == 4 && gs[0] + gs[1] + gs[2] == kSteps);
+    CHECK(gs[4] >= 16 && es[4] == 0);  // a step's kernels (at least one per op) are nodes of its graph
 
     // What a step refuses. A replay of key 2 whose second call writes another buffer than the captured one.
     {
@@ -456,10 +457,10 @@ int main() {
     graphs.destroy();
     printf("cuda_graph_test: %d decode steps, batch 2..5, sessions joining and leaving, KV blocks of %d tokens: graph "
            "replay %s eager bitwise (logits, ids, conv/SSM states, KV caches); graphs: %lld warm-ups, %lld captures, "
-           "%lld replays, %lld dropped by scratch growth at step %d; eager: %lld steps\n",
+           "%lld replays, %lld dropped by scratch growth at step %d, %lld nodes in the last graph; eager: %lld steps\n",
            kSteps, kBlock, mismatched_steps == 0 && state_mismatches == 0 ? "equals" : "DIFFERS FROM",
            static_cast<long long>(gs[0]), static_cast<long long>(gs[1]), static_cast<long long>(gs[2]),
-           static_cast<long long>(gs[3]), kSteps / 2, static_cast<long long>(es[0]));
+           static_cast<long long>(gs[3]), kSteps / 2, static_cast<long long>(gs[4]), static_cast<long long>(es[0]));
     printf("cuda_graph_test: %s\n", g_failures == 0 ? "all passed" : "FAILED");
     return g_failures == 0 ? 0 : 1;
 }

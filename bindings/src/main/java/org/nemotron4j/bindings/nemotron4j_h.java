@@ -289,6 +289,15 @@ public class nemotron4j_h extends nemotron4j_h$shared {
     public static int N4J_STEP_COPY_LIMIT() {
         return N4J_STEP_COPY_LIMIT;
     }
+    private static final int N4J_STEP_STATS = (int)5L;
+    /**
+     * {@snippet lang=c :
+     * #define N4J_STEP_STATS 5
+     * }
+     */
+    public static int N4J_STEP_STATS() {
+        return N4J_STEP_STATS;
+    }
     /**
      * {@snippet lang=c :
      * typedef __int32_t int32_t

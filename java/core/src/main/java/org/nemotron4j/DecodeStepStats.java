@@ -9,6 +9,8 @@ package org.nemotron4j;
  * @param captures      CUDA graphs captured
  * @param replays       steps run as the replay of a captured graph
  * @param graphsDropped graphs dropped because device scratch memory had to grow (recaptured at their next step)
+ * @param lastGraphNodes nodes of the graph captured last (kernel launches, copies, memsets): what that decode step
+ *                      launches when run eagerly, where a replay is one copy and one graph launch; 0 before any
  */
-public record DecodeStepStats(long eagerSteps, long captures, long replays, long graphsDropped) {
+public record DecodeStepStats(long eagerSteps, long captures, long replays, long graphsDropped, long lastGraphNodes) {
 }

@@ -536,7 +536,7 @@ public final class NemotronModel implements AutoCloseable {
         try {
             checkOpen();
             Backend.StepStats s = backend.stepStats();
-            return new DecodeStepStats(s.eagerSteps(), s.captures(), s.replays(), s.graphsDropped());
+            return new DecodeStepStats(s.eagerSteps(), s.captures(), s.replays(), s.graphsDropped(), s.lastGraphNodes());
         } finally {
             lock.unlock();
         }

@@ -74,12 +74,12 @@ class BatchDecodeTest {
              Session a = m.newSession(); Session b = m.newSession()) {
             a.prefill(ModelPropertyTest.randomIds(20, 320, 3));
             b.prefill(ModelPropertyTest.randomIds(9, 320, 4));
-            assertEquals(new DecodeStepStats(0, 0, 0, 0), m.decodeStepStats());
+            assertEquals(new DecodeStepStats(0, 0, 0, 0, 0), m.decodeStepStats());
             m.decode(List.of(a, b), new int[] {5, 6});
             m.decodeGreedy(List.of(a, b), new int[] {7, 8});
             a.decode(9);
             assertThrows(NemotronException.class, () -> m.decode(List.of(a, b), new int[] {1, 100000}));
-            assertEquals(new DecodeStepStats(3, 0, 0, 0), m.decodeStepStats());
+            assertEquals(new DecodeStepStats(3, 0, 0, 0, 0), m.decodeStepStats());
             a.decode(10);  // the session still works
             assertEquals(4, m.decodeStepStats().eagerSteps());
         }

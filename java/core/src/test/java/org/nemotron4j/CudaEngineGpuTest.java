@@ -279,13 +279,49 @@ class CudaEngineGpuTest {
                 DecodeStepStats gs = graphs.decodeStepStats();
                 DecodeStepStats es = eager.decodeStepStats();
                 System.out.println("decode steps: graphs " + gs + ", eager " + es);
-                assertEquals(new DecodeStepStats(steps, 0, 0, 0), es, "eager steps are never captured");
+                assertEquals(new DecodeStepStats(steps, 0, 0, 0, 0), es, "eager steps are never captured");
                 assertTrue(gs.captures() >= 3, "a graph per batch shape and context bound: " + gs);
                 assertTrue(gs.replays() >= 6, "later steps of a shape replay its graph: " + gs);
                 assertEquals(steps, gs.eagerSteps() + gs.captures() + gs.replays(), "every step ran once: " + gs);
+                // 8 layers of 5-9 ops each plus the head, one node or more per op; a replay launches 1 graph
+                assertTrue(gs.lastGraphNodes() >= 50, "a decode step's graph holds its kernels: " + gs);
             } finally {
                 open.forEach(Session::close);
             }
+        }
+    }
+
+    /**
+     * Launches per decoded token with the 9B's 56-layer pattern (Mamba, attention and MLP layers in its order; widths
+     * reduced to the emulator's): the nodes of the captured decode step (every kernel, copy and memset it launches when
+     * run eagerly) against a replay's one copy and one graph launch. Printed for the notes; the counts depend on the
+     * layer pattern and, through the kernels' work splits, a little on the widths.
+     */
+    @Test
+    void launchesPerDecodedTokenWithTheNineBLayerPattern() throws IOException {
+        String nineB = Files.readString(Fixtures.path("configs/nemotron-nano-9b-v2.json"));
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"hybrid_override_pattern\":\\s*\"([^\"]+)\"")
+                .matcher(nineB);
+        assertTrue(m.find());
+        String pattern = m.group(1);
+        Path model = dir.resolve("nine-b-pattern");
+        ModelPropertyTest.make(model, ModelPropertyTest.config(pattern, 128, 1000, 4, 80, 128, 2, 32, 2, 1, 128, 256),
+                13, false);
+        try (NemotronModel gpu = NemotronModel.load(model, DEVICE, LoadOptions.defaults());
+             Session s = gpu.newSession()) {
+            int next = Session.argmax(s.prefill(ModelPropertyTest.randomIds(5, 1000, 14)));
+            for (int i = 0; i < 3; i++) {  // warm-up, capture, replay
+                next = gpu.decodeGreedy(List.of(s), new int[] {next})[0];
+            }
+            DecodeStepStats st = gpu.decodeStepStats();
+            assertEquals(new DecodeStepStats(1, 1, 1, 0, st.lastGraphNodes()), st);
+            long layers = pattern.length();
+            System.out.printf("launches per decoded token, the 9B's layer pattern (%d layers: %d Mamba, %d attention,"
+                            + " %d MLP; reduced widths), batch 1, greedy: eager %d (kernels, copies, memsets), as a CUDA"
+                            + " graph 2 (one copy of the step's inputs, one graph launch)%n", layers,
+                    pattern.chars().filter(c -> c == 'M').count(), pattern.chars().filter(c -> c == '*').count(),
+                    pattern.chars().filter(c -> c == '-').count(), st.lastGraphNodes());
+            assertTrue(st.lastGraphNodes() >= 3 * layers, "at least norm, a projection and the mixer per layer: " + st);
         }
     }
 

@@ -199,14 +199,15 @@ public final class Backend implements AutoCloseable {
     }
 
     /** Decode-step counters since this backend was created. */
-    public record StepStats(long eagerSteps, long captures, long replays, long graphsDropped) { }
+    public record StepStats(long eagerSteps, long captures, long replays, long graphsDropped, long lastGraphNodes) { }
 
     public StepStats stepStats() {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment out = a.allocate(ValueLayout.JAVA_LONG, 4);
+            MemorySegment out = a.allocate(ValueLayout.JAVA_LONG, N4J_STEP_STATS());
             check(n4j_step_stats(handle(), out), "n4j_step_stats");
             return new StepStats(out.getAtIndex(ValueLayout.JAVA_LONG, 0), out.getAtIndex(ValueLayout.JAVA_LONG, 1),
-                    out.getAtIndex(ValueLayout.JAVA_LONG, 2), out.getAtIndex(ValueLayout.JAVA_LONG, 3));
+                    out.getAtIndex(ValueLayout.JAVA_LONG, 2), out.getAtIndex(ValueLayout.JAVA_LONG, 3),
+                    out.getAtIndex(ValueLayout.JAVA_LONG, 4));
         }
     }
 
