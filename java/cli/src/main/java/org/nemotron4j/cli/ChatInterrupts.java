@@ -16,6 +16,7 @@ final class ChatInterrupts implements AutoCloseable {
     private final AtomicBoolean stop = new AtomicBoolean();
     private final Runnable exit;
     private SignalHandler previous;
+    private boolean receives;
 
     /** @param exit what the second Ctrl-C does (the CLI: exit with status 130) */
     ChatInterrupts(Runnable exit) {
@@ -26,10 +27,19 @@ final class ChatInterrupts implements AutoCloseable {
     ChatInterrupts install() {
         try {
             previous = Signal.handle(new Signal("INT"), s -> onInterrupt());
+            // A process started with SIGINT ignored (a background job of a non-interactive shell, nohup) keeps it
+            // ignored: the JVM then accepts the handler but never calls it, and no Ctrl-C reaches the process.
+            receives = previous != SignalHandler.SIG_IGN;
         } catch (IllegalArgumentException | UnsupportedOperationException e) {
             previous = null;  // SIGINT is not ours to handle: Ctrl-C exits as usual
+            receives = false;
         }
         return this;
+    }
+
+    /** Whether SIGINT reaches {@link #onInterrupt()} (false where the process ignores it or the JVM keeps it). */
+    boolean receivesSignals() {
+        return receives;
     }
 
     /** An answer starts: Ctrl-C now stops it. */
