@@ -359,18 +359,19 @@ public final class Scheduler implements AutoCloseable {
                 }
                 s.prompt = true;
             }
-            // this step's part: up to the next multiple of the prefill chunk (a cold prompt's chunks; a resumed one
-            // first completes the chunk its cached prefix ends in), fed in pieces ending at each cache block boundary
-            // so that the state there can be cached
+            // this step's part: up to the next multiple of the prefill chunk (a cold prompt's chunks), or, for a
+            // prompt resumed inside a chunk, up to the one after (so a short rest is one step, not two), fed in pieces
+            // that end at every multiple of the prefill chunk (where a cold run splits) and at the cache block
+            // boundaries at least MIN_PIECE tokens from either end of the piece (to cache the state there)
             int start = w.offset;
-            int end = Math.min(w.tokens.length, (start / chunk + 1) * chunk);
+            int end = Math.min(w.tokens.length, (start / chunk + (start % chunk == 0 ? 1 : 2)) * chunk);
             int n = end - start;
             boolean last = end == w.tokens.length;
             while (w.offset < end) {
-                int to = end;
+                int to = Math.min(end, (w.offset / chunk + 1) * chunk);
                 if (s.prompt && cache.enabled()) {
                     int b = cache.nextBoundary(w.offset + MIN_PIECE - 1);
-                    if (b <= end - MIN_PIECE) {
+                    if (b <= to - MIN_PIECE) {
                         to = b;
                     }
                 }

@@ -137,10 +137,13 @@ class SchedulerTest {
 
     @Test
     void withAndWithoutTheCacheEveryPromptGetsBitwiseTheSameResult() throws Exception {
-        // shared prefixes ending anywhere in a prefill chunk, suffixes short and long: both the request that fills the
-        // cache (its prompt fed in pieces) and the one resumed from it must give what the cache-less scheduler gives
+        // shared prefixes ending anywhere in a prefill chunk, suffixes short and long (a rest shorter than MIN_PIECE
+        // after a block boundary, rests spanning the next chunk boundary and one beyond): both the request that fills
+        // the cache (its prompt fed in pieces) and the one resumed from it must give what the cache-less scheduler
+        // gives
         int[][] cases = {{17, 1, 5}, {40, 3, 30}, {63, 20, 1}, {64, 2, 2}, {79, 9, 70}, {100, 60, 14}, {129, 1, 2},
-                {150, 40, 9}, {200, 11, 100}, {250, 5, 6}, {256, 30, 1}, {300, 20, 15}};
+                {150, 40, 9}, {200, 11, 100}, {250, 5, 6}, {256, 30, 1}, {300, 20, 15}, {100, 7, 100}, {40, 3, 150},
+                {170, 5, 90}, {90, 50, 59}};
         for (LoadOptions lo : new LoadOptions[] {LoadOptions.exact(), LoadOptions.defaults()}) {
             try (NemotronModel m = NemotronModel.load(dir, Device.cpu(), lo.withPrefillChunk(CHUNK));
                  Scheduler off = new Scheduler(m, SchedulerOptions.defaults().withPrefixCacheBytes(0))) {
