@@ -42,7 +42,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * p99 inter-token latency to phase A's.
  *
  * <p>{@code java -cp nemotron4j.jar ServeLoad.java --url http://127.0.0.1:8000 --cold-url http://127.0.0.1:8001
- * [--streams 64] [--seconds 60] [--max-tokens 48] [--long-tokens 2048] [--model NAME] [--id-range 100:356]}
+ * [--streams 64] [--seconds 60] [--max-tokens 48] [--long-tokens 2048] [--model NAME] [--id-range 100:356]
+ * [--prefix-trials 3] [--prefix-only false]}
  * (token ids of the prompts sent as ids: byte tokens of the demo model; take e.g. 1000:30000 for a real checkpoint)
  */
 public class ServeLoad {
@@ -58,6 +59,8 @@ public class ServeLoad {
     static String coldUrl;
     static String model = "demo";
     static int maxTokens = 48;
+    static int prefixTrials = 3;
+    static boolean prefixOnly;
     static int idLo = 100;
     static int idHi = 356;
 
@@ -118,6 +121,8 @@ public class ServeLoad {
                 case "--max-tokens" -> maxTokens = Integer.parseInt(v);
                 case "--long-tokens" -> longTokens = Integer.parseInt(v);
                 case "--model" -> model = v;
+                case "--prefix-trials" -> prefixTrials = Integer.parseInt(v);
+                case "--prefix-only" -> prefixOnly = Boolean.parseBoolean(v);
                 case "--id-range" -> {
                     idLo = Integer.parseInt(v.split(":")[0]);
                     idHi = Integer.parseInt(v.split(":")[1]);
@@ -139,6 +144,10 @@ public class ServeLoad {
         }
 
         boolean ok = prefixCache(longTokens);
+        if (prefixOnly) {
+            System.out.println(ok ? "RESULT: prefix cache trials complete" : "RESULT: FAILURES (see above)");
+            System.exit(ok ? 0 : 1);
+        }
 
         Phase a = phase("A: streams only", streams, seconds, reference, 0);
         Phase b = phase("B: streams + 2k-token prompts arriving", streams, seconds, reference, longTokens);
@@ -249,13 +258,18 @@ public class ServeLoad {
     /**
      * Cold vs warm TTFT for a shared prefix of {@code longTokens} + 16 tokens (token ids on /v1/completions, so the
      * count is exact): the second request, with another 8-token suffix, resumes from the cached prefix (the cache
-     * keeps whole 256-token blocks: here {@code longTokens} of them when it is a multiple of 256). Its output is
-     * compared with the same request on the server without prefix cache. One more trial goes through the chat
-     * template with a text prefix, where the block boundary falls where the text puts it.
+     * keeps prefixes at multiples of the model's SSD chunk, 64 tokens on the demo model: here {@code longTokens} of
+     * them when it is a multiple of 64). Its output is
+     * compared with the same request on the server without prefix cache. As many trials go through the chat
+     * template with a text prefix of about {@code longTokens} tokens, where the block boundary falls where the text
+     * puts it. {@code --prefix-trials} sets the number of trials of each kind; medians are printed.
      */
     static boolean prefixCache(int longTokens) throws Exception {
         boolean ok = true;
-        for (int trial = 0; trial < 3; trial++) {
+        System.out.println("prefix cache trials: load average " + loadAverage());
+        List<Double> idRatios = new ArrayList<>();
+        List<Double> chatRatios = new ArrayList<>();
+        for (int trial = 0; trial < prefixTrials; trial++) {
             Random random = new Random(100 + trial);
             int[] prefix = randomIds(random, longTokens + 16);
             Stream cold = stream(url, -1, idsBody(concat(prefix, randomIds(random, 8))));
@@ -263,12 +277,25 @@ public class ServeLoad {
             Stream warm = stream(url, -1, idsBody(second));
             Stream noCache = stream(coldUrl, -1, idsBody(second));
             ok &= report("token ids, trial " + (trial + 1), cold, warm, noCache);
+            idRatios.add(cold.ttftMs / warm.ttftMs);
         }
-        String text = randomText(new Random(7), longTokens);
-        Stream cold = stream(url, -1, body(text + "\nFirst question: why?", true));
-        Stream warm = stream(url, -1, body(text + "\nSecond question: how?", true));
-        Stream noCache = stream(coldUrl, -1, body(text + "\nSecond question: how?", true));
-        ok &= report("chat, " + longTokens + "-character text prefix", cold, warm, noCache);
+        // the chat prefix: a text whose prompt is about longTokens tokens (its characters per token measured once on
+        // the no-cache server, with another text of the same kind)
+        Stream probe = stream(coldUrl, -1, body(randomText(new Random(99), longTokens), true));
+        int chars = probe.ok && probe.promptTokens > 0
+                ? (int) Math.ceil((double) longTokens * longTokens / probe.promptTokens) : longTokens;
+        for (int trial = 0; trial < prefixTrials; trial++) {
+            String text = randomText(new Random(7 + trial), chars);
+            Stream cold = stream(url, -1, body(text + "\nFirst question: why?", true));
+            Stream warm = stream(url, -1, body(text + "\nSecond question: how?", true));
+            Stream noCache = stream(coldUrl, -1, body(text + "\nSecond question: how?", true));
+            ok &= report("chat, " + chars + "-character text prefix, trial " + (trial + 1), cold, warm, noCache);
+            chatRatios.add(cold.ttftMs / warm.ttftMs);
+        }
+        System.out.println("prefix cache trials done: load average " + loadAverage());
+        System.out.printf("prefix cache TTFT cold/warm: token ids median %.1fx (min %.1fx) of %d trials; chat median"
+                        + " %.1fx (min %.1fx) of %d trials%n", pct(idRatios, 50), pct(idRatios, 0), idRatios.size(),
+                pct(chatRatios, 50), pct(chatRatios, 0), chatRatios.size());
         String metrics = HTTP.send(HttpRequest.newBuilder(URI.create(url + "/metrics")).build(),
                 HttpResponse.BodyHandlers.ofString()).body();
         metrics.lines().filter(l -> l.startsWith("n4j_prefix_cache_hit") || l.startsWith("n4j_prompt_tokens_cached")
@@ -284,6 +311,16 @@ public class ServeLoad {
                 what, warm.promptTokens, cold.ttftMs, cold.cachedTokens, warm.ttftMs, warm.cachedTokens, speedup,
                 speedup >= 10 ? "met" : "NOT met", same ? "identical to" : "DIFFERENT from");
         return cold.ok && same;
+    }
+
+    /** The 1, 5 and 15 minute load averages of this machine (Linux), or "?". */
+    static String loadAverage() {
+        try {
+            String[] f = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/loadavg")).split(" ");
+            return f[0] + " " + f[1] + " " + f[2];
+        } catch (Exception e) {
+            return "?";
+        }
     }
 
     static String randomText(Random random, int tokens) {

@@ -17,13 +17,19 @@ import java.util.Map;
  * cached prefix instead of prefilling it. A hybrid's recurrent state is fixed-size, so an entry costs the Mamba states
  * (constant) plus its KV blocks.
  *
- * <p>Exactness: blocks are multiples of the model's prefill chunk, so the resumed request feeds the remaining tokens
- * in the chunks a cold prefill of the whole prompt would, from the same state: greedy ids and logits are bitwise
- * identical to a cold run. At least one prompt token is always left to prefill (its logits start the generation).
+ * <p>Exactness: blocks are multiples of the model's SSD chunk ({@code chunk_size}, the finest split at which Mamba-2's
+ * chunked scan gives bitwise the same state; see {@link Scheduler#prefixBlock}) or of the prefill chunk, and the
+ * scheduler feeds every prompt in pieces ending at block boundaries, so a resumed request computes from the same
+ * state what a cold run does: greedy ids and logits are bitwise identical to a cold run. At least one prompt token is
+ * always left to prefill (its logits start the generation). With blocks of one SSD chunk (64 tokens on the demo
+ * model, 128 on Nemotron-Nano-9B-v2), a request sharing a prefix with an earlier one recomputes at most one SSD chunk
+ * of it, where whole prefill chunks (256 tokens) left up to 255.
  *
- * <p>Least recently used entries are evicted (their forks closed) when the entries' bytes exceed the budget; an
- * entry's bytes are its Mamba states plus its KV for its length (KV blocks shared with other entries or with running
- * sessions are counted in each, so the budget is an upper bound). Not thread-safe: the scheduler's step thread owns it.
+ * <p>Least recently used entries are evicted (their forks closed) when the entries' bytes exceed the budget, those
+ * that do not end at a prefill-chunk boundary ("fine" entries: a coarse entry at most one prefill chunk earlier covers
+ * the same prompts at a higher cost) first; an entry's bytes are its Mamba states plus its KV for its length (KV
+ * blocks shared with other entries or with running sessions are counted in each, so the budget is an upper bound).
+ * Not thread-safe: the scheduler's step thread owns it.
  */
 final class PrefixCache implements AutoCloseable {
     /** Key of a cached prefix: a 64-bit rolling hash of its tokens and its length; entries keep the tokens to verify. */
@@ -35,6 +41,7 @@ final class PrefixCache implements AutoCloseable {
     record Hit(int length, Session session) { }
 
     private final int blockTokens;
+    private final int coarseTokens;
     private final long budgetBytes;
     private final long stateBytes;
     private final long kvBytesPerToken;
@@ -45,8 +52,13 @@ final class PrefixCache implements AutoCloseable {
     private long hitTokens;
     private long evictions;
 
-    PrefixCache(NemotronModel model, int blockTokens, long budgetBytes) {
+    /**
+     * @param blockTokens  prefixes are cached at every multiple of it
+     * @param coarseTokens the prefill chunk: entries at its multiples are evicted after the others
+     */
+    PrefixCache(NemotronModel model, int blockTokens, long budgetBytes, int coarseTokens) {
         this.blockTokens = blockTokens;
+        this.coarseTokens = coarseTokens;
         this.budgetBytes = budgetBytes;
         ModelConfig c = model.config();
         long conv = (long) c.convDim() * c.convKernel() * model.activationDtype().byteSize();
@@ -73,8 +85,11 @@ final class PrefixCache implements AutoCloseable {
         return h;
     }
 
-    /** The longest cached prefix of {@code prompt} no longer than {@code maxLength}, or null. Counts a lookup. */
-    Hit lookup(int[] prompt, int maxLength) {
+    /**
+     * The longest cached prefix of {@code prompt} no longer than {@code maxLength} whose length {@code usable}
+     * accepts, or null. Counts a lookup.
+     */
+    Hit lookup(int[] prompt, int maxLength, java.util.function.IntPredicate usable) {
         if (!enabled()) {
             return null;
         }
@@ -84,7 +99,7 @@ final class PrefixCache implements AutoCloseable {
         for (int end = blockTokens; end <= maxLength; end += blockTokens) {
             h = extend(h, prompt, end - blockTokens, end);
             Entry e = entries.get(new Key(h, end));   // touches it (access order)
-            if (e != null && Arrays.equals(e.tokens(), 0, end, prompt, 0, end)) {
+            if (e != null && usable.test(end) && Arrays.equals(e.tokens(), 0, end, prompt, 0, end)) {
                 best = e;
             }
         }
@@ -99,6 +114,11 @@ final class PrefixCache implements AutoCloseable {
     /** Whether a prefix of {@code length} tokens is a block boundary worth caching. */
     boolean isBoundary(int length) {
         return enabled() && length > 0 && length % blockTokens == 0;
+    }
+
+    /** The first block boundary after {@code position}. */
+    int nextBoundary(int position) {
+        return (position / blockTokens + 1) * blockTokens;
     }
 
     /** Caches a fork of {@code session}, which holds exactly {@code prompt[0, length)}, unless already cached. */
@@ -120,10 +140,16 @@ final class PrefixCache implements AutoCloseable {
             replaced.session().close();
         }
         usedBytes += bytes;
+        evict(e, true);
+        evict(e, false);
+    }
+
+    /** Evicts least recently used entries other than {@code keep} (only fine ones when {@code fineOnly}). */
+    private void evict(Entry keep, boolean fineOnly) {
         Iterator<Map.Entry<Key, Entry>> it = entries.entrySet().iterator();
         while (usedBytes > budgetBytes && it.hasNext()) {
             Entry victim = it.next().getValue();
-            if (victim == e) {
+            if (victim == keep || fineOnly && victim.tokens().length % coarseTokens == 0) {
                 continue;
             }
             it.remove();

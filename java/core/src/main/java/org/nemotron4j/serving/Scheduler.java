@@ -48,6 +48,14 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class Scheduler implements AutoCloseable {
     /** How long a step waits for decoding sequences still sampling their last token before it runs without them. */
     static final long GATHER_NANOS = 2_000_000L;
+    /**
+     * The fewest tokens of a prompt piece fed on its own to split a prefill chunk at a cache block boundary: the
+     * CPU matmuls take another path (and another summation order) below 16 rows ({@code kMatmulPackedMinRows},
+     * {@code bf16dot_piece}), so a chunk is split only into pieces of at least this many tokens, each starting at a
+     * multiple of the SSD chunk, which give bitwise what the whole chunk gives; a cached prefix is used only where
+     * the piece after it is that long (or it ends at a prefill-chunk boundary, where a cold run splits too).
+     */
+    static final int MIN_PIECE = 16;
 
     private final NemotronModel model;
     private final SchedulerOptions options;
@@ -78,14 +86,31 @@ public final class Scheduler implements AutoCloseable {
         this.model = Objects.requireNonNull(model, "model");
         this.options = Objects.requireNonNull(options, "options");
         this.chunk = model.prefillChunk();
-        int block = options.prefixBlockTokens() == 0 ? chunk : options.prefixBlockTokens();
-        if (block % chunk != 0) {
-            throw new NemotronException("the prefix cache block (" + block + " tokens) must be a multiple of the"
-                    + " model's prefill chunk (" + chunk + ")");
-        }
-        this.cache = new PrefixCache(model, block, options.prefixCacheBytes());
+        this.cache = new PrefixCache(model, prefixBlock(model, options.prefixBlockTokens()),
+                options.prefixCacheBytes(), chunk);
         this.attentionLayers = model.config().count(LayerKind.ATTENTION);
         this.stepThread = Thread.ofPlatform().name("nemotron4j-scheduler").daemon().start(this::loop);
+    }
+
+    /**
+     * The prefix cache's block: {@code requested}, or by default the model's SSD chunk ({@code chunk_size}) when the
+     * prefill chunk is a multiple of it, else the prefill chunk. A block must be a multiple of the SSD chunk (when
+     * the prefill chunk is one) or of the prefill chunk: a prompt is fed in pieces that end at every block boundary,
+     * and Mamba-2's chunked scan, the GEMMs (row by row) and attention (query by query) give bitwise the same state
+     * and logits when a prompt is split at multiples of the SSD chunk instead of being fed in whole prefill chunks
+     * (checked by {@code SchedulerTest}), so a request resumed from any block boundary gets the cold result.
+     */
+    static int prefixBlock(NemotronModel model, int requested) {
+        int chunk = model.prefillChunk();
+        int ssd = model.config().chunkSize();
+        boolean splittable = chunk % ssd == 0;
+        int block = requested != 0 ? requested : splittable ? ssd : chunk;
+        if (block % chunk != 0 && !(splittable && block % ssd == 0)) {
+            throw new NemotronException("the prefix cache block (" + block + " tokens) must be a multiple of the"
+                    + " model's SSD chunk (" + ssd + ") when its prefill chunk (" + chunk + ") is one, else of the"
+                    + " prefill chunk");
+        }
+        return block;
     }
 
     public Scheduler(NemotronModel model) {
@@ -322,7 +347,9 @@ public final class Scheduler implements AutoCloseable {
             }
             boolean prompt = s.session == null;
             if (prompt) {
-                PrefixCache.Hit hit = cache.lookup(w.tokens, w.tokens.length - 1);
+                int length = w.tokens.length;
+                PrefixCache.Hit hit = cache.lookup(w.tokens, length - 1,
+                        h -> h % chunk == 0 || Math.min(length, (h / chunk + 1) * chunk) - h >= MIN_PIECE);
                 if (hit != null) {
                     s.session = hit.session().fork();
                     w.offset = hit.length();
@@ -332,17 +359,32 @@ public final class Scheduler implements AutoCloseable {
                 }
                 s.prompt = true;
             }
-            int n = Math.min(chunk, w.tokens.length - w.offset);
-            int[] part = Arrays.copyOfRange(w.tokens, w.offset, w.offset + n);
-            boolean last = w.offset + n == w.tokens.length;
-            if (last) {
-                s.session.feed(part, w.out);
-            } else {
-                s.session.prefill(part);
-            }
-            w.offset += n;
-            if (s.prompt && cache.isBoundary(w.offset)) {
-                cache.insert(w.tokens, w.offset, s.session);
+            // this step's part: up to the next multiple of the prefill chunk (a cold prompt's chunks), or, for a
+            // prompt resumed inside a chunk, up to the one after (so a short rest is one step, not two), fed in pieces
+            // that end at every multiple of the prefill chunk (where a cold run splits) and at the cache block
+            // boundaries at least MIN_PIECE tokens from either end of the piece (to cache the state there)
+            int start = w.offset;
+            int end = Math.min(w.tokens.length, (start / chunk + (start % chunk == 0 ? 1 : 2)) * chunk);
+            int n = end - start;
+            boolean last = end == w.tokens.length;
+            while (w.offset < end) {
+                int to = Math.min(end, (w.offset / chunk + 1) * chunk);
+                if (s.prompt && cache.enabled()) {
+                    int b = cache.nextBoundary(w.offset + MIN_PIECE - 1);
+                    if (b <= to - MIN_PIECE) {
+                        to = b;
+                    }
+                }
+                int[] part = Arrays.copyOfRange(w.tokens, w.offset, to);
+                if (to == w.tokens.length) {
+                    s.session.feed(part, w.out);
+                } else {
+                    s.session.prefill(part);
+                }
+                w.offset = to;
+                if (s.prompt && cache.isBoundary(w.offset)) {
+                    cache.insert(w.tokens, w.offset, s.session);
+                }
             }
             lock.lock();
             try {

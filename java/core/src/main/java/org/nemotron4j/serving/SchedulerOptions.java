@@ -15,8 +15,11 @@ import java.util.Objects;
  * @param prefixCacheBytes  memory budget of the automatic prefix cache (Mamba/conv states + KV of the cached
  *                          prefixes, shared KV blocks counted once per entry); 0 turns the cache off
  * @param prefixBlockTokens the prefix cache's block: prefixes are cached at every multiple of it; 0 means the
- *                          model's prefill chunk. Must be a multiple of the prefill chunk, so that a request resumed
- *                          from a cached prefix runs exactly the chunks a cold run does (bitwise identical results)
+ *                          model's SSD chunk ({@code chunk_size}) when the prefill chunk is a multiple of it, else the
+ *                          prefill chunk. Must be a multiple of the SSD chunk (or of the prefill chunk), so that a
+ *                          request resumed from a cached prefix computes what a cold run does (bitwise identical
+ *                          results); a larger block costs fewer state copies and less memory, and leaves more of a
+ *                          shared prefix to recompute
  */
 public record SchedulerOptions(int maxSequences, int maxQueued, Duration maxQueueWait, long prefixCacheBytes,
                                int prefixBlockTokens) {
@@ -44,7 +47,7 @@ public record SchedulerOptions(int maxSequences, int maxQueued, Duration maxQueu
         }
     }
 
-    /** 64 sequences, 256 queued for at most 60 s, a 1 GiB prefix cache in blocks of one prefill chunk. */
+    /** 64 sequences, 256 queued for at most 60 s, a 1 GiB prefix cache in blocks of one SSD chunk. */
     public static SchedulerOptions defaults() {
         return new SchedulerOptions(DEFAULT_MAX_SEQUENCES, DEFAULT_MAX_QUEUED, DEFAULT_MAX_QUEUE_WAIT,
                 DEFAULT_PREFIX_CACHE_BYTES, 0);

@@ -104,6 +104,96 @@ class SchedulerTest {
         }
     }
 
+    /** The test model's SSD chunk ({@code chunk_size}): the default prefix cache block. */
+    static final int SSD = 16;
+
+    @Test
+    void aPrefixSharedUpToAnyBlockBoundaryIsResumedFromThereBitwise() throws Exception {
+        // shared: 3 prefill chunks, 2 SSD chunks and 5 tokens; the warm request resumes 2 SSD chunks into a prefill
+        // chunk, which the cold run fed whole
+        int[] shared = ids(3 * CHUNK + 2 * SSD + 5, 11);
+        int[] a = concat(shared, ids(30, 12));
+        int[] b = concat(shared, ids(70, 13));
+        for (LoadOptions lo : new LoadOptions[] {LoadOptions.exact(), LoadOptions.defaults()}) {
+            try (NemotronModel m = NemotronModel.load(dir, Device.cpu(), lo.withPrefillChunk(CHUNK))) {
+                Object[] cold;
+                try (Scheduler off = new Scheduler(m, SchedulerOptions.defaults().withPrefixCacheBytes(0))) {
+                    cold = run(off, b, 12);
+                }
+                try (Scheduler on = new Scheduler(m)) {
+                    run(on, a, 3);
+                    Object[] warm = run(on, b, 12);
+                    assertEquals(3 * CHUNK + 2 * SSD, (int) warm[2], "cached up to the last SSD chunk boundary");
+                    assertArrayEquals((int[]) cold[0], (int[]) warm[0], "greedy ids, " + lo);
+                    assertArrayEquals((float[]) cold[1], (float[]) warm[1], "logits after the prompt, bitwise, " + lo);
+                    // every block boundary of both prompts was cached (the shared ones once), except b's at 288:
+                    // its prefill chunk [256, 299) is split only into pieces of at least MIN_PIECE tokens
+                    assertEquals(a.length / SSD + b.length / SSD - (3 * CHUNK + 2 * SSD) / SSD - 1,
+                            on.stats().prefixEntries());
+                }
+            }
+        }
+    }
+
+    @Test
+    void withAndWithoutTheCacheEveryPromptGetsBitwiseTheSameResult() throws Exception {
+        // shared prefixes ending anywhere in a prefill chunk, suffixes short and long (a rest shorter than MIN_PIECE
+        // after a block boundary, rests spanning the next chunk boundary and one beyond): both the request that fills
+        // the cache (its prompt fed in pieces) and the one resumed from it must give what the cache-less scheduler
+        // gives
+        int[][] cases = {{17, 1, 5}, {40, 3, 30}, {63, 20, 1}, {64, 2, 2}, {79, 9, 70}, {100, 60, 14}, {129, 1, 2},
+                {150, 40, 9}, {200, 11, 100}, {250, 5, 6}, {256, 30, 1}, {300, 20, 15}, {100, 7, 100}, {40, 3, 150},
+                {170, 5, 90}, {90, 50, 59}};
+        for (LoadOptions lo : new LoadOptions[] {LoadOptions.exact(), LoadOptions.defaults()}) {
+            try (NemotronModel m = NemotronModel.load(dir, Device.cpu(), lo.withPrefillChunk(CHUNK));
+                 Scheduler off = new Scheduler(m, SchedulerOptions.defaults().withPrefixCacheBytes(0))) {
+                int seed = 100;
+                int fine = 0;
+                for (int[] c : cases) {
+                    int[] shared = ids(c[0], seed++);
+                    int[] a = concat(shared, ids(c[1], seed++));
+                    int[] b = concat(shared, ids(c[2], seed++));
+                    try (Scheduler on = new Scheduler(m)) {
+                        for (int[] p : new int[][] {a, b}) {
+                            Object[] cold = run(off, p, 4);
+                            Object[] warm = run(on, p, 4);
+                            String what = lo.precision() + ", shared " + c[0] + ", prompt " + p.length + ", cached "
+                                    + warm[2];
+                            assertArrayEquals((int[]) cold[0], (int[]) warm[0], what);
+                            assertArrayEquals((float[]) cold[1], (float[]) warm[1], what);
+                            if (p == b && (int) warm[2] % CHUNK != 0) {
+                                fine++;
+                            }
+                        }
+                    }
+                }
+                assertTrue(fine >= 5, "resumed inside a prefill chunk: " + fine);
+            }
+        }
+    }
+
+    @Test
+    void aCoarserBlockCachesLessAndStaysExact() {
+        int[] shared = ids(2 * CHUNK + 40, 14);
+        int[] b = concat(shared, ids(9, 16));
+        Object[] cold;
+        try (Scheduler off = new Scheduler(model, SchedulerOptions.defaults().withPrefixCacheBytes(0))) {
+            cold = run(off, b, 8);
+        }
+        try (Scheduler on = new Scheduler(model, SchedulerOptions.defaults().withPrefixBlockTokens(2 * SSD))) {
+            run(on, concat(shared, ids(9, 15)), 2);
+            Object[] warm = run(on, b, 8);
+            assertEquals(2 * CHUNK + 32, (int) warm[2]);
+            assertArrayEquals((int[]) cold[0], (int[]) warm[0]);
+            assertArrayEquals((float[]) cold[1], (float[]) warm[1]);
+        }
+        var e = assertThrows(org.nemotron4j.NemotronException.class,
+                () -> new Scheduler(model, SchedulerOptions.defaults().withPrefixBlockTokens(SSD + 8)));
+        assertTrue(e.getMessage().contains("SSD chunk"), e.getMessage());
+        assertEquals(SSD, Scheduler.prefixBlock(model, 0));
+        assertEquals(3 * CHUNK, Scheduler.prefixBlock(model, 3 * CHUNK));
+    }
+
     @Test
     void aLongPromptIsPrefilledBetweenDecodeSteps() throws Exception {
         try (Scheduler s = new Scheduler(model, SchedulerOptions.defaults().withPrefixCacheBytes(0))) {
