@@ -4,10 +4,12 @@ package org.nemotron4j.quant;
  * Quantizes rows of F32 weights into the layouts of {@link QuantType} (an offline step: {@code nemotron4j quantize}
  * and quantize-on-load; the kernels only read the result).
  * <ul>
- * <li>q8: per block of 32, {@code d = max|w| / 127} rounded to F16, {@code q = rint(w / d)} clamped to ±127.</li>
- * <li>q4: per sub-block of 32, an affine fit {@code w ≈ s*q - m} ({@code q} in 0..15, {@code m >= 0}): start from
- * {@code m = -min(w, 0)}, {@code s = (max - min) / 15}, then two rounds of least squares for {@code s, m} given the
- * {@code q}s and requantization (keeping the better fit). The 8 scales and minimums of a super-block are then
+ * <li>q8: per block of 32, an F16 scale {@code d} and {@code q = rint(w / d)} clamped to ±127, with {@code d} the
+ * candidate of least squared error among {@code max|w| / 127} and scales around it ({@link #fitQ8}).</li>
+ * <li>q4: per sub-block of 32, an affine fit {@code w ≈ s*q - m} ({@code q} in 0..15, {@code m >= 0}) minimizing
+ * the squared error weighted by each weight's importance {@code rms + |w|}: a search over candidate grids, each
+ * followed by weighted least squares for {@code s, m} ({@link #fitAffine(float[], int, float[], int[], float[],
+ * float[], int)}). The 8 scales and minimums of a super-block are then
  * quantized to 8 bits against F16 {@code d = max s / 255} and {@code dmin = max m / 255}, and the final {@code q}s
  * are computed against those rounded values.</li>
  * </ul>
@@ -30,21 +32,86 @@ public final class BlockQuantizer {
     }
 
     private static void q8Row(float[] w, int cols, byte[] quants, int qOff, byte[] scales, int sOff) {
+        int[] q = new int[32];
         for (int b = 0; b < cols / 32; b++) {
-            float amax = 0;
+            short h = fitQ8(w, b * 32, q);
             for (int i = 0; i < 32; i++) {
-                amax = Math.max(amax, Math.abs(w[b * 32 + i]));
-            }
-            short h = Float.floatToFloat16(amax / 127f);
-            float d = Float.float16ToFloat(h);
-            float inv = d > 0 ? 1f / d : 0f;
-            for (int i = 0; i < 32; i++) {
-                int q = (int) Math.rint(w[b * 32 + i] * inv);
-                quants[qOff + b * 32 + i] = (byte) Math.max(-127, Math.min(127, q));
+                quants[qOff + b * 32 + i] = (byte) q[i];
             }
             scales[sOff + 2 * b] = (byte) h;
             scales[sOff + 2 * b + 1] = (byte) (h >> 8);
         }
+    }
+
+    /** The plain q8 scale of w[off, off+32): {@code max|w| / 127} rounded to F16. */
+    static short plainQ8Scale(float[] w, int off) {
+        float amax = 0;
+        for (int i = 0; i < 32; i++) {
+            amax = Math.max(amax, Math.abs(w[off + i]));
+        }
+        return Float.floatToFloat16(amax / 127f);
+    }
+
+    /**
+     * The q8 block w[off, off+32): the F16 scale {@code d} (returned) and quants {@code q} (rounded to nearest,
+     * clamped to ±127) with the least squared error among candidates: the plain {@code max|w|/127}, scales around
+     * it ({@code max|w| / (127 + t/8)}, t in -8..8: a slightly larger step, or a smaller one that clips the
+     * largest weight), each followed by the least-squares scale for its quants ({@code sum w*q / sum q*q}). Every
+     * candidate is rounded to F16 before it is scored, so the error compared is the stored format's. Never worse
+     * than the plain scale (it is a candidate).
+     */
+    static short fitQ8(float[] w, int off, int[] q) {
+        short plain = plainQ8Scale(w, off);
+        if (Float.float16ToFloat(plain) == 0f) {
+            java.util.Arrays.fill(q, 0, 32, 0);
+            return plain;
+        }
+        float amax = 127f * Float.float16ToFloat(plain);
+        short best = plain;
+        double bestErr = q8Err(w, off, Float.float16ToFloat(plain), q);
+        int[] tmp = new int[32];
+        for (int t = -8; t <= 8; t++) {
+            for (int ls = 0; ls < 2; ls++) {
+                float d = amax / (127f + t / 8f);
+                if (ls == 1) {
+                    q8Err(w, off, Float.float16ToFloat(Float.floatToFloat16(d)), tmp);
+                    double sqw = 0, sqq = 0;
+                    for (int i = 0; i < 32; i++) {
+                        sqw += (double) tmp[i] * w[off + i];
+                        sqq += (double) tmp[i] * tmp[i];
+                    }
+                    if (!(sqq > 0) || !(sqw > 0)) {
+                        continue;
+                    }
+                    d = (float) (sqw / sqq);
+                }
+                short h = Float.floatToFloat16(d);
+                float dh = Float.float16ToFloat(h);
+                if (!(dh > 0) || h == best) {
+                    continue;
+                }
+                double err = q8Err(w, off, dh, tmp);
+                if (err < bestErr) {
+                    bestErr = err;
+                    best = h;
+                }
+            }
+        }
+        q8Err(w, off, Float.float16ToFloat(best), q);
+        return best;
+    }
+
+    /** q = rint(w / d) clamped to ±127; returns the squared error of {@code d*q}. */
+    static double q8Err(float[] w, int off, float d, int[] q) {
+        float inv = d > 0 ? 1f / d : 0f;
+        double err = 0;
+        for (int i = 0; i < 32; i++) {
+            int v = Math.max(-127, Math.min(127, (int) Math.rint(w[off + i] * inv)));
+            q[i] = v;
+            double e = (double) d * v - w[off + i];
+            err += e * e;
+        }
+        return err;
     }
 
     private static void q4Row(float[] w, int cols, byte[] quants, int qOff, byte[] scales, int sOff) {
@@ -96,68 +163,147 @@ public final class BlockQuantizer {
         }
     }
 
-    /** Fits w[off, off+32) ≈ s*q - m, q in 0..15, m >= 0; stores s[j], m[j]. */
+    /** The importance of each weight of w[off, off+32) in the q4 fit: {@code rms + |w|} (large weights count more). */
+    static float[] importance(float[] w, int off) {
+        double ss = 0;
+        for (int i = 0; i < 32; i++) {
+            ss += (double) w[off + i] * w[off + i];
+        }
+        float rms = (float) Math.sqrt(ss / 32);
+        float[] imp = new float[32];
+        for (int i = 0; i < 32; i++) {
+            imp[i] = rms + Math.abs(w[off + i]);
+        }
+        return imp;
+    }
+
+    /** Fits w[off, off+32) ≈ s*q - m, q in 0..15, m >= 0 (importance-weighted, {@link #fitAffine(float[], int, float[], int[], float[], float[], int)}). */
     private static void fitAffine(float[] w, int off, int[] q, float[] s, float[] m, int j) {
+        fitAffine(w, off, importance(w, off), q, s, m, j);
+    }
+
+    /**
+     * The plain min/max fit of w[off, off+32): {@code m = -min(w, 0)}, {@code s = (max - min) / 15}; stores
+     * {@code s[j]}, {@code m[j]} and the quants.
+     */
+    static void plainAffine(float[] w, int off, int[] q, float[] s, float[] m, int j) {
         float lo = 0;
         float hi = -Float.MAX_VALUE;
         for (int i = 0; i < 32; i++) {
             lo = Math.min(lo, w[off + i]);
             hi = Math.max(hi, w[off + i]);
         }
-        float scale = (hi - lo) / 15f;
-        float min = -lo;
-        if (!(scale > 0)) {
-            s[j] = 0;
-            m[j] = min;
-            return;
-        }
-        double bestErr = assign(w, off, q, scale, min);
-        float bestScale = scale;
-        float bestMin = min;
-        for (int iter = 0; iter < 2; iter++) {
-            // least squares for (a, b) in w ≈ a*q + b given q; m = -b must stay >= 0
-            double sq = 0, sqq = 0, sw = 0, sqw = 0;
-            for (int i = 0; i < 32; i++) {
-                sq += q[i];
-                sqq += (double) q[i] * q[i];
-                sw += w[off + i];
-                sqw += (double) q[i] * w[off + i];
-            }
-            double det = 32 * sqq - sq * sq;
-            if (det <= 0) {
-                break;
-            }
-            double a = (32 * sqw - sq * sw) / det;
-            double b = (sw - a * sq) / 32;
-            if (b > 0) {
-                b = 0;
-                a = sqq > 0 ? sqw / sqq : 0;
-            }
-            if (!(a > 0)) {
-                break;
-            }
-            double err = assign(w, off, q, (float) a, (float) -b);
-            if (err < bestErr) {
-                bestErr = err;
-                bestScale = (float) a;
-                bestMin = (float) -b;
-            } else {
-                break;
-            }
-        }
-        s[j] = bestScale;
-        m[j] = bestMin;
+        s[j] = Math.max(0f, (hi - lo) / 15f);
+        m[j] = -lo;
+        assign(w, off, null, q, s[j], m[j]);
     }
 
-    /** q = rint((w + min) / scale) clamped to 0..15; returns the squared error of the fit. */
-    private static double assign(float[] w, int off, int[] q, float scale, float min) {
+    /**
+     * Fits w[off, off+32) ≈ s*q - m (q in 0..15, m >= 0) minimizing {@code sum imp[i] * (s*q[i] - m - w[i])^2}:
+     * a search over 21 grids (the min/max range split into 13.0, 13.2, ... 17.0 steps from the minimum: 15 is the
+     * plain fit; fewer steps clip the extremes, more leave room), each one's quants assigned and then the
+     * weighted least-squares {@code s, m} for those quants solved (with {@code m} held at 0 when it would go
+     * negative) and the quants reassigned to the nearest level; the best candidate is refined by alternating
+     * least squares and reassignment while the error drops. The plain fit is a candidate, so the result is never
+     * worse than it. Stores {@code s[j]}, {@code m[j]} and the quants.
+     */
+    static void fitAffine(float[] w, int off, float[] imp, int[] q, float[] s, float[] m, int j) {
+        float lo = 0;
+        float hi = -Float.MAX_VALUE;
+        for (int i = 0; i < 32; i++) {
+            lo = Math.min(lo, w[off + i]);
+            hi = Math.max(hi, w[off + i]);
+        }
+        float range = hi - lo;
+        if (!(range > 0)) {
+            s[j] = 0;
+            m[j] = -lo;
+            java.util.Arrays.fill(q, 0, 32, 0);
+            return;
+        }
+        float bestS = range / 15f;
+        float bestM = -lo;
+        double bestErr = assign(w, off, imp, q, bestS, bestM);
+        int[] tq = new int[32];
+        double[] sm = new double[2];
+        for (int t = 0; t <= 20; t++) {
+            float inv = (13f + 0.2f * t) / range;
+            for (int i = 0; i < 32; i++) {
+                tq[i] = Math.max(0, Math.min(15, (int) Math.rint((w[off + i] - lo) * inv)));
+            }
+            if (!leastSquares(w, off, imp, tq, sm)) {
+                continue;
+            }
+            double err = assign(w, off, imp, tq, (float) sm[0], (float) sm[1]);
+            if (err < bestErr) {
+                bestErr = err;
+                bestS = (float) sm[0];
+                bestM = (float) sm[1];
+            }
+        }
+        for (int iter = 0; iter < 4; iter++) {
+            assign(w, off, imp, tq, bestS, bestM);
+            if (!leastSquares(w, off, imp, tq, sm)) {
+                break;
+            }
+            double err = assign(w, off, imp, tq, (float) sm[0], (float) sm[1]);
+            if (!(err < bestErr)) {
+                break;
+            }
+            bestErr = err;
+            bestS = (float) sm[0];
+            bestM = (float) sm[1];
+        }
+        s[j] = bestS;
+        m[j] = bestM;
+        assign(w, off, imp, q, bestS, bestM);
+    }
+
+    /**
+     * The weighted least-squares {@code s > 0, m >= 0} of w ≈ s*q - m for the given quants into {@code sm}; false
+     * when there is none (all quants equal with m at 0, or a non-positive slope).
+     */
+    private static boolean leastSquares(float[] w, int off, float[] imp, int[] q, double[] sm) {
+        double s0 = 0, s1 = 0, s2 = 0, t0 = 0, t1 = 0;
+        for (int i = 0; i < 32; i++) {
+            double c = imp == null ? 1 : imp[i];
+            s0 += c;
+            s1 += c * q[i];
+            s2 += c * q[i] * q[i];
+            t0 += c * w[off + i];
+            t1 += c * q[i] * w[off + i];
+        }
+        double det = s0 * s2 - s1 * s1;
+        double a;
+        double b;
+        if (det > 0) {
+            a = (s0 * t1 - s1 * t0) / det;
+            b = (s2 * t0 - s1 * t1) / det;
+        } else {
+            a = Double.NaN;
+            b = 1;
+        }
+        if (!(b <= 0)) {  // the offset must be a minimum subtracted (m = -b >= 0): fit through the origin
+            b = 0;
+            a = s2 > 0 ? t1 / s2 : Double.NaN;
+        }
+        if (!(a > 0) || !Double.isFinite(a)) {
+            return false;
+        }
+        sm[0] = a;
+        sm[1] = -b;
+        return true;
+    }
+
+    /** q = rint((w + min) / scale) clamped to 0..15; returns the (importance-weighted) squared error of the fit. */
+    static double assign(float[] w, int off, float[] imp, int[] q, float scale, float min) {
         double err = 0;
-        float inv = 1f / scale;
+        float inv = scale > 0 ? 1f / scale : 0f;
         for (int i = 0; i < 32; i++) {
             int v = Math.max(0, Math.min(15, (int) Math.rint((w[off + i] + min) * inv)));
             q[i] = v;
-            double e = scale * v - min - w[off + i];
-            err += e * e;
+            double e = (double) scale * v - min - w[off + i];
+            err += imp == null ? e * e : imp[i] * e * e;
         }
         return err;
     }
