@@ -430,9 +430,6 @@ public class ServeLoad {
                     for (JsonNode t : choice.path("logprobs").path("content")) {
                         JsonNode top = t.path("top_logprobs");
                         JsonNode alt = top.size() > 1 ? top.get(1) : null;
-                        if (top.size() > 0 && top.get(0).path("logprob").asDouble() > t.path("logprob").asDouble() + 1e-6) {
-                            return failed(prompt, "a greedy stream's token is not its own most likely one");
-                        }
                         tokens.add(new Tok(t.path("bytes").toString(), t.path("logprob").asDouble(),
                                 alt == null ? "" : alt.path("bytes").toString(),
                                 alt == null ? Double.NEGATIVE_INFINITY : alt.path("logprob").asDouble()));
