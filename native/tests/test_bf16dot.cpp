@@ -145,6 +145,32 @@ void test_matmul(n4j_backend* const* fast, int n_fast, const kernels& k, double*
     }
 }
 
+/*
+ * Every E4M3 code through the whole kernel (decode, batched decode, prefill): weight row o holds code o at column
+ * o % K and zeros elsewhere (K = 37: a full group and a tail), activations are ones, so y[r][o] must be exactly the
+ * code's value (NaN for 0x7F and 0xFF). Random weights in [-1, 1] never reach the codes of magnitude >= 2.
+ */
+void test_e4m3_all_codes(n4j_backend* backend, const kernels& k) {
+    const int32_t K = 37, O = 256;
+    std::vector<uint8_t> codes(static_cast<size_t>(O * K), 0);
+    for (int32_t o = 0; o < O; ++o) codes[static_cast<size_t>(o * K + o % K)] = static_cast<uint8_t>(o);
+    const n4j_weight w = make_weight(codes.data(), N4J_DTYPE_F8_E4M3, O, K, 1.0f);
+    const float* table = n4j::cpu::e4m3_table();
+    for (int32_t rows : {1, 3, 4, 8, 20}) {
+        const std::vector<float> x(static_cast<size_t>(rows * K), 1.0f);
+        std::vector<float> y(static_cast<size_t>(rows * O), -7.0f);
+        n4j::cpu::matmul_bf16dot(n4j::cpu::cpu_context_of(backend), k.k, x.data(), K, rows, &w, y.data(), O,
+                                 N4J_MATMUL_STORE);
+        for (int32_t r = 0; r < rows; ++r) {
+            for (int32_t o = 0; o < O; ++o) {
+                const float got = y[static_cast<size_t>(r * O + o)], want = table[o];
+                CHECK(isnan(want) ? static_cast<bool>(isnan(got)) : got == want,
+                      "%s E4M3 code 0x%02x rows=%d row %d: %g, want %g", k.name, o, rows, r, got, want);
+            }
+        }
+    }
+}
+
 /* NaN and infinity in the activations reach exactly the outputs they should. */
 void test_special_values(n4j_backend* backend, const kernels& k) {
     rng r(8);
@@ -210,6 +236,7 @@ int main() {
     double max_rel = 0.0;
     test_matmul(fast, 3, emulated, &max_rel);
     test_special_values(fast[1], emulated);
+    test_e4m3_all_codes(fast[1], emulated);
     printf("  emulated BF16 dot-product matmul: max rel diff vs reference on rounded activations %.2e\n", max_rel);
 #if defined(N4J_HAVE_AVX512BF16_KERNELS)
     if (n4j::cpu::cpu_has_avx512_bf16()) {
@@ -218,6 +245,7 @@ int main() {
         max_rel = 0.0;
         test_matmul(fast, 3, real, &max_rel);
         test_special_values(fast[1], real);
+        test_e4m3_all_codes(fast[1], real);
         // The model of the instruction against the instruction, on one large case.
         rng r(99);
         const int32_t K = 1000, O = 77, rows = 21;
