@@ -31,6 +31,7 @@
 
 #include "cpu/matmul_quant.h"
 
+#include "cpu/cpu_features.h"
 #include "cpu/simd_kernels.h"
 #include "cpu/dtype_scalar.h"
 
@@ -183,7 +184,11 @@ void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const
         (w->dtype == N4J_DTYPE_BF16 || w->dtype == N4J_DTYPE_F8_E4M3)) {
         static const bf16dot_kernels kernels = {avx512bf16::bf16dot_convert_x, avx512bf16::bf16dot_rows,
                                                 avx512bf16::bf16dot_gemm};
-        matmul_bf16dot(ctx, kernels, x, ld_x, rows, w, y, ld_y, epilogue);
+        // With AVX512-VBMI the same kernels decode E4M3 by byte-table lookups (64 weights per VPERMI2B pair).
+        static const bf16dot_kernels vbmi_kernels = {avx512bf16_vbmi::bf16dot_convert_x, avx512bf16_vbmi::bf16dot_rows,
+                                                     avx512bf16_vbmi::bf16dot_gemm};
+        static const bool vbmi = cpu_has_avx512_vbmi();
+        matmul_bf16dot(ctx, vbmi ? vbmi_kernels : kernels, x, ld_x, rows, w, y, ld_y, epilogue);
         return;
     }
 #endif
