@@ -11,6 +11,7 @@
  */
 #include "test_common.h"
 
+#include "cpu/cpu_features.h"
 #include "cpu/matmul.h"
 #include "cpu/simd_kernels.h"
 
@@ -91,7 +92,7 @@ void test_matmul(n4j_backend* const* fast, int n_fast, const kernels& k, double*
     rng r(21);
     const int32_t row_counts[] = {1, 2, 3, 4, 5, 7, 13, 15, 16, 17, 33, 64, 65, 130, 300};
     const int32_t shapes[][2] = {{1, 1}, {7, 3}, {31, 9}, {32, 33}, {33, 31}, {63, 64}, {65, 65}, {257, 70},
-                                 {520, 130}, {2049, 40}};
+                                 {520, 130}, {100, 20}, {2049, 40}};
     for (int32_t dtype : {N4J_DTYPE_BF16, N4J_DTYPE_F8_E4M3}) {
         const float scale = dtype == N4J_DTYPE_F8_E4M3 ? 0.37f : 1.0f;
         for (auto& shape : shapes) {
@@ -140,6 +141,32 @@ void test_matmul(n4j_backend* const* fast, int n_fast, const kernels& k, double*
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/*
+ * Every E4M3 code through the whole kernel (decode, batched decode, prefill): weight row o holds code o at column
+ * o % K and zeros elsewhere (K = 101: a 64-column group, a 32-column group and a tail), activations are ones, so y[r][o] must be exactly the
+ * code's value (NaN for 0x7F and 0xFF). Random weights in [-1, 1] never reach the codes of magnitude >= 2.
+ */
+void test_e4m3_all_codes(n4j_backend* backend, const kernels& k) {
+    const int32_t K = 101, O = 256;
+    std::vector<uint8_t> codes(static_cast<size_t>(O * K), 0);
+    for (int32_t o = 0; o < O; ++o) codes[static_cast<size_t>(o * K + o % K)] = static_cast<uint8_t>(o);
+    const n4j_weight w = make_weight(codes.data(), N4J_DTYPE_F8_E4M3, O, K, 1.0f);
+    const float* table = n4j::cpu::e4m3_table();
+    for (int32_t rows : {1, 3, 4, 8, 20}) {
+        const std::vector<float> x(static_cast<size_t>(rows * K), 1.0f);
+        std::vector<float> y(static_cast<size_t>(rows * O), -7.0f);
+        n4j::cpu::matmul_bf16dot(n4j::cpu::cpu_context_of(backend), k.k, x.data(), K, rows, &w, y.data(), O,
+                                 N4J_MATMUL_STORE);
+        for (int32_t r = 0; r < rows; ++r) {
+            for (int32_t o = 0; o < O; ++o) {
+                const float got = y[static_cast<size_t>(r * O + o)], want = table[o];
+                CHECK(isnan(want) ? static_cast<bool>(isnan(got)) : got == want,
+                      "%s E4M3 code 0x%02x rows=%d row %d: %g, want %g", k.name, o, rows, r, got, want);
             }
         }
     }
@@ -210,6 +237,7 @@ int main() {
     double max_rel = 0.0;
     test_matmul(fast, 3, emulated, &max_rel);
     test_special_values(fast[1], emulated);
+    test_e4m3_all_codes(fast[1], emulated);
     printf("  emulated BF16 dot-product matmul: max rel diff vs reference on rounded activations %.2e\n", max_rel);
 #if defined(N4J_HAVE_AVX512BF16_KERNELS)
     if (n4j::cpu::cpu_has_avx512_bf16()) {
@@ -218,6 +246,15 @@ int main() {
         max_rel = 0.0;
         test_matmul(fast, 3, real, &max_rel);
         test_special_values(fast[1], real);
+        test_e4m3_all_codes(fast[1], real);
+        if (n4j::cpu::cpu_has_avx512_vbmi()) {  // the kernels with E4M3 decoded by VPERMI2B
+            const kernels vbmi = {"bf16dot (avx512bf16 + vbmi)", {n4j::cpu::avx512bf16_vbmi::bf16dot_convert_x,
+                                  n4j::cpu::avx512bf16_vbmi::bf16dot_rows, n4j::cpu::avx512bf16_vbmi::bf16dot_gemm}};
+            test_matmul(fast, 3, vbmi, &max_rel);
+            test_special_values(fast[1], vbmi);
+            test_e4m3_all_codes(fast[1], vbmi);
+            printf("  AVX512-VBMI kernels ran too\n");
+        }
         // The model of the instruction against the instruction, on one large case.
         rng r(99);
         const int32_t K = 1000, O = 77, rows = 21;

@@ -37,6 +37,20 @@ bool cpu_has_avx512_bf16() {
 #endif
 }
 
+bool cpu_has_avx512_vbmi() {
+#if defined(N4J_EMULATE_AVX512BF16)
+    return cpu_has_avx512_bf16();  // a testing build: the VBMI kernels are emulated like the others
+#elif defined(N4J_HAVE_AVX512BF16_KERNELS) && (defined(__x86_64__) || defined(__i386__))
+    static const bool supported = [] {
+        __builtin_cpu_init();
+        return cpu_has_avx512_bf16() && __builtin_cpu_supports("avx512vbmi");
+    }();
+    return supported;
+#else
+    return false;
+#endif
+}
+
 simd_level best_simd_level() {
     return cpu_has_avx512_bf16() ? SIMD_AVX512_BF16 : cpu_has_avx2_fma_f16c() ? SIMD_AVX2 : SIMD_GENERIC;
 }

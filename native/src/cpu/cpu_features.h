@@ -23,6 +23,8 @@ bool cpu_has_avx2_fma_f16c();
 /* True when the CPU (with OS support for the 512-bit state) and this build support AVX-512 F/BW/VL, AVX512-BF16
  * and AVX512-VNNI, besides AVX2, FMA and F16C. */
 bool cpu_has_avx512_bf16();
+/* AVX512-BF16 and AVX512-VBMI: *_vbmi_avx512bf16.cpp (compiled with -mavx512vbmi too) may run. */
+bool cpu_has_avx512_vbmi();
 
 /* The best level this CPU supports. */
 simd_level best_simd_level();

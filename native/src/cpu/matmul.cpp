@@ -31,6 +31,7 @@
 
 #include "cpu/matmul_quant.h"
 
+#include "cpu/cpu_features.h"
 #include "cpu/simd_kernels.h"
 #include "cpu/dtype_scalar.h"
 
@@ -177,16 +178,17 @@ void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const
 
 #if defined(N4J_HAVE_AVX512BF16_KERNELS)
     // Only when asked (N4J_FLAG_BF16_MATMUL) or with BF16 activations, which already are BF16 values (rounding them
-    // changes nothing). Otherwise the AVX2 kernels keep F32 activations exact.
-    // E4M3 weights in decode-sized calls stay on the AVX2 dot form: there the work is the decoding of each weight,
-    // which F16C does in fewer instructions than the BF16 kernel's integer decode (bench_kernels, 9B up_proj decode:
-    // 5.9-7.2 GB/s against 4.3); F32 activations there are at least as exact as BF16 ones.
-    const bool e4m3_decode = w->dtype == N4J_DTYPE_F8_E4M3 && rows < kMatmulPackedMinRows;
-    if (ctx->simd >= SIMD_AVX512_BF16 && ctx->bf16_matmul && !e4m3_decode &&
+    // changes nothing). Otherwise the AVX2 kernels keep F32 activations exact. E4M3 weights decode to BF16 by a
+    // table lookup (VPERMI2W), cheaper than the AVX2 form's F16C conversions, so decode over them comes here too.
+    if (ctx->simd >= SIMD_AVX512_BF16 && ctx->bf16_matmul &&
         (w->dtype == N4J_DTYPE_BF16 || w->dtype == N4J_DTYPE_F8_E4M3)) {
         static const bf16dot_kernels kernels = {avx512bf16::bf16dot_convert_x, avx512bf16::bf16dot_rows,
                                                 avx512bf16::bf16dot_gemm};
-        matmul_bf16dot(ctx, kernels, x, ld_x, rows, w, y, ld_y, epilogue);
+        // With AVX512-VBMI the same kernels decode E4M3 by byte-table lookups (64 weights per VPERMI2B pair).
+        static const bf16dot_kernels vbmi_kernels = {avx512bf16_vbmi::bf16dot_convert_x, avx512bf16_vbmi::bf16dot_rows,
+                                                     avx512bf16_vbmi::bf16dot_gemm};
+        static const bool vbmi = cpu_has_avx512_vbmi();
+        matmul_bf16dot(ctx, vbmi ? vbmi_kernels : kernels, x, ld_x, rows, w, y, ld_y, epilogue);
         return;
     }
 #endif

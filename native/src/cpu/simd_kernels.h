@@ -163,6 +163,11 @@ namespace avx512bf16 {
 N4J_DECLARE_BF16DOT_KERNELS
 }  // namespace avx512bf16
 
+/* The same with AVX512-VBMI too (matmul_vbmi_avx512bf16.cpp: E4M3 decoded by VPERMI2B), called when the CPU has it. */
+namespace avx512bf16_vbmi {
+N4J_DECLARE_BF16DOT_KERNELS
+}  // namespace avx512bf16_vbmi
+
 namespace bf16dot_emu {
 N4J_DECLARE_BF16DOT_KERNELS
 }  // namespace bf16dot_emu
