@@ -25,10 +25,13 @@ import java.util.Map;
  * model, 128 on Nemotron-Nano-9B-v2), a request sharing a prefix with an earlier one recomputes at most one SSD chunk
  * of it, where whole prefill chunks (256 tokens) left up to 255.
  *
- * <p>Least recently used entries are evicted (their forks closed) when the entries' bytes exceed the budget, those
- * that do not end at a prefill-chunk boundary ("fine" entries: a coarse entry at most one prefill chunk earlier covers
- * the same prompts at a higher cost) first; an entry's bytes are its Mamba states plus its KV for its length (KV
- * blocks shared with other entries or with running sessions are counted in each, so the budget is an upper bound).
+ * <p>When the entries' bytes exceed the budget, entries are evicted (their forks closed) in this order: first those
+ * that are not a prefix of the entry just inserted (the prompt being prefilled keeps its whole chain, so the request
+ * after it, sharing it, finds its longest prefix), least recently used first, among them first the "fine" ones (not
+ * at a prefill-chunk boundary: a coarse entry at most one prefill chunk earlier covers the same prompts at a higher
+ * cost); then the chain's own fine entries, then the rest. An entry's bytes are its Mamba states plus its KV for its
+ * length (KV blocks shared with other entries or with running sessions are counted in each, so the budget is an upper
+ * bound).
  * Not thread-safe: the scheduler's step thread owns it.
  */
 final class PrefixCache implements AutoCloseable {
@@ -140,16 +143,23 @@ final class PrefixCache implements AutoCloseable {
             replaced.session().close();
         }
         usedBytes += bytes;
-        evict(e, true);
-        evict(e, false);
+        evict(e, true, true);    // other prompts' fine entries
+        evict(e, false, true);   // other prompts' entries
+        evict(e, true, false);   // this prompt's fine entries
+        evict(e, false, false);  // anything but the new entry
     }
 
-    /** Evicts least recently used entries other than {@code keep} (only fine ones when {@code fineOnly}). */
-    private void evict(Entry keep, boolean fineOnly) {
+    /**
+     * Evicts least recently used entries other than {@code keep} while over budget: only fine ones when
+     * {@code fineOnly}, only those that are not a prefix of {@code keep} when {@code othersOnly}.
+     */
+    private void evict(Entry keep, boolean fineOnly, boolean othersOnly) {
         Iterator<Map.Entry<Key, Entry>> it = entries.entrySet().iterator();
         while (usedBytes > budgetBytes && it.hasNext()) {
             Entry victim = it.next().getValue();
-            if (victim == keep || fineOnly && victim.tokens().length % coarseTokens == 0) {
+            int n = victim.tokens().length;
+            if (victim == keep || fineOnly && n % coarseTokens == 0
+                    || othersOnly && n < keep.tokens().length && Arrays.equals(victim.tokens(), 0, n, keep.tokens(), 0, n)) {
                 continue;
             }
             it.remove();
