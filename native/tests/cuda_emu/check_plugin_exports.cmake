@@ -1,6 +1,6 @@
 # check_plugin_exports.cmake: the emulated CUDA plug-in exports exactly the dynamic symbols the real
 # libnemotron4j_cuda.so exports under native/src/exports_cuda_plugin.map: n4j_cuda_backend_ops and
-# n4j_cuda_bench_timer, n4j_cuda_step_begin / _end / _stats (decode_graph.cu), nothing else (no emulator, runtime or C++ library symbol leaks out).
+# n4j_cuda_bench_timer, n4j_cuda_step_begin / _end / _stats and n4j_cuda_reserve_scratch (decode_graph.cu), nothing else (no emulator, runtime or C++ library symbol leaks out).
 # Usage: cmake -DLIBRARY=path/to/libnemotron4j_cuda_emu.so -P check_plugin_exports.cmake
 find_program(NM nm)
 if(NOT NM)
@@ -19,7 +19,8 @@ foreach(line ${lines})
   endif()
 endforeach()
 list(SORT exported)
-set(expected n4j_cuda_backend_ops n4j_cuda_bench_timer n4j_cuda_step_begin n4j_cuda_step_end n4j_cuda_step_stats)
+set(expected n4j_cuda_backend_ops n4j_cuda_bench_timer n4j_cuda_reserve_scratch n4j_cuda_step_begin n4j_cuda_step_end
+    n4j_cuda_step_stats)
 if(NOT "${exported}" STREQUAL "${expected}")
   message(FATAL_ERROR "check_plugin_exports: ${LIBRARY} exports [${exported}], expected [${expected}]")
 endif()
