@@ -80,15 +80,18 @@ public class ServeLoad {
     /** How a complete stream compares with its prompt's batch-1 reference. */
     enum Verdict { EQUAL, NEAR_TIE_FORK, STOP_FORK, CORRUPTED }
 
+    /** A verdict with the index of the first differing token (-1 where the tokens are equal). */
+    record Comparison(Verdict verdict, int fork) { }
+
     /**
      * EQUAL: the same tokens. NEAR_TIE_FORK: the first differing token is the reference's runner-up there, and the
      * reference's top two were within {@link #TIE_NATS} (float drift of batched decode flips such ties; from there
      * on the two texts are different continuations). CORRUPTED: anything else (another token than the runner-up, a
      * clear winner not taken, or tokens without their logprobs).
      */
-    static Verdict verdict(Stream r, Stream ref) {
+    static Comparison compare(Stream r, Stream ref) {
         if (r.text.equals(ref.text) && r.tokens.equals(ref.tokens)) {
-            return Verdict.EQUAL;
+            return new Comparison(Verdict.EQUAL, -1);
         }
         int n = Math.min(r.tokens.size(), ref.tokens.size());
         int k = 0;
@@ -98,13 +101,13 @@ public class ServeLoad {
         if (k == n) {
             // one is a prefix of the other: one of them stopped (end of turn) where the other went on. The stop
             // token's logprob is not reported, so such a fork is counted apart (STOP_FORK), as not verifiable here.
-            return r.text.equals(ref.text) ? Verdict.EQUAL : Verdict.STOP_FORK;
+            return new Comparison(r.text.equals(ref.text) ? Verdict.EQUAL : Verdict.STOP_FORK, k);
         }
         Tok mine = r.tokens.get(k);
         Tok theirs = ref.tokens.get(k);
         boolean runnerUp = mine.bytes().equals(theirs.alt()) && theirs.bytes().equals(mine.alt());
         boolean tie = Math.abs(theirs.logprob() - theirs.altLogprob()) <= TIE_NATS;
-        return runnerUp && tie ? Verdict.NEAR_TIE_FORK : Verdict.CORRUPTED;
+        return new Comparison(runnerUp && tie ? Verdict.NEAR_TIE_FORK : Verdict.CORRUPTED, k);
     }
 
     public static void main(String[] args) throws Exception {
@@ -212,7 +215,8 @@ public class ServeLoad {
                 continue;
             }
             Stream ref = reference[r.prompt];
-            Verdict v = verdict(r, ref);
+            Comparison c = compare(r, ref);
+            Verdict v = c.verdict();
             if (v == Verdict.CORRUPTED) {
                 corrupted++;
                 if (corrupted <= 3) {
@@ -223,10 +227,7 @@ public class ServeLoad {
                 stopForks++;
             } else if (v == Verdict.NEAR_TIE_FORK) {
                 differing++;
-                int k = 0;
-                while (r.tokens.get(k).bytes().equals(ref.tokens.get(k).bytes())) {
-                    k++;
-                }
+                int k = c.fork();
                 agreed.add(100.0 * k / Math.max(1, ref.tokens.size()));
                 forkGaps.add(Math.abs(ref.tokens.get(k).logprob() - ref.tokens.get(k).altLogprob()));
             }

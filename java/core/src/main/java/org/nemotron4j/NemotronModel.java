@@ -535,8 +535,7 @@ public final class NemotronModel implements AutoCloseable {
         lock.lock();
         try {
             checkOpen();
-            Backend.StepStats s = backend.stepStats();
-            return new DecodeStepStats(s.eagerSteps(), s.captures(), s.replays(), s.graphsDropped(), s.lastGraphNodes());
+            return backend.stepStats();
         } finally {
             lock.unlock();
         }

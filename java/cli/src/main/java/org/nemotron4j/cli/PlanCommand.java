@@ -1,9 +1,11 @@
 package org.nemotron4j.cli;
 
 import org.nemotron4j.DType;
+import org.nemotron4j.Device;
 import org.nemotron4j.LoadOptions;
 import org.nemotron4j.MemoryPlan;
 import org.nemotron4j.ModelConfig;
+import org.nemotron4j.NemotronException;
 
 import java.io.PrintStream;
 import java.util.List;
@@ -45,14 +47,16 @@ final class PlanCommand implements Command {
             case "f32" -> DType.F32;
             default -> throw new Args.UsageException("plan: --weights must be bf16, fp8 or f32");
         };
-        String device = a.string("device", "").toLowerCase();
-        boolean cuda = device.startsWith("cuda");
-        if (!device.isEmpty() && !cuda && !device.equals("cpu")) {
-            throw new Args.UsageException("plan: --device must be cpu or cuda, got " + device);
+        Device device;
+        try {
+            device = a.has("device") ? Device.parse(a.string("device", "")) : null;
+        } catch (NemotronException e) {
+            throw new Args.UsageException("plan: --device: " + e.getMessage());
         }
+        boolean cuda = device != null && device.kind() == Device.Kind.CUDA;
         DType kv = GenerationFlags.kvCacheDtype(a, DType.BF16);
         // the engine's defaults: f32 activations on the cpu, bf16 on cuda; without --device, those of the KV dtype
-        DType act = GenerationFlags.activationDtype(a, device.isEmpty() ? kv : cuda ? DType.BF16 : DType.F32);
+        DType act = GenerationFlags.activationDtype(a, device == null ? kv : cuda ? DType.BF16 : DType.F32);
         int context = a.integer("context", config.maxPositionEmbeddings());
         int chunk = a.integer("chunk", cuda ? LoadOptions.DEFAULT_GPU_PREFILL_CHUNK : LoadOptions.DEFAULT_PREFILL_CHUNK);
         MemoryPlan plan = MemoryPlan.of(config, context, a.integer("batch", 1), weights, kv, act, chunk);

@@ -1,5 +1,6 @@
 package org.nemotron4j.runtime;
 
+import org.nemotron4j.DecodeStepStats;
 import org.nemotron4j.Device;
 import org.nemotron4j.NemotronException;
 import org.nemotron4j.bindings.n4j_backend_info;
@@ -199,13 +200,11 @@ public final class Backend implements AutoCloseable {
     }
 
     /** Decode-step counters since this backend was created. */
-    public record StepStats(long eagerSteps, long captures, long replays, long graphsDropped, long lastGraphNodes) { }
-
-    public StepStats stepStats() {
+    public DecodeStepStats stepStats() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment out = a.allocate(ValueLayout.JAVA_LONG, N4J_STEP_STATS());
             check(n4j_step_stats(handle(), out), "n4j_step_stats");
-            return new StepStats(out.getAtIndex(ValueLayout.JAVA_LONG, 0), out.getAtIndex(ValueLayout.JAVA_LONG, 1),
+            return new DecodeStepStats(out.getAtIndex(ValueLayout.JAVA_LONG, 0), out.getAtIndex(ValueLayout.JAVA_LONG, 1),
                     out.getAtIndex(ValueLayout.JAVA_LONG, 2), out.getAtIndex(ValueLayout.JAVA_LONG, 3),
                     out.getAtIndex(ValueLayout.JAVA_LONG, 4));
         }
@@ -213,19 +212,20 @@ public final class Backend implements AutoCloseable {
 
     /** Bytes of backend memory in all (host RAM on the CPU, device memory on CUDA). */
     public long totalMemory() {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment info = n4j_backend_info.allocate(a);
-            check(n4j_backend_get_info(handle(), info), "n4j_backend_get_info");
-            return n4j_backend_info.total_memory(info);
-        }
+        return info(n4j_backend_info::total_memory);
     }
 
     /** Bytes currently allocated through this backend (what leak tests and the memory plan compare against). */
     public long allocatedBytes() {
+        return info(n4j_backend_info::allocated_bytes);
+    }
+
+    /** One field of n4j_backend_info, read now. */
+    private long info(java.util.function.ToLongFunction<MemorySegment> field) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment info = n4j_backend_info.allocate(a);
             check(n4j_backend_get_info(handle(), info), "n4j_backend_get_info");
-            return n4j_backend_info.allocated_bytes(info);
+            return field.applyAsLong(info);
         }
     }
 
