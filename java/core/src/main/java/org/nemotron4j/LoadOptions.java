@@ -1,5 +1,8 @@
 package org.nemotron4j;
 
+import org.nemotron4j.quant.QuantPolicy;
+import org.nemotron4j.quant.QuantType;
+
 /**
  * How a model is loaded.
  *
@@ -37,10 +40,18 @@ package org.nemotron4j;
  *                     and replayed (one copy of the step's small inputs and one launch per step, instead of a
  *                     launch per kernel). False: every decode step runs its kernels eagerly, with the same work
  *                     split (the fallback, and for debugging). No effect on the CPU
+ * @param quantize     null (the default): the weights run in their stored types. Otherwise quantize-on-load: the
+ *                     Linear weights the policy names are block-quantized ({@link QuantType}, as {@code nemotron4j
+ *                     quantize} writes them) into memory the model owns while the model loads, from a BF16, F16,
+ *                     F32 or ModelOpt FP8 checkpoint, with all threads; the mapped originals of those weights are
+ *                     then no longer read. For users who keep only the original checkpoint; quantizing once with
+ *                     {@code nemotron4j quantize} loads faster. The model's {@link NemotronModel#config()} records
+ *                     the result in its {@code quantization_config}. CPU only (the CUDA backend has no
+ *                     block-quantized kernels); a checkpoint that is already block-quantized is refused
  */
 public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtype, DType activationDtype,
                           DType matmulDtype, Precision precision, boolean memoryMap, boolean checkTensors,
-                          boolean cudaGraphs) {
+                          boolean cudaGraphs, QuantPolicy quantize) {
     /** The CPU's prefill chunk. */
     public static final int DEFAULT_PREFILL_CHUNK = 256;
     /** CUDA's prefill chunk (before the reduction for memory). */
@@ -68,7 +79,15 @@ public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtyp
         }
     }
 
-    /** All components but {@code cudaGraphs}, which is on. */
+    /** All components but {@code quantize} (none). */
+    public LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtype, DType activationDtype,
+                       DType matmulDtype, Precision precision, boolean memoryMap, boolean checkTensors,
+                       boolean cudaGraphs) {
+        this(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, precision, memoryMap, checkTensors,
+                cudaGraphs, null);
+    }
+
+    /** All components but {@code cudaGraphs}, which is on, and {@code quantize} (none). */
     public LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtype, DType activationDtype,
                        DType matmulDtype, Precision precision, boolean memoryMap, boolean checkTensors) {
         this(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, precision, memoryMap, checkTensors,
@@ -104,52 +123,70 @@ public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtyp
     /** The precision mode (null restores the default, FAST). */
     public LoadOptions withPrecision(Precision p) {
         return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, p, memoryMap,
-                checkTensors, cudaGraphs);
+                checkTensors, cudaGraphs, quantize);
     }
 
     public LoadOptions withPrefillChunk(int tokens) {
         return new LoadOptions(tokens, progress, kvCacheDtype, activationDtype, matmulDtype, precision, memoryMap,
-                checkTensors, cudaGraphs);
+                checkTensors, cudaGraphs, quantize);
     }
 
     public LoadOptions withProgress(Progress p) {
         return new LoadOptions(prefillChunk, p, kvCacheDtype, activationDtype, matmulDtype, precision, memoryMap,
-                checkTensors, cudaGraphs);
+                checkTensors, cudaGraphs, quantize);
     }
 
     /** The KV cache element type (F32 or BF16); null restores the backend's default. */
     public LoadOptions withKvCacheDtype(DType dtype) {
         return new LoadOptions(prefillChunk, progress, dtype, activationDtype, matmulDtype, precision, memoryMap,
-                checkTensors, cudaGraphs);
+                checkTensors, cudaGraphs, quantize);
     }
 
     /** The activation element type (F32 or BF16); null restores the backend's default. */
     public LoadOptions withActivationDtype(DType dtype) {
         return new LoadOptions(prefillChunk, progress, kvCacheDtype, dtype, matmulDtype, precision, memoryMap,
-                checkTensors, cudaGraphs);
+                checkTensors, cudaGraphs, quantize);
     }
 
     /** The matmul input type (F32 or BF16); null restores the default (the activation type). */
     public LoadOptions withMatmulDtype(DType dtype) {
         return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, dtype, precision, memoryMap,
-                checkTensors, cudaGraphs);
+                checkTensors, cudaGraphs, quantize);
     }
 
     /** Memory-map the safetensors files (true, the default) or read them into native memory (false). */
     public LoadOptions withMemoryMap(boolean map) {
         return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, precision, map,
-                checkTensors, cudaGraphs);
+                checkTensors, cudaGraphs, quantize);
     }
 
     /** Check every weight for NaN and infinite values at load (false by default). */
     public LoadOptions withCheckTensors(boolean check) {
         return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, precision, memoryMap,
-                check, cudaGraphs);
+                check, cudaGraphs, quantize);
     }
 
     /** Decode steps on CUDA as CUDA graphs (true, the default) or eagerly (false). */
     public LoadOptions withCudaGraphs(boolean graphs) {
         return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, precision, memoryMap,
-                checkTensors, graphs);
+                checkTensors, graphs, quantize);
+    }
+
+    /**
+     * Quantize-on-load with the default policy (Mamba in/out_proj and MLP up/down_proj in {@code type}); null turns
+     * it off.
+     */
+    public LoadOptions withQuantize(QuantType type) {
+        return withQuantize(type, QuantPolicy.DEFAULT);
+    }
+
+    /**
+     * Quantize-on-load: the Linear weights {@code policy} names (the syntax of {@code nemotron4j quantize --policy},
+     * {@link QuantPolicy}) in {@code type}; a null type turns it off. A bad policy is refused here.
+     */
+    public LoadOptions withQuantize(QuantType type, String policy) {
+        QuantPolicy q = type == null ? null : QuantPolicy.parse(policy, type);
+        return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, precision, memoryMap,
+                checkTensors, cudaGraphs, q);
     }
 }

@@ -2,8 +2,12 @@ package org.nemotron4j;
 
 import org.nemotron4j.checkpoint.NemotronHLayout;
 
+import org.nemotron4j.quant.QuantPolicy;
+import org.nemotron4j.quant.QuantType;
+
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * What running a model takes, in bytes, before anything is allocated: the weights, the KV cache for a context
@@ -12,6 +16,8 @@ import java.util.Map;
  * a session's real allocations with the plan).
  *
  * @param weights    checkpoint tensors on the device (mapped, not copied, on the CPU)
+ * @param weightParts the weights by storage type, e.g. {@code q4 (Linear)} and {@code BF16 (the rest)}; they add up to
+ *                   {@code weights}
  * @param kvCache    K and V of every attention layer for {@code contextLength} tokens of {@code batch} sequences
  * @param states     conv state (activation dtype) + SSM state (F32) of every Mamba layer of {@code batch} sequences
  * @param activations the workspace for one prefill chunk (or decode batch), without the logits rows
@@ -19,7 +25,12 @@ import java.util.Map;
  */
 public record MemoryPlan(ModelConfig config, int contextLength, int batch, DType weightDtype, DType kvDtype,
                          DType activationDtype, int prefillChunk,
-                         long weights, long kvCache, long states, long activations, long logits) {
+                         long weights, Map<String, Long> weightParts, long kvCache, long states, long activations,
+                         long logits) {
+
+    public MemoryPlan {
+        weightParts = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(weightParts));
+    }
 
     /**
      * Plan with the default prefill chunk and the engine's default activations for that KV dtype: F32 with an F32
@@ -42,6 +53,15 @@ public record MemoryPlan(ModelConfig config, int contextLength, int batch, DType
      */
     public static MemoryPlan of(ModelConfig config, int contextLength, int batch, DType weightDtype, DType kvDtype,
                                 DType activationDtype, int prefillChunk) {
+        return of(config, contextLength, batch, weightDtype, null, kvDtype, activationDtype, prefillChunk);
+    }
+
+    /**
+     * As above, with the Linear weights {@code quantize} picks block-quantized (quantize-on-load; null for none). A
+     * config whose {@code quantization_config} is a block-quantized one plans its quantized modules as stored.
+     */
+    public static MemoryPlan of(ModelConfig config, int contextLength, int batch, DType weightDtype,
+                                QuantPolicy quantize, DType kvDtype, DType activationDtype, int prefillChunk) {
         if (contextLength < 1 || contextLength > config.maxPositionEmbeddings()) {
             throw new NemotronException("context length " + contextLength + " is outside [1, max_position_embeddings = "
                     + config.maxPositionEmbeddings() + "]");
@@ -58,14 +78,8 @@ public record MemoryPlan(ModelConfig config, int contextLength, int batch, DType
         if (activationDtype != DType.BF16 && activationDtype != DType.F32) {
             throw new NemotronException("activation dtype must be BF16 or F32, got " + activationDtype);
         }
-        long weights = 0;
-        for (NemotronHLayout.Weight w : NemotronHLayout.weights(config)) {
-            if (weightDtype == DType.F8_E4M3 && w.role().fp8Capable()) {
-                weights += w.elementCount() + 2L * Float.BYTES;   // e4m3 values + weight_scale + input_scale
-            } else {
-                weights += w.elementCount() * (weightDtype == DType.F32 ? 4 : 2);
-            }
-        }
+        Map<String, Long> parts = weightParts(config, weightDtype, quantize);
+        long weights = parts.values().stream().mapToLong(Long::longValue).sum();
         long blocks = Math.ceilDiv(contextLength, KvCache.BLOCK_TOKENS);
         long perBlock = (long) KvCache.BLOCK_TOKENS * config.numKeyValueHeads() * config.attentionHeadDim() * kvDtype.byteSize();
         long kv = (long) batch * config.count(LayerKind.ATTENTION) * 2 * blocks * perBlock;
@@ -74,8 +88,40 @@ public record MemoryPlan(ModelConfig config, int contextLength, int batch, DType
         int act = activationDtype.byteSize();
         long logits = (long) rows * config.vocabSize() * act;
         long activations = Workspace.backendBytes(config, rows, act) - logits;
-        return new MemoryPlan(config, contextLength, batch, weightDtype, kvDtype, activationDtype, prefillChunk, weights, kv,
-                states, activations, logits);
+        return new MemoryPlan(config, contextLength, batch, weightDtype, kvDtype, activationDtype, prefillChunk, weights,
+                parts, kv, states, activations, logits);
+    }
+
+    /**
+     * The weights' bytes by storage type. A Linear weight is block-quantized when the config's
+     * {@code quantization_config} says so (a checkpoint written by {@code nemotron4j quantize}) or when
+     * {@code quantize} (quantize-on-load; may be null) picks a type for it; else it takes {@code weightDtype}
+     * (F8_E4M3: NVIDIA's FP8 layout, the FP8-capable projections in e4m3 with two F32 scales, the rest BF16).
+     */
+    static Map<String, Long> weightParts(ModelConfig config, DType weightDtype, QuantPolicy quantize) {
+        Map<String, Long> parts = new LinkedHashMap<>();
+        var block = config.quantization().filter(ModelConfig.Quantization::isBlock);
+        for (NemotronHLayout.Weight w : NemotronHLayout.weights(config)) {
+            Optional<QuantType> q = Optional.empty();
+            if (w.role().isLinear()) {
+                q = block.isPresent() ? block.get().blockType(w.module()).flatMap(QuantType::find)
+                        : quantize != null ? quantize.typeFor(w.role(), w.shape()[1]) : Optional.empty();
+            }
+            if (q.isPresent()) {
+                long rows = w.shape()[0];
+                long cols = w.shape()[1];
+                parts.merge(q.get().id() + " (block-quantized Linear weights)",
+                        rows * (q.get().quantsRowBytes(cols) + q.get().scalesRowBytes(cols)), Long::sum);
+            } else if (weightDtype == DType.F8_E4M3 && w.role().fp8Capable()) {
+                // e4m3 values + weight_scale + input_scale
+                parts.merge(DType.F8_E4M3 + " (projections)", w.elementCount() + 2L * Float.BYTES, Long::sum);
+            } else {
+                DType d = weightDtype == DType.F32 ? DType.F32 : DType.BF16;
+                parts.merge(d + (block.isPresent() || quantize != null || weightDtype == DType.F8_E4M3 ? " (the rest)" : ""),
+                        w.elementCount() * d.byteSize(), Long::sum);
+            }
+        }
+        return parts;
     }
 
     public long total() {
@@ -89,7 +135,11 @@ public record MemoryPlan(ModelConfig config, int contextLength, int batch, DType
 
     public Map<String, Long> components() {
         Map<String, Long> m = new LinkedHashMap<>();
-        m.put("weights (" + weightDtype + ")", weights);
+        if (weightParts.size() == 1) {
+            m.put("weights (" + weightParts.keySet().iterator().next() + ")", weights);
+        } else {
+            weightParts.forEach((k, v) -> m.put("weights: " + k, v));
+        }
         m.put("KV cache (" + kvDtype + ", " + config.count(LayerKind.ATTENTION) + " layers)", kvCache);
         m.put("conv (" + activationDtype + ") + SSM (F32) state, " + config.count(LayerKind.MAMBA) + " layers", states);
         m.put("activation workspace (" + Math.max(prefillChunk, batch) + " rows, " + activationDtype + ")", activations);

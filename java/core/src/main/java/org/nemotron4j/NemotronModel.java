@@ -2,13 +2,16 @@ package org.nemotron4j;
 
 import org.nemotron4j.chat.ChatTemplate;
 import org.nemotron4j.checkpoint.Checkpoint;
+import org.nemotron4j.checkpoint.NemotronHLayout;
 import org.nemotron4j.checkpoint.SafetensorsFile;
 import org.nemotron4j.checkpoint.TensorInfo;
 import org.nemotron4j.generate.GenerationConfig;
 import org.nemotron4j.runtime.Backend;
 import org.nemotron4j.runtime.Kernels;
 import org.nemotron4j.runtime.NativeWeight;
+import org.nemotron4j.quant.QuantPolicy;
 import org.nemotron4j.quant.QuantType;
+import org.nemotron4j.quant.Quantizer;
 import org.nemotron4j.tokenizer.Tokenizer;
 
 import java.lang.foreign.Arena;
@@ -19,6 +22,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.locks.ReentrantLock;
@@ -44,6 +48,8 @@ public final class NemotronModel implements AutoCloseable {
     private final Workspace workspace;
     private final Forward forward;
     private final LoadOptions options;
+    /** Quantize-on-load: module name (e.g. backbone.layers.0.mixer.in_proj) -> its type; empty when off. */
+    private final Map<String, QuantType> quantizeOnLoad;
     private final DType kvCacheDtype;
     private final int prefillChunk;
     final ReentrantLock lock = new ReentrantLock();
@@ -56,7 +62,13 @@ public final class NemotronModel implements AutoCloseable {
 
     private NemotronModel(Checkpoint checkpoint, Backend backend, LoadOptions options) {
         this.checkpoint = checkpoint;
-        this.config = checkpoint.config();
+        this.quantizeOnLoad = quantizeOnLoad(checkpoint, backend, options);
+        this.config = quantizeOnLoad.isEmpty() ? checkpoint.config()
+                : checkpoint.config().withQuantization(Optional.of(ModelConfig.Quantization.block(
+                        options.quantize().type().id(),
+                        quantizeOnLoad.entrySet().stream().collect(java.util.stream.Collectors.toMap(
+                                e -> e.getKey(), e -> e.getValue().id(), (a, b) -> a, java.util.TreeMap::new)),
+                        options.quantize().spec())));
         this.backend = backend;
         this.kernels = new Kernels(backend);
         this.options = options;
@@ -155,9 +167,71 @@ public final class NemotronModel implements AutoCloseable {
         }
     }
 
+    /**
+     * The modules quantize-on-load quantizes and their types (the policy's, after the block-divisibility fallback);
+     * empty when {@link LoadOptions#quantize()} is null. Refuses a block-quantized checkpoint and non-CPU backends.
+     */
+    private static Map<String, QuantType> quantizeOnLoad(Checkpoint checkpoint, Backend backend, LoadOptions options) {
+        QuantPolicy policy = options.quantize();
+        if (policy == null) {
+            return Map.of();
+        }
+        ModelConfig c = checkpoint.config();
+        if (c.quantization().map(ModelConfig.Quantization::isBlock).orElse(false)) {
+            throw new NemotronException(checkpoint.directory() + " is already quantized (quant_algo \""
+                    + c.quantization().get().algo() + "\"): load it without quantize-on-load (--quantize)");
+        }
+        if (!backend.isCpu()) {
+            throw new NemotronException("quantize-on-load (--quantize) runs on the CPU only: the " + backend.device()
+                    + " backend has no block-quantized kernels; load without it");
+        }
+        Map<String, QuantType> modules = new java.util.LinkedHashMap<>();
+        for (NemotronHLayout.Weight w : NemotronHLayout.weights(c)) {
+            if (w.role().isLinear()) {
+                policy.typeFor(w.role(), w.shape()[1]).ifPresent(t -> modules.put(w.module(), t));
+            }
+        }
+        return modules;
+    }
+
+    /** A Linear weight block-quantized into backend memory this model owns (quantize-on-load). */
+    private NativeWeight quantizedOnLoad(TensorInfo t, QuantType type, long total, long[] done) {
+        if (t.shape().length != 2) {
+            throw new NemotronException("tensor " + t.name() + " in " + t.file() + ": quantize-on-load needs a 2-D"
+                    + " weight, got shape " + java.util.Arrays.toString(t.shape()));
+        }
+        int rows = Math.toIntExact(t.shape()[0]);
+        int cols = Math.toIntExact(t.shape()[1]);
+        float scale = 1f;
+        if (t.dtype() == DType.F8_E4M3) {
+            String base = t.name().substring(0, t.name().length() - "weight".length());
+            scale = NativeWeight.scalar(checkpoint.tensor(base + "weight_scale"));
+        }
+        long bytes = rows * (type.quantsRowBytes(cols) + type.scalesRowBytes(cols));
+        MemorySegment data = backend.alloc(bytes);
+        NativeWeight w;
+        try {
+            Quantizer.quantizeInto(t, scale, type, rows, cols, data);
+            w = NativeWeight.ofQuantizedBuffer(arena, t, data, type, rows, cols);
+        } catch (RuntimeException e) {
+            backend.free(data);
+            throw e;
+        }
+        weights.add(w);
+        done[0] += t.byteSize();
+        if (options.progress() != null) {
+            options.progress().update(done[0], total);
+        }
+        return w;
+    }
+
     private NativeWeight weight(String name, long total, long[] done) {
         TensorInfo t = checkpoint.tensor(name);
         String module = name.substring(0, Math.max(0, name.lastIndexOf('.')));
+        QuantType onLoad = quantizeOnLoad.get(module);
+        if (onLoad != null && name.endsWith(".weight")) {
+            return quantizedOnLoad(t, onLoad, total, done);
+        }
         var blockType = config.quantization().flatMap(q -> q.blockType(module));
         if (blockType.isPresent() && name.endsWith(".weight")) {
             QuantType type = QuantType.of(blockType.get());

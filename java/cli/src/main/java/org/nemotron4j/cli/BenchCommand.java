@@ -42,6 +42,8 @@ final class BenchCommand implements Command {
                 Opt.value("--kv", "f32|bf16", "KV cache element type (default bf16; f32 with --precision exact on cpu)"),
                 Opt.value("--activations", "f32|bf16", "activation element type (default f32 on cpu, bf16 on cuda)"),
                 Opt.value("--matmul", "f32|bf16", "what matmul inputs are rounded to (default: bf16 in fast mode)"),
+                GenerationFlags.QUANTIZE,
+                GenerationFlags.QUANTIZE_POLICY,
                 Opt.value("--prefix", "N", "also time the first token of a 16-token question after an N-token shared prefix"));
     }
 

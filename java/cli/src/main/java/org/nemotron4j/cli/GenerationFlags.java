@@ -10,6 +10,8 @@ import org.nemotron4j.NemotronModel;
 import org.nemotron4j.Precision;
 import org.nemotron4j.Usage;
 import org.nemotron4j.generate.GenerationStream;
+import org.nemotron4j.quant.QuantPolicy;
+import org.nemotron4j.quant.QuantType;
 
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -20,6 +22,13 @@ import java.util.function.BooleanSupplier;
 
 /** The model and sampling options {@code run} and {@code chat} share, and how a reply is streamed to the terminal. */
 final class GenerationFlags {
+    /** --quantize: quantize-on-load. */
+    static final Opt QUANTIZE = Opt.value("--quantize", "q8|q4", "quantize the Linear weights while loading (cpu; a bf16,\n"
+            + "f16, f32 or FP8 checkpoint); 'nemotron4j quantize' does it once, ahead");
+    /** --quantize-policy: which weights quantize-on-load quantizes. */
+    static final Opt QUANTIZE_POLICY = Opt.value("--quantize-policy", "SPEC", "with --quantize: which weights, as quantize\n"
+            + "--policy (default: Mamba in/out_proj, MLP up/down_proj)");
+
     /** The options {@code run} and {@code chat} share. */
     static final List<Opt> OPTIONS = List.of(
             Opt.value("--model", "DIR", "checkpoint directory (default: the demo model, a small base model trained on the KJV Bible)"),
@@ -32,6 +41,8 @@ final class GenerationFlags {
                     + "activation type)"),
             Opt.flag("--check-tensors", "read every weight once at load and refuse NaN or infinite values"),
             Opt.flag("--no-mmap", "read the weights into memory instead of mapping the files"),
+            QUANTIZE,
+            QUANTIZE_POLICY,
             Opt.flag("--no-cuda-graphs", "cuda: run each decode step's kernels eagerly instead of replaying a CUDA\n"
                     + "graph per batch shape (for debugging; slower)"),
             Opt.value("--system", "TEXT", "system message"),
@@ -70,7 +81,21 @@ final class GenerationFlags {
     static LoadOptions loadOptions(Args a) {
         return fileOptions(a, LoadOptions.defaults()).withPrecision(precision(a)).withKvCacheDtype(kvCacheDtype(a, null))
                 .withActivationDtype(activationDtype(a, null)).withMatmulDtype(matmulDtype(a))
-                .withCudaGraphs(!a.flag("no-cuda-graphs"));
+                .withCudaGraphs(!a.flag("no-cuda-graphs")).withQuantize(quantize(a), a.string("quantize-policy",
+                        QuantPolicy.DEFAULT));
+    }
+
+    /** --quantize q8|q4, or null when absent; --quantize-policy without --quantize is a usage error. */
+    static QuantType quantize(Args a) {
+        if (!a.has("quantize")) {
+            if (a.has("quantize-policy")) {
+                throw new Args.UsageException("--quantize-policy needs --quantize q8|q4");
+            }
+            return null;
+        }
+        String v = a.string("quantize", "");
+        return QuantType.find(v.toLowerCase(java.util.Locale.ROOT)).orElseThrow(
+                () -> new Args.UsageException("--quantize must be q8 or q4, got " + v));
     }
 
     /** {@code options} with the --check-tensors and --no-mmap flags applied. */

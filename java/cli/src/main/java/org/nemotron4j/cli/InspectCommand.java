@@ -5,6 +5,7 @@ import org.nemotron4j.LayerKind;
 import org.nemotron4j.ModelConfig;
 import org.nemotron4j.checkpoint.Checkpoint;
 import org.nemotron4j.checkpoint.TensorInfo;
+import org.nemotron4j.quant.QuantType;
 
 import java.io.PrintStream;
 import java.util.Map;
@@ -57,6 +58,27 @@ final class InspectCommand implements Command {
             for (Map.Entry<DType, long[]> e : byType.entrySet()) {
                 out.printf("dtype %-8s %5d tensors, %,15d elements, %s%n", e.getKey(), e.getValue()[0], e.getValue()[1],
                         ProgressBar.human(e.getValue()[2]));
+            }
+            // block-quantized modules: quants + scales per type, and what that is per weight
+            var block = c.quantization().filter(ModelConfig.Quantization::isBlock);
+            if (block.isPresent()) {
+                Map<String, long[]> byQuant = new TreeMap<>();
+                for (Map.Entry<String, String> m : block.get().modules().entrySet()) {
+                    TensorInfo q = ckpt.tensor(m.getKey() + ".weight");
+                    TensorInfo sc = ckpt.tensor(m.getKey() + "." + QuantType.SCALES_SUFFIX);
+                    QuantType type = QuantType.of(m.getValue());
+                    long weights = q.shape()[0] * (type == QuantType.Q8 ? q.shape()[1] : q.shape()[1] * 2);
+                    long[] acc = byQuant.computeIfAbsent(m.getValue(), k -> new long[3]);
+                    acc[0]++;
+                    acc[1] += weights;
+                    acc[2] += q.byteSize() + sc.byteSize();
+                }
+                for (Map.Entry<String, long[]> e : byQuant.entrySet()) {
+                    long[] v = e.getValue();
+                    out.printf("%-13s %d modules, %,d weights, %s (%.3f bits/weight, quants + scales)%n",
+                            e.getKey() + ":", v[0], v[1], ProgressBar.human(v[2]), 8.0 * v[2] / Math.max(1, v[1]));
+                }
+                out.println("policy:       " + block.get().policy());
             }
             out.println("file bytes:   " + ProgressBar.human(ckpt.totalBytes()));
         }

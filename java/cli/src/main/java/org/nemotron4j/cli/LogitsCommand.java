@@ -38,7 +38,9 @@ final class LogitsCommand implements Command {
                 Opt.value("--precision", "fast|exact", "fast (default) or exact (f32, as the golden fixtures)"),
                 Opt.value("--kv", "f32|bf16", "KV cache element type"),
                 Opt.flag("--check-tensors", "read every weight once at load and refuse NaN or infinite values"),
-                Opt.flag("--no-mmap", "read the weights into memory instead of mapping the files"));
+                Opt.flag("--no-mmap", "read the weights into memory instead of mapping the files"),
+                GenerationFlags.QUANTIZE,
+                GenerationFlags.QUANTIZE_POLICY);
     }
 
     @Override

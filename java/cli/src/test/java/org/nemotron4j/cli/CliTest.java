@@ -207,6 +207,23 @@ class CliTest {
         assertTrue(Double.parseDouble(total.group(1)) <= 22.0, r.out());
         assertEquals(2, run("plan", "--config", fixtures().resolve("configs/nemotron-nano-9b-v2.json").toString(),
                 "--device", "tpu").code());
+
+        // block-quantized weights: the q4 Linear weights at 4.625 bits, the rest bf16
+        r = run("plan", "--config", fixtures().resolve("configs/nemotron-nano-9b-v2.json").toString(), "--context",
+                "131072", "--weights", "q4");
+        assertEquals(0, r.code(), r.err());
+        java.util.regex.Matcher q4 = java.util.regex.Pattern.compile(
+                "weights: q4 \\(block-quantized Linear weights\\)\\s+([0-9,]+) B").matcher(r.out());
+        assertTrue(q4.find(), r.out());
+        // 27 Mamba in_proj [22656, 4480] + out_proj [4480, 10240], 25 MLP up [15680, 4480] + down [4480, 15680]:
+        // per row cols/2 bytes of quants and 20 bytes per started 256-column super-block (4480 = 17.5 of them)
+        long q4Bytes = Long.parseLong(q4.group(1).replace(",", ""));
+        assertEquals(4_342_694_400L, q4Bytes, r.out());
+        assertTrue(r.out().contains("weights: BF16 (the rest)"), r.out());
+        assertEquals(2, run("plan", "--config", fixtures().resolve("configs/nemotron-nano-9b-v2.json").toString(),
+                "--weights", "q3").code());
+        assertEquals(2, run("plan", "--config", fixtures().resolve("configs/nemotron-nano-9b-v2.json").toString(),
+                "--quantize-policy", "all").code());
     }
 
     @Test
@@ -255,6 +272,24 @@ class CliTest {
         r = run("generate", "--model", q4.toString(), "--ids", "5,17,42", "-n", "4");
         assertEquals(0, r.code(), r.err());
         assertEquals(4, r.out().trim().split(",").length, r.out());
+        // quantize-on-load gives the same model as the written copy: the same greedy ids
+        Result onLoad = run("generate", "--model", model.toString(), "--ids", "5,17,42", "-n", "4", "--quantize", "q4");
+        assertEquals(0, onLoad.code(), onLoad.err());
+        assertEquals(r.out(), onLoad.out());
+        assertEquals(2, run("generate", "--model", model.toString(), "--ids", "5", "-n", "1", "--quantize", "q3").code());
+        r = run("generate", "--model", model.toString(), "--ids", "5", "-n", "1", "--quantize-policy", "all");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--quantize-policy needs --quantize"), r.err());
+        r = run("generate", "--model", q4.toString(), "--ids", "5", "-n", "1", "--quantize", "q8");
+        assertEquals(Main.FAILURE, r.code());
+        assertTrue(r.err().contains("already quantized"), r.err());
+        // inspect: bytes and bits per weight of the quantized modules
+        r = run("inspect", "--model", q4.toString());
+        assertEquals(0, r.code(), r.err());
+        // (64- and 96-column rows: one short super-block of 20 scale bytes each, so 6.5 bits per weight here)
+        assertTrue(r.out().contains("q4:           6 modules, 77,952 weights, 61.9 KiB (6.500 bits/weight, quants + scales)"),
+                r.out());
+        assertTrue(r.out().contains("q8:           3 modules, 18,432 weights"), r.out());
         r = run("quantize", "--model", q4.toString(), "--out", tmp.resolve("again").toString(), "--type", "q8");
         assertEquals(Main.FAILURE, r.code(), r.out());
         assertTrue(r.err().contains("already quantized"), r.err());

@@ -19,9 +19,10 @@ import org.nemotron4j.checkpoint.NemotronHLayout.Role;
  * </pre>
  * e.g. {@code default,lm_head=q8}. Later items override earlier ones. Embeddings, norms, conv1d and the Mamba
  * vectors are never quantized (they are not matrix products). A weight whose column count is not a multiple of its
- * type's block falls back to q8 when that fits, else it is kept (the quantizer reports it).
+ * type's block falls back to q8 when that fits, else it is kept (the quantizer reports it). {@code type} is the chosen
+ * type (the checkpoint's {@code quant_algo}).
  */
-public record QuantPolicy(String spec, Map<Role, Optional<QuantType>> roles) {
+public record QuantPolicy(String spec, QuantType type, Map<Role, Optional<QuantType>> roles) {
 
     public static final String DEFAULT = "default";
 
@@ -58,7 +59,7 @@ public record QuantPolicy(String spec, Map<Role, Optional<QuantType>> roles) {
                                 + "\": \"" + t + "\" is not q8, q4 or keep"))));
             }
         }
-        return new QuantPolicy(s, roles);
+        return new QuantPolicy(s, type, roles);
     }
 
     private static Role role(String name, String spec) {

@@ -151,6 +151,39 @@ public final class Quantizer {
         }
     }
 
+    /**
+     * Quantizes the 2-D weight {@code t} ({@code rows x cols} real values: its elements times {@code scale}, the FP8
+     * weight_scale or 1) into {@code dst} in the layout the kernels read: {@code rows} rows of quants, then
+     * {@code rows} rows of scales (quantize-on-load). Rows are spread over the common fork-join pool (all cores);
+     * each row's result depends on that row alone, so the bytes do not depend on the thread count.
+     */
+    public static void quantizeInto(TensorInfo t, float scale, QuantType type, int rows, int cols, MemorySegment dst) {
+        if (cols % type.columnMultiple() != 0) {
+            throw new NemotronException("tensor \"" + t.name() + "\" has " + cols + " columns, not a multiple of "
+                    + type.id() + "'s block of " + type.columnMultiple());
+        }
+        long qRow = type.quantsRowBytes(cols);
+        long sRow = type.scalesRowBytes(cols);
+        if (dst.byteSize() < rows * (qRow + sRow)) {
+            throw new IllegalArgumentException("destination of " + dst.byteSize() + " bytes < " + rows * (qRow + sRow));
+        }
+        int rowsPerTask = (int) Math.max(1, Math.min(rows, (1L << 20) / Math.max(1, qRow)));
+        int tasks = (rows + rowsPerTask - 1) / rowsPerTask;
+        java.util.stream.IntStream.range(0, tasks).parallel().forEach(task -> {
+            int r0 = task * rowsPerTask;
+            int n = Math.min(rowsPerTask, rows - r0);
+            float[] row = new float[cols];
+            byte[] quants = new byte[(int) (n * qRow)];
+            byte[] scales = new byte[(int) (n * sRow)];
+            for (int i = 0; i < n; i++) {
+                readRow(t, scale, r0 + i, cols, row);
+                BlockQuantizer.quantizeRow(type, row, cols, quants, (int) (i * qRow), scales, (int) (i * sRow));
+            }
+            MemorySegment.copy(quants, 0, dst, ValueLayout.JAVA_BYTE, r0 * qRow, quants.length);
+            MemorySegment.copy(scales, 0, dst, ValueLayout.JAVA_BYTE, rows * qRow + r0 * sRow, scales.length);
+        });
+    }
+
     /** Row {@code r} of a 2-D weight as F32 real values (FP8 codes times their scale). */
     static void readRow(TensorInfo t, float scale, int r, int cols, float[] dst) {
         MemorySegment d = t.data();

@@ -1,0 +1,136 @@
+package org.nemotron4j.quant;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nemotron4j.DType;
+import org.nemotron4j.Device;
+import org.nemotron4j.LoadOptions;
+import org.nemotron4j.MemoryPlan;
+import org.nemotron4j.ModelConfig;
+import org.nemotron4j.NemotronException;
+import org.nemotron4j.NemotronModel;
+import org.nemotron4j.Session;
+import org.nemotron4j.checkpoint.ModelGenerator;
+
+/**
+ * Quantize-on-load ({@link LoadOptions#withQuantize}): the model it gives is the model {@code nemotron4j quantize}
+ * writes, bit for bit (same quants, same kernels: logits of a prefill and of decode steps equal), for q8 and q4,
+ * mixed policies and FP8 inputs; its memory is what {@link MemoryPlan} says; bad requests are refused by name.
+ */
+class QuantizeOnLoadTest {
+    private static final int[] PROMPT = {5, 17, 42, 99, 3, 250, 7, 64, 1, 300, 12, 8};
+
+    @TempDir
+    Path dir;
+
+    private Path model(String name, boolean fp8) throws Exception {
+        Path p = dir.resolve(name);
+        ModelGenerator.generate(QuantizedModelTest.config(c -> { }), p, 23, fp8, null);
+        return p;
+    }
+
+    /** Prefill logits, then the logits of three greedy decode steps, concatenated. */
+    private static float[] run(NemotronModel m) {
+        try (Session s = m.newSession()) {
+            float[] first = s.prefill(PROMPT);
+            float[] all = new float[first.length * 4];
+            System.arraycopy(first, 0, all, 0, first.length);
+            float[] last = first;
+            for (int step = 1; step < 4; step++) {
+                last = s.decode(argmax(last));
+                System.arraycopy(last, 0, all, step * first.length, first.length);
+            }
+            return all;
+        }
+    }
+
+    private static int argmax(float[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) {
+            if (v[i] > v[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    private void assertOnLoadEqualsQuantizedCheckpoint(Path original, QuantType type, String policy) {
+        Path written = dir.resolve("written-" + type.id() + "-" + policy.replace(',', '_').replace('=', '-'));
+        Quantizer.quantize(original, written, type, QuantPolicy.parse(policy, type), null);
+        float[] fromDisk;
+        Map<String, String> diskModules;
+        try (NemotronModel m = NemotronModel.load(written, Device.cpu(), LoadOptions.exact())) {
+            fromDisk = run(m);
+            diskModules = m.config().quantization().orElseThrow().modules();
+        }
+        LoadOptions onLoad = LoadOptions.exact().withQuantize(type, policy);
+        try (NemotronModel m = NemotronModel.load(original, Device.cpu(), onLoad)) {
+            assertArrayEquals(fromDisk, run(m), type.id() + " " + policy + ": quantize-on-load vs the written checkpoint");
+            ModelConfig.Quantization q = m.config().quantization().orElseThrow();
+            assertTrue(q.isBlock());
+            assertEquals(type.id(), q.algo());
+            assertEquals(policy, q.policy());
+            assertEquals(diskModules, q.modules(), "the modules quantize-on-load quantized");
+        }
+    }
+
+    @Test
+    void q8AndQ4OnLoadAreTheQuantizedCheckpoints() throws Exception {
+        Path bf16 = model("bf16", false);
+        assertOnLoadEqualsQuantizedCheckpoint(bf16, QuantType.Q8, "default");
+        assertOnLoadEqualsQuantizedCheckpoint(bf16, QuantType.Q4, "default");
+        assertOnLoadEqualsQuantizedCheckpoint(bf16, QuantType.Q4, "all,lm_head=q8,out_proj=keep");
+    }
+
+    @Test
+    void fp8CheckpointsQuantizeOnLoadAsTheQuantizerDoes() throws Exception {
+        assertOnLoadEqualsQuantizedCheckpoint(model("fp8", true), QuantType.Q4, "default");
+    }
+
+    /** The quantized weights live in backend memory the model owns: exactly the plan's q4 part, on top of the rest. */
+    @Test
+    void memoryIsThePlansQuantizedPart() throws Exception {
+        Path bf16 = model("bf16", false);
+        long plain;
+        try (NemotronModel m = NemotronModel.load(bf16, Device.cpu(), LoadOptions.exact())) {
+            plain = m.allocatedBytes();
+        }
+        QuantPolicy policy = QuantPolicy.parse("default", QuantType.Q4);
+        long quantized;
+        ModelConfig config;
+        try (NemotronModel m = NemotronModel.load(bf16, Device.cpu(), LoadOptions.exact().withQuantize(QuantType.Q4))) {
+            quantized = m.allocatedBytes();
+            config = m.config();
+        }
+        MemoryPlan plan = MemoryPlan.of(config, 256, 1, DType.BF16, policy, DType.F32, DType.F32, 256);
+        long planned = plan.weightParts().get("q4 (block-quantized Linear weights)");
+        assertEquals(planned, quantized - plain, plan.table());
+        // the same plan from the original config and the policy (what `plan --weights q4` prints)
+        MemoryPlan fromPolicy = MemoryPlan.of(ModelConfig.read(bf16.resolve("config.json")), 256, 1, DType.BF16, policy,
+                DType.F32, DType.F32, 256);
+        assertEquals(plan.weightParts(), fromPolicy.weightParts());
+    }
+
+    @Test
+    void badRequestsAreRefusedByName() throws Exception {
+        Path bf16 = model("bf16", false);
+        Path q4 = dir.resolve("q4");
+        Quantizer.quantize(bf16, q4, QuantType.Q4, QuantPolicy.parse(null, QuantType.Q4), null);
+        NemotronException again = assertThrows(NemotronException.class,
+                () -> NemotronModel.load(q4, Device.cpu(), LoadOptions.defaults().withQuantize(QuantType.Q8)));
+        assertTrue(again.getMessage().contains("already quantized") && again.getMessage().contains("q4"),
+                again.getMessage());
+        NemotronException policy = assertThrows(NemotronException.class,
+                () -> LoadOptions.defaults().withQuantize(QuantType.Q4, "default,conv1d"));
+        assertTrue(policy.getMessage().contains("conv1d"), policy.getMessage());
+        // turning it off again
+        assertEquals(null, LoadOptions.defaults().withQuantize(QuantType.Q4).withQuantize(null).quantize());
+    }
+}
