@@ -28,8 +28,8 @@ import org.nemotron4j.checkpoint.TensorSpec;
  * Writes a block-quantized copy of a BF16 / F16 / F32 or ModelOpt FP8 checkpoint: {@code config.json} with a
  * {@code quantization_config} (quant_method "nemotron4j", the type, the policy and every quantized module), one
  * {@code model.safetensors} with the layout of {@link QuantType}, and the other files of the directory (tokenizer,
- * chat template...) copied. Streaming: one tensor's rows at a time (plus its scales, 1/16 of its quants), so a 9B
- * checkpoint quantizes in little memory. FP8 weights are decoded with their weight_scale first; FP8 weights the
+ * chat template...) copied. Streaming: one tensor's rows at a time (8 MiB of quants, its rows quantized on all
+ * cores, plus the tensor's scales, 1/16 of its quants), so a 9B checkpoint quantizes in little memory. FP8 weights are decoded with their weight_scale first; FP8 weights the
  * policy keeps are written as BF16 (the output has one quantization scheme). An input that is already
  * block-quantized is refused.
  */
@@ -217,14 +217,17 @@ public final class Quantizer {
         int rowsPerChunk = (int) Math.max(1, CHUNK_BYTES / Math.max(1, qRow));
         byte[] scales = new byte[Math.multiplyExact(rows, sRow)];
         byte[] chunk = new byte[Math.min(rows, rowsPerChunk) * qRow];
-        float[] row = new float[cols];
+        ThreadLocal<float[]> rowBuffer = ThreadLocal.withInitial(() -> new float[cols]);
         long inRow = t.byteSize() / rows;
         for (int r0 = 0; r0 < rows; r0 += rowsPerChunk) {
             int n = Math.min(rowsPerChunk, rows - r0);
-            for (int i = 0; i < n; i++) {
-                readRow(t, scale, r0 + i, cols, row);
-                BlockQuantizer.quantizeRow(q, row, cols, chunk, i * qRow, scales, (r0 + i) * sRow);
-            }
+            final int first = r0;
+            // rows in parallel (each row's bytes depend on that row alone), chunks written in order
+            java.util.stream.IntStream.range(0, n).parallel().forEach(i -> {
+                float[] row = rowBuffer.get();
+                readRow(t, scale, first + i, cols, row);
+                BlockQuantizer.quantizeRow(q, row, cols, chunk, i * qRow, scales, (first + i) * sRow);
+            });
             sw.write(quantsName, chunk, 0, n * qRow);
             done[0] += n * inRow;
             listener.progress(done[0], total);
