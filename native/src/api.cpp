@@ -175,8 +175,8 @@ public:
         return true;
     }
 
-    /* A weight of n4j_matmul: any weight dtype, or block-quantized (N4J_DTYPE_Q8 / N4J_DTYPE_Q4) on the CPU with
-     * cols a multiple of the block (32 / 64). */
+    /* A weight of n4j_matmul: any weight dtype, or block-quantized (N4J_DTYPE_Q8 / N4J_DTYPE_Q4) with cols a
+     * multiple of the block (32 / 64), on the CPU and CUDA backends. */
     bool matmul_weight(const n4j_weight* w, const char* name, const n4j_backend* backend) {
         if (w == nullptr || (w->dtype != N4J_DTYPE_Q8 && w->dtype != N4J_DTYPE_Q4)) return weight(w, name);
         if (w->data == nullptr) return fail(N4J_ERR_INVALID_ARGUMENT, "%s.data is NULL", name);
@@ -196,10 +196,7 @@ public:
                         "%s.scale (%g) must be finite and non-zero (1 for unscaled weights)", name,
                         static_cast<double>(w->scale));
         }
-        if (backend->options.kind != N4J_BACKEND_CPU) {
-            return fail(N4J_ERR_UNSUPPORTED, "%s is %s: block-quantized weights run on the CPU backend only", name,
-                        dtype_name(w->dtype));
-        }
+        (void)backend;
         return true;
     }
 

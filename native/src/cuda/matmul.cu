@@ -5,6 +5,8 @@
  * files it lists):
  *   rows <= 8                   -> GEMV (decode; memory-bound weight streaming)
  *   rows > 8, F32 weights       -> CUDA-core GEMM (exact fp32; also every dtype with N4J_CUDA_NO_MMA=1)
+ *   Q8 / Q4 weights             -> gemv_quant.cu (dequantizing GEMV up to 64 rows and in decode steps, else
+ *                                  dequantized into scratch, then the GEMMs below)
  *   rows > 8, BF16/F8 weights   -> tensor-core GEMM (F32 activations use the hi/lo bf16 split, see gemm_mma.cuh),
  *                                  or cuBLASLt for BF16 x BF16 when built with it and N4J_CUBLASLT=1 (not for the
  *                                  relu^2 epilogue: cuBLASLt has no squared ReLU).
@@ -36,8 +38,10 @@ int32_t op_matmul(void* vctx, const void* x, int64_t ld_x, int32_t rows, const n
     a.accumulate = epilogue == N4J_MATMUL_ACCUMULATE ? 1 : 0;
     a.relu2 = epilogue == N4J_MATMUL_RELU_SQUARED ? 1 : 0;
 
+    if (a.w_dtype == N4J_DTYPE_Q8 || a.w_dtype == N4J_DTYPE_Q4) return matmul_quant(ctx, a, where);
     if (a.w_dtype != N4J_DTYPE_F32 && a.w_dtype != N4J_DTYPE_BF16 && a.w_dtype != N4J_DTYPE_F8_E4M3) {
-        return ctx->fail(N4J_ERR_UNSUPPORTED, where, "weight dtype %d (F32, BF16 or F8_E4M3 expected)", a.w_dtype);
+        return ctx->fail(N4J_ERR_UNSUPPORTED, where, "weight dtype %d (F32, BF16, F8_E4M3, Q8 or Q4 expected)",
+                         a.w_dtype);
     }
     if (rows <= 8) {
         if (a.w_dtype == N4J_DTYPE_F32) {

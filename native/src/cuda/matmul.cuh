@@ -4,6 +4,8 @@
  *   gemv_*.cu      rows <= 8 (decode): weight-streaming GEMV, one template per weight dtype
  *   gemm_mma_*.cu  rows > 8, BF16/F8 weights: tensor-core GEMM (mma.sync m16n8k16 bf16, fp32 accumulators)
  *   gemm_simt.cu   rows > 8, F32 weights: fp32 CUDA-core GEMM
+ *   gemv_quant.cu  Q8 / Q4 weights: dequantizing GEMV (rows <= kQuantGemvMaxRows, decode steps), else dequantized
+ *                  once per call into scratch and the GEMM
  *   gemm_cublaslt.cu  optional (N4J_HAVE_CUBLASLT, env N4J_CUBLASLT=1): BF16 x BF16 through cuBLASLt
  */
 #ifndef N4J_CUDA_MATMUL_CUH
@@ -53,6 +55,9 @@ int32_t op_matmul(void* ctx, const void* x, int64_t ld_x, int32_t rows, const n4
 void gemv_f32_launch(context* ctx, const matmul_args& a);
 void gemv_bf16_launch(context* ctx, const matmul_args& a);
 void gemv_f8_launch(context* ctx, const matmul_args& a);
+/* Block-quantized weights (N4J_DTYPE_Q8 / N4J_DTYPE_Q4): launches and checks (gemv_quant.cu). */
+constexpr int kQuantGemvMaxRows = 64;
+int32_t matmul_quant(context* ctx, const matmul_args& a, const char* where);
 int32_t gemm_mma_bf16_launch(context* ctx, const matmul_args& a);
 int32_t gemm_mma_f8_launch(context* ctx, const matmul_args& a);
 void gemm_simt_launch(context* ctx, const matmul_args& a);

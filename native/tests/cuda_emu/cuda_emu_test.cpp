@@ -1356,6 +1356,145 @@ void test_matmul(op_stat& st) {
     matmul_case(st, r, N4J_DTYPE_F8_E4M3, 17, 9, 33, 33, 9, N4J_MATMUL_RELU_SQUARED, true);
 }
 
+/* ------------------------------------------------------------------ block-quantized matmul ---- */
+
+/* A random Q8 / Q4 weight (layouts of nemotron4j.h) and the same weight dequantized to F32 (the reference's). */
+struct quant_weight {
+    std::vector<uint8_t> bytes;
+    n4j_weight w;
+    host_weight f32;
+};
+
+uint16_t f16_bits(float v) {
+    uint16_t h;
+    REF_OK(n4j_convert(g_ref, &v, N4J_DTYPE_F32, &h, N4J_DTYPE_F16, 1));
+    return h;
+}
+
+float f16_value(uint16_t h) {
+    float v;
+    REF_OK(n4j_convert(g_ref, &h, N4J_DTYPE_F16, &v, N4J_DTYPE_F32, 1));
+    return v;
+}
+
+quant_weight make_quant_weight(rng& r, int dtype, int n, int k) {
+    quant_weight q;
+    std::vector<float> deq(static_cast<size_t>(n) * k);
+    if (dtype == N4J_DTYPE_Q8) {
+        q.bytes.resize(static_cast<size_t>(n) * k + static_cast<size_t>(n) * (k / 32) * 2);
+        uint8_t* scales = q.bytes.data() + static_cast<size_t>(n) * k;
+        for (int o = 0; o < n; ++o) {
+            for (int b = 0; b < k / 32; ++b) {
+                const uint16_t h = f16_bits(r.uniform(0.001f, 0.02f));
+                memcpy(scales + (static_cast<size_t>(o) * (k / 32) + b) * 2, &h, 2);
+                const float d = f16_value(h);
+                for (int i = 0; i < 32; ++i) {
+                    const int8_t v = static_cast<int8_t>(r.below(255) - 127);
+                    q.bytes[static_cast<size_t>(o) * k + b * 32 + i] = static_cast<uint8_t>(v);
+                    deq[static_cast<size_t>(o) * k + b * 32 + i] = d * static_cast<float>(v);
+                }
+            }
+        }
+    } else {
+        const int nsb = (k + 255) / 256;
+        const size_t quants = static_cast<size_t>(n) * (k / 2);
+        q.bytes.resize(quants + static_cast<size_t>(n) * nsb * 20);
+        for (int o = 0; o < n; ++o) {
+            for (int sb = 0; sb < nsb; ++sb) {
+                uint8_t* rec = q.bytes.data() + quants + (static_cast<size_t>(o) * nsb + sb) * 20;
+                const uint16_t hd = f16_bits(r.uniform(0.0001f, 0.001f));
+                const uint16_t hm = f16_bits(r.uniform(0.0001f, 0.001f));
+                memcpy(rec, &hd, 2);
+                memcpy(rec + 2, &hm, 2);
+                for (int j = 0; j < 16; ++j) rec[4 + j] = static_cast<uint8_t>(r.below(256));
+            }
+            for (int p = 0; p < k / 64; ++p) {
+                const uint8_t* rec = q.bytes.data() + quants + (static_cast<size_t>(o) * nsb + p / 4) * 20;
+                uint16_t hd, hm;
+                memcpy(&hd, rec, 2);
+                memcpy(&hm, rec + 2, 2);
+                const float d = f16_value(hd), dmin = f16_value(hm);
+                const int j0 = (2 * p) % 8;
+                for (int e = 0; e < 32; ++e) {
+                    const uint8_t byte = static_cast<uint8_t>(r.below(256));
+                    q.bytes[static_cast<size_t>(o) * (k / 2) + p * 32 + e] = byte;
+                    deq[static_cast<size_t>(o) * k + p * 64 + e] =
+                        (d * static_cast<float>(rec[4 + j0])) * static_cast<float>(byte & 15) -
+                        dmin * static_cast<float>(rec[12 + j0]);
+                    deq[static_cast<size_t>(o) * k + p * 64 + 32 + e] =
+                        (d * static_cast<float>(rec[5 + j0])) * static_cast<float>(byte >> 4) -
+                        dmin * static_cast<float>(rec[13 + j0]);
+                }
+            }
+        }
+    }
+    memset(&q.w, 0, sizeof(q.w));
+    q.w.data = q.bytes.data();
+    q.w.dtype = dtype;
+    q.w.rows = n;
+    q.w.cols = k;
+    q.w.scale = 1.0f;
+    q.f32.bytes.resize(deq.size() * 4);
+    memcpy(q.f32.bytes.data(), deq.data(), deq.size() * 4);
+    q.f32.w = q.w;
+    q.f32.w.data = q.f32.bytes.data();
+    q.f32.w.dtype = N4J_DTYPE_F32;
+    return q;
+}
+
+/* One n4j_matmul with a Q8 / Q4 weight on the emulator against the CPU reference on its dequantized F32 values. */
+void matmul_quant_case(op_stat& st, rng& r, int qdtype, int rows, int n, int k, int64_t ld_x, int64_t ld_y,
+                       int epilogue, bool no_mma = false) {
+    const std::vector<float> x = round_act(r.vec(static_cast<size_t>(rows) * ld_x, -1.0f, 1.0f));
+    quant_weight q = make_quant_weight(r, qdtype, n, k);
+    std::vector<float> y0(static_cast<size_t>(rows + 1) * ld_y, kSentinel);
+    if (epilogue == N4J_MATMUL_ACCUMULATE) {
+        const std::vector<float> init = round_act(r.vec(static_cast<size_t>(rows) * ld_y, -2.0f, 2.0f));
+        for (int i = 0; i < rows; ++i)
+            for (int o = 0; o < n; ++o) y0[i * ld_y + o] = init[i * ld_y + o];
+    }
+    std::vector<float> ref = y0;
+    REF_OK(n4j_matmul(g_ref, x.data(), ld_x, rows, &q.f32.w, ref.data(), ld_y, epilogue));
+    context* ctx = new_ctx();
+    ctx->no_mma = no_mma;
+    dev_buf xb(g_act, x), yb(g_act, y0);
+    EMU_OK(*ctx, n4j::cuda::op_matmul(ctx, xb.p(), ld_x, rows, &q.w, yb.p(), ld_y, epilogue));
+    delete ctx;
+    const char* path = rows <= n4j::cuda::kQuantGemvMaxRows ? "gemv" : "dequantize+gemm";
+    const std::string label = fmt("matmul %s w=%s rows=%d n=%d k=%d ld_x=%lld ld_y=%lld %s%s", path,
+                                  qdtype == N4J_DTYPE_Q8 ? "q8" : "q4", rows, n, k, static_cast<long long>(ld_x),
+                                  static_cast<long long>(ld_y), epilogue_name(epilogue), no_mma ? " no_mma" : "");
+    const std::vector<float> got = yb.get();
+    check_untouched(label, got, rows, ld_y, n);
+    // BF16 activations past 64 rows: the weight is rounded to BF16 for the tensor-core GEMM (bf16 tolerance)
+    compare(st, label, columns(ref, rows, ld_y, n), columns(got, rows, ld_y, n), tol());
+}
+
+void test_matmul_quant(op_stat& st) {
+    rng r(37);
+    struct shape {
+        int rows, n, k, pad_x, pad_y;
+    };
+    const std::vector<shape> shapes = {
+        {1, 9, 64, 0, 0},      // one block pair / one short Q4 super-block; 9 features: two 8-warp blocks
+        {3, 17, 320, 5, 2},    // Q4: one full super-block and a short one; x rows not 16-byte aligned
+        {8, 8, 512, 0, 1},     // two full super-blocks
+        {13, 5, 4480, 0, 0},   // the 9B's hidden size (17.5 super-blocks); two launches of 8 and 5 rows
+        {64, 6, 96, 3, 0},     // the last GEMV row count: 8 launches (Q4 needs k % 64: 96 runs as Q8 only)
+        {70, 12, 192, 0, 3},   // past 64 rows: dequantized into scratch, then the GEMM
+    };
+    for (int qd : {N4J_DTYPE_Q8, N4J_DTYPE_Q4}) {
+        for (const shape& s : shapes) {
+            if (qd == N4J_DTYPE_Q4 && s.k % 64 != 0) continue;
+            for (int ep : {N4J_MATMUL_STORE, N4J_MATMUL_ACCUMULATE, N4J_MATMUL_RELU_SQUARED}) {
+                if (ep != N4J_MATMUL_STORE && s.rows != 3 && s.rows != 70) continue;
+                matmul_quant_case(st, r, qd, s.rows, s.n, s.k, s.k + s.pad_x, s.n + s.pad_y, ep);
+            }
+        }
+    }
+    matmul_quant_case(st, r, N4J_DTYPE_Q4, 70, 12, 128, 128, 12, N4J_MATMUL_STORE, true);
+}
+
 /* ------------------------------------------------------------------ attention ---- */
 
 /* One sequence's paged KV cache: n_blocks blocks of [block_tokens][kv_heads][head_dim] in `dtype`; positions below
@@ -1680,6 +1819,9 @@ const char* test_shapes(const std::string& test) {
         {"matmul", "w f32/bf16/e4m3; gemv rows 1,2,3,4,5,8 x n 6..130 x k 32..4144 (vector/element paths, ld > k); "
                    "gemm rows 9,17,37,130,1030 x n 9..130 x k 32..96 and 37 (K/M/N tails, 9 row tiles); store/accumulate/relu2; "
                    "no_mma"},
+        {"matmul_quant", "w q8/q4 (random quants and scales) against the reference on the dequantized f32 weight; "
+                         "rows 1,3,8,13,64 (gemv, 1-8 launches) and 70 (dequantized into scratch + gemm, no_mma) x "
+                         "n 5..17 x k 64..4480 (short q4 super-blocks, ld > k); store/accumulate/relu2"},
         {"attention", "prefill hd 16,32,36,40,64,80,128, tokens 3..70, cached 0..100, blocks 4..64, GQA 1-5 (40/8 "
                       "heads' group 5), f32/bf16 cache, no_mma; decode batch 1-3, hd 16,36,64,128,200, lengths "
                       "0..600 (1-3 splits, 255/256 at the split edge), group 10, 40/8 heads, mixed cache dtypes"},
@@ -1759,7 +1901,7 @@ int main(int argc, char** argv) {
         {"ssm_decode", test_ssm_decode},   {"conv1d", test_conv1d},       {"gated_rmsnorm", test_gated_rmsnorm},
         {"rmsnorm", test_rmsnorm},         {"elementwise", test_elementwise}, {"embedding", test_embedding},
         {"f32_residual", test_f32_residual}, {"tensor_cores", test_tensor_cores}, {"async_copy", test_async_copy},
-        {"matmul", test_matmul},
+        {"matmul", test_matmul},           {"matmul_quant", test_matmul_quant},
         {"attention", test_attention},     {"argmax", test_argmax},       {"convert", test_convert},
     };
     for (int act : {N4J_DTYPE_F32, N4J_DTYPE_BF16}) {

@@ -46,8 +46,8 @@ import org.nemotron4j.quant.QuantType;
  *                     F32 or ModelOpt FP8 checkpoint, with all threads; the mapped originals of those weights are
  *                     then no longer read. For users who keep only the original checkpoint; quantizing once with
  *                     {@code nemotron4j quantize} loads faster. The model's {@link NemotronModel#config()} records
- *                     the result in its {@code quantization_config}. CPU only (the CUDA backend has no
- *                     block-quantized kernels); a checkpoint that is already block-quantized is refused
+ *                     the result in its {@code quantization_config}. On CUDA the weights are quantized on the
+ *                     host and uploaded. A checkpoint that is already block-quantized is refused
  */
 public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtype, DType activationDtype,
                           DType matmulDtype, Precision precision, boolean memoryMap, boolean checkTensors,

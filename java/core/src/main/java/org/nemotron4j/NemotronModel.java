@@ -169,7 +169,7 @@ public final class NemotronModel implements AutoCloseable {
 
     /**
      * The modules quantize-on-load quantizes and their types (the policy's, after the block-divisibility fallback);
-     * empty when {@link LoadOptions#quantize()} is null. Refuses a block-quantized checkpoint and non-CPU backends.
+     * empty when {@link LoadOptions#quantize()} is null. Refuses a block-quantized checkpoint.
      */
     private static Map<String, QuantType> quantizeOnLoad(Checkpoint checkpoint, Backend backend, LoadOptions options) {
         QuantPolicy policy = options.quantize();
@@ -180,10 +180,6 @@ public final class NemotronModel implements AutoCloseable {
         if (c.quantization().map(ModelConfig.Quantization::isBlock).orElse(false)) {
             throw new NemotronException(checkpoint.directory() + " is already quantized (quant_algo \""
                     + c.quantization().get().algo() + "\"): load it without quantize-on-load (--quantize)");
-        }
-        if (!backend.isCpu()) {
-            throw new NemotronException("quantize-on-load (--quantize) runs on the CPU only: the " + backend.device()
-                    + " backend has no block-quantized kernels; load without it");
         }
         Map<String, QuantType> modules = new java.util.LinkedHashMap<>();
         for (NemotronHLayout.Weight w : NemotronHLayout.weights(c)) {
@@ -211,7 +207,16 @@ public final class NemotronModel implements AutoCloseable {
         MemorySegment data = backend.alloc(bytes);
         NativeWeight w;
         try {
-            Quantizer.quantizeInto(t, scale, type, rows, cols, data);
+            if (backend.isCpu()) {
+                Quantizer.quantizeInto(t, scale, type, rows, cols, data);
+            } else {
+                // quantized on the host, then uploaded
+                try (Arena host = Arena.ofConfined()) {
+                    MemorySegment staged = host.allocate(bytes, 64);
+                    Quantizer.quantizeInto(t, scale, type, rows, cols, staged);
+                    backend.upload(data, staged, bytes);
+                }
+            }
             w = NativeWeight.ofQuantizedBuffer(arena, t, data, type, rows, cols);
         } catch (RuntimeException e) {
             backend.free(data);

@@ -23,8 +23,8 @@ import java.util.function.BooleanSupplier;
 /** The model and sampling options {@code run} and {@code chat} share, and how a reply is streamed to the terminal. */
 final class GenerationFlags {
     /** --quantize: quantize-on-load. */
-    static final Opt QUANTIZE = Opt.value("--quantize", "q8|q4", "quantize the Linear weights while loading (cpu; a bf16,\n"
-            + "f16, f32 or FP8 checkpoint); 'nemotron4j quantize' does it once, ahead");
+    static final Opt QUANTIZE = Opt.value("--quantize", "q8|q4", "quantize the Linear weights while loading (a bf16, f16,\n"
+            + "f32 or FP8 checkpoint); 'nemotron4j quantize' does it once, ahead");
     /** --quantize-policy: which weights quantize-on-load quantizes. */
     static final Opt QUANTIZE_POLICY = Opt.value("--quantize-policy", "SPEC", "with --quantize: which weights, as quantize\n"
             + "--policy (default: Mamba in/out_proj, MLP up/down_proj)");

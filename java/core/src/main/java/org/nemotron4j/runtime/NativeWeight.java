@@ -87,19 +87,25 @@ public record NativeWeight(MemorySegment descriptor, TensorInfo tensor, MemorySe
      * Describes a block-quantized weight ({@link QuantType}) of logical shape {@code rows x cols} for n4j_matmul: the
      * kernels read one buffer, the quants followed by the scales. When the scales tensor starts where the quants end
      * in the mapped file (as {@code nemotron4j quantize} writes them) that is the file itself, zero-copy; otherwise
-     * both are copied into one new buffer. CPU only (the CUDA backend has no block-quantized kernels yet).
+     * both are copied into one new buffer. On other backends both are uploaded into one buffer of backend memory.
      */
     public static NativeWeight ofQuantized(Backend backend, Arena arena, TensorInfo quants, TensorInfo scales,
             QuantType type, int rows, int cols) {
-        if (!backend.isCpu()) {
-            throw new NemotronException("tensor " + quants.name() + " is " + type.id() + " (block-quantized): such"
-                    + " weights run on the CPU only; load this checkpoint with the CPU device");
-        }
         MemorySegment q = quants.data();
         MemorySegment sc = scales.data();
         MemorySegment data;
         boolean uploaded;
-        if (q.address() + q.byteSize() == sc.address()) {
+        if (!backend.isCpu()) {
+            data = backend.alloc(q.byteSize() + sc.byteSize());
+            try {
+                backend.upload(data, q, q.byteSize());
+                backend.upload(data.asSlice(q.byteSize()), sc, sc.byteSize());
+            } catch (RuntimeException e) {
+                backend.free(data);
+                throw e;
+            }
+            uploaded = true;
+        } else if (q.address() + q.byteSize() == sc.address()) {
             data = MemorySegment.ofAddress(q.address()).reinterpret(q.byteSize() + sc.byteSize());
             uploaded = false;
         } else {

@@ -39,7 +39,7 @@ import org.nemotron4j.checkpoint.TensorSpec;
  * replaced by their dequantized F32 values, up to the int8 rounding of the activations (so the Java writer and
  * the native reader agree on the layout); then the quality against BF16, and every malformed input refused by name.
  */
-class QuantizedModelTest {
+public class QuantizedModelTest {
     private static final JsonMapper JSON = JsonMapper.builder().enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
     private static final int[] PROMPT = {5, 17, 42, 99, 3, 250, 7, 64, 1, 300};
 
@@ -84,6 +84,12 @@ class QuantizedModelTest {
     /** The quantized checkpoint with every block-quantized weight replaced by its F32 values and no quantization. */
     private Path dequantized(Path quantized, String name) throws Exception {
         Path out = dir.resolve(name);
+        dequantize(quantized, out);
+        return out;
+    }
+
+    /** Writes {@code quantized} to {@code out} with every block-quantized weight as its F32 values. */
+    public static void dequantize(Path quantized, Path out) throws Exception {
         Files.createDirectories(out);
         ModelConfig c = ModelConfig.read(quantized.resolve("config.json"));
         ModelConfig.Quantization q = c.quantization().orElseThrow();
@@ -118,7 +124,6 @@ class QuantizedModelTest {
         }
         SafetensorsWriter.writeAll(out.resolve("model.safetensors"), Map.of("format", "pt"), tensors);
         Files.writeString(out.resolve("config.json"), c.withQuantization(java.util.Optional.empty()).toJson());
-        return out;
     }
 
     @Test
