@@ -13,7 +13,12 @@
  *   ATTN   prefill at 8192 tokens (40 query / 8 KV heads of 128, causal): TFLOP/s = 4 * T^2/2 * 128 * 40 / time
  *   DECODE attention of one token at 8k / 32k / 128k context: KV GB/s = bytes of K and V read / time
  * Each line says the activation dtype of the backend (F32: what the Java side uses today; BF16).
- * Usage: cuda_op_bench [--quick]   (--quick: fewer iterations and no 128k case)
+ * Every line also gives its counted floor: the bytes one call must move (weights, activations in and out, states,
+ * KV) and the FLOPs it must do, the floor time max(bytes / COPY rate, FLOPs / tensor peak) and the fraction of it
+ * reached (floor / measured time). The tensor peak is the datasheet's dense rate for the card (bf16; fp8 for
+ * e4m3 x e4m3 GEMMs only, none yet: fp8 weights are widened) where the name is known (H100/H200 989 TFLOP/s, A100
+ * 312, L40S 362, L4 121, A10G 70), else --peak-tflops; without either the floor is the bytes alone.
+ * Usage: cuda_op_bench [--quick] [--peak-tflops T]   (--quick: fewer iterations and no 128k case)
  */
 #include <math.h>
 #include <stdint.h>
@@ -103,7 +108,33 @@ void fill_random(void* ctx, void* p, uint64_t bytes, int dtype, float amp) {
 }
 
 int64_t dsize(int dtype) { return dtype == N4J_DTYPE_F32 ? 4 : dtype == N4J_DTYPE_BF16 ? 2 : 1; }
-const char* dname(int dtype) { return dtype == N4J_DTYPE_F32 ? "f32" : dtype == N4J_DTYPE_BF16 ? "bf16" : "fp8"; }
+const char* dname(int dtype) {
+    return dtype == N4J_DTYPE_F32 ? "f32" : dtype == N4J_DTYPE_BF16 ? "bf16" : dtype == N4J_DTYPE_Q8 ? "q8"
+         : dtype == N4J_DTYPE_Q4 ? "q4" : "fp8";
+}
+
+/* Bytes of a [rows, cols] weight: dense, or Q8 / Q4 quants followed by their scales (nemotron4j.h). */
+uint64_t weight_bytes(int dtype, int64_t rows, int64_t cols) {
+    if (dtype == N4J_DTYPE_Q8) return static_cast<uint64_t>(rows) * (cols + cols / 32 * 2);
+    if (dtype == N4J_DTYPE_Q4) return static_cast<uint64_t>(rows) * (cols / 2 + (cols + 255) / 256 * 20);
+    return static_cast<uint64_t>(rows) * cols * dsize(dtype);
+}
+
+/* Random weight bytes; Q8 / Q4 scales set to small finite F16 values (the quants are any bytes). */
+void fill_weight(void* ctx, void* p, uint64_t bytes, int dtype, int64_t rows, int64_t cols) {
+    if (dtype != N4J_DTYPE_Q8 && dtype != N4J_DTYPE_Q4) {
+        fill_random(ctx, p, bytes, dtype, 0.05f);
+        return;
+    }
+    const uint64_t quants = dtype == N4J_DTYPE_Q8 ? static_cast<uint64_t>(rows) * cols : static_cast<uint64_t>(rows) * (cols / 2);
+    fill_random(ctx, p, quants, N4J_DTYPE_F8_E4M3, 1.0f);  // any bytes
+    std::vector<uint8_t> scales(bytes - quants);
+    for (size_t i = 0; i + 1 < scales.size(); i += 2) {
+        const uint16_t h = static_cast<uint16_t>(0x2000 | (next_u32() & 0x3ff));  // about 0.008 .. 0.016
+        memcpy(&scales[i], &h, 2);
+    }
+    CALL(ops->copy(ctx, static_cast<char*>(p) + quants, scales.data(), scales.size(), N4J_COPY_HOST_TO_BACKEND));
+}
 
 /* Mean milliseconds of one call of f over iters calls (after two warm-ups). */
 template <class F>
@@ -138,7 +169,29 @@ const linear_shape kShapes[] = {
     {"down_proj", 15680, 4480}, {"lm_head", 4480, 131072},
 };
 
-double g_copy_gbs = 0.0;  // measured device-to-device bandwidth, read + write
+double g_copy_gbs = 0.0;    // measured device-to-device bandwidth, read + write
+double g_peak_tflops = 0.0;  // dense bf16 tensor rate (datasheet or --peak-tflops); 0: unknown
+
+/* The counted floor of a call and the fraction of it reached, appended to a line. */
+void floor_note(double ms, double bytes, double flops) {
+    const double t_mem = g_copy_gbs > 0 ? bytes / (g_copy_gbs * 1e9) : 0.0;
+    const double t_math = g_peak_tflops > 0 ? flops / (g_peak_tflops * 1e12) : 0.0;
+    const double floor_s = t_mem > t_math ? t_mem : t_math;
+    printf("  | %8.1f MB %9.2f GFLOP  floor %8.1f us (%s)  %5.1f%% of floor\n", bytes / 1e6, flops / 1e9,
+           floor_s * 1e6, t_mem >= t_math ? "memory" : "tensor", ms > 0 ? 100.0 * floor_s / (ms * 1e-3) : 0.0);
+}
+
+/* The datasheet dense bf16 tensor rate of a card from its name (0 when unknown). */
+double datasheet_tflops(const char* name) {
+    const struct {
+        const char* key;
+        double tflops;
+    } cards[] = {{"H100", 989}, {"H200", 989}, {"H800", 989}, {"A100", 312}, {"L40S", 362}, {"L4", 121},
+                 {"A10G", 70}};
+    for (const auto& c : cards)
+        if (strstr(name, c.key) != nullptr) return c.tflops;
+    return 0.0;
+}
 
 void bench_copy(void* ctx) {
     const uint64_t bytes = uint64_t(1) << 30;
@@ -147,16 +200,16 @@ void bench_copy(void* ctx) {
         CALL(ops->copy(ctx, b.p, a.p, bytes, N4J_COPY_BACKEND_TO_BACKEND));
     });
     g_copy_gbs = 2.0 * bytes / (ms * 1e-3) / 1e9;
-    printf("COPY    device to device 1 GiB                          %9.1f us  %7.0f GB/s (read + write)\n", ms * 1e3,
-           g_copy_gbs);
+    printf("COPY    device to device 1 GiB                          %9.1f us  %7.0f GB/s (read + write; the floors' rate)\n",
+           ms * 1e3, g_copy_gbs);
 }
 
 void bench_gemv(void* ctx, int act) {
     for (const linear_shape& s : kShapes) {
-        for (int wd : {N4J_DTYPE_BF16, N4J_DTYPE_F8_E4M3}) {
-            const uint64_t wbytes = static_cast<uint64_t>(s.in) * s.out * dsize(wd);
+        for (int wd : {N4J_DTYPE_BF16, N4J_DTYPE_F8_E4M3, N4J_DTYPE_Q8, N4J_DTYPE_Q4}) {
+            const uint64_t wbytes = weight_bytes(wd, s.out, s.in);
             dev w(ctx, wbytes);
-            fill_random(ctx, w.p, wbytes, wd, 0.05f);
+            fill_weight(ctx, w.p, wbytes, wd, s.out, s.in);
             n4j_weight wt;
             memset(&wt, 0, sizeof(wt));
             wt.data = w.p;
@@ -172,9 +225,10 @@ void bench_gemv(void* ctx, int act) {
                     CALL(ops->matmul(ctx, x.p, s.in, rows, &wt, y.p, s.out, 0));
                 });
                 const double gbs = wbytes / (ms * 1e-3) / 1e9;
-                printf("GEMV    %-9s %5d -> %6d  w=%-4s act=%-4s rows=%d  %9.1f us  %7.0f GB/s (weights, %.0f%% of COPY)\n",
+                printf("GEMV    %-9s %5d -> %6d  w=%-4s act=%-4s rows=%d  %9.1f us  %7.0f GB/s (weights, %.0f%% of COPY)",
                        s.name, s.in, s.out, dname(wd), dname(act), rows, ms * 1e3, gbs,
                        g_copy_gbs > 0 ? 100.0 * gbs / g_copy_gbs : 0.0);
+                floor_note(ms, wbytes + static_cast<double>(x.bytes) + y.bytes, 2.0 * rows * s.in * s.out);
             }
         }
     }
@@ -202,8 +256,9 @@ void bench_gemm(void* ctx, int act) {
                 CALL(ops->matmul(ctx, x.p, s.in, rows, &wt, y.p, s.out, 0));
             });
             const double flops = 2.0 * rows * s.in * s.out;
-            printf("GEMM    %-9s %5d -> %6d  w=%-4s act=%-4s rows=%d  %9.1f us  %7.1f TFLOP/s\n", s.name, s.in, s.out,
+            printf("GEMM    %-9s %5d -> %6d  w=%-4s act=%-4s rows=%d  %9.1f us  %7.1f TFLOP/s", s.name, s.in, s.out,
                    dname(wd), dname(act), rows, ms * 1e3, flops / (ms * 1e-3) / 1e12);
+            floor_note(ms, wbytes + static_cast<double>(x.bytes) + y.bytes, flops);
         }
     }
 }
@@ -243,15 +298,23 @@ void bench_ssd(void* ctx, int act) {
         CALL(ops->ssd_chunk_scan(ctx, &dims, T, x, conv, x + d_inner * es, conv, x + (d_inner + G * N) * es, conv,
                                  dt.p, H, &dt_bias, &a_log, &d, state.as<float>(), y.p, d_inner));
     });
-    printf("SSD     9B Mamba layer  T=%d  act=%-4s              %9.1f us  %7.2f M tokens/s (target >= 12)\n", T, dname(act), ms * 1e3,
+    printf("SSD     9B Mamba layer  T=%d  act=%-4s              %9.1f us  %7.2f M tokens/s (target >= 24)", T, dname(act), ms * 1e3,
            T / (ms * 1e-3) / 1e6);
+    // bytes: x, B, C and dt read, y written, the state read and written; FLOPs per token: C.B^T within the chunk
+    // (causal half, per group), the masked (C.B^T) x (causal half, per head), the chunk state B^T x and the
+    // state's contribution C.state (per head)
+    const double ssd_bytes = static_cast<double>(T) * ((conv + H + d_inner) * es) + 2.0 * H * P * N * 4;
+    const double ssd_flops = static_cast<double>(T) * (static_cast<double>(G) * L * N + static_cast<double>(H) * L * P +
+                                                       4.0 * H * P * N);
+    floor_note(ms, ssd_bytes, ssd_flops);
     const double ms1 = time_ms(ctx, g_quick ? 20 : 100, [&] {
         float* sp = state.as<float>();
         CALL(ops->ssm_decode(ctx, &dims, 1, x, conv, x + d_inner * es, conv, x + (d_inner + G * N) * es, conv, dt.p,
                              H, &dt_bias, &a_log, &d, &sp, y.p, d_inner));
     });
-    printf("SSM     9B decode step  batch=1 act=%-4s            %9.1f us  %7.0f GB/s (state in+out)\n", dname(act),
+    printf("SSM     9B decode step  batch=1 act=%-4s            %9.1f us  %7.0f GB/s (state in+out)", dname(act),
            ms1 * 1e3, 2.0 * H * P * N * 4 / (ms1 * 1e-3) / 1e9);
+    floor_note(ms1, 2.0 * H * P * N * 4 + static_cast<double>(conv + H + d_inner) * es, 6.0 * H * P * N);
 }
 
 /* A paged cache of `tokens` positions carved out of one allocation per K and V. */
@@ -293,8 +356,9 @@ void bench_attention(void* ctx, int act) {
                                         H * HD));
         });
         const double flops = 4.0 * (static_cast<double>(T) * T / 2) * HD * H;
-        printf("ATTN    prefill T=%d 40/8x128 kv=bf16 act=%-4s      %9.1f us  %7.1f TFLOP/s\n", T, dname(act), ms * 1e3,
+        printf("ATTN    prefill T=%d 40/8x128 kv=bf16 act=%-4s      %9.1f us  %7.1f TFLOP/s", T, dname(act), ms * 1e3,
                flops / (ms * 1e-3) / 1e12);
+        floor_note(ms, 2.0 * q.bytes + 2.0 * kv.bytes + 2.0 * T * KVH * HD * 2, flops);
     }
     std::vector<int> contexts = {8192, 32768};
     if (!g_quick) contexts.push_back(131072);
@@ -312,8 +376,9 @@ void bench_attention(void* ctx, int act) {
                                            out.p, H * HD));
             });
             const double bytes = 2.0 * (len + 1) * KVH * HD * dsize(kv_dtype);
-            printf("DECODE  attention ctx=%-6d kv=%-4s act=%-4s         %9.1f us  %7.0f GB/s (KV)\n", len,
+            printf("DECODE  attention ctx=%-6d kv=%-4s act=%-4s         %9.1f us  %7.0f GB/s (KV)", len,
                    dname(kv_dtype), dname(act), ms * 1e3, bytes / (ms * 1e-3) / 1e9);
+            floor_note(ms, bytes, 4.0 * (len + 1) * H * HD);
         }
     }
 }
@@ -321,8 +386,10 @@ void bench_attention(void* ctx, int act) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    double peak_arg = 0.0;
     for (int i = 1; i < argc; ++i) {
         if (strcmp(argv[i], "--quick") == 0) g_quick = true;
+        if (strcmp(argv[i], "--peak-tflops") == 0 && i + 1 < argc) peak_arg = atof(argv[++i]);
     }
     ops = n4j_cuda_backend_ops();
     if (ops == nullptr || ops->struct_size != sizeof(n4j_backend_ops)) {
@@ -335,8 +402,10 @@ int main(int argc, char** argv) {
             n4j_backend_info info;
             memset(&info, 0, sizeof(info));
             ops->get_info(ctx, &info);
-            printf("cuda_op_bench on %s (%.1f GiB)%s\n", info.name, info.total_memory / 1073741824.0,
-                   g_quick ? " (quick)" : "");
+            g_peak_tflops = peak_arg > 0 ? peak_arg : datasheet_tflops(info.name);
+            printf("cuda_op_bench on %s (%.1f GiB)%s, tensor peak %.0f TFLOP/s (%s)\n", info.name,
+                   info.total_memory / 1073741824.0, g_quick ? " (quick)" : "", g_peak_tflops,
+                   peak_arg > 0 ? "--peak-tflops" : g_peak_tflops > 0 ? "datasheet, dense bf16" : "unknown");
             bench_copy(ctx);
         }
         bench_gemv(ctx, act);
