@@ -19,6 +19,12 @@
 #define N4J_SIMD_NAMESPACE bf16dot_emu
 #include "cpu/matmul_bf16dot.inc"
 #undef N4J_SIMD_NAMESPACE
+// once more with the prefill panels on AMX-BF16 tiles, modelled in scalar code
+#define N4J_BF16DOT_AMX 1
+#define N4J_SIMD_NAMESPACE bf16dot_amx_emu
+#include "cpu/matmul_bf16dot.inc"
+#undef N4J_SIMD_NAMESPACE
+#undef N4J_BF16DOT_AMX
 
 using namespace test;
 using n4j::cpu::bf16dot_emu::bf16dot_convert_x;
@@ -239,6 +245,41 @@ int main() {
     test_special_values(fast[1], emulated);
     test_e4m3_all_codes(fast[1], emulated);
     printf("  emulated BF16 dot-product matmul: max rel diff vs reference on rounded activations %.2e\n", max_rel);
+    // The AMX-BF16 form (prefill panels on tiles: groups of 16 activation rows; the rest as above), its tiles and
+    // TDPBF16PS modelled in scalar code; then against the VDPBF16PS form on a prefill-sized case.
+    const kernels amx_emulated = {"bf16dot (AMX, emulated)", {bf16dot_convert_x, bf16dot_rows,
+                                  n4j::cpu::bf16dot_amx_emu::bf16dot_gemm}};
+    double amx_rel = 0.0;
+    test_matmul(fast, 3, amx_emulated, &amx_rel);
+    test_special_values(fast[1], amx_emulated);
+    test_e4m3_all_codes(fast[1], amx_emulated);
+    {
+        rng r(98);
+        const int32_t K = 1000, O = 77, rows = 53;  // 3 tile groups of 16 rows and 5 rows on the vector tiles
+        weight_buffer w = make_random_weight(r, N4J_DTYPE_BF16, O, K, -1.0f, 1.0f);
+        const std::vector<float> x = r.vec(static_cast<size_t>(rows * K));
+        std::vector<float> a(static_cast<size_t>(rows * O)), b(a.size());
+        n4j::cpu::context* ctx = n4j::cpu::cpu_context_of(fast[1]);
+        n4j::cpu::matmul_bf16dot(ctx, emulated.k, x.data(), K, rows, &w.w, a.data(), O, 0);
+        n4j::cpu::matmul_bf16dot(ctx, amx_emulated.k, x.data(), K, rows, &w.w, b.data(), O, 0);
+        CHECK(rel_diff(a, b) <= kTol, "AMX and VDPBF16PS forms differ by %.3g", rel_diff(a, b));
+        printf("  emulated AMX-BF16 matmul: max rel diff vs reference %.2e, vs the VDPBF16PS form %.2e\n", amx_rel,
+               rel_diff(a, b));
+    }
+#if defined(N4J_HAVE_AMX_KERNELS) && !defined(N4J_EMULATE_AVX512BF16)
+    if (n4j::cpu::cpu_has_amx_bf16()) {
+        const kernels amx = {"bf16dot (AMX)", {n4j::cpu::avx512bf16::bf16dot_convert_x,
+                             n4j::cpu::avx512bf16::bf16dot_rows, n4j::cpu::avx512bf16_amx::bf16dot_gemm}};
+        double hw_rel = 0.0;
+        test_matmul(fast, 3, amx, &hw_rel);
+        test_special_values(fast[1], amx);
+        test_e4m3_all_codes(fast[1], amx);
+        printf("  AMX-BF16 kernels ran: max rel diff vs reference %.2e\n", hw_rel);
+    } else {
+        printf("  this CPU has no AMX-BF16 (or the OS did not grant the tile state): the AMX kernels were compiled "
+               "but only their scalar model ran\n");
+    }
+#endif
 #if defined(N4J_HAVE_AVX512BF16_KERNELS)
     if (n4j::cpu::cpu_has_avx512_bf16()) {
         const kernels real = {"bf16dot (avx512bf16)", {n4j::cpu::avx512bf16::bf16dot_convert_x,

@@ -5,6 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__x86_64__) && defined(__linux__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 namespace n4j {
 namespace cpu {
 
@@ -49,6 +55,30 @@ bool cpu_has_avx512_vbmi() {
 #else
     return false;
 #endif
+}
+
+bool cpu_has_amx_bf16() {
+    static const bool supported = [] {
+        const char* env = getenv("N4J_CPU_AMX");
+        if (env != nullptr && strcmp(env, "0") == 0) return false;
+#if defined(N4J_EMULATE_AVX512BF16)
+        return cpu_has_avx512_bf16();  // a testing build: the tiles are modelled in scalar code
+#elif defined(N4J_HAVE_AMX_KERNELS) && defined(__x86_64__) && defined(__linux__)
+        if (!cpu_has_avx512_bf16()) return false;
+        unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+        if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+        const bool amx_bf16 = (edx >> 22) & 1u, amx_tile = (edx >> 24) & 1u;
+        if (!amx_bf16 || !amx_tile) return false;
+        // Linux hands out the 8 KiB tile state only on request (XFEATURE_XTILEDATA = 18); without it the first tile
+        // instruction faults.
+        constexpr long kArchReqXcompPerm = 0x1023;
+        constexpr long kXfeatureXtiledata = 18;
+        return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+        return false;
+#endif
+    }();
+    return supported;
 }
 
 simd_level best_simd_level() {

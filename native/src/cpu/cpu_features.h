@@ -26,6 +26,11 @@ bool cpu_has_avx512_bf16();
 /* AVX512-BF16 and AVX512-VBMI: *_vbmi_avx512bf16.cpp (compiled with -mavx512vbmi too) may run. */
 bool cpu_has_avx512_vbmi();
 
+/* AMX-TILE and AMX-BF16 on top of AVX512-BF16, with the tile state granted to this process by Linux
+ * (arch_prctl ARCH_REQ_XCOMP_PERM, asked once): matmul_amx_avx512bf16.cpp's prefill GEMM may run. An N4J_EMULATE_AVX512BF16
+ * build says yes (its tiles are modelled in scalar code). The environment variable N4J_CPU_AMX=0 turns it off. */
+bool cpu_has_amx_bf16();
+
 /* The best level this CPU supports. */
 simd_level best_simd_level();
 

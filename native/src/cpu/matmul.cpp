@@ -188,6 +188,18 @@ void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const
         static const bf16dot_kernels vbmi_kernels = {avx512bf16_vbmi::bf16dot_convert_x, avx512bf16_vbmi::bf16dot_rows,
                                                      avx512bf16_vbmi::bf16dot_gemm};
         static const bool vbmi = cpu_has_avx512_vbmi();
+#if defined(N4J_HAVE_AMX_KERNELS)
+        // With AMX-BF16 the prefill panels run on the tiles (decode keeps the VDPBF16PS kernels).
+        static const bool amx = cpu_has_amx_bf16();
+        static const bf16dot_kernels amx_kernels = {vbmi ? avx512bf16_vbmi::bf16dot_convert_x
+                                                         : avx512bf16::bf16dot_convert_x,
+                                                    vbmi ? avx512bf16_vbmi::bf16dot_rows : avx512bf16::bf16dot_rows,
+                                                    avx512bf16_amx::bf16dot_gemm};
+        if (amx) {
+            matmul_bf16dot(ctx, amx_kernels, x, ld_x, rows, w, y, ld_y, epilogue);
+            return;
+        }
+#endif
         matmul_bf16dot(ctx, vbmi ? vbmi_kernels : kernels, x, ld_x, rows, w, y, ld_y, epilogue);
         return;
     }

@@ -168,9 +168,19 @@ namespace avx512bf16_vbmi {
 N4J_DECLARE_BF16DOT_KERNELS
 }  // namespace avx512bf16_vbmi
 
+/* The same with the prefill panels on AMX-BF16 tiles (matmul_amx_avx512bf16.cpp), called when the CPU and OS allow. */
+namespace avx512bf16_amx {
+N4J_DECLARE_BF16DOT_KERNELS
+}  // namespace avx512bf16_amx
+
 namespace bf16dot_emu {
 N4J_DECLARE_BF16DOT_KERNELS
 }  // namespace bf16dot_emu
+
+/* The AMX variant with the tiles modelled in scalar code (test_bf16dot). */
+namespace bf16dot_amx_emu {
+N4J_DECLARE_BF16DOT_KERNELS
+}  // namespace bf16dot_amx_emu
 }  // namespace cpu
 }  // namespace n4j
 
