@@ -9,7 +9,8 @@
  * no memory operand, enough chains to cover the latency), and the read bandwidth of 1 and of `threads` threads summing a
  * 256 MiB buffer. Each matmul line then gives its fraction of the matching peak times the backend's thread count
  * (the VDPBF16PS peak for the BF16 dot-product matmul, N4J_BENCH_BF16_MATMUL=1 over BF16/FP8 weights; otherwise the
- * AVX2 FMA peak, the width of the F32 matmul kernels), and decode attention its fraction of the read bandwidth.
+ * FMA peak of the F32 matmul kernels' width: AVX-512 at the AVX512-BF16 level, else AVX2), and decode attention its
+ * fraction of the read bandwidth.
  * Peaks count 2 FLOPs per multiply-add: 64 per VDPBF16PS on a zmm (16 lanes x 2 bf16 pairs), 32 per zmm FMA, 16
  * per ymm FMA. Wall-clock figures move with the other tenants of a shared machine; the ceilings are the best of
  * several runs.
@@ -234,6 +235,8 @@ struct ceilings {
     bool bf16_matmul = false;         // N4J_BENCH_BF16_MATMUL=1 at SIMD_AVX512_BF16
     double vdpbf16ps = 0;             // FLOP/s of one thread; 0 where not measured
     double fma_avx2 = 0;
+    double fma_avx512 = 0;            // measured where the CPU has AVX-512
+    bool f32_avx512 = false;          // the exact F32 prefill runs AVX-512 tiles (SIMD_AVX512_BF16)
     double read_bytes_per_second = 0;  // `threads` threads
 };
 
@@ -246,11 +249,13 @@ std::string matmul_fraction(int32_t dtype, double bytes_per_second, double flops
         snprintf(r, sizeof(r), "  %5.1f%% of read", 100 * bytes_per_second / g_ceilings.read_bytes_per_second);
     }
     const bool dot = g_ceilings.bf16_matmul && (dtype == N4J_DTYPE_BF16 || dtype == N4J_DTYPE_F8_E4M3);
-    const double peak = (dot ? g_ceilings.vdpbf16ps : g_ceilings.fma_avx2) * g_ceilings.threads;
+    const bool wide = !dot && g_ceilings.f32_avx512 && g_ceilings.fma_avx512 > 0;
+    const double peak = (dot ? g_ceilings.vdpbf16ps : wide ? g_ceilings.fma_avx512 : g_ceilings.fma_avx2) *
+                        g_ceilings.threads;
     if (peak <= 0) return r;
     char s[96];
     snprintf(s, sizeof(s), "%s  %5.1f%% of %s peak x %d", r, 100 * flops_per_second / peak,
-             dot ? "vdpbf16ps" : "avx2 fma", g_ceilings.threads);
+             dot ? "vdpbf16ps" : wide ? "avx-512 fma" : "avx2 fma", g_ceilings.threads);
     return s;
 }
 
@@ -405,6 +410,7 @@ int main(int argc, char** argv) {
     // The ceilings: instruction peaks of one thread and of all of them at once, read bandwidth.
     g_ceilings.threads = info.threads;
     g_ceilings.bf16_matmul = n4j::cpu::cpu_context_of(b)->bf16_matmul && level >= n4j::cpu::SIMD_AVX512_BF16;
+    g_ceilings.f32_avx512 = level >= n4j::cpu::SIMD_AVX512_BF16;
 #if defined(N4J_BENCH_X86)
     struct peak_spec {
         const char* name;
@@ -415,7 +421,7 @@ int main(int argc, char** argv) {
         double* keep;
     } peaks[] = {
         {"vdpbf16ps zmm", real_avx512_bf16(), vdpbf16ps_loop, 16, 64, &g_ceilings.vdpbf16ps},
-        {"fma zmm (avx-512)", real_avx512f(), fma512_loop, 16, 32, nullptr},
+        {"fma zmm (avx-512)", real_avx512f(), fma512_loop, 16, 32, &g_ceilings.fma_avx512},
         {"fma ymm (avx2)", real_avx2_fma(), fma256_loop, 12, 16, &g_ceilings.fma_avx2},
     };
     for (const peak_spec& p : peaks) {
@@ -436,7 +442,9 @@ int main(int argc, char** argv) {
            g_ceilings.read_bytes_per_second * 1e-9, info.threads);
     printf("matmul: %s; fractions of the %s peak x threads and of the %d-thread read bandwidth\n",
            g_ceilings.bf16_matmul ? "bf16 dot products (fast)" : "f32 activations (exact)",
-           g_ceilings.bf16_matmul ? "vdpbf16ps (bf16/fp8 weights) or avx2 fma (f32)" : "avx2 fma", info.threads);
+           g_ceilings.bf16_matmul ? "vdpbf16ps (bf16/fp8 weights) or f32 fma (f32)"
+                                  : g_ceilings.f32_avx512 ? "avx-512 fma" : "avx2 fma",
+           info.threads);
     // N4J_BENCH_ONLY=matmul|scan|attention runs one family of lines (the peaks and bandwidth always run).
     const char* only = getenv("N4J_BENCH_ONLY");
     auto want = [only](const char* family) { return only == nullptr || *only == 0 || strcmp(only, family) == 0; };

@@ -11,6 +11,8 @@
 
 #include "test_common.h"
 
+#include "cpu/cpu_features.h"
+
 using namespace test;
 
 namespace {
@@ -67,6 +69,42 @@ void test_matmul(const backends& all) {
                          kTol);
     }
     print_stats("matmul", st);
+}
+
+/*
+ * Exact mode's prefill matmul at the AVX512-BF16 level (AVX-512 register tiles over the AVX2 form's panels) gives the
+ * AVX2 form's bits: the same products added in the same order, at twice the width. Where the CPU has AVX-512.
+ */
+void test_matmul_avx512_f32_equals_avx2() {
+    if (!n4j::cpu::cpu_has_avx512_bf16()) {
+        printf("  matmul avx512 f32 vs avx2: this CPU has no AVX512-BF16 level, skipped\n");
+        return;
+    }
+    n4j_backend* a2 = make_cpu_backend(2, false, n4j::cpu::SIMD_AVX2);
+    n4j_backend* a5 = make_cpu_backend(2, false, n4j::cpu::SIMD_AVX512_BF16);
+    rng r(12);
+    int cases = 0;
+    const int32_t shapes[][3] = {{16, 33, 17}, {17, 520, 150}, {40, 64, 64}, {300, 257, 47}, {33, 1000, 31}};
+    for (int32_t dtype : kWeightDtypes) {
+        for (auto& s : shapes) {
+            const int32_t rows = s[0], K = s[1], O = s[2];
+            weight_buffer w = make_random_weight(r, dtype, O, K, -1.0f, 1.0f, dtype == N4J_DTYPE_F8_E4M3 ? 0.37f : 1.0f);
+            const int64_t ld_x = K + 1, ld_y = O + 2;
+            const std::vector<float> x = r.vec(static_cast<size_t>(rows * ld_x));
+            const std::vector<float> y0 = r.vec(static_cast<size_t>(rows * ld_y));
+            for (int32_t epilogue = 0; epilogue <= 2; ++epilogue) {
+                std::vector<float> y2 = y0, y5 = y0;
+                CHECK_OK(n4j_matmul(a2, x.data(), ld_x, rows, &w.w, y2.data(), ld_y, epilogue));
+                CHECK_OK(n4j_matmul(a5, x.data(), ld_x, rows, &w.w, y5.data(), ld_y, epilogue));
+                CHECK(bitwise_equal(y2, y5), "matmul %s rows=%d K=%d O=%d epilogue=%d: the AVX-512 F32 tiles differ "
+                      "from the AVX2 form", dtype_label(dtype), rows, K, O, epilogue);
+                ++cases;
+            }
+        }
+    }
+    n4j_backend_destroy(a2);
+    n4j_backend_destroy(a5);
+    printf("  matmul avx512 f32 vs avx2: %d cases bitwise equal\n", cases);
 }
 
 /* ------------------------------------------------------- embedding, norms ---- */
@@ -513,5 +551,6 @@ int main() {
         clock_gettime(CLOCK_MONOTONIC, &t1);
         printf("    (%.2f s)\n", static_cast<double>(t1.tv_sec - t0.tv_sec) + 1e-9 * static_cast<double>(t1.tv_nsec - t0.tv_nsec));
     }
+    test_matmul_avx512_f32_equals_avx2();
     return finish("test_kernels");
 }

@@ -239,8 +239,17 @@ void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const
             const int32_t o1 = o0 + kPackedBlock < O ? o0 + kPackedBlock : O;
             const int32_t r0 = static_cast<int32_t>(t / col_blocks) * row_block;
             const int32_t r1 = r0 + row_block < rows ? r0 + row_block : rows;
-            avx2::matmul_rows_packed(xpack + static_cast<int64_t>(r0) * K, r1 - r0, w, o0, o1, y + r0 * ld_y, ld_y,
-                                     accumulate, static_cast<float*>(ctx->thread_scratch(thread)));
+#if defined(N4J_HAVE_AVX512BF16_KERNELS)
+            if (ctx->simd >= SIMD_AVX512_BF16) {  // the same panels with AVX-512 tiles (bitwise equal)
+                avx512f32::matmul_rows_packed(xpack + static_cast<int64_t>(r0) * K, r1 - r0, w, o0, o1,
+                                              y + r0 * ld_y, ld_y, accumulate,
+                                              static_cast<float*>(ctx->thread_scratch(thread)));
+            } else
+#endif
+            {
+                avx2::matmul_rows_packed(xpack + static_cast<int64_t>(r0) * K, r1 - r0, w, o0, o1, y + r0 * ld_y,
+                                         ld_y, accumulate, static_cast<float*>(ctx->thread_scratch(thread)));
+            }
             if (relu2) relu_squared_tile(y, ld_y, r0, r1, o0, o1);
         });
         return;

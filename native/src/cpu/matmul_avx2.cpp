@@ -277,6 +277,7 @@ void rows_dot(const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, i
 
 constexpr int kPanelRows = 16;  // weight rows per panel (two ymm registers)
 constexpr int kPanelK = 256;    // reduction block
+static_assert(kPanelRows == kPackedPanelRows && kPanelK == kPackedPanelK, "the panels avx512f32 reads");
 
 /* In-register transpose of an 8x8 block: r[i] holds row i on entry and column i on exit. */
 inline void transpose8(__m256 r[8]) {
@@ -504,6 +505,26 @@ void matmul_pack_x(const float* x, int64_t ld_x, int32_t rows, int64_t K, int32_
     for (int32_t r = row_begin; r < row_end; r += kTileRows) {
         const int n = rows - r < kTileRows ? rows - r : kTileRows;
         pack_rows(x + r * ld_x, ld_x, n, K, xpack + static_cast<int64_t>(r / kTileRows) * K * kTileRows);
+    }
+}
+
+void matmul_pack_panels(const n4j_weight* w, int32_t o_begin, int32_t o_end, int64_t k0, int kc, float* pack) {
+    const int n = o_end - o_begin;
+    const int panels = (n + kPanelRows - 1) / kPanelRows;
+    for (int p = 0; p < panels; ++p) {
+        const int valid = n - p * kPanelRows < kPanelRows ? n - p * kPanelRows : kPanelRows;
+        float* dst = pack + p * kPanelK * kPanelRows;
+        const int32_t o = o_begin + p * kPanelRows;
+        switch (w->dtype) {
+            case N4J_DTYPE_BF16:
+                pack_panel<N4J_DTYPE_BF16>(w->data, w->cols, o, valid, k0, kc, w->scale, dst);
+                break;
+            case N4J_DTYPE_F8_E4M3:
+                pack_panel<N4J_DTYPE_F8_E4M3>(w->data, w->cols, o, valid, k0, kc,
+                                              w->scale * decode_factor<N4J_DTYPE_F8_E4M3>(), dst);
+                break;
+            default: pack_panel<N4J_DTYPE_F32>(w->data, w->cols, o, valid, k0, kc, w->scale, dst); break;
+        }
     }
 }
 

@@ -117,8 +117,25 @@ void matmul_pack_x(const float* x, int64_t ld_x, int32_t rows, int64_t K, int32_
 size_t matmul_packed_scratch_floats(int32_t weight_rows);
 void matmul_rows_packed(const float* xpack, int32_t rows, const n4j_weight* w, int32_t o_begin, int32_t o_end,
                         float* y, int64_t ld_y, int32_t accumulate, float* pack);
+/* The packing step of matmul_rows_packed alone: the 16-row panels of weight rows [o_begin, o_end), columns
+ * [k0, k0 + kc) (kc <= kPackedPanelK), times the scale, into `pack`. */
+constexpr int kPackedPanelRows = 16;
+constexpr int kPackedPanelK = 256;
+void matmul_pack_panels(const n4j_weight* w, int32_t o_begin, int32_t o_end, int64_t k0, int kc, float* pack);
 
 }  // namespace avx2
+
+/*
+ * ---- matmul_f32_avx512bf16.cpp: the packed F32 form with AVX-512 register tiles (exact mode's prefill) ----
+ * The same activation tiles (avx2::matmul_pack_x) and weight panels (avx2::matmul_pack_panels) as
+ * avx2::matmul_rows_packed, multiplied by a 6 x 32 tile of 12 zmm accumulators (two panels at a time), each output's
+ * products added in the same order: the results are bitwise those of the AVX2 form, at twice its FMA width. Called
+ * at SIMD_AVX512_BF16; in a build without AVX-512 code generation (N4J_EMULATE_AVX512BF16) it is the AVX2 form.
+ */
+namespace avx512f32 {
+void matmul_rows_packed(const float* xpack, int32_t rows, const n4j_weight* w, int32_t o_begin, int32_t o_end,
+                        float* y, int64_t ld_y, int32_t accumulate, float* pack);
+}  // namespace avx512f32
 
 /*
  * ---- matmul_bf16dot.inc: BF16 dot-product matmul over BF16 / F8_E4M3 weights (see that file) ----
