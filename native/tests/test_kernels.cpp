@@ -7,7 +7,10 @@
  * The fast results must be within a few F32 roundings of the reference (relative to the largest reference value),
  * and the same SIMD level must give bit-identical results for every thread count.
  */
+#include <math.h>
 #include <time.h>
+
+#include <functional>
 
 #include "test_common.h"
 
@@ -538,6 +541,149 @@ void test_elementwise(const backends& all) {
 
 }  // namespace
 
+/* ---------------------------------------------------------- the task split ---- */
+
+/*
+ * Every op of a 9B decode step (batch 1) and of a 256-token prefill chunk, at the 9B's widths, on a 64-thread
+ * backend: each parallel run of the op must offer at least 64 tasks (so 32-64 cores all get work; a matmul's
+ * activation conversion of a decode's 1-4 rows and the gated norm of one row, a few microseconds of work, are
+ * exempt), and the results must be bitwise those of one thread. Matmuls keep the 9B's output widths (what the split follows) over a short
+ * reduction (K = 96), so the test stays fast. Both precisions' matmuls (exact, and fast with BF16 dot products where
+ * the CPU has them).
+ */
+void test_task_split() {
+    const int64_t kMinTasks = 64;
+    n4j_backend* one = make_cpu_backend(1, false, n4j::cpu::best_simd_level());
+    n4j_backend* many = make_cpu_backend(64, false, n4j::cpu::best_simd_level());
+    n4j::cpu::context* ctx_many = n4j::cpu::cpu_context_of(many);
+    rng r(77);
+    // what: 0 every parallel run must offer kMinTasks tasks; 1 the last one (a matmul's multiplication, after its
+    // activation conversion or packing, which for a decode's 1-4 rows is one short task); 2 a tiny op that may run
+    // on one thread
+    auto check_op = [&](const std::string& label, int what,
+                        const std::function<std::vector<float>(n4j_backend*)>& op) {
+        const std::vector<float> a = op(one);
+        ctx_many->workers().reset_splits();
+        const std::vector<float> b = op(many);
+        const auto sp = ctx_many->workers().splits();
+        printf("  split %-46s %3lld parallel runs, fewest tasks %5lld, last %6lld, most %6lld\n", label.c_str(),
+               static_cast<long long>(sp.runs), static_cast<long long>(sp.min_tasks),
+               static_cast<long long>(sp.last_tasks), static_cast<long long>(sp.max_tasks));
+        CHECK(bitwise_equal(a, b), "%s: 64 threads differ from 1 thread", label.c_str());
+        if (what == 2) return;
+        CHECK(sp.runs > 0, "%s: ran on one thread only (no parallel run)", label.c_str());
+        const int64_t gated = what == 1 ? sp.last_tasks : sp.min_tasks;
+        CHECK(gated >= kMinTasks, "%s: a parallel run of %lld tasks leaves 64 threads idle", label.c_str(),
+              static_cast<long long>(gated));
+    };
+    // the 9B's Linear output widths (in_proj, out_proj/down/o, up, q, k/v, lm_head)
+    const int32_t widths[][2] = {{22656, 96}, {4480, 96}, {15680, 96}, {5120, 96}, {1024, 96}, {131072, 96}};
+    for (bool fast : {false, true}) {
+        for (n4j_backend* b : {one, many}) n4j::cpu::cpu_context_of(b)->bf16_matmul = fast;
+        for (auto& wd : widths) {
+            const int32_t O = wd[0], K = wd[1];
+            weight_buffer w = make_random_weight(r, N4J_DTYPE_BF16, O, K, -1.0f, 1.0f);
+            for (int32_t rows : {1, 4, 256}) {
+                if (O == 131072 && rows > 4) continue;  // lm_head: only the last row's logits in prefill
+                const std::vector<float> x = r.vec(static_cast<size_t>(rows) * K);
+                check_op(fmt("matmul %s O=%d rows=%d", fast ? "fast" : "exact", O, rows), 1, [&](n4j_backend* b) {
+                    std::vector<float> y(static_cast<size_t>(rows) * O);
+                    CHECK_OK(n4j_matmul(b, x.data(), K, rows, &w.w, y.data(), O, 0));
+                    return y;
+                });
+            }
+        }
+    }
+    for (n4j_backend* b : {one, many}) n4j::cpu::cpu_context_of(b)->bf16_matmul = false;
+    // Mamba: conv1d over xBC (12288 channels), the SSD scan (128 heads x 80, 8 groups of 128, chunk 128) and the
+    // recurrent step, the gated norm (10240 in 8 groups)
+    {
+        const int32_t C = 12288, Kc = 4;
+        weight_buffer cw = make_random_weight(r, N4J_DTYPE_BF16, C, Kc, -1.0f, 1.0f);
+        weight_buffer cb = make_random_weight(r, N4J_DTYPE_BF16, C, 1, -1.0f, 1.0f);
+        for (int32_t T : {1, 256}) {
+            const std::vector<float> x = r.vec(static_cast<size_t>(T) * C);
+            const std::vector<float> state0 = r.vec(static_cast<size_t>(C) * Kc);
+            check_op(fmt("conv1d %s channels=%d T=%d", T == 1 ? "decode" : "prefill", C, T), 0, [&](n4j_backend* b) {
+                std::vector<float> out(static_cast<size_t>(T) * C), state = state0;
+                if (T == 1) {
+                    void* states[1] = {state.data()};
+                    CHECK_OK(n4j_conv1d_decode(b, 1, x.data(), C, C, &cw.w, &cb.w, states, 1, out.data(), C));
+                } else {
+                    CHECK_OK(n4j_conv1d_prefill(b, x.data(), C, T, C, &cw.w, &cb.w, state.data(), 1, out.data(), C));
+                }
+                out.insert(out.end(), state.begin(), state.end());
+                return out;
+            });
+        }
+        ssm_inputs in = make_ssm_inputs(r, 128, 80, 8, 128, 128, 256, N4J_DTYPE_F32);
+        check_op("ssd_chunk_scan 128x80 state 128 T=256", 0, [&](n4j_backend* b) {
+            std::vector<float> y(static_cast<size_t>(in.tokens * in.ld_y), 0.0f), state = in.state;
+            CHECK_OK(n4j_ssd_chunk_scan(b, &in.dims, in.tokens, in.x.data(), in.ld_x, in.B.data(), in.ld_B, in.C.data(),
+                                        in.ld_C, in.dt.data(), in.ld_dt, &in.dt_bias.w, &in.A_log.w, &in.D.w,
+                                        state.data(), y.data(), in.ld_y));
+            y.insert(y.end(), state.begin(), state.end());
+            return y;
+        });
+        check_op("ssm_decode 128x80 state 128 batch=1", 0, [&](n4j_backend* b) {
+            std::vector<float> y(static_cast<size_t>(in.ld_y), 0.0f), state = in.state;
+            float* states[1] = {state.data()};
+            CHECK_OK(n4j_ssm_decode(b, &in.dims, 1, in.x.data(), in.ld_x, in.B.data(), in.ld_B, in.C.data(), in.ld_C,
+                                    in.dt.data(), in.ld_dt, &in.dt_bias.w, &in.A_log.w, &in.D.w, states, y.data(),
+                                    in.ld_y));
+            y.insert(y.end(), state.begin(), state.end());
+            return y;
+        });
+        const int32_t D = 10240;
+        weight_buffer gw = make_random_weight(r, N4J_DTYPE_BF16, D, 1, 0.5f, 1.5f);
+        for (int32_t rows : {1, 256}) {
+            const std::vector<float> y = r.vec(static_cast<size_t>(rows) * D), z = r.vec(static_cast<size_t>(rows) * D);
+            check_op(fmt("gated_rmsnorm dim=%d groups=8 rows=%d", D, rows), rows == 1 ? 2 : 0, [&](n4j_backend* b) {
+                std::vector<float> out(static_cast<size_t>(rows) * D);
+                CHECK_OK(n4j_gated_rmsnorm(b, y.data(), D, z.data(), D, rows, D, 8, &gw.w, 1e-5f, out.data(), D));
+                return out;
+            });
+        }
+    }
+    // attention: 40 query heads on 8 KV heads of 128, bf16 cache; decode at 4096 and 32768 positions, prefill of 256
+    {
+        n4j_attn_dims dims = {40, 8, 128, 1.0f / sqrtf(128.0f)};
+        for (int32_t len : {4096, 32768}) {
+            kv_storage kv(r, 8, 128, 256, (len + 1 + 255) / 256, len, N4J_DTYPE_BF16);
+            const std::vector<float> q = r.vec(40 * 128), k = r.vec(8 * 128), v = r.vec(8 * 128);
+            check_op(fmt("attention_decode 40/8x128 length=%d", len), 0, [&](n4j_backend* b) {
+                std::vector<float> out(40 * 128);
+                CHECK_OK(n4j_attention_decode(b, &dims, 1, q.data(), 40 * 128, k.data(), 8 * 128, v.data(), 8 * 128,
+                                              &kv.cache, out.data(), 40 * 128));
+                return out;
+            });
+        }
+        const int32_t T = 256;
+        kv_storage kv(r, 8, 128, 256, 1, 0, N4J_DTYPE_BF16);
+        const std::vector<float> q = r.vec(static_cast<size_t>(T) * 40 * 128), k = r.vec(static_cast<size_t>(T) * 8 * 128),
+                                 v = r.vec(static_cast<size_t>(T) * 8 * 128);
+        check_op("attention_prefill 40/8x128 T=256", 0, [&](n4j_backend* b) {
+            std::vector<float> out(static_cast<size_t>(T) * 40 * 128);
+            CHECK_OK(n4j_attention_prefill(b, &dims, T, q.data(), 40 * 128, k.data(), 8 * 128, v.data(), 8 * 128,
+                                           &kv.cache, out.data(), 40 * 128));
+            return out;
+        });
+    }
+    // the residual stream's norm (4480) over a prefill chunk
+    {
+        const int32_t Dm = 4480, rows = 256;
+        weight_buffer nw = make_random_weight(r, N4J_DTYPE_BF16, Dm, 1, 0.5f, 1.5f);
+        const std::vector<float> x = r.vec(static_cast<size_t>(rows) * Dm);
+        check_op("rmsnorm dim=4480 rows=256", 0, [&](n4j_backend* b) {
+            std::vector<float> out(static_cast<size_t>(rows) * Dm);
+            CHECK_OK(n4j_rmsnorm(b, x.data(), Dm, rows, Dm, &nw.w, 1e-5f, out.data(), Dm));
+            return out;
+        });
+    }
+    n4j_backend_destroy(one);
+    n4j_backend_destroy(many);
+}
+
 int main() {
     backends all;
     printf("fast variants:");
@@ -552,5 +698,6 @@ int main() {
         printf("    (%.2f s)\n", static_cast<double>(t1.tv_sec - t0.tv_sec) + 1e-9 * static_cast<double>(t1.tv_nsec - t0.tv_nsec));
     }
     test_matmul_avx512_f32_equals_avx2();
+    test_task_split();
     return finish("test_kernels");
 }

@@ -14,8 +14,8 @@
  * maximum grows) over segments of up to 64 positions that never cross a cache block. A task is one KV head and a
  * tile of query tokens (all the query heads that share the KV head), so each K/V segment is converted from BF16
  * once and reused by every query row of the tile; tiles with more positions are handed out first. Decode splits
- * each sequence's positions into chunks instead (flash-decoding: 64 positions at least, 64 chunks at most, fixed by
- * the sequence's length), one task per (sequence, chunk) computing every head over rows read in memory order, and
+ * each sequence's positions into chunks instead (flash-decoding: 64 positions at least, 64 to 127 chunks from 4096
+ * positions on, fixed by the sequence's length), one task per (sequence, chunk) computing every head over rows read in memory order, and
  * merges the chunks' partial softmax states in order. The fast body (attention_fast.inc) is compiled for the baseline ISA and
  * for AVX2+FMA (attention_avx2.cpp); the launcher picks by the CPU.
  */
@@ -169,12 +169,13 @@ void attention_prefill_fast(context* ctx, const n4j_attn_dims* dims, int32_t tok
     }
 }
 
-/* Positions per decode chunk for a sequence that attends to `positions` positions: 64 at least, at most 64 chunks.
- * A function of the sequence alone, so results do not depend on the thread count or on the other sequences. */
+/* Positions per decode chunk for a sequence that attends to `positions` positions: a multiple of 64, at least 64, and
+ * small enough that 64 x 64 positions or more give at least 64 chunks (32-64 cores busy on one long sequence; at most
+ * 127 chunks). A function of the sequence alone, so results do not depend on the thread count or on the other
+ * sequences. */
 static int64_t decode_chunk_positions(int64_t positions) {
-    const int64_t max_chunks = 64, min_chunk = 64;
-    int64_t chunk = (positions + max_chunks - 1) / max_chunks;
-    chunk = (chunk + min_chunk - 1) / min_chunk * min_chunk;
+    const int64_t target_chunks = 64, min_chunk = 64;
+    const int64_t chunk = positions / target_chunks / min_chunk * min_chunk;
     return chunk < min_chunk ? min_chunk : chunk;
 }
 

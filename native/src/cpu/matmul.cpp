@@ -68,7 +68,12 @@ constexpr int32_t kPackedRowBlock = 258;
 // The same for the BF16 dot-product GEMM, whose panels are packed for up to this many rows (a 512-token chunk is one
 // block; its F32 partial sums, 64 floats a row, stay in L2).
 constexpr int32_t kBf16GemmRowBlock = 516;
-constexpr int32_t kPackXRows = 48;         // activation rows per packing task, packed form (a multiple of 6)
+constexpr int32_t kPackXRows = 6;          // activation rows per packing task, packed form (one 6-row tile)
+constexpr int32_t kConvertRows = 4;        // activation rows per BF16 conversion task
+// The task split aims at this many tasks per call (so 32-64 cores all get work on the 9B's narrowest outputs, the
+// 1024-wide k/v projections); it depends on the shapes only, never on the thread count.
+constexpr int64_t kTargetTasks = 64;
+constexpr int32_t kMinPackedRowBlock = 24;  // a weight panel is packed once per row block: not for fewer rows
 constexpr int32_t kPortableBlock = 8;      // weight rows per task, portable form
 constexpr int64_t kSerialWork = 1 << 15;   // below this many multiply-adds, skip the thread pool
 
@@ -78,6 +83,22 @@ int32_t equal_row_block(int32_t rows, int32_t max_block = kPackedRowBlock) {
     const int32_t blocks = (rows + max_block - 1) / max_block;
     const int32_t per_block = (rows + blocks - 1) / blocks;
     return (per_block + 5) / 6 * 6;
+}
+
+/* Row blocks of the packed forms: equal_row_block(rows, max_block), split further (down to kMinPackedRowBlock rows)
+ * until col_blocks x row blocks reaches kTargetTasks. Depends only on the shapes. */
+int32_t task_row_block(int32_t rows, int64_t col_blocks, int32_t max_block) {
+    const int64_t want = (kTargetTasks + col_blocks - 1) / col_blocks;
+    int64_t cap = (rows + want - 1) / want;
+    if (cap < kMinPackedRowBlock) cap = kMinPackedRowBlock;
+    return equal_row_block(rows, cap < max_block ? static_cast<int32_t>(cap) : max_block);
+}
+
+/* Weight rows per task of the decode forms: `widest`, halved (down to 8) until O gives kTargetTasks blocks. */
+int32_t decode_col_block(int32_t O, int32_t widest) {
+    int32_t block = widest;
+    while (block > 8 && (O + block - 1) / block < kTargetTasks) block /= 2;
+    return block;
 }
 
 /* relu^2 over y[r0, r1) x [o0, o1) (a task's finished output tile). */
@@ -131,16 +152,16 @@ void matmul_bf16dot(context* ctx, const bf16dot_kernels& k, const float* x, int6
     const int64_t work = static_cast<int64_t>(rows) * O * K;
     const int64_t ld_xb = bf16dot_ld(K);
     uint16_t* xb = static_cast<uint16_t*>(ctx->shared_scratch(sizeof(uint16_t) * static_cast<size_t>(rows * ld_xb)));
-    const int64_t convert_tasks = (rows + kBf16DotMaxRows - 1) / kBf16DotMaxRows;
+    const int64_t convert_tasks = (rows + kConvertRows - 1) / kConvertRows;
     run_tasks(ctx, convert_tasks, work, [&](int64_t t, int) {
-        const int32_t r0 = static_cast<int32_t>(t) * kBf16DotMaxRows;
-        k.convert_x(x, ld_x, r0, r0 + kBf16DotMaxRows < rows ? r0 + kBf16DotMaxRows : rows, K, xb);
+        const int32_t r0 = static_cast<int32_t>(t) * kConvertRows;
+        k.convert_x(x, ld_x, r0, r0 + kConvertRows < rows ? r0 + kConvertRows : rows, K, xb);
     });
     if (rows >= kMatmulPackedMinRows) {
         // Prefill: tasks of (64 weight rows) x (equal row blocks of up to kPackedRowBlock activation rows); each task
         // packs its weight panel once per block of the reduction and reuses it for all its activation rows.
         const int64_t col_blocks = (O + kBf16GemmPanelRows - 1) / kBf16GemmPanelRows;
-        const int32_t row_block = equal_row_block(rows, kBf16GemmRowBlock);
+        const int32_t row_block = task_row_block(rows, col_blocks, kBf16GemmRowBlock);
         const int64_t row_blocks = (rows + row_block - 1) / row_block;
         ctx->reserve_thread_scratch(bf16dot_gemm_scratch_bytes(row_block));
         run_tasks(ctx, col_blocks * row_blocks, work, [&](int64_t t, int thread) {
@@ -153,8 +174,8 @@ void matmul_bf16dot(context* ctx, const bf16dot_kernels& k, const float* x, int6
         });
         return;
     }
-    // Decode and batched decode: blocks of 32 weight rows (enough tasks for the threads on the smallest layers).
-    const int32_t col_block = 32;
+    // Decode and batched decode: blocks of 32 weight rows, fewer on narrow outputs (decode_col_block).
+    const int32_t col_block = decode_col_block(O, 32);
     const int64_t col_blocks = (O + col_block - 1) / col_block;
     run_tasks(ctx, col_blocks, work, [&](int64_t t, int) {
         const int32_t o0 = static_cast<int32_t>(t) * col_block;
@@ -211,10 +232,11 @@ void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const
             x_split = static_cast<float*>(ctx->shared_scratch(sizeof(float) * static_cast<size_t>(rows * K)));
             avx2::matmul_split_x_bf16(x, ld_x, rows, K, x_split);
         }
-        const int64_t blocks = (O + kDotBlock - 1) / kDotBlock;
+        const int32_t dot_block = decode_col_block(O, kDotBlock);
+        const int64_t blocks = (O + dot_block - 1) / dot_block;
         run_tasks(ctx, blocks, work, [&](int64_t b, int) {
-            const int32_t o0 = static_cast<int32_t>(b) * kDotBlock;
-            const int32_t o1 = o0 + kDotBlock < O ? o0 + kDotBlock : O;
+            const int32_t o0 = static_cast<int32_t>(b) * dot_block;
+            const int32_t o1 = o0 + dot_block < O ? o0 + dot_block : O;
             avx2::matmul_rows_dot(x, ld_x, x_split, rows, w, o0, o1, y, ld_y, accumulate);
             if (relu2) relu_squared_tile(y, ld_y, 0, rows, o0, o1);
         });
@@ -231,7 +253,7 @@ void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const
         const int64_t col_blocks = (O + kPackedBlock - 1) / kPackedBlock;
         // Row blocks of equal size (a multiple of 6, at most kPackedRowBlock): 300 rows are two blocks of 150, not
         // 258 + 42, whose second block would convert every weight panel for a sixth of the rows.
-        const int32_t row_block = equal_row_block(rows);
+        const int32_t row_block = task_row_block(rows, col_blocks, kPackedRowBlock);
         const int64_t row_blocks = (rows + row_block - 1) / row_block;
         ctx->reserve_thread_scratch(sizeof(float) * avx2::matmul_packed_scratch_floats(kPackedBlock));
         run_tasks(ctx, col_blocks * row_blocks, work, [&](int64_t t, int thread) {

@@ -66,9 +66,10 @@ static inline size_t ssd_scan_head_scratch_floats(int32_t L, int32_t P) {
     size_t attention_decode_scratch_bytes(int32_t heads, int32_t kv_heads, int32_t head_dim);                  \
     void attention_decode_chunk(const n4j_attn_dims* dims, const n4j_kv_cache* cache, const float* q,          \
                                 int64_t p_begin, int64_t p_end, float* part, void* scratch);                   \
-    /* ssd_chunk_scan_fast.inc: phase 1, C.B^T of one chunk of one group; phase 2, one head over a window. */ \
-    void ssd_scan_cb_chunk(const ssd_scan_args& args, int32_t g, int32_t c0, int32_t len, float* cb,           \
-                           float* bpack);                                                                      \
+    /* ssd_chunk_scan_fast.inc: phase 1, rows [t0, t1) of C.B^T of one chunk of one group; phase 2, one head   \
+     * over a window. */                                                                                       \
+    void ssd_scan_cb_chunk(const ssd_scan_args& args, int32_t g, int32_t c0, int32_t len, int32_t t0,          \
+                           int32_t t1, float* cb, float* bpack);                                               \
     void ssd_scan_head_window(const ssd_scan_args& args, int32_t h, int32_t first_chunk, int32_t n_chunks,     \
                               float* scratch);
 

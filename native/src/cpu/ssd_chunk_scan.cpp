@@ -163,22 +163,30 @@ void ssd_chunk_scan_fast(context* ctx, const n4j_ssm_dims* dims, int32_t tokens,
 
     for (int32_t first = 0; first < n_chunks; first += window) {
         const int32_t count = n_chunks - first < window ? n_chunks - first : window;
+        // Phase 1's tasks: (group, chunk, part of the chunk's rows); parts until there are 64 tasks (32-64 cores
+        // busy on the 9B's 8 groups), rows of at least 8. Depends only on the shapes.
+        int32_t parts = 1;
+        while (static_cast<int64_t>(G) * count * parts < 64 && L / (parts * 2) >= 8) parts *= 2;
+        const int32_t part_rows = (L + parts - 1) / parts;
         auto cb_task = [&](int64_t i, int) {
-            const int32_t g = static_cast<int32_t>(i / count);
-            const int32_t ci = static_cast<int32_t>(i % count);
+            const int32_t part = static_cast<int32_t>(i % parts);
+            const int64_t gc = i / parts;
+            const int32_t g = static_cast<int32_t>(gc / count);
+            const int32_t ci = static_cast<int32_t>(gc % count);
             const int32_t c0 = (first + ci) * L;
             const int32_t len = tokens - c0 < L ? tokens - c0 : L;
             const int64_t block = static_cast<int64_t>(g) * count + ci;
-            cb_chunk(args, g, c0, len, args.cb + block * cb_block, args.bpack + block * b_block);
+            cb_chunk(args, g, c0, len, part * part_rows, (part + 1) * part_rows, args.cb + block * cb_block,
+                     args.bpack + block * b_block);
         };
         auto head_task = [&](int64_t h, int thread) {
             head_window(args, static_cast<int32_t>(h), first, count, static_cast<float*>(ctx->thread_scratch(thread)));
         };
         if (serial) {
-            for (int64_t i = 0; i < static_cast<int64_t>(G) * count; ++i) cb_task(i, 0);
+            for (int64_t i = 0; i < static_cast<int64_t>(G) * count * parts; ++i) cb_task(i, 0);
             for (int64_t h = 0; h < H; ++h) head_task(h, 0);
         } else {
-            parallel_for(ctx->workers(), static_cast<int64_t>(G) * count, cb_task);
+            parallel_for(ctx->workers(), static_cast<int64_t>(G) * count * parts, cb_task);
             parallel_for(ctx->workers(), H, head_task);
         }
     }

@@ -111,6 +111,10 @@ void thread_pool::execute_tasks(int thread) {
 
 void thread_pool::run(int64_t n_tasks, pool_task_fn task, void* arg) {
     if (n_tasks <= 0) return;
+    splits_.min_tasks = splits_.runs == 0 || n_tasks < splits_.min_tasks ? n_tasks : splits_.min_tasks;
+    splits_.max_tasks = n_tasks > splits_.max_tasks ? n_tasks : splits_.max_tasks;
+    splits_.last_tasks = n_tasks;
+    ++splits_.runs;
     if (threads_ == 1 || n_tasks == 1) {
         for (int64_t i = 0; i < n_tasks; ++i) task(arg, i, 0);
         return;

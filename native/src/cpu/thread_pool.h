@@ -33,12 +33,24 @@ public:
     int size() const { return threads_; }
     void run(int64_t n_tasks, pool_task_fn task, void* arg);
 
+    /* How work was split since the last reset (tests of the task split): parallel runs and their fewest and most
+     * tasks. Updated by the driving thread only. */
+    struct split_stats {
+        int64_t runs = 0;
+        int64_t min_tasks = 0;
+        int64_t max_tasks = 0;
+        int64_t last_tasks = 0;
+    };
+    const split_stats& splits() const { return splits_; }
+    void reset_splits() { splits_ = split_stats(); }
+
 private:
     void worker_main(int thread);
     void execute_tasks(int thread);
 
     int threads_;
     std::vector<std::thread> workers_;
+    split_stats splits_;
 
     // The current job.
     pool_task_fn task_ = nullptr;
