@@ -17,20 +17,6 @@ namespace cuda {
 
 namespace {
 
-__device__ __forceinline__ float f16_bits_to_f32(uint32_t h) {
-    const uint32_t sign = (h & 0x8000u) << 16;
-    const uint32_t exponent = (h >> 10) & 0x1fu;
-    const uint32_t mantissa = h & 0x3ffu;
-    if (exponent == 0) {
-        const float magnitude = static_cast<float>(mantissa) * 5.9604644775390625e-8f;
-        return __uint_as_float(__float_as_uint(magnitude) | sign);
-    }
-    if (exponent == 31) {
-        return __uint_as_float(sign | 0x7f800000u | (mantissa != 0 ? 0x00400000u : 0u) | (mantissa << 13));
-    }
-    return __uint_as_float(sign | ((exponent + 112u) << 23) | (mantissa << 13));
-}
-
 __device__ __forceinline__ uint32_t f32_to_bf16_bits(float f) {
     uint32_t u = __float_as_uint(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) return ((u >> 16) | 0x0040u) & 0xffffu;

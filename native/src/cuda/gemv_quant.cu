@@ -27,20 +27,6 @@ namespace {
 constexpr int kQuantWarps = 8;  // output features per 256-thread block
 constexpr int kQ4Record = 20;   // bytes per super-block record: F16 d, F16 dmin, u8 sc[8], u8 m[8]
 
-/* IEEE half -> float from the bits (exact; subnormals, infinities and NaN included). */
-__device__ __forceinline__ float f16_bits_to_f32(uint32_t h) {
-    const uint32_t sign = (h & 0x8000u) << 16;
-    const uint32_t exp = (h >> 10) & 0x1fu;
-    const uint32_t man = h & 0x3ffu;
-    if (exp == 0) {
-        // subnormal or zero: man * 2^-24
-        const float v = static_cast<float>(man) * 5.9604644775390625e-8f;
-        return sign ? -v : v;
-    }
-    if (exp == 31) return __uint_as_float(sign | 0x7f800000u | (man << 13));
-    return __uint_as_float(sign | ((exp + 112u) << 23) | (man << 13));
-}
-
 __device__ __forceinline__ uint32_t load_u16(const uint8_t* p) {
     return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8);
 }

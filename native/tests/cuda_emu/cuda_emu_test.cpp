@@ -1295,10 +1295,13 @@ const char* epilogue_name(int e) { return e == N4J_MATMUL_STORE ? "store" : e ==
 
 /* One n4j_matmul on both sides: x [rows][ld_x], y [rows + 1][ld_y] (the spare row and the columns past n must stay
  * untouched), random y inside when accumulating. */
-void matmul_case(op_stat& st, rng& r, int wdtype, int rows, int n, int k, int64_t ld_x, int64_t ld_y, int epilogue,
-                 bool no_mma = false) {
+/* n4j_matmul with `w` on the emulator against the CPU reference with `ref_w` (the same weight, or its dequantized
+ * F32 values) on random x [rows][ld_x]; y [rows + 1][ld_y]: the spare row and the columns past n must stay untouched,
+ * random y inside when accumulating. */
+void matmul_compare(op_stat& st, rng& r, const std::string& label, const n4j_weight& w, const n4j_weight& ref_w,
+                    int rows, int64_t ld_x, int64_t ld_y, int epilogue, bool no_mma) {
+    const int n = w.rows;
     const std::vector<float> x = round_act(r.vec(static_cast<size_t>(rows) * ld_x, -1.0f, 1.0f));
-    host_weight w = make_weight(r, wdtype, n, k, -1.0f, 1.0f);
     std::vector<float> y0(static_cast<size_t>(rows + 1) * ld_y, kSentinel);
     if (epilogue == N4J_MATMUL_ACCUMULATE) {
         const std::vector<float> init = round_act(r.vec(static_cast<size_t>(rows) * ld_y, -2.0f, 2.0f));
@@ -1306,19 +1309,25 @@ void matmul_case(op_stat& st, rng& r, int wdtype, int rows, int n, int k, int64_
             for (int o = 0; o < n; ++o) y0[i * ld_y + o] = init[i * ld_y + o];
     }
     std::vector<float> ref = y0;
-    REF_OK(n4j_matmul(g_ref, x.data(), ld_x, rows, &w.w, ref.data(), ld_y, epilogue));
+    REF_OK(n4j_matmul(g_ref, x.data(), ld_x, rows, &ref_w, ref.data(), ld_y, epilogue));
     context* ctx = new_ctx();
     ctx->no_mma = no_mma;
     dev_buf xb(g_act, x), yb(g_act, y0);
-    EMU_OK(*ctx, n4j::cuda::op_matmul(ctx, xb.p(), ld_x, rows, &w.w, yb.p(), ld_y, epilogue));
+    EMU_OK(*ctx, n4j::cuda::op_matmul(ctx, xb.p(), ld_x, rows, &w, yb.p(), ld_y, epilogue));
     delete ctx;
+    const std::vector<float> got = yb.get();
+    check_untouched(label, got, rows, ld_y, n);
+    compare(st, label, columns(ref, rows, ld_y, n), columns(got, rows, ld_y, n), tol());
+}
+
+void matmul_case(op_stat& st, rng& r, int wdtype, int rows, int n, int k, int64_t ld_x, int64_t ld_y, int epilogue,
+                 bool no_mma = false) {
+    host_weight w = make_weight(r, wdtype, n, k, -1.0f, 1.0f);
     const char* path = rows <= 8 ? "gemv" : (wdtype == N4J_DTYPE_F32 || no_mma) ? "gemm_simt" : "gemm_mma";
     const std::string label = fmt("matmul %s w=%s rows=%d n=%d k=%d ld_x=%lld ld_y=%lld %s", path, dtype_name(wdtype),
                                   rows, n, k, static_cast<long long>(ld_x), static_cast<long long>(ld_y),
                                   epilogue_name(epilogue));
-    const std::vector<float> got = yb.get();
-    check_untouched(label, got, rows, ld_y, n);
-    compare(st, label, columns(ref, rows, ld_y, n), columns(got, rows, ld_y, n), tol());
+    matmul_compare(st, r, label, w.w, w.w, rows, ld_x, ld_y, epilogue, no_mma);
 }
 
 void test_matmul(op_stat& st) {
@@ -1445,29 +1454,13 @@ quant_weight make_quant_weight(rng& r, int dtype, int n, int k) {
 /* One n4j_matmul with a Q8 / Q4 weight on the emulator against the CPU reference on its dequantized F32 values. */
 void matmul_quant_case(op_stat& st, rng& r, int qdtype, int rows, int n, int k, int64_t ld_x, int64_t ld_y,
                        int epilogue, bool no_mma = false) {
-    const std::vector<float> x = round_act(r.vec(static_cast<size_t>(rows) * ld_x, -1.0f, 1.0f));
     quant_weight q = make_quant_weight(r, qdtype, n, k);
-    std::vector<float> y0(static_cast<size_t>(rows + 1) * ld_y, kSentinel);
-    if (epilogue == N4J_MATMUL_ACCUMULATE) {
-        const std::vector<float> init = round_act(r.vec(static_cast<size_t>(rows) * ld_y, -2.0f, 2.0f));
-        for (int i = 0; i < rows; ++i)
-            for (int o = 0; o < n; ++o) y0[i * ld_y + o] = init[i * ld_y + o];
-    }
-    std::vector<float> ref = y0;
-    REF_OK(n4j_matmul(g_ref, x.data(), ld_x, rows, &q.f32.w, ref.data(), ld_y, epilogue));
-    context* ctx = new_ctx();
-    ctx->no_mma = no_mma;
-    dev_buf xb(g_act, x), yb(g_act, y0);
-    EMU_OK(*ctx, n4j::cuda::op_matmul(ctx, xb.p(), ld_x, rows, &q.w, yb.p(), ld_y, epilogue));
-    delete ctx;
     const char* path = rows <= n4j::cuda::kQuantGemvMaxRows ? "gemv" : "dequantize+gemm";
     const std::string label = fmt("matmul %s w=%s rows=%d n=%d k=%d ld_x=%lld ld_y=%lld %s%s", path,
                                   qdtype == N4J_DTYPE_Q8 ? "q8" : "q4", rows, n, k, static_cast<long long>(ld_x),
                                   static_cast<long long>(ld_y), epilogue_name(epilogue), no_mma ? " no_mma" : "");
-    const std::vector<float> got = yb.get();
-    check_untouched(label, got, rows, ld_y, n);
-    // BF16 activations past 64 rows: the weight is rounded to BF16 for the tensor-core GEMM (bf16 tolerance)
-    compare(st, label, columns(ref, rows, ld_y, n), columns(got, rows, ld_y, n), tol());
+    // BF16 activations past 64 rows: the weight is rounded to BF16 for the tensor-core GEMM (within tol())
+    matmul_compare(st, r, label, q.w, q.f32.w, rows, ld_x, ld_y, epilogue, no_mma);
 }
 
 void test_matmul_quant(op_stat& st) {
