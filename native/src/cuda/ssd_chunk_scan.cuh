@@ -64,8 +64,8 @@ struct ssd_params {
     float* cs;       // [heads][n_chunks * L]  high part of the cumsum
     float* cs_lo;    // [heads][n_chunks * L]  low part (cs + cs_lo is the fp64 cumsum to ~1e-14)
     float* cb;       // [groups][n_chunks][L][L]
-    float* states;   // [n_chunks][heads][head_dim][state_dim]
-    bf16* hprev;     // tensor-core path: [n_chunks][heads][head_dim][state_dim] bf16 in the memory of `states`
+    float* states;   // SIMT path: [n_chunks][heads][head_dim][state_dim]
+    bf16* hprev;     // tensor-core path instead: [n_chunks][heads][head_dim][state_dim], the state entering each chunk
 };
 
 namespace ssd {
