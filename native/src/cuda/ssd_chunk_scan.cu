@@ -165,7 +165,11 @@ int32_t op_ssd_chunk_scan(void* vctx, const n4j_ssm_dims* dims, int32_t tokens, 
     }
 
     const int64_t total_chunks = ceil_div(tokens, L);
-    const int64_t state_bytes = static_cast<int64_t>(H) * P * N * static_cast<int64_t>(sizeof(float));
+    // Tensor cores for C.B, the chunk states and the chunk output when the activations are BF16 (ssd_chunk_mma.cuh);
+    // F32 activations (their 1e-4 criterion) and N4J_CUDA_NO_MMA keep the fp32 SIMT kernels. The per-chunk states
+    // in scratch are fp32 on the SIMT path and bf16 (the Hprev copies kernel 5 reads) on the tensor-core path.
+    const bool mma = ctx->act_bf16() && !ctx->no_mma;
+    const int64_t state_bytes = static_cast<int64_t>(H) * P * N * (mma ? 2 : 4);
     int64_t seg_chunks = ctx->ssd_segment_bytes / (state_bytes > 0 ? state_bytes : 1);
     if (seg_chunks < 1) seg_chunks = 1;
     if (seg_chunks > 4096) seg_chunks = 4096;
@@ -194,11 +198,20 @@ int32_t op_ssd_chunk_scan(void* vctx, const n4j_ssm_dims* dims, int32_t tokens, 
     a.D = make_weight_ref(D);
     a.state = ssm_state;
     a.act_bf16 = ctx->act_bf16() ? 1 : 0;
+    a.vec_x = host_aligned16(x) && ld_x % 8 == 0 && P % 8 == 0;
+    a.vec_B = host_aligned16(B) && ld_B % 8 == 0 && N % 8 == 0;
+    a.vec_C = host_aligned16(C) && ld_C % 8 == 0 && N % 8 == 0;
     a.dtp = carve<float>(&cursor, H * per_head);
     a.cs = carve<float>(&cursor, H * per_head);
     a.cs_lo = carve<float>(&cursor, H * per_head);
     a.cb = carve<float>(&cursor, static_cast<size_t>(G) * seg_chunks * L * L);
-    a.states = carve<float>(&cursor, static_cast<size_t>(seg_chunks) * H * P * N);
+    if (mma) {
+        a.states = nullptr;
+        a.hprev = carve<bf16>(&cursor, static_cast<size_t>(seg_chunks) * H * P * N);
+    } else {
+        a.states = carve<float>(&cursor, static_cast<size_t>(seg_chunks) * H * P * N);
+        a.hprev = nullptr;
+    }
 
     const int64_t elem = ctx->act_bf16() ? 2 : 4;
     for (int64_t first = 0; first < total_chunks; first += seg_chunks) {
@@ -215,15 +228,21 @@ int32_t op_ssd_chunk_scan(void* vctx, const n4j_ssm_dims* dims, int32_t tokens, 
         const dim3 cum_block(kWarp, 4);
         ssd_cumsum_kernel<<<dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(ceil_div(H, 4))), cum_block, 0,
                             ctx->stream>>>(a);
-        const int tiles = static_cast<int>(ceil_div(L, kCbTile));
-        ssd_cb_kernel<<<dim3(static_cast<unsigned>(tiles * tiles), static_cast<unsigned>(chunks),
-                             static_cast<unsigned>(G)),
-                        256, 0, ctx->stream>>>(a);
-        ssd::chunk_state(a, ctx->stream);
-        ssd_state_pass_kernel<<<dim3(static_cast<unsigned>(ceil_div(static_cast<int64_t>(P) * N, 256)),
-                                     static_cast<unsigned>(H)),
-                                256, 0, ctx->stream>>>(a);
-        ssd::chunk_output(a, ctx->stream);
+        if (mma) {
+            ssd::cb_mma(a, ctx->stream);
+            ssd::state_scan_mma(a, ctx->stream);
+            ssd::chunk_output_mma(a, ctx->stream);
+        } else {
+            const int tiles = static_cast<int>(ceil_div(L, kCbTile));
+            ssd_cb_kernel<<<dim3(static_cast<unsigned>(tiles * tiles), static_cast<unsigned>(chunks),
+                                 static_cast<unsigned>(G)),
+                            256, 0, ctx->stream>>>(a);
+            ssd::chunk_state(a, ctx->stream);
+            ssd_state_pass_kernel<<<dim3(static_cast<unsigned>(ceil_div(static_cast<int64_t>(P) * N, 256)),
+                                         static_cast<unsigned>(H)),
+                                    256, 0, ctx->stream>>>(a);
+            ssd::chunk_output(a, ctx->stream);
+        }
         rc = ctx->check_launch(where);
         if (rc != N4J_OK) return rc;
     }

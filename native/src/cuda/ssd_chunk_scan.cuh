@@ -26,6 +26,8 @@
  * (the final state of one segment is the initial state of the next) so the scratch for chunk states stays below
  * ~128 MiB (env N4J_SSD_SEGMENT_BYTES changes the budget; the tests use it to exercise several segments).
  * Work per 9B layer at 8192 tokens: ~27 GFMA (~2 ms at 25 TFLOP/s effective fp32).
+ * With BF16 activations (and not N4J_CUDA_NO_MMA) kernels 2-5 are replaced by their tensor-core versions in
+ * ssd_chunk_mma.cuh (2, 3+4 fused into one state scan, 5); the list above is then the F32 activation path.
  */
 #ifndef N4J_CUDA_SSD_CHUNK_SCAN_CUH
 #define N4J_CUDA_SSD_CHUNK_SCAN_CUH
@@ -54,12 +56,16 @@ struct ssd_params {
     void* y;
     int64_t ld_y;
     int act_bf16;
+    // tensor-core path (ssd_chunk_mma.cuh): 16-byte loads allowed for x / B / C rows (base 16-byte aligned,
+    // ld and the row's width multiples of 8 elements)
+    int vec_x, vec_B, vec_C;
     // scratch
     float* dtp;      // [heads][n_chunks * L]
     float* cs;       // [heads][n_chunks * L]  high part of the cumsum
     float* cs_lo;    // [heads][n_chunks * L]  low part (cs + cs_lo is the fp64 cumsum to ~1e-14)
     float* cb;       // [groups][n_chunks][L][L]
-    float* states;   // [n_chunks][heads][head_dim][state_dim]
+    float* states;   // SIMT path: [n_chunks][heads][head_dim][state_dim]
+    bf16* hprev;     // tensor-core path instead: [n_chunks][heads][head_dim][state_dim], the state entering each chunk
 };
 
 namespace ssd {
@@ -316,6 +322,12 @@ void launch_chunk_output(const ssd_params& a, cudaStream_t stream) {
 /* Instantiated in ssd_chunk_state.cu / ssd_chunk_output.cu. */
 void chunk_state(const ssd_params& a, cudaStream_t stream);
 void chunk_output(const ssd_params& a, cudaStream_t stream);
+
+/* The tensor-core versions (BF16 activations; ssd_chunk_mma.cuh, ssd_chunk_mma.cu): kernel 2, kernels 3 and 4 in
+ * one (the state scan), kernel 5. */
+void cb_mma(const ssd_params& a, cudaStream_t stream);
+void state_scan_mma(const ssd_params& a, cudaStream_t stream);
+void chunk_output_mma(const ssd_params& a, cudaStream_t stream);
 
 }  // namespace ssd
 

@@ -15,6 +15,7 @@
  *   ldmatrix / mma.sync models (tensor_core.h)      on their own: random products, PTX figure entries, rule aborts
  *   cp.async model (emu.h)                          on its own: data only after the wait (and a barrier), zero fill
  *   ssd_cumsum, ssd_cb, ssd_chunk_state<PJ 2,3,5,8>, ssd_state_pass, ssd_chunk_output<PJ>  n4j_ssd_chunk_scan
+ *   ssd_cb_mma, ssd_chunk_state_mma<PJ 2,3,4,5,8>, ssd_chunk_output_mma<PJ>  the same with BF16 activations
  *   ssm_recurrent_kernel                            n4j_ssm_scan_sequential, n4j_ssm_decode (batch 1 and 3)
  *   conv1d_prefill / conv1d_state_update / decode   n4j_conv1d_prefill (two calls), n4j_conv1d_decode
  *   gated_rmsnorm_kernel                            n4j_gated_rmsnorm (128 and 256 threads, in place over y / z)
@@ -29,8 +30,9 @@
  * plus the shadow conversions (bf16 rounding, e4m3 decoding) against n4j_convert. At the end a coverage table lists
  * every __global__ kernel found in the source directory with its launches and tests; one never launched fails.
  * Shapes (Mamba): the tiny golden model (6 heads x 20, 2 groups, state 16, chunk 16), the 9B head (4 x 80, state 128,
- * chunk 128, 1 and 2 groups), head dims 40 / 128 / 130 (two p-tiles); T in {1, 15, 16, 17, 37, 130}, a prefill split
- * over two calls with the state carried, several SSD segments, extreme decay; conv K=4 with T < K-1 and K in {1,2,8}.
+ * chunk 128, 1 and 2 groups), head dims 40 / 64 / 128 / 130 (two p-tiles), chunks 8..256, rows 16-byte aligned or
+ * not; T in {1, 15, 16, 17, 37, 129, 130, 257, 300, 513, 600}, a prefill split over two calls with the state carried,
+ * several SSD segments, extreme decay, N4J_CUDA_NO_MMA; conv K=4 with T < K-1 and K in {1,2,8}.
  * The other tests' shapes are printed with the coverage table (test_shapes below).
  *
  * What it cannot check (see emu.h): the cuBLASLt path (a library call) and the plug-in's host side (backend.cu,
@@ -392,10 +394,12 @@ void test_conversions(op_stat& st) {
 
 struct ssm_case {
     int heads, head_dim, groups, state_dim, chunk;
+    int pad = 3;  // ld of the x | B | C matrix = its width + pad (3: rows not 16-byte aligned; 0: aligned, vector loads)
 };
 
 std::string case_name(const ssm_case& c) {
-    return fmt("H=%d P=%d G=%d N=%d L=%d", c.heads, c.head_dim, c.groups, c.state_dim, c.chunk);
+    return fmt("H=%d P=%d G=%d N=%d L=%d%s", c.heads, c.head_dim, c.groups, c.state_dim, c.chunk,
+               c.pad == 0 ? " aligned" : "");
 }
 
 /* x | B | C columns of one matrix (ld = conv width + 3), dt elsewhere, as cuda_backend_test lays them out. */
@@ -408,7 +412,7 @@ struct ssm_inputs {
 ssm_inputs make_ssm_inputs(rng& r, const ssm_case& c, int rows, int decay = 0) {
     ssm_inputs in;
     const int64_t d_inner = static_cast<int64_t>(c.heads) * c.head_dim;
-    in.ld_xbc = d_inner + 2 * c.groups * c.state_dim + 3;
+    in.ld_xbc = d_inner + 2 * c.groups * c.state_dim + c.pad;
     in.ld_dt = c.heads + 5;
     in.xbc = round_act(r.vec(rows * in.ld_xbc, -1.0f, 1.0f));
     const float dlo = decay == 1 ? 0.0f : decay == 2 ? -9.0f : -3.0f, dhi = decay == 1 ? 3.0f : decay == 2 ? -6.0f : 1.0f;
@@ -441,7 +445,7 @@ enum scan_kind { SCAN_CHUNKED, SCAN_SEQUENTIAL };
 
 /* The emulated scan, as `splits` consecutive calls (token counts) carrying the state; y then the final state. */
 std::vector<float> emu_scan(scan_kind kind, const ssm_case& c, const std::vector<int>& splits, const ssm_inputs& in,
-                            const std::string& label, int64_t segment_bytes = 0) {
+                            const std::string& label, int64_t segment_bytes = 0, bool no_mma = false) {
     n4j_ssm_dims dims = {c.heads, c.head_dim, c.groups, c.state_dim, c.chunk, 0};
     const int64_t d_inner = static_cast<int64_t>(c.heads) * c.head_dim, gs = static_cast<int64_t>(c.groups) * c.state_dim;
     int tokens = 0;
@@ -449,6 +453,7 @@ std::vector<float> emu_scan(scan_kind kind, const ssm_case& c, const std::vector
     const int64_t ld_y = d_inner + 1;
     context* ctx = new_ctx();
     if (segment_bytes > 0) ctx->ssd_segment_bytes = segment_bytes;
+    ctx->no_mma = no_mma;
     dev_buf xb(g_act, in.xbc), dtb(g_act, in.dt), sb(N4J_DTYPE_F32, in.state);
     dev_buf yb(g_act, std::vector<float>((tokens + 1) * ld_y, kSentinel));  // a spare row: must stay untouched
     int off = 0;
@@ -502,6 +507,12 @@ void test_ssm_scans(op_stat& st) {
         {{2, 128, 1, 32, 64}, {1, 130}, false},                  // PJ 8, chunk 64 (one cb tile)
         {{3, 130, 3, 20, 8}, {37}, false},                       // two p-tiles, one head per group, chunk 8
         {{128, 80, 8, 128, 128}, {130}, false},                  // a whole 9B Mamba layer
+        // aligned rows (16-byte loads in the tensor-core kernels), chunk 128 and 256, head_dim 80 and 64
+        {{4, 80, 2, 128, 128, 0}, {1, 37, 300}, false},          // 9B head: 3 chunks, the last partial
+        {{4, 80, 2, 128, 256, 0}, {1, 257, 600}, false},         // chunk 256 (4 CB tiles per side)
+        {{4, 64, 1, 128, 128, 0}, {1, 129, 300}, false},         // head_dim 64 (PJ 4 on tensor cores)
+        {{4, 64, 2, 128, 256, 0}, {513}, false},
+        {{2, 64, 1, 64, 256}, {300}, false},                     // head_dim 64, state 64, unaligned rows
     };
     for (const scan_set& s : sets) {
         for (int tokens : s.tokens) {
@@ -537,6 +548,11 @@ void test_ssm_edges(op_stat& st) {
         {{6, 20, 2, 16, 16}, {70}, 0, 2},        // almost none
         {{4, 80, 2, 128, 128}, {150}, 0, 1},
         {{4, 80, 2, 128, 128}, {150}, 0, 2},
+        // continuing a prefill (the state of the first call non-zero and carried) on the 9B head, chunk 256 / 64
+        {{4, 80, 2, 128, 256, 0}, {100, 213}, 0, 0},
+        {{4, 64, 1, 128, 256, 0}, {256, 45}, 0, 0},
+        {{4, 80, 2, 128, 128, 0}, {129, 70}, 0, 1},
+        {{4, 80, 2, 128, 128, 0}, {300}, 100000, 0},  // segments of 1 chunk (chunk states 163840 / 81920 bytes)
     };
     for (const split_case& e : cases) {
         int tokens = 0;
@@ -555,6 +571,17 @@ void test_ssm_edges(op_stat& st) {
             const std::string sname = fmt("ssm_scan_sequential %s T=%s", case_name(e.c).c_str(), parts.c_str());
             compare_scan(st, sname, ref, emu_scan(SCAN_SEQUENTIAL, e.c, e.splits, in, sname),
                          static_cast<size_t>(tokens) * e.c.heads * e.c.head_dim);
+        }
+    }
+    // N4J_CUDA_NO_MMA: the fp32 SIMT kernels with BF16 activations (this pass otherwise runs the tensor-core ones).
+    if (g_act == N4J_DTYPE_BF16) {
+        for (const ssm_case& c : {ssm_case{4, 80, 2, 128, 128, 0}, ssm_case{4, 64, 1, 128, 256, 0}}) {
+            const int tokens = 150;
+            ssm_inputs in = make_ssm_inputs(r, c, tokens);
+            const std::vector<float> ref = ref_scan(c, tokens, in);
+            const std::string name = fmt("ssd_chunk_scan %s T=%d no_mma", case_name(c).c_str(), tokens);
+            compare_scan(st, name, ref, emu_scan(SCAN_CHUNKED, c, {tokens}, in, name, 0, true),
+                         static_cast<size_t>(tokens) * c.heads * c.head_dim);
         }
     }
 }
