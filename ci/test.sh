@@ -38,14 +38,22 @@ fi
 
 # The GPU-tagged JUnit tests run too, on the emulated CUDA plug-in built by CTest's build above (java/core's
 # cuda-emulated profile: a second surefire run with only the gpu tag, which must not skip).
+# They run a second time with the prefill GEMMs through the cuBLASLt glue and the emulator's stand-in libcublasLt
+# (java/core's cuda-emulated-cublaslt profile: N4J_CUDA_GEMM=cublaslt).
 emulated_plugin="$PWD/build/native/libnemotron4j_cuda_emu.so"
+cublaslt_standin="$PWD/build/native/libcublasLt_standin.so"
 maven_emulated=()
 if [ -f "$emulated_plugin" ]; then
   maven_emulated=("-Dn4j.cuda.emulated=$emulated_plugin")
+  if [ -f "$cublaslt_standin" ]; then
+    maven_emulated+=("-Dn4j.cublaslt.standin=$cublaslt_standin")
+  else
+    echo "WARNING: $cublaslt_standin is missing: the GPU-tagged JUnit tests will not run through cuBLASLt" >&2
+  fi
 else
   echo "WARNING: $emulated_plugin is missing: the GPU-tagged JUnit tests will not run" >&2
 fi
-echo "== Maven: build + JUnit (GPU-tagged tests on the emulated CUDA plug-in)"
+echo "== Maven: build + JUnit (GPU-tagged tests on the emulated CUDA plug-in, own GEMMs and through cuBLASLt)"
 mvn -B -ntp -Dstyle.color=never install "${maven_emulated[@]}" "$@"
 
 # A user's Maven project (examples/hello) against the artifacts just installed: it imports the BOM, depends on

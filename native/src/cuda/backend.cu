@@ -14,7 +14,9 @@
  *
  * Environment, read when a backend is created:
  *   N4J_CUDA_NO_MMA=1         CUDA-core GEMM and attention only (exact fp32; to tell a tensor-core bug from others)
- *   N4J_CUBLASLT=1            BF16 x BF16 prefill GEMMs through cuBLASLt (builds with N4J_HAVE_CUBLASLT only)
+ *   N4J_CUDA_GEMM=auto|own|cublaslt  prefill GEMMs (BF16 x BF16) through cuBLASLt where libcublasLt loads (auto,
+ *                             the default), never (own), or required (cublaslt: creation fails without it); see
+ *                             gemm_cublaslt.cu, which also reads N4J_CUBLASLT_LIBRARY (the library's path)
  *   N4J_SSD_SEGMENT_BYTES=n   scratch budget for SSD chunk states per segment (default 128 MiB)
  *   N4J_CUDA_GRAPHS=0         decode steps (n4j_step_begin / _end) run eagerly instead of as CUDA graphs
  * N4J_FLAG_REFERENCE_KERNELS has no effect on CUDA (the CPU backend is the reference).

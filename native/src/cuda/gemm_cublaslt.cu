@@ -1,33 +1,226 @@
 /*
- * gemm_cublaslt.cu: optional prefill GEMM through cuBLASLt, for BF16 activations x BF16 weights only.
+ * gemm_cublaslt.cu: prefill GEMMs through cuBLASLt, loaded at run time.
  *
- * Compiled in only when the build defines N4J_HAVE_CUBLASLT (CMake finds CUDA::cublasLt) and selected at run time
- * with the environment variable N4J_CUBLASLT=1 (read when a backend is created); the library never requires it.
- * Row-major y[M, N] = x[M, K] W[N, K]^T, seen column-major by cuBLASLt, is D (N x M, ld_y) = A^T B with
- * A = W as a K x N column-major matrix (ld K) and B = x as a K x M column-major matrix (ld_x). alpha = W.scale, beta = accumulate; fp32 compute (CUBLAS_COMPUTE_32F), bf16 in/out. The workspace is
- * the context's scratch (32 MiB). Without N4J_HAVE_CUBLASLT the three entry points report "not built".
+ * The library. libcublasLt is not linked: the plug-in declares the few types and entry points it calls
+ * (cublaslt_api.h, from NVIDIA's documentation) and dlopen()s the library once per process, the first time a
+ * backend wants it: $N4J_CUBLASLT_LIBRARY when set (only that path), else libcublasLt.so.13, libcublasLt.so.12,
+ * libcublasLt.so. So the path always compiles, and runs wherever the library exists. In the emulated plug-in
+ * (N4J_CUDA_EMU_RUNTIME) the library must be the emulator's stand-in (native/tests/cuda_emu/cublaslt_standin.cpp),
+ * which emu::bind_library connects to the emulated runtime's streams and memory.
+ *
+ * The choice, read when a backend is created (N4J_CUDA_GEMM):
+ *   auto (default)  cuBLASLt when the library loads and cublasLtCreate succeeds, for the GEMMs it supports (below);
+ *                   the plug-in's own kernels otherwise (no library: silently, unless N4J_CUBLASLT_LIBRARY named one
+ *                   that failed to load, which is reported on stderr once)
+ *   cublaslt        the same, but a library that does not load or initialize fails backend creation with the reason,
+ *                   and a supported GEMM for which the heuristic finds no algorithm is an error, not a fallback
+ *   own             never cuBLASLt (the library is not even loaded)
+ * Supported: BF16 activations x BF16 weights (rows > 8: matmul.cu keeps the GEMVs for decode), epilogue store or
+ * accumulate. The squared-ReLU epilogue, F32 activations and FP8 weights stay on the own kernels.
+ *
+ * The GEMM. Row-major y[M, N] (+)= s * x[M, K] W[N, K]^T is, seen column-major (cuBLASLt's convention), the N x M
+ * matrix D = alpha op(A) op(B) + beta C with A = W stored as a K x N column-major matrix (ld K) and op(A) = A^T,
+ * B = x as a K x M column-major matrix (ld = ld_x), op(B) = B, C = D = y as an N x M column-major matrix (ld = ld_y);
+ * alpha = W.scale, beta = 1 to accumulate else 0; compute CUBLAS_COMPUTE_32F with fp32 scale type, bf16 in and out.
+ *
+ * Plans. The matmul descriptor, the three layouts and the heuristic's algorithm depend on the shape (M, N, K, ld_x,
+ * ld_y), the epilogue and the operands' alignments (the heuristic is told each pointer's real alignment: x and y are
+ * often views at row or column offsets, and an algorithm chosen for 256-byte aligned operands may not run on
+ * others). They are made once per such key and kept in the backend's plan cache, so a forward pass calls
+ * cublasLtMatmul only; the cache is emptied when it reaches kMaxPlans. The algorithm's workspace (at most
+ * kWorkspaceBytes) is the backend's scratch.
  */
+#include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "matmul.cuh"
+#include <mutex>
+#include <new>
+#include <unordered_map>
 
-#ifdef N4J_HAVE_CUBLASLT
-#include <cublasLt.h>
-#endif
+#include "cublaslt_api.h"
+#include "matmul.cuh"
 
 namespace n4j {
 namespace cuda {
 
-#ifdef N4J_HAVE_CUBLASLT
-
 namespace {
 
 constexpr size_t kWorkspaceBytes = static_cast<size_t>(32) << 20;
+constexpr size_t kMaxPlans = 4096;
 
-int32_t lt_check(context* ctx, cublasStatus_t st, const char* what) {
-    if (st == CUBLAS_STATUS_SUCCESS) return N4J_OK;
-    return ctx->fail(N4J_ERR_BACKEND, "n4j_matmul", "cuBLASLt %s failed with status %d", what, static_cast<int>(st));
+/* ---- the library, loaded once per process ---- */
+
+struct lt_library {
+    bool loaded = false;
+    char path[512] = {0};
+    char error[1024] = {0};
+    size_t version = 0;
+    n4j_lt_create_fn create = nullptr;
+    n4j_lt_destroy_fn destroy = nullptr;
+    n4j_lt_get_version_fn get_version = nullptr;
+    n4j_lt_desc_create_fn desc_create = nullptr;
+    n4j_lt_desc_destroy_fn desc_destroy = nullptr;
+    n4j_lt_desc_set_fn desc_set = nullptr;
+    n4j_lt_layout_create_fn layout_create = nullptr;
+    n4j_lt_layout_destroy_fn layout_destroy = nullptr;
+    n4j_lt_pref_create_fn pref_create = nullptr;
+    n4j_lt_pref_destroy_fn pref_destroy = nullptr;
+    n4j_lt_pref_set_fn pref_set = nullptr;
+    n4j_lt_heuristic_fn heuristic = nullptr;
+    n4j_lt_matmul_fn matmul = nullptr;
+};
+
+template <typename F>
+bool resolve(void* handle, const char* name, F* out, lt_library* lib) {
+    *out = reinterpret_cast<F>(dlsym(handle, name));
+    if (*out != nullptr) return true;
+    snprintf(lib->error, sizeof(lib->error), "%s has no symbol %s", lib->path, name);
+    return false;
+}
+
+void load_library(lt_library* lib) {
+    const char* override_path = getenv("N4J_CUBLASLT_LIBRARY");
+    const char* defaults[] = {"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"};
+    const char* const* candidates = defaults;
+    size_t count = sizeof(defaults) / sizeof(defaults[0]);
+    if (override_path != nullptr && override_path[0] != '\0') {
+        candidates = &override_path;
+        count = 1;
+    }
+    void* handle = nullptr;
+    size_t used = 0;
+    lib->error[0] = '\0';
+    for (size_t i = 0; i < count && handle == nullptr; ++i) {
+        handle = dlopen(candidates[i], RTLD_NOW | RTLD_LOCAL);
+        if (handle != nullptr) {
+            snprintf(lib->path, sizeof(lib->path), "%s", candidates[i]);
+        } else if (used < sizeof(lib->error)) {
+            const char* why = dlerror();
+            used += snprintf(lib->error + used, sizeof(lib->error) - used, "%s%s", used == 0 ? "" : "; ",
+                             why != nullptr ? why : candidates[i]);
+        }
+    }
+    if (handle == nullptr) return;
+    lib->error[0] = '\0';
+    const bool ok = resolve(handle, "cublasLtCreate", &lib->create, lib) &&
+                    resolve(handle, "cublasLtDestroy", &lib->destroy, lib) &&
+                    resolve(handle, "cublasLtGetVersion", &lib->get_version, lib) &&
+                    resolve(handle, "cublasLtMatmulDescCreate", &lib->desc_create, lib) &&
+                    resolve(handle, "cublasLtMatmulDescDestroy", &lib->desc_destroy, lib) &&
+                    resolve(handle, "cublasLtMatmulDescSetAttribute", &lib->desc_set, lib) &&
+                    resolve(handle, "cublasLtMatrixLayoutCreate", &lib->layout_create, lib) &&
+                    resolve(handle, "cublasLtMatrixLayoutDestroy", &lib->layout_destroy, lib) &&
+                    resolve(handle, "cublasLtMatmulPreferenceCreate", &lib->pref_create, lib) &&
+                    resolve(handle, "cublasLtMatmulPreferenceDestroy", &lib->pref_destroy, lib) &&
+                    resolve(handle, "cublasLtMatmulPreferenceSetAttribute", &lib->pref_set, lib) &&
+                    resolve(handle, "cublasLtMatmulAlgoGetHeuristic", &lib->heuristic, lib) &&
+                    resolve(handle, "cublasLtMatmul", &lib->matmul, lib);
+    if (!ok) {
+        dlclose(handle);
+        return;
+    }
+#ifdef N4J_CUDA_EMU_RUNTIME
+    char why[400];  // with the path (512) it fits lib->error
+    if (!emu::bind_library(handle, why, sizeof(why))) {
+        snprintf(lib->error, sizeof(lib->error), "%s: %s", lib->path, why);
+        dlclose(handle);
+        return;
+    }
+#endif
+    lib->version = lib->get_version();
+    lib->loaded = true;
+}
+
+/* The process's library (loaded by the first backend that asks; thread-safe). */
+const lt_library& library() {
+    static lt_library lib;
+    static std::once_flag once;
+    std::call_once(once, [] {
+        load_library(&lib);
+        const char* override_path = getenv("N4J_CUBLASLT_LIBRARY");
+        if (!lib.loaded && override_path != nullptr && override_path[0] != '\0') {
+            fprintf(stderr, "nemotron4j: N4J_CUBLASLT_LIBRARY=%s could not be used (%s); GEMMs use the plug-in's "
+                    "own kernels\n", override_path, lib.error);
+        }
+    });
+    return lib;
+}
+
+const char* status_name(n4j_lt_status st) {
+    switch (st) {
+        case N4J_CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
+        case N4J_CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+        case N4J_CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+        case N4J_CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+        case N4J_CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
+        case N4J_CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
+        case N4J_CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
+        case N4J_CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+        default: return "unknown cuBLAS status";
+    }
+}
+
+/* ---- plans ---- */
+
+struct plan_key {
+    int rows, n, k;
+    int64_t ld_x, ld_y;
+    int accumulate;
+    uint32_t align_w, align_x, align_y;
+    bool operator==(const plan_key& o) const {
+        return rows == o.rows && n == o.n && k == o.k && ld_x == o.ld_x && ld_y == o.ld_y &&
+               accumulate == o.accumulate && align_w == o.align_w && align_x == o.align_x && align_y == o.align_y;
+    }
+};
+
+struct plan_key_hash {
+    size_t operator()(const plan_key& key) const {
+        uint64_t h = 1469598103934665603ull;
+        auto mix = [&h](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
+        mix(static_cast<uint64_t>(key.rows));
+        mix(static_cast<uint64_t>(key.n));
+        mix(static_cast<uint64_t>(key.k));
+        mix(static_cast<uint64_t>(key.ld_x));
+        mix(static_cast<uint64_t>(key.ld_y));
+        mix(static_cast<uint64_t>(key.accumulate));
+        mix(key.align_w | (static_cast<uint64_t>(key.align_x) << 16) | (static_cast<uint64_t>(key.align_y) << 32));
+        return static_cast<size_t>(h);
+    }
+};
+
+struct plan {
+    bool usable = false;  // false: the heuristic found no algorithm (auto mode: own kernels for this key)
+    n4j_lt_matmul_desc_t desc = nullptr;
+    n4j_lt_layout_t la = nullptr, lb = nullptr, lc = nullptr;
+    n4j_lt_algo algo{};
+    size_t workspace = 0;
+};
+
+struct lt_state {
+    const lt_library* lib = nullptr;
+    n4j_lt_handle handle = nullptr;
+    bool forced = false;
+    std::unordered_map<plan_key, plan, plan_key_hash> plans;
+};
+
+void destroy_plan(const lt_library& lib, plan* p) {
+    if (p->lc != nullptr) lib.layout_destroy(p->lc);
+    if (p->lb != nullptr) lib.layout_destroy(p->lb);
+    if (p->la != nullptr) lib.layout_destroy(p->la);
+    if (p->desc != nullptr) lib.desc_destroy(p->desc);
+    *p = plan();
+}
+
+void clear_plans(lt_state* st) {
+    for (auto& entry : st->plans) destroy_plan(*st->lib, &entry.second);
+    st->plans.clear();
+}
+
+int32_t lt_check(context* ctx, n4j_lt_status status, const char* what) {
+    if (status == N4J_CUBLAS_STATUS_SUCCESS) return N4J_OK;
+    return ctx->fail(N4J_ERR_BACKEND, "n4j_matmul", "cuBLASLt %s failed: %s (%d)", what, status_name(status), status);
 }
 
 /* Largest power of two (at most 256) dividing the address: the heuristic assumes 256 unless told otherwise. */
@@ -38,127 +231,187 @@ uint32_t pointer_alignment(const void* p) {
     return alignment;
 }
 
+/* Makes the descriptor, layouts and algorithm of `key` (one heuristic call). N4J_OK with p->usable false when the
+ * heuristic found no algorithm. */
+int32_t make_plan(context* ctx, lt_state* st, const plan_key& key, plan* p) {
+    const lt_library& lib = *st->lib;
+    int32_t rc = lt_check(ctx, lib.desc_create(&p->desc, N4J_CUBLAS_COMPUTE_32F, N4J_CUDA_R_32F), "MatmulDescCreate");
+    const int32_t trans_a = N4J_CUBLAS_OP_T;
+    const int32_t trans_b = N4J_CUBLAS_OP_N;
+    const uint32_t epilogue = N4J_CUBLASLT_EPILOGUE_DEFAULT;
+    if (rc == N4J_OK) {
+        rc = lt_check(ctx, lib.desc_set(p->desc, N4J_CUBLASLT_MATMUL_DESC_TRANSA, &trans_a, sizeof(trans_a)),
+                      "MatmulDescSetAttribute(TRANSA)");
+    }
+    if (rc == N4J_OK) {
+        rc = lt_check(ctx, lib.desc_set(p->desc, N4J_CUBLASLT_MATMUL_DESC_TRANSB, &trans_b, sizeof(trans_b)),
+                      "MatmulDescSetAttribute(TRANSB)");
+    }
+    if (rc == N4J_OK) {
+        rc = lt_check(ctx, lib.desc_set(p->desc, N4J_CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)),
+                      "MatmulDescSetAttribute(EPILOGUE)");
+    }
+    if (rc == N4J_OK) {
+        rc = lt_check(ctx, lib.layout_create(&p->la, N4J_CUDA_R_16BF, static_cast<uint64_t>(key.k),
+                                             static_cast<uint64_t>(key.n), key.k),
+                      "MatrixLayoutCreate(A = W)");
+    }
+    if (rc == N4J_OK) {
+        rc = lt_check(ctx, lib.layout_create(&p->lb, N4J_CUDA_R_16BF, static_cast<uint64_t>(key.k),
+                                             static_cast<uint64_t>(key.rows), key.ld_x),
+                      "MatrixLayoutCreate(B = x)");
+    }
+    if (rc == N4J_OK) {
+        rc = lt_check(ctx, lib.layout_create(&p->lc, N4J_CUDA_R_16BF, static_cast<uint64_t>(key.n),
+                                             static_cast<uint64_t>(key.rows), key.ld_y),
+                      "MatrixLayoutCreate(C = D = y)");
+    }
+    n4j_lt_preference_t pref = nullptr;
+    if (rc == N4J_OK) rc = lt_check(ctx, lib.pref_create(&pref), "MatmulPreferenceCreate");
+    const uint64_t max_workspace = kWorkspaceBytes;
+    struct {
+        int attr;
+        const void* value;
+        size_t bytes;
+        const char* what;
+    } const prefs[] = {
+        {N4J_CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &max_workspace, sizeof(max_workspace), "MAX_WORKSPACE_BYTES"},
+        {N4J_CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &key.align_w, sizeof(key.align_w), "MIN_ALIGNMENT_A_BYTES"},
+        {N4J_CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &key.align_x, sizeof(key.align_x), "MIN_ALIGNMENT_B_BYTES"},
+        {N4J_CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &key.align_y, sizeof(key.align_y), "MIN_ALIGNMENT_C_BYTES"},
+        {N4J_CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &key.align_y, sizeof(key.align_y), "MIN_ALIGNMENT_D_BYTES"},
+    };
+    for (const auto& pr : prefs) {
+        if (rc != N4J_OK) break;
+        char what[96];
+        snprintf(what, sizeof(what), "MatmulPreferenceSetAttribute(%s)", pr.what);
+        rc = lt_check(ctx, lib.pref_set(pref, pr.attr, pr.value, pr.bytes), what);
+    }
+    if (rc == N4J_OK) {
+        n4j_lt_heuristic_result result;
+        memset(&result, 0, sizeof(result));
+        int found = 0;
+        const n4j_lt_status status =
+            lib.heuristic(st->handle, p->desc, p->la, p->lb, p->lc, p->lc, pref, 1, &result, &found);
+        if (status == N4J_CUBLAS_STATUS_SUCCESS && found > 0) {
+            if (result.workspaceSize > kWorkspaceBytes) {
+                rc = ctx->fail(N4J_ERR_BACKEND, "n4j_matmul",
+                               "cuBLASLt's heuristic returned an algorithm needing %zu bytes of workspace (at most %zu "
+                               "were allowed)", result.workspaceSize, kWorkspaceBytes);
+            } else {
+                p->algo = result.algo;
+                p->workspace = result.workspaceSize;
+                p->usable = true;
+            }
+        } else if (status == N4J_CUBLAS_STATUS_SUCCESS || status == N4J_CUBLAS_STATUS_NOT_SUPPORTED) {
+            if (st->forced) {
+                rc = ctx->fail(N4J_ERR_UNSUPPORTED, "n4j_matmul",
+                               "N4J_CUDA_GEMM=cublaslt but cuBLASLt has no algorithm for y[%d, %d] = x[%d, %d] W^T "
+                               "(ld_x %lld, ld_y %lld, alignments %u/%u/%u bytes)", key.rows, key.n, key.rows, key.k,
+                               static_cast<long long>(key.ld_x), static_cast<long long>(key.ld_y), key.align_w,
+                               key.align_x, key.align_y);
+            }
+        } else {
+            rc = lt_check(ctx, status, "MatmulAlgoGetHeuristic");
+        }
+    }
+    if (pref != nullptr) lib.pref_destroy(pref);
+    if (rc != N4J_OK || !p->usable) {
+        const bool usable = p->usable;
+        destroy_plan(lib, p);
+        p->usable = usable && rc == N4J_OK;
+    }
+    return rc;
+}
+
 }  // namespace
 
 int32_t cublaslt_init(context* ctx) {
-    const char* env = getenv("N4J_CUBLASLT");
-    if (env == nullptr || strcmp(env, "1") != 0) return N4J_OK;
-    cublasLtHandle_t handle = nullptr;
-    if (cublasLtCreate(&handle) != CUBLAS_STATUS_SUCCESS) {
-        return ctx->fail(N4J_ERR_BACKEND, "n4j_backend_create", "N4J_CUBLASLT=1 but cublasLtCreate failed");
+    const char* where = "n4j_backend_create";
+    const char* mode = getenv("N4J_CUDA_GEMM");
+    bool forced = false;
+    if (mode != nullptr && mode[0] != '\0' && strcmp(mode, "auto") != 0) {
+        if (strcmp(mode, "own") == 0) return N4J_OK;
+        if (strcmp(mode, "cublaslt") != 0) {
+            return ctx->fail(N4J_ERR_INVALID_ARGUMENT, where, "N4J_CUDA_GEMM=%s: expected own, cublaslt or auto",
+                             mode);
+        }
+        forced = true;
     }
-    ctx->cublaslt = handle;
+    const lt_library& lib = library();
+    if (!lib.loaded) {
+        if (!forced) return N4J_OK;
+        return ctx->fail(N4J_ERR_UNSUPPORTED, where, "N4J_CUDA_GEMM=cublaslt but libcublasLt could not be loaded: %s",
+                         lib.error);
+    }
+    lt_state* st = new (std::nothrow) lt_state();
+    if (st == nullptr) return ctx->fail(N4J_ERR_OUT_OF_MEMORY, where, "out of host memory");
+    st->lib = &lib;
+    st->forced = forced;
+    const n4j_lt_status status = lib.create(&st->handle);
+    if (status != N4J_CUBLAS_STATUS_SUCCESS) {
+        delete st;
+        if (!forced) return N4J_OK;
+        return ctx->fail(N4J_ERR_BACKEND, where, "N4J_CUDA_GEMM=cublaslt but cublasLtCreate (%s) failed: %s (%d)",
+                         lib.path, status_name(status), status);
+    }
+    ctx->cublaslt = st;
     ctx->use_cublaslt = true;
     return N4J_OK;
 }
 
 void cublaslt_release(context* ctx) {
-    if (ctx->cublaslt != nullptr) cublasLtDestroy(static_cast<cublasLtHandle_t>(ctx->cublaslt));
+    lt_state* st = static_cast<lt_state*>(ctx->cublaslt);
+    if (st != nullptr) {
+        clear_plans(st);
+        st->lib->destroy(st->handle);
+        delete st;
+    }
     ctx->cublaslt = nullptr;
     ctx->use_cublaslt = false;
 }
 
-int32_t cublaslt_matmul(context* ctx, const matmul_args& a) {
-    cublasLtHandle_t handle = static_cast<cublasLtHandle_t>(ctx->cublaslt);
-    void* workspace = ctx->get_scratch(kWorkspaceBytes, "n4j_matmul");
-    if (workspace == nullptr) return N4J_ERR_OUT_OF_MEMORY;
-    cublasLtMatmulDesc_t op = nullptr;
-    cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
-    cublasLtMatmulPreference_t pref = nullptr;
-    int32_t rc = lt_check(ctx, cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "MatmulDescCreate");
-    const cublasOperation_t trans_a = CUBLAS_OP_T;
-    const cublasOperation_t trans_b = CUBLAS_OP_N;
-    if (rc == N4J_OK) {
-        rc = lt_check(ctx, cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &trans_a, sizeof(trans_a)),
-                      "set TRANSA");
+bool cublaslt_supports(const context* ctx, const matmul_args& a) {
+    return ctx->use_cublaslt && ctx->act_bf16() && a.w_dtype == N4J_DTYPE_BF16 && !a.relu2;
+}
+
+int32_t cublaslt_matmul(context* ctx, const matmul_args& a, bool* done) {
+    *done = false;
+    lt_state* st = static_cast<lt_state*>(ctx->cublaslt);
+    plan_key key;
+    key.rows = a.rows;
+    key.n = a.n;
+    key.k = a.k;
+    key.ld_x = a.ld_x;
+    key.ld_y = a.ld_y;
+    key.accumulate = a.accumulate;
+    key.align_w = pointer_alignment(a.w);
+    key.align_x = pointer_alignment(a.x);
+    key.align_y = pointer_alignment(a.y);
+    auto it = st->plans.find(key);
+    if (it == st->plans.end()) {
+        if (st->plans.size() >= kMaxPlans) clear_plans(st);
+        plan p;
+        const int32_t rc = make_plan(ctx, st, key, &p);
+        if (rc != N4J_OK) return rc;
+        it = st->plans.emplace(key, p).first;
     }
-    if (rc == N4J_OK) {
-        rc = lt_check(ctx, cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &trans_b, sizeof(trans_b)),
-                      "set TRANSB");
+    const plan& p = it->second;
+    if (!p.usable) return N4J_OK;  // auto mode, no algorithm for this key: the caller runs its own kernel
+    void* workspace = nullptr;
+    if (p.workspace > 0) {
+        workspace = ctx->get_scratch(p.workspace, "n4j_matmul");
+        if (workspace == nullptr) return N4J_ERR_OUT_OF_MEMORY;
     }
-    if (rc == N4J_OK) {
-        rc = lt_check(ctx, cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, static_cast<uint64_t>(a.k),
-                                                      static_cast<uint64_t>(a.n), a.k),
-                      "layout A");
-    }
-    if (rc == N4J_OK) {
-        rc = lt_check(ctx, cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, static_cast<uint64_t>(a.k),
-                                                      static_cast<uint64_t>(a.rows), a.ld_x),
-                      "layout B");
-    }
-    if (rc == N4J_OK) {
-        rc = lt_check(ctx, cublasLtMatrixLayoutCreate(&lc, CUDA_R_16BF, static_cast<uint64_t>(a.n),
-                                                      static_cast<uint64_t>(a.rows), a.ld_y),
-                      "layout C");
-    }
-    if (rc == N4J_OK) rc = lt_check(ctx, cublasLtMatmulPreferenceCreate(&pref), "PreferenceCreate");
-    if (rc == N4J_OK) {
-        const uint64_t ws = kWorkspaceBytes;
-        rc = lt_check(ctx, cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
-                                                                sizeof(ws)),
-                      "set workspace");
-    }
-    // x and y are often views into larger buffers (row offsets, column slices): tell the heuristic their real
-    // alignment, or it may pick a kernel that assumes 256-byte aligned operands.
-    const uint32_t align_a = pointer_alignment(a.w), align_b = pointer_alignment(a.x), align_c = pointer_alignment(a.y);
-    if (rc == N4J_OK) {
-        rc = lt_check(ctx, cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
-                                                                &align_a, sizeof(align_a)),
-                      "set alignment A");
-    }
-    if (rc == N4J_OK) {
-        rc = lt_check(ctx, cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-                                                                &align_b, sizeof(align_b)),
-                      "set alignment B");
-    }
-    if (rc == N4J_OK) {
-        rc = lt_check(ctx, cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
-                                                                &align_c, sizeof(align_c)),
-                      "set alignment C");
-    }
-    if (rc == N4J_OK) {
-        rc = lt_check(ctx, cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
-                                                                &align_c, sizeof(align_c)),
-                      "set alignment D");
-    }
-    cublasLtMatmulHeuristicResult_t result;
-    memset(&result, 0, sizeof(result));
-    int found = 0;
-    if (rc == N4J_OK) {
-        rc = lt_check(ctx, cublasLtMatmulAlgoGetHeuristic(handle, op, la, lb, lc, lc, pref, 1, &result, &found),
-                      "AlgoGetHeuristic");
-        if (rc == N4J_OK && found == 0) {
-            rc = ctx->fail(N4J_ERR_UNSUPPORTED, "n4j_matmul", "cuBLASLt found no algorithm for %d x %d x %d", a.rows,
-                           a.n, a.k);
-        }
-    }
-    if (rc == N4J_OK) {
-        const float alpha = a.scale;
-        const float beta = a.accumulate ? 1.0f : 0.0f;
-        rc = lt_check(ctx,
-                      cublasLtMatmul(handle, op, &alpha, a.w, la, a.x, lb, &beta, a.y, lc, a.y, lc, &result.algo,
-                                     workspace, kWorkspaceBytes, ctx->stream),
-                      "Matmul");
-    }
-    if (pref != nullptr) cublasLtMatmulPreferenceDestroy(pref);
-    if (lc != nullptr) cublasLtMatrixLayoutDestroy(lc);
-    if (lb != nullptr) cublasLtMatrixLayoutDestroy(lb);
-    if (la != nullptr) cublasLtMatrixLayoutDestroy(la);
-    if (op != nullptr) cublasLtMatmulDescDestroy(op);
+    const float alpha = a.scale;
+    const float beta = a.accumulate ? 1.0f : 0.0f;
+    const int32_t rc = lt_check(ctx,
+                                st->lib->matmul(st->handle, p.desc, &alpha, a.w, p.la, a.x, p.lb, &beta, a.y, p.lc,
+                                                a.y, p.lc, &p.algo, workspace, p.workspace, ctx->stream),
+                                "Matmul");
+    if (rc == N4J_OK) *done = true;
     return rc;
 }
-
-#else  // !N4J_HAVE_CUBLASLT
-
-int32_t cublaslt_init(context*) { return N4J_OK; }
-
-void cublaslt_release(context*) {}
-
-int32_t cublaslt_matmul(context* ctx, const matmul_args&) {
-    return ctx->fail(N4J_ERR_UNSUPPORTED, "n4j_matmul", "this build has no cuBLASLt support");
-}
-
-#endif
 
 }  // namespace cuda
 }  // namespace n4j

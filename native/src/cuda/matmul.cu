@@ -8,8 +8,8 @@
  *   Q8 / Q4 weights             -> gemv_quant.cu (dequantizing GEMV up to 64 rows and in decode steps, else
  *                                  dequantized into scratch, then the GEMMs below)
  *   rows > 8, BF16/F8 weights   -> tensor-core GEMM (F32 activations use the hi/lo bf16 split, see gemm_mma.cuh),
- *                                  or cuBLASLt for BF16 x BF16 when built with it and N4J_CUBLASLT=1 (not for the
- *                                  relu^2 epilogue: cuBLASLt has no squared ReLU).
+ *                                  or cuBLASLt for BF16 x BF16 where the library was loaded (gemm_cublaslt.cu,
+ *                                  N4J_CUDA_GEMM; not for the relu^2 epilogue: cuBLASLt has no squared ReLU).
  * Every kernel ends in matmul_store (matmul.cuh): store, accumulate, or relu^2.
  * W.input_scale is ignored (weight-only FP8 semantics, as the header specifies for this op).
  */
@@ -57,10 +57,11 @@ int32_t op_matmul(void* vctx, const void* x, int64_t ld_x, int32_t rows, const n
         gemm_simt_launch(ctx, a);
         return ctx->check_launch(where);
     }
-    if (ctx->use_cublaslt && ctx->act_bf16() && a.w_dtype == N4J_DTYPE_BF16 && !a.relu2) {
-        rc = cublaslt_matmul(ctx, a);
+    if (cublaslt_supports(ctx, a)) {
+        bool done = false;
+        rc = cublaslt_matmul(ctx, a, &done);
         if (rc != N4J_OK) return rc;
-        return ctx->check_launch(where);
+        if (done) return ctx->check_launch(where);
     }
     rc = a.w_dtype == N4J_DTYPE_BF16 ? gemm_mma_bf16_launch(ctx, a) : gemm_mma_f8_launch(ctx, a);
     if (rc != N4J_OK) return rc;

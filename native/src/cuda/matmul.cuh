@@ -6,7 +6,7 @@
  *   gemm_simt.cu   rows > 8, F32 weights: fp32 CUDA-core GEMM
  *   gemv_quant.cu  Q8 / Q4 weights: dequantizing GEMV (rows <= kQuantGemvMaxRows, decode steps), else dequantized
  *                  once per call into scratch and the GEMM
- *   gemm_cublaslt.cu  optional (N4J_HAVE_CUBLASLT, env N4J_CUBLASLT=1): BF16 x BF16 through cuBLASLt
+ *   gemm_cublaslt.cu  rows > 8, BF16 x BF16: cuBLASLt, loaded at run time where it exists (N4J_CUDA_GEMM)
  */
 #ifndef N4J_CUDA_MATMUL_CUH
 #define N4J_CUDA_MATMUL_CUH
@@ -62,10 +62,13 @@ int32_t gemm_mma_bf16_launch(context* ctx, const matmul_args& a);
 int32_t gemm_mma_f8_launch(context* ctx, const matmul_args& a);
 void gemm_simt_launch(context* ctx, const matmul_args& a);
 
-/* cuBLASLt (only when compiled with N4J_HAVE_CUBLASLT): handle lifetime and the BF16 x BF16 GEMM. */
+/* cuBLASLt (gemm_cublaslt.cu): the library and handle per backend (N4J_CUDA_GEMM, read at creation), whether a
+ * GEMM is one cuBLASLt runs, and the GEMM itself: *done false (and N4J_OK) when the heuristic has no algorithm for
+ * this shape in auto mode, so the caller runs its own kernel. */
 int32_t cublaslt_init(context* ctx);
 void cublaslt_release(context* ctx);
-int32_t cublaslt_matmul(context* ctx, const matmul_args& a);
+bool cublaslt_supports(const context* ctx, const matmul_args& a);
+int32_t cublaslt_matmul(context* ctx, const matmul_args& a, bool* done);
 
 }  // namespace cuda
 }  // namespace n4j

@@ -10,7 +10,8 @@
  * at odd offsets, misaligned KV blocks, NULL-padded block tables, the 9B shapes at full size, argmax of NaN / inf
  * rows, a failed CUDA call followed by a valid one, split prefills, chunk-boundary token counts, extreme decay,
  * in-place gated norms and a conv state passed from prefill to decode. Matmul (and attention) then run again through the kernel
- * switches N4J_CUDA_NO_MMA=1 and N4J_CUBLASLT=1.
+ * switches N4J_CUDA_NO_MMA=1 and N4J_CUDA_GEMM=cublaslt (where libcublasLt loads: on the emulator, the stand-in that
+ * CTest names in N4J_CUBLASLT_LIBRARY; CTest runs the main pass with N4J_CUDA_GEMM=own there, so both are tested).
  *
  * Exit codes: 0 all passed, 1 a failure, 77 no CUDA device/driver or no CUDA plug-in (CTest: skipped), unless the
  * environment sets N4J_REQUIRE_CUDA=1 (then 1). `--quick` (or N4J_TEST_QUICK=1) runs small sizes only, for
@@ -40,7 +41,7 @@ int g_checks = 0;
 int g_failures = 0;
 bool g_quick = false;
 bool g_verbose = false;
-bool g_variant_pass = false;  // a rerun through N4J_CUDA_NO_MMA / N4J_CUBLASLT: the largest cases are skipped
+bool g_variant_pass = false;  // a rerun through N4J_CUDA_NO_MMA / N4J_CUDA_GEMM: the largest cases are skipped
 
 void fail_line(const char* format, ...) __attribute__((format(printf, 1, 2)));
 void fail_line(const char* format, ...) {
@@ -1566,19 +1567,32 @@ int main(int argc, char** argv) {
             }
         }
         // The same matmul and attention tests through the switches that pick other kernels: CUDA cores only (the
-        // debugging path), and cuBLASLt for BF16 x BF16 (used only where the build found cuBLASLt).
+        // debugging path), and cuBLASLt for BF16 x BF16 (where libcublasLt loads).
         struct variant {
             const char* env;
+            const char* value;
             const char* name;
         };
-        for (const variant& var : {variant{"N4J_CUDA_NO_MMA", "no_mma"}, variant{"N4J_CUBLASLT", "cublaslt"}}) {
+        for (const variant& var : {variant{"N4J_CUDA_NO_MMA", "1", "no_mma"},
+                                   variant{"N4J_CUDA_GEMM", "cublaslt", "cublaslt"}}) {
             if (cpu_as_gpu) break;
             if (!only.empty() && std::string(var.name).find(only) == std::string::npos && only != "matmul") continue;
-            setenv(var.env, "1", 1);
+            if (strcmp(var.name, "cublaslt") == 0 && act != N4J_DTYPE_BF16) continue;  // cuBLASLt: BF16 activations only
+            const char* before = getenv(var.env);
+            const std::string saved = before != nullptr ? before : "";
+            setenv(var.env, var.value, 1);
             n4j_backend* alt = make_backend(gpu_kind, act, 0, &why);
-            unsetenv(var.env);
+            if (before != nullptr) {
+                setenv(var.env, saved.c_str(), 1);
+            } else {
+                unsetenv(var.env);
+            }
+            if (alt == nullptr && strcmp(var.name, "cublaslt") == 0 && why.find("could not be loaded") != std::string::npos) {
+                printf("  %-18s skipped: no libcublasLt here (%s)\n", "matmul (cublaslt)", why.c_str());
+                continue;
+            }
             if (alt == nullptr) {
-                fail_line("cannot create a backend with %s=1: %s", var.env, why.c_str());
+                fail_line("cannot create a backend with %s=%s: %s", var.env, var.value, why.c_str());
                 continue;
             }
             if (strcmp(var.name, "cublaslt") == 0) {
@@ -1586,8 +1600,7 @@ int main(int argc, char** argv) {
                 n4j_backend_info alt_info;
                 EXPECT_OK(n4j_backend_get_info(alt, &alt_info));
                 if (strstr(alt_info.name, "cublasLt") == nullptr) {
-                    printf("  %-18s skipped: N4J_CUBLASLT=1 did not select cuBLASLt (this plug-in was built without "
-                           "it: %s)\n", "matmul (cublaslt)", alt_info.name);
+                    fail_line("N4J_CUDA_GEMM=cublaslt created a backend that does not use cuBLASLt: %s", alt_info.name);
                     n4j_backend_destroy(alt);
                     continue;
                 }
@@ -1603,8 +1616,8 @@ int main(int argc, char** argv) {
                 op_stat st;
                 t.fn(st);
                 if (n4j_backend_synchronize(alt) != N4J_OK) fail_line("%s (%s): backend error: %s", t.name, var.name, n4j_last_error());
-                printf("  %-18s %4d cases, worst rel err %.2e  %s  (%s=1)\n", t.name, st.cases, st.worst,
-                       g_failures == failures_before ? "ok" : "FAILED", var.env);
+                printf("  %-18s %4d cases, worst rel err %.2e  %s  (%s=%s)\n", t.name, st.cases, st.worst,
+                       g_failures == failures_before ? "ok" : "FAILED", var.env, var.value);
                 fflush(stdout);
             }
             p.gpu = main_gpu;

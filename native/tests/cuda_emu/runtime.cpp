@@ -20,6 +20,7 @@
  * One recursive lock (g_lock) around every call and every flush: kernels run on the thread that waits, one at a
  * time, as the fiber scheduler of emu.cpp requires.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@
 #include <vector>
 
 #include "emu.h"
+#include "standin_runtime.h"
 
 struct emu_graph {
     std::vector<std::function<void()>> nodes;
@@ -368,6 +370,46 @@ void enqueue_launch(const dim3& grid, const dim3& block, size_t smem, cudaStream
     // The closure holds the parameters as converted at the launch: a captured launch replays with them.
     enqueue(resolve(stream), [=]() { launch(grid, block, smem, kernel, fn, closure.get(), name, file, line); },
             (std::string("kernel ") + name).c_str());
+}
+
+/* ---- stand-in libraries (standin_runtime.h) ---- */
+
+namespace {
+
+int standin_enqueue(void* stream, void (*fn)(const void*), const void* item, size_t bytes, const char* what) {
+    std::lock_guard<std::recursive_mutex> lock(g_lock);
+    cudaStream_t s = static_cast<cudaStream_t>(stream);
+    if (!valid_stream(s)) {
+        note("%s on an unknown or destroyed stream %p", what, stream);
+        return fail(cudaErrorInvalidResourceHandle);
+    }
+    auto copy = std::make_shared<std::vector<unsigned char>>(static_cast<const unsigned char*>(item),
+                                                             static_cast<const unsigned char*>(item) + bytes);
+    return enqueue(resolve(s), [fn, copy]() { fn(copy->data()); }, what);
+}
+
+int standin_is_device(const void* p, size_t bytes, const char* what) {
+    std::lock_guard<std::recursive_mutex> lock(g_lock);
+    return expect(what, "operand", p, bytes, true) ? 1 : 0;
+}
+
+const n4j_emu_runtime_table g_standin_table = {N4J_EMU_RUNTIME_TABLE_VERSION, standin_enqueue, standin_is_device};
+
+}  // namespace
+
+bool bind_library(void* dl_handle, char* why, size_t why_bytes) {
+    auto bind = reinterpret_cast<n4j_emu_bind_runtime_fn>(dlsym(dl_handle, "n4j_emu_bind_runtime"));
+    if (bind == nullptr) {
+        snprintf(why, why_bytes, "it is not a stand-in for the CUDA emulator (no n4j_emu_bind_runtime): a real "
+                 "library cannot work on the emulator's memory and streams");
+        return false;
+    }
+    if (bind(&g_standin_table) != 0) {
+        snprintf(why, why_bytes, "its n4j_emu_bind_runtime refused runtime table version %u",
+                 N4J_EMU_RUNTIME_TABLE_VERSION);
+        return false;
+    }
+    return true;
 }
 
 }  // namespace emu

@@ -86,6 +86,10 @@ enum cudaStreamCaptureStatus {
 namespace emu {
 /* Latches err as the calling thread's last error and returns it. */
 cudaError_t runtime_error(cudaError_t err);
+/* Binds a stand-in library that the plug-in has just dlopen()ed (a stand-in of libcublasLt: standin_runtime.h) to
+ * this runtime: its streams and device memory. Returns false with the reason in why (a library that is not a
+ * stand-in, such as the real libcublasLt, which cannot work on emulated memory). */
+bool bind_library(void* dl_handle, char* why, size_t why_bytes);
 }  // namespace emu
 
 cudaError_t cudaGetDeviceCount(int* count);
