@@ -252,7 +252,7 @@ std::string matmul_fraction(int32_t dtype, double bytes_per_second, double flops
     const bool wide = !dot && g_ceilings.f32_avx512 && g_ceilings.fma_avx512 > 0;
     const double peak = (dot ? g_ceilings.vdpbf16ps : wide ? g_ceilings.fma_avx512 : g_ceilings.fma_avx2) *
                         g_ceilings.threads;
-    if (peak <= 0) return r;
+    if (peak <= 0 || dtype == N4J_DTYPE_Q8 || dtype == N4J_DTYPE_Q4) return r;  // integer kernels: no float peak
     char s[96];
     snprintf(s, sizeof(s), "%s  %5.1f%% of %s peak x %d", r, 100 * flops_per_second / peak,
              dot ? "vdpbf16ps" : wide ? "avx-512 fma" : "avx2 fma", g_ceilings.threads);
@@ -455,6 +455,13 @@ int main(int argc, char** argv) {
     bench_matmul(b, "9B up_proj (decode)", N4J_DTYPE_F32, 1, 4480, 15680, 10);
     bench_matmul(b, "9B up_proj (batch 4)", N4J_DTYPE_BF16, 4, 4480, 15680, 10);
     bench_matmul(b, "medium lm_head (decode)", N4J_DTYPE_BF16, 1, 2048, 32000, 10);
+    // Block-quantized weights (decode at memory speed is the goal: the "% of read" column).
+    for (int32_t qt : {N4J_DTYPE_Q8, N4J_DTYPE_Q4}) {
+        bench_matmul(b, "9B up_proj (decode)", qt, 1, 4480, 15680, 10);
+        bench_matmul(b, "medium up_proj (decode)", qt, 1, 2048, 7168, 20);
+        bench_matmul(b, "medium down_proj (decode)", qt, 1, 7168, 2048, 20);
+        bench_matmul(b, "medium up_proj (prefill chunk)", qt, 256, 2048, 7168, 3);
+    }
     // Prefill: many rows (compute bound).
     bench_matmul(b, "medium up_proj (prefill chunk)", N4J_DTYPE_BF16, 256, 2048, 7168, 3);
     bench_matmul(b, "medium down_proj (prefill chunk)", N4J_DTYPE_BF16, 256, 7168, 2048, 3);

@@ -236,6 +236,40 @@ inline weight_buffer make_random_weight(rng& r, int32_t dtype, int32_t rows, int
             for (size_t i = 0; i < n; ++i) b.bytes[i] = n4j::cpu::f32_to_e4m3(r.uniform(lo, hi));
             break;
         }
+        case N4J_DTYPE_Q8:
+        case N4J_DTYPE_Q4: {
+            // random quants; scales that make the values span about [lo, hi] (Q4: unused record entries stay 0)
+            const bool q8 = dtype == N4J_DTYPE_Q8;
+            const size_t quant_bytes = q8 ? n : n / 2;
+            const size_t nsb = (static_cast<size_t>(cols) + 255) / 256;
+            b.bytes.assign(q8 ? n + static_cast<size_t>(rows) * (cols / 32) * 2 : quant_bytes + rows * nsb * 20, 0);
+            for (size_t i = 0; i < quant_bytes; ++i) {
+                b.bytes[i] = q8 ? static_cast<uint8_t>(static_cast<int8_t>(static_cast<int32_t>(r.below(255)) - 127))
+                                : static_cast<uint8_t>(r.below(256));
+            }
+            const float amax = fmaxf(fabsf(lo), fabsf(hi));
+            if (q8) {
+                for (size_t k = 0; k < static_cast<size_t>(rows) * (cols / 32); ++k) {
+                    const uint16_t h = n4j::cpu::f32_to_f16(amax / 127.0f * r.uniform(0.5f, 1.0f));
+                    memcpy(b.bytes.data() + n + 2 * k, &h, 2);
+                }
+            } else {
+                for (size_t k = 0; k < static_cast<size_t>(rows) * nsb; ++k) {
+                    uint8_t* rec = b.bytes.data() + quant_bytes + 20 * k;
+                    const uint16_t hd = n4j::cpu::f32_to_f16(2.0f * amax / 15.0f / 255.0f);
+                    const uint16_t hm = n4j::cpu::f32_to_f16(amax / 255.0f);
+                    memcpy(rec, &hd, 2);
+                    memcpy(rec + 2, &hm, 2);
+                    const size_t left = static_cast<size_t>(cols) - (k % nsb) * 256;
+                    const size_t nsub = left >= 256 ? 8 : left / 32;
+                    for (size_t j = 0; j < nsub; ++j) {
+                        rec[4 + j] = static_cast<uint8_t>(128 + r.below(128));
+                        rec[12 + j] = static_cast<uint8_t>(128 + r.below(128));
+                    }
+                }
+            }
+            break;
+        }
         default: {
             b.bytes.resize(n * 4);
             float* d = reinterpret_cast<float*>(b.bytes.data());
@@ -253,6 +287,8 @@ inline const char* dtype_label(int32_t dtype) {
         case N4J_DTYPE_BF16: return "bf16";
         case N4J_DTYPE_F16: return "f16";
         case N4J_DTYPE_F8_E4M3: return "e4m3";
+        case N4J_DTYPE_Q8: return "q8";
+        case N4J_DTYPE_Q4: return "q4";
         default: return "?";
     }
 }

@@ -81,8 +81,9 @@ double dequant(const qweight& q, int64_t o, int64_t i) {
     return double(f16_to_f32(h)) * rj[4 + j] * qv - double(f16_to_f32(hm)) * rj[12 + j];
 }
 
-/* The exact product of the dequantized weights with x quantized per block as nemotron4j.h says, and the bound of
- * the activation rounding (sum |w| * d_x / 2), for output (r, o). */
+/* The exact product of the dequantized weights with x quantized per block as nemotron4j.h says (int16, max 32767,
+ * for Q8 weights; int8, max 127, for Q4), and the bound of the activation rounding (sum |w| * d_x / 2), for output
+ * (r, o). */
 void exact_output(const qweight& q, const std::vector<float>& x, int64_t K, int64_t r, int64_t o, double* quantized,
                   double* unquantized, double* bound, double* abs_sum) {
     double acc = 0.0, plain = 0.0, err = 0.0, abs_acc = 0.0;
@@ -90,8 +91,9 @@ void exact_output(const qweight& q, const std::vector<float>& x, int64_t K, int6
         const float* xb = x.data() + r * K + b * 32;
         float amax = 0.0f;
         for (int i = 0; i < 32; ++i) amax = fmaxf(amax, fabsf(xb[i]));
-        const float d = amax / 127.0f;
-        const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+        const float M = q.w.dtype == N4J_DTYPE_Q8 ? 32767.0f : 127.0f;
+        const float d = amax / M;
+        const float inv = amax > 0.0f ? M / amax : 0.0f;
         for (int i = 0; i < 32; ++i) {
             const double w = dequant(q, o, b * 32 + i);
             acc += w * double(d) * nearbyint(double(xb[i] * inv));
@@ -184,6 +186,111 @@ void test_fast_variants(rng& r) {
     print_stats("matmul q8/q4", st);
 }
 
+/* The SIMD dequantizers (BF16 prefill path) give the reference's bits, on short Q4 super-blocks and odd row ranges. */
+void test_dequant(rng& r) {
+    struct shape {
+        int32_t O, K;
+    };
+    for (int32_t dtype : {N4J_DTYPE_Q8, N4J_DTYPE_Q4}) {
+        for (shape s : {shape{3, 64}, shape{5, 96 * 2}, shape{9, 576}, shape{7, 4480}}) {
+            if (dtype == N4J_DTYPE_Q4 && s.K % 64 != 0) continue;
+            qweight q = make_qweight(r, dtype, s.O, s.K);
+            for (int32_t o0 : {0, 1, s.O - 1}) {
+                const int32_t o1 = s.O;
+                std::vector<uint16_t> ref(size_t(o1 - o0) * s.K), got(ref.size());
+                n4j::cpu::quant_dequant_bf16_ref(&q.w, o0, o1, ref.data());
+                // against the format (values within BF16 rounding of the exact dequantized weight)
+                for (int32_t o = o0; o < o1; ++o) {
+                    for (int32_t i = 0; i < s.K; ++i) {
+                        const double exact = dequant(q, o, i);
+                        const double v = n4j::cpu::bf16_to_f32(ref[size_t(o - o0) * s.K + i]);
+                        CHECK(fabs(v - exact) <= fabs(exact) * (1.0 / 256) + 1e-30, "%s dequant (%d,%d): %.9g vs %.9g",
+                              dtype == N4J_DTYPE_Q8 ? "q8" : "q4", o, i, v, exact);
+                    }
+                }
+                if (n4j::cpu::cpu_has_avx2_fma_f16c()) {
+                    n4j::cpu::avx2::dequant_bf16(&q.w, o0, o1, got.data());
+                    CHECK(got == ref, "%s K=%d rows [%d,%d): avx2 dequant differs from the reference",
+                          dtype == N4J_DTYPE_Q8 ? "q8" : "q4", s.K, o0, o1);
+#if defined(N4J_HAVE_AVX512BF16_KERNELS)
+                    if (n4j::cpu::cpu_has_avx512_bf16()) {
+                        n4j::cpu::avx512bf16::dequant_bf16(&q.w, o0, o1, got.data());
+                        CHECK(got == ref, "%s K=%d rows [%d,%d): avx512bf16 dequant differs from the reference",
+                              dtype == N4J_DTYPE_Q8 ? "q8" : "q4", s.K, o0, o1);
+                    }
+#endif
+                }
+            }
+        }
+    }
+}
+
+/*
+ * Prefill in fast precision (N4J_FLAG_BF16_MATMUL at AVX512-BF16, real or emulated): BF16-rounded activations times
+ * the BF16-rounded dequantized weights, F32 sums. Checked against that product in double, thread counts bitwise equal,
+ * rows past the GEMM's row tiles, weight rows past its 64-row panels.
+ */
+void test_bf16_prefill(rng& r) {
+    if (!n4j::cpu::cpu_has_avx512_bf16()) {
+        printf("test_quant: BF16 prefill path not on this CPU (skipped)\n");
+        return;
+    }
+    auto make = [](int threads) {
+        n4j_backend_options options;
+        memset(&options, 0, sizeof(options));
+        options.kind = N4J_BACKEND_CPU;
+        options.threads = threads;
+        options.flags = N4J_FLAG_BF16_MATMUL;
+        options.activation_dtype = N4J_DTYPE_F32;
+        n4j_backend* b = nullptr;
+        CHECK_OK(n4j_backend_create(&options, &b));
+        n4j::cpu::cpu_context_of(b)->simd = n4j::cpu::SIMD_AVX512_BF16;
+        return b;
+    };
+    n4j_backend* b1 = make(1);
+    n4j_backend* b2 = make(2);
+    n4j_backend* b3 = make(3);
+    struct shape {
+        int32_t O, K, rows;
+    };
+    for (int32_t dtype : {N4J_DTYPE_Q8, N4J_DTYPE_Q4}) {
+        for (shape s : {shape{70, 576, 16}, shape{130, 320, 37}, shape{65, 4480, 19}, shape{33, 1024, 300}}) {
+            qweight q = make_qweight(r, dtype, s.O, s.K, 1.25f);
+            const std::vector<float> x = r.vec(size_t(s.rows) * s.K, -3.0f, 3.0f);
+            const std::vector<float> y0 = r.vec(size_t(s.rows) * s.O, -1.0f, 1.0f);
+            std::vector<uint16_t> wb(size_t(s.O) * s.K);
+            n4j::cpu::quant_dequant_bf16_ref(&q.w, 0, s.O, wb.data());
+            for (int32_t epilogue : {N4J_MATMUL_STORE, N4J_MATMUL_ACCUMULATE}) {
+                const std::vector<float> y = run_matmul(b1, x, s.rows, q.w, y0, epilogue);
+                for (n4j_backend* b : {b2, b3}) {
+                    CHECK(run_matmul(b, x, s.rows, q.w, y0, epilogue) == y, "%s O=%d K=%d rows=%d: thread counts differ",
+                          dtype == N4J_DTYPE_Q8 ? "q8" : "q4", s.O, s.K, s.rows);
+                }
+                for (int32_t rr = 0; rr < s.rows; rr += 7) {
+                    for (int32_t o = 0; o < s.O; o += 3) {
+                        double acc = 0.0, mag = 0.0;
+                        for (int32_t i = 0; i < s.K; ++i) {
+                            const double xv = n4j::cpu::bf16_to_f32(n4j::cpu::f32_to_bf16(x[size_t(rr) * s.K + i]));
+                            const double p = xv * n4j::cpu::bf16_to_f32(wb[size_t(o) * s.K + i]);
+                            acc += p;
+                            mag += fabs(p);
+                        }
+                        double want = acc * q.w.scale;
+                        if (epilogue == N4J_MATMUL_ACCUMULATE) want += y0[size_t(rr) * s.O + o];
+                        const double got = y[size_t(rr) * s.O + o];
+                        CHECK(fabs(got - want) <= 1e-5 * mag * fabs(q.w.scale) + 1e-6,
+                              "%s O=%d K=%d rows=%d (%d,%d): bf16 prefill %.9g, model %.9g",
+                              dtype == N4J_DTYPE_Q8 ? "q8" : "q4", s.O, s.K, s.rows, rr, o, got, want);
+                    }
+                }
+            }
+        }
+    }
+    n4j_backend_destroy(b1);
+    n4j_backend_destroy(b2);
+    n4j_backend_destroy(b3);
+}
+
 void test_rejects() {
     n4j_backend* b = make_cpu_backend(1, false, n4j::cpu::best_simd_level());
     std::vector<uint8_t> bytes(4096, 0);
@@ -212,6 +319,8 @@ int main() {
     rng r(16);
     test_reference_against_model(r);
     test_fast_variants(r);
+    test_dequant(r);
+    test_bf16_prefill(r);
     test_rejects();
     return finish("test_quant");
 }

@@ -163,13 +163,28 @@ void matmul_bf16dot(context* ctx, const bf16dot_kernels& k, const float* x, int6
         const int64_t col_blocks = (O + kBf16GemmPanelRows - 1) / kBf16GemmPanelRows;
         const int32_t row_block = task_row_block(rows, col_blocks, kBf16GemmRowBlock);
         const int64_t row_blocks = (rows + row_block - 1) / row_block;
-        ctx->reserve_thread_scratch(bf16dot_gemm_scratch_bytes(row_block));
+        // Q8 / Q4 weights: the task's weight rows dequantized to BF16 behind the GEMM's scratch, once per task
+        const bool quant = is_quantized_dtype(w->dtype);
+        const size_t gemm_bytes = align64(bf16dot_gemm_scratch_bytes(row_block));
+        const size_t dequant_bytes = quant ? sizeof(uint16_t) * static_cast<size_t>(kBf16GemmPanelRows * K) : 0;
+        ctx->reserve_thread_scratch(gemm_bytes + dequant_bytes);
         run_tasks(ctx, col_blocks * row_blocks, work, [&](int64_t t, int thread) {
             const int32_t o0 = static_cast<int32_t>(t % col_blocks) * kBf16GemmPanelRows;
             const int32_t o1 = o0 + kBf16GemmPanelRows < O ? o0 + kBf16GemmPanelRows : O;
             const int32_t r0 = static_cast<int32_t>(t / col_blocks) * row_block;
             const int32_t r1 = r0 + row_block < rows ? r0 + row_block : rows;
-            k.gemm(xb + r0 * ld_xb, r1 - r0, w, o0, o1, y + r0 * ld_y, ld_y, accumulate, ctx->thread_scratch(thread));
+            void* scratch = ctx->thread_scratch(thread);
+            if (quant) {
+                uint16_t* panel = reinterpret_cast<uint16_t*>(static_cast<char*>(scratch) + gemm_bytes);
+                k.dequant(w, o0, o1, panel);
+                n4j_weight wb = *w;
+                wb.data = panel;
+                wb.dtype = N4J_DTYPE_BF16;
+                wb.rows = o1 - o0;
+                k.gemm(xb + r0 * ld_xb, r1 - r0, &wb, 0, o1 - o0, y + r0 * ld_y + o0, ld_y, accumulate, scratch);
+            } else {
+                k.gemm(xb + r0 * ld_xb, r1 - r0, w, o0, o1, y + r0 * ld_y, ld_y, accumulate, scratch);
+            }
             if (relu2) relu_squared_tile(y, ld_y, r0, r1, o0, o1);
         });
         return;
@@ -188,6 +203,16 @@ void matmul_bf16dot(context* ctx, const bf16dot_kernels& k, const float* x, int6
 void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, float* y,
                  int64_t ld_y, int32_t epilogue) {
     if (is_quantized_dtype(w->dtype)) {
+#if defined(N4J_HAVE_AVX512BF16_KERNELS)
+        // Prefill in fast precision: weight panels dequantized to BF16 and the VDPBF16PS GEMM (activations rounded
+        // to BF16 as for BF16 weights); decode and exact precision keep the integer kernels.
+        if (rows >= kMatmulPackedMinRows && ctx->simd >= SIMD_AVX512_BF16 && ctx->bf16_matmul) {
+            static const bf16dot_kernels kernels = {avx512bf16::bf16dot_convert_x, avx512bf16::bf16dot_rows,
+                                                    avx512bf16::bf16dot_gemm, avx512bf16::dequant_bf16};
+            matmul_bf16dot(ctx, kernels, x, ld_x, rows, w, y, ld_y, epilogue);
+            return;
+        }
+#endif
         matmul_quant_fast(ctx, x, ld_x, rows, w, y, ld_y, epilogue);
         return;
     }

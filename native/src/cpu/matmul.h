@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "cpu/cpu_context.h"
+#include "cpu/matmul_quant.h"
 #include "nemotron4j.h"
 
 namespace n4j {
@@ -44,6 +45,8 @@ struct bf16dot_kernels {
     bf16dot_convert_fn convert_x;
     bf16dot_rows_fn rows;  // streaming dot products: decode and batched decode
     bf16dot_gemm_fn gemm;  // packed panels: prefill
+    // Q8 / Q4 weights (prefill only): each task's 64 weight rows dequantized to BF16 (matmul_quant.h), then `gemm`
+    quant_dequant_fn dequant = nullptr;
 };
 void matmul_bf16dot(context* ctx, const bf16dot_kernels& k, const float* x, int64_t ld_x, int32_t rows,
                     const n4j_weight* w, float* y, int64_t ld_y, int32_t epilogue);

@@ -28,25 +28,31 @@
 namespace n4j {
 namespace cpu {
 
-void quantize_x_rows(const float* x, int64_t ld_x, int32_t r0, int32_t r1, int64_t K, int8_t* q, float* d, float* s,
-                     int64_t ld_q, int64_t ld_b) {
+void quantize_x_rows(int32_t weight_dtype, const float* x, int64_t ld_x, int32_t r0, int32_t r1, int64_t K, void* q,
+                     float* d, float* s, int64_t ld_q, int64_t ld_b) {
     const int64_t nb = K / kQuantBlock;
+    const int32_t M = quant_x_max(weight_dtype);
+    const float fM = static_cast<float>(M);
     for (int32_t r = r0; r < r1; ++r) {
         const float* xr = x + r * ld_x;
-        int8_t* qr = q + r * ld_q;
         float* dr = d + r * ld_b;
         float* sr = s + r * ld_b;
         for (int64_t b = 0; b < nb; ++b) {
             const float* xb = xr + b * kQuantBlock;
             float amax = 0.0f;
             for (int i = 0; i < kQuantBlock; ++i) amax = fmaxf(amax, fabsf(xb[i]));
-            const float db = amax / 127.0f;
-            const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+            const float db = amax / fM;
+            const float inv = amax > 0.0f ? fM / amax : 0.0f;
             int32_t sum = 0;
             for (int i = 0; i < kQuantBlock; ++i) {
                 const int32_t v = static_cast<int32_t>(nearbyintf(xb[i] * inv));
-                const int32_t c = v > 127 ? 127 : v < -127 ? -127 : v;
-                qr[b * kQuantBlock + i] = static_cast<int8_t>(c);
+                const int32_t c = v > M ? M : v < -M ? -M : v;
+                const int64_t at = r * ld_q + b * kQuantBlock + i;
+                if (weight_dtype == N4J_DTYPE_Q8) {
+                    static_cast<int16_t*>(q)[at] = static_cast<int16_t>(c);
+                } else {
+                    static_cast<int8_t*>(q)[at] = static_cast<int8_t>(c);
+                }
                 sum += c;
             }
             dr[b] = db;
@@ -65,7 +71,8 @@ void quant_rows_ref(const quant_x* x, int32_t r0, int32_t r1, const n4j_weight* 
     const int64_t O = w->rows;
     const uint8_t* base = static_cast<const uint8_t*>(w->data);
     for (int32_t r = r0; r < r1; ++r) {
-        const int8_t* xq = x->q + r * x->ld_q;
+        const int8_t* xq = x->q + r * x->ld_q;        // Q4
+        const int16_t* xq16 = x->q16 + r * x->ld_q;   // Q8
         const float* xd = x->d + r * x->ld_b;
         const float* xs = x->s + r * x->ld_b;
         for (int32_t o = o0; o < o1; ++o) {
@@ -76,7 +83,7 @@ void quant_rows_ref(const quant_x* x, int32_t r0, int32_t r1, const n4j_weight* 
                 for (int64_t b = 0; b < K / kQuantBlock; ++b) {
                     int32_t isum = 0;
                     for (int i = 0; i < kQuantBlock; ++i) {
-                        isum += int32_t(wq[b * kQuantBlock + i]) * int32_t(xq[b * kQuantBlock + i]);
+                        isum += int32_t(wq[b * kQuantBlock + i]) * int32_t(xq16[b * kQuantBlock + i]);
                     }
                     uint16_t h;
                     memcpy(&h, wd + 2 * b, 2);
@@ -112,6 +119,41 @@ void quant_rows_ref(const quant_x* x, int32_t r0, int32_t r1, const n4j_weight* 
     }
 }
 
+void quant_dequant_bf16_ref(const n4j_weight* w, int32_t o0, int32_t o1, uint16_t* out) {
+    const int64_t K = w->cols;
+    const int64_t O = w->rows;
+    const uint8_t* base = static_cast<const uint8_t*>(w->data);
+    for (int32_t o = o0; o < o1; ++o) {
+        uint16_t* dst = out + (o - o0) * K;
+        if (w->dtype == N4J_DTYPE_Q8) {
+            const int8_t* wq = reinterpret_cast<const int8_t*>(base) + o * K;
+            const uint8_t* wd = base + O * K + o * (K / kQuantBlock) * 2;
+            for (int64_t i = 0; i < K; ++i) {
+                uint16_t h;
+                memcpy(&h, wd + 2 * (i / kQuantBlock), 2);
+                dst[i] = f32_to_bf16(f16_to_f32(h) * static_cast<float>(wq[i]));
+            }
+        } else {
+            const uint8_t* wq = base + o * (K / 2);
+            const int64_t nsb = q4_super_blocks(K);
+            const uint8_t* rec = base + O * (K / 2) + o * nsb * kQ4RecordBytes;
+            for (int64_t i = 0; i < K; ++i) {
+                const uint8_t* rj = rec + (i / kQ4SuperBlock) * kQ4RecordBytes;
+                const int sub = static_cast<int>((i % kQ4SuperBlock) / kQuantBlock);
+                uint16_t hd, hm;
+                memcpy(&hd, rj, 2);
+                memcpy(&hm, rj + 2, 2);
+                const uint8_t byte = wq[(i / 64) * 32 + (i % 32)];
+                const int qv = (i % 64) < 32 ? (byte & 0x0F) : (byte >> 4);
+                const float a = f16_to_f32(hd) * static_cast<float>(rj[4 + sub]);
+                const float b = f16_to_f32(hm) * static_cast<float>(rj[12 + sub]);
+                const float prod = a * static_cast<float>(qv);
+                dst[i] = f32_to_bf16(prod - b);
+            }
+        }
+    }
+}
+
 namespace {
 
 constexpr int32_t kDecodeColBlock = 32;   // weight rows per task
@@ -131,10 +173,11 @@ void run_tasks(context* ctx, int64_t n_tasks, int64_t work, F&& f) {
 struct quant_x_layout {
     int64_t ld_q, ld_b;
     size_t q_bytes, f_bytes;
-    quant_x_layout(int32_t rows, int64_t K) {
+    quant_x_layout(int32_t weight_dtype, int32_t rows, int64_t K) {
         ld_q = (K + 63) & ~int64_t(63);
         ld_b = ((K / kQuantBlock) + 7) & ~int64_t(7);
-        q_bytes = align64(static_cast<size_t>(rows) * static_cast<size_t>(ld_q));
+        const size_t elem = weight_dtype == N4J_DTYPE_Q8 ? sizeof(int16_t) : sizeof(int8_t);
+        q_bytes = align64(static_cast<size_t>(rows) * static_cast<size_t>(ld_q) * elem);
         f_bytes = align64(sizeof(float) * static_cast<size_t>(rows) * static_cast<size_t>(ld_b));
     }
     size_t bytes() const { return q_bytes + 2 * f_bytes; }
@@ -146,24 +189,26 @@ void relu_squared_rows(float* y, int64_t ld_y, int32_t r0, int32_t r1, int32_t o
     }
 }
 
-void matmul_quant_impl(context* ctx, quant_rows_fn kernel, const float* x, int64_t ld_x, int32_t rows,
+void matmul_quant_impl(context* ctx, quant_rows_fn kernel, quantize_x_fn quantize, const float* x, int64_t ld_x, int32_t rows,
                        const n4j_weight* w, float* y, int64_t ld_y, int32_t epilogue, void* buffer) {
     const int32_t accumulate = epilogue == N4J_MATMUL_ACCUMULATE ? 1 : 0;
     const bool relu2 = epilogue == N4J_MATMUL_RELU_SQUARED;
     const int32_t O = w->rows;
     const int64_t K = w->cols;
     const int64_t work = static_cast<int64_t>(rows) * O * K;
-    const quant_x_layout lay(rows, K);
-    int8_t* q = static_cast<int8_t*>(buffer);
+    const quant_x_layout lay(w->dtype, rows, K);
+    void* q = buffer;
     float* d = reinterpret_cast<float*>(static_cast<char*>(buffer) + lay.q_bytes);
     float* s = reinterpret_cast<float*>(static_cast<char*>(buffer) + lay.q_bytes + lay.f_bytes);
     const int32_t quant_rows_per_task = 16;
     run_tasks(ctx, (rows + quant_rows_per_task - 1) / quant_rows_per_task, work, [&](int64_t t, int) {
         const int32_t r0 = static_cast<int32_t>(t) * quant_rows_per_task;
         const int32_t r1 = r0 + quant_rows_per_task < rows ? r0 + quant_rows_per_task : rows;
-        quantize_x_rows(x, ld_x, r0, r1, K, q, d, s, lay.ld_q, lay.ld_b);
+        quantize(w->dtype, x, ld_x, r0, r1, K, q, d, s, lay.ld_q, lay.ld_b);
     });
-    const quant_x qx{q, d, s, lay.ld_q, lay.ld_b, K};
+    const bool wide = w->dtype == N4J_DTYPE_Q8;
+    const quant_x qx{wide ? nullptr : static_cast<const int8_t*>(q), wide ? static_cast<const int16_t*>(q) : nullptr,
+                     d, s, lay.ld_q, lay.ld_b, K};
     const int32_t row_block = rows < kMatmulPackedMinRows ? rows : kPrefillRowBlock;
     const int64_t col_blocks = (O + kDecodeColBlock - 1) / kDecodeColBlock;
     const int64_t row_blocks = (rows + row_block - 1) / row_block;
@@ -181,32 +226,38 @@ void matmul_quant_impl(context* ctx, quant_rows_fn kernel, const float* x, int64
 
 void matmul_quant_ref(const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, float* y, int64_t ld_y,
                       int32_t epilogue) {
-    const quant_x_layout lay(rows, w->cols);
+    const quant_x_layout lay(w->dtype, rows, w->cols);
     scratch_buffer buffer;
     buffer.reserve(lay.bytes());
-    matmul_quant_impl(nullptr, quant_rows_ref, x, ld_x, rows, w, y, ld_y, epilogue, buffer.data());
+    matmul_quant_impl(nullptr, quant_rows_ref, quantize_x_rows, x, ld_x, rows, w, y, ld_y, epilogue, buffer.data());
 }
 
-void matmul_quant_with(context* ctx, quant_rows_fn kernel, const float* x, int64_t ld_x, int32_t rows,
-                       const n4j_weight* w, float* y, int64_t ld_y, int32_t epilogue) {
-    const quant_x_layout lay(rows, w->cols);
+void matmul_quant_with(context* ctx, quant_rows_fn kernel, quantize_x_fn quantize, const float* x, int64_t ld_x,
+                       int32_t rows, const n4j_weight* w, float* y, int64_t ld_y, int32_t epilogue) {
+    const quant_x_layout lay(w->dtype, rows, w->cols);
     void* buffer = ctx->shared_scratch(lay.bytes());
-    matmul_quant_impl(ctx, kernel, x, ld_x, rows, w, y, ld_y, epilogue, buffer);
+    matmul_quant_impl(ctx, kernel, quantize, x, ld_x, rows, w, y, ld_y, epilogue, buffer);
 }
 
 void matmul_quant_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, float* y,
                        int64_t ld_y, int32_t epilogue) {
     quant_rows_fn kernel = quant_rows_ref;
+    quantize_x_fn quantize = quantize_x_rows;
 #if defined(N4J_HAVE_AVX512BF16_KERNELS)
     if (ctx->simd >= SIMD_AVX512_BF16) {
         kernel = avx512bf16::quant_rows;
+        quantize = avx512bf16::quantize_x;
     } else if (ctx->simd >= SIMD_AVX2) {
         kernel = avx2::quant_rows;
+        quantize = avx2::quantize_x;
     }
 #elif defined(N4J_HAVE_AVX2_KERNELS)
-    if (ctx->simd >= SIMD_AVX2) kernel = avx2::quant_rows;
+    if (ctx->simd >= SIMD_AVX2) {
+        kernel = avx2::quant_rows;
+        quantize = avx2::quantize_x;
+    }
 #endif
-    matmul_quant_with(ctx, kernel, x, ld_x, rows, w, y, ld_y, epilogue);
+    matmul_quant_with(ctx, kernel, quantize, x, ld_x, rows, w, y, ld_y, epilogue);
 }
 
 }  // namespace cpu

@@ -28,22 +28,34 @@ static inline int64_t quant_weight_bytes(int32_t dtype, int64_t rows, int64_t co
 }
 
 /*
- * Activations quantized per block of 32: row r's int8 values at q + r * ld_q, its block scales d (max|x| / 127) at
- * d + r * ld_b and the block sums s = d * sum(q) (for Q4's minimums) at s + r * ld_b. ld_b is the block count
- * rounded up to a multiple of 8; the entries past the last block are 0, so kernels may read whole groups of 8.
+ * Activations quantized per block of 32. For Q4 weights: int8, d = max|x| / 127, at q + r * ld_q. For Q8 weights:
+ * int16, d = max|x| / 32767, at q16 + r * ld_q (a rounding error 258 times smaller; the weights' own rounding is
+ * then the whole error). Row r's block scales d at d + r * ld_b and the block sums s = d * sum(q) (Q4's minimums)
+ * at s + r * ld_b. ld_b is the block count rounded up to a multiple of 8; the entries past the last block are 0, so
+ * kernels may read whole groups of 8.
  */
 struct quant_x {
-    const int8_t* q;
+    const int8_t* q;     // Q4 weights: int8 activations (else null)
+    const int16_t* q16;  // Q8 weights: int16 activations (else null)
     const float* d;
     const float* s;
-    int64_t ld_q;
+    int64_t ld_q;  // elements
     int64_t ld_b;
     int64_t K;
 };
 
-/* Quantizes rows [r0, r1) of x into the buffers of `qx` (the same code for every kernel variant). */
-void quantize_x_rows(const float* x, int64_t ld_x, int32_t r0, int32_t r1, int64_t K, int8_t* q, float* d, float* s,
-                     int64_t ld_q, int64_t ld_b);
+/* The largest activation code of each format: 32767 (int16, Q8 weights) or 127 (int8, Q4 weights). */
+static inline int32_t quant_x_max(int32_t weight_dtype) { return weight_dtype == N4J_DTYPE_Q8 ? 32767 : 127; }
+
+/*
+ * Quantizes rows [r0, r1) of x into the buffers of `qx` for weights of `weight_dtype` (q: int8_t* for Q4,
+ * int16_t* for Q8). Every variant gives the same integers and scales: q = round-to-nearest-even(x * (M / max|x|))
+ * clamped to [-M, M], d = max|x| / M, s = d * float(sum q), M = quant_x_max(weight_dtype).
+ */
+typedef void (*quantize_x_fn)(int32_t weight_dtype, const float* x, int64_t ld_x, int32_t r0, int32_t r1, int64_t K,
+                              void* q, float* d, float* s, int64_t ld_q, int64_t ld_b);
+void quantize_x_rows(int32_t weight_dtype, const float* x, int64_t ld_x, int32_t r0, int32_t r1, int64_t K, void* q,
+                     float* d, float* s, int64_t ld_q, int64_t ld_b);
 
 /*
  * y[r, o] (= or +=) scale * sum over blocks, for r in [r0, r1), o in [o0, o1). One compilation of
@@ -61,18 +73,33 @@ void matmul_quant_ref(const float* x, int64_t ld_x, int32_t rows, const n4j_weig
                       int32_t epilogue);
 
 /* The multithreaded matmul with the kernel `kernel` (tests pick one); matmul_quant_fast picks by ctx->simd. */
-void matmul_quant_with(context* ctx, quant_rows_fn kernel, const float* x, int64_t ld_x, int32_t rows,
+void matmul_quant_with(context* ctx, quant_rows_fn kernel, quantize_x_fn quantize, const float* x, int64_t ld_x, int32_t rows,
                        const n4j_weight* w, float* y, int64_t ld_y, int32_t epilogue);
 void matmul_quant_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, float* y,
                        int64_t ld_y, int32_t epilogue);
 
+/*
+ * Weight rows [o0, o1) of a quantized w (without w->scale) as BF16, row-major with stride w->cols, for the BF16
+ * GEMM of prefill (fast precision): Q8 f16(d) * q, Q4 (f16(d) * sc) * q - f16(dmin) * m, each an F32 product /
+ * difference (no fused multiply-add) rounded to nearest even. The scalar reference and the SIMD versions (avx2::,
+ * avx512bf16::) give the same bits.
+ */
+void quant_dequant_bf16_ref(const n4j_weight* w, int32_t o0, int32_t o1, uint16_t* out);
+typedef void (*quant_dequant_fn)(const n4j_weight* w, int32_t o0, int32_t o1, uint16_t* out);
+
 namespace avx2 {  // matmul_quant_avx2.cpp: vpmaddubsw + vpmaddwd
 void quant_rows(const quant_x* x, int32_t r0, int32_t r1, const n4j_weight* w, int32_t o0, int32_t o1, float* y,
                 int64_t ld_y, int32_t accumulate);
+void quantize_x(int32_t weight_dtype, const float* x, int64_t ld_x, int32_t r0, int32_t r1, int64_t K, void* q,
+                float* d, float* s, int64_t ld_q, int64_t ld_b);
+void dequant_bf16(const n4j_weight* w, int32_t o0, int32_t o1, uint16_t* out);
 }  // namespace avx2
-namespace avx512bf16 {  // matmul_quant_avx512bf16.cpp: AVX512-VNNI vpdpbusd (modelled in scalar code when emulated)
+namespace avx512bf16 {  // matmul_quant_avx512bf16.cpp: AVX512-VNNI vpdpbusd / vpdpwssd (scalar models when emulated)
 void quant_rows(const quant_x* x, int32_t r0, int32_t r1, const n4j_weight* w, int32_t o0, int32_t o1, float* y,
                 int64_t ld_y, int32_t accumulate);
+void quantize_x(int32_t weight_dtype, const float* x, int64_t ld_x, int32_t r0, int32_t r1, int64_t K, void* q,
+                float* d, float* s, int64_t ld_q, int64_t ld_b);
+void dequant_bf16(const n4j_weight* w, int32_t o0, int32_t o1, uint16_t* out);
 }  // namespace avx512bf16
 
 }  // namespace cpu
