@@ -112,16 +112,19 @@ quantize_gguf() {
   mv "$out.part" "$out"
 }
 
-# quantize_n4j OUT_DIR TYPE: nemotron4j quantize of the bench model (its default policy)
+# quantize_n4j OUT_DIR TYPE: nemotron4j quantize of the bench model, policy N4J_POLICY ("default": every Mamba
+# in/out_proj and MLP up/down_proj in TYPE, the closest to llama.cpp's all-one-type Q8_0/Q4_0; q4's own default,
+# "mixed", keeps out_proj at q8)
+N4J_POLICY="${N4J_POLICY:-default}"
 quantize_n4j() {
   local out="$1" type="$2"
   if [ -f "$out/config.json" ] && [ "$out/config.json" -nt "$MODEL_DIR/config.json" ]; then
     log "nemotron4j $type: $out (present, skipped)"
     return
   fi
-  log "nemotron4j quantize --model $MODEL_DIR --out $out --type $type"
+  log "nemotron4j quantize --model $MODEL_DIR --out $out --type $type --policy $N4J_POLICY"
   rm -rf "$out"
-  $N4J quantize --model "$MODEL_DIR" --out "$out" --type "$type"
+  $N4J quantize --model "$MODEL_DIR" --out "$out" --type "$type" --policy "$N4J_POLICY"
 }
 
 # (b) the benchmark checkpoint (random bf16 weights, Hugging Face layout)

@@ -31,8 +31,9 @@ final class QuantizeCommand implements Command {
                 Opt.value("--out", "DIR", "output directory (created; must differ from --model)"),
                 Opt.value("--type", "TYPE", "q8 (blocks of 32, 8.5 bits/weight) or q4 (super-blocks of 256 with 8-bit"
                         + " sub-block scales and minimums, 4.625 bits/weight)"),
-                Opt.value("--policy", "LIST", "which weights (default: Mamba in/out_proj, MLP up/down_proj; 'all' adds"
-                        + " attention and lm_head; items like lm_head=q8 or in_proj=keep override)"),
+                Opt.value("--policy", "LIST", "which weights: 'default' Mamba in/out_proj, MLP up/down_proj; 'mixed'"
+                        + " (q4's default) the same with out_proj at q8; 'all' adds attention and lm_head; items like"
+                        + " lm_head=q8 or in_proj=keep override"),
                 Opt.value("--calibration", "TEXT", "fit each weight to its input columns' importance, measured by running"
                         + " --model over this text (not the text the result will be judged on)"),
                 Opt.value("--calibration-tokens", "N", "tokens of --calibration text to run (default "
@@ -55,7 +56,7 @@ final class QuantizeCommand implements Command {
         Path in = a.path("model");
         Path dir = a.path("out");
         QuantType type = QuantType.of(a.required("type"));
-        QuantPolicy policy = QuantPolicy.parse(a.string("policy", QuantPolicy.DEFAULT), type);
+        QuantPolicy policy = QuantPolicy.parse(a.string("policy", QuantPolicy.defaultFor(type)), type);
         ImportanceMatrix imatrix = importance(a, in, out, err);
         ProgressBar bar = new ProgressBar(err, "quantizing " + in.getFileName() + " to " + type.id());
         Quantizer.Result r = Quantizer.quantize(in, dir, type, policy, imatrix, bar::update);

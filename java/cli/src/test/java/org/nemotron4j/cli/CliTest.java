@@ -250,7 +250,7 @@ class CliTest {
         Path q4 = tmp.resolve("tiny-q4");
         Result r = run("quantize", "--model", model.toString(), "--out", q4.toString(), "--type", "q4");
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().contains("q4, policy \"default\""), r.out());
+        assertTrue(r.out().contains("q4, policy \"mixed\""), r.out());
         assertTrue(r.out().contains("fallback: backbone.layers.0.mixer.out_proj.weight kept"), r.out());
         r = run("generate", "--model", q4.toString(), "--ids", "5,17,42", "-n", "4");
         assertEquals(0, r.code(), r.err());
