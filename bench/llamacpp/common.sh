@@ -79,6 +79,54 @@ build_llamacpp() {
   [ -x "$LLAMA_BIN/llama-bench" ] || { echo "llama.cpp build produced no llama-bench; see $WORK/llamacpp-build.log" >&2; exit 1; }
 }
 
+# llama-quantize from the same sources and build: compiled like llama_greedy.cpp, against the libraries the llama-bench
+# build made (libllama, libllama-common, ggml), so no second llama.cpp build is needed.
+LLAMA_QUANTIZE="${LLAMA_QUANTIZE:-$WORK/llama-quantize}"
+build_llama_quantize() {
+  if [ -x "$LLAMA_QUANTIZE" ]; then
+    log "llama-quantize: $LLAMA_QUANTIZE (present, skipped)"
+    return
+  fi
+  if [ -x "$LLAMA_BIN/llama-quantize" ]; then
+    ln -sf "$LLAMA_BIN/llama-quantize" "$LLAMA_QUANTIZE"
+    return
+  fi
+  local q="$LLAMA_DIR/tools/quantize"
+  [ -f "$q/quantize.cpp" ] || { echo "no $q/quantize.cpp in these llama.cpp sources" >&2; exit 1; }
+  log "compiling llama-quantize ($q) against $LLAMA_BIN"
+  g++ -O2 -std=c++17 -I"$LLAMA_DIR/include" -I"$LLAMA_DIR/ggml/include" -I"$LLAMA_DIR/common" -I"$q" \
+    "$q/main.cpp" "$q/quantize.cpp" -L"$LLAMA_BIN" -lllama-common -lllama -lggml -lggml-base -pthread \
+    -Wl,-rpath,"$LLAMA_BIN" -o "$LLAMA_QUANTIZE.part"
+  mv "$LLAMA_QUANTIZE.part" "$LLAMA_QUANTIZE"
+}
+
+# quantize_gguf SRC.gguf OUT.gguf TYPE: llama-quantize (Q8_0, Q4_0, Q4_K_M, ...), all of llama.cpp's defaults
+quantize_gguf() {
+  local src="$1" out="$2" type="$3"
+  if [ -f "$out" ] && [ "$out" -nt "$src" ]; then
+    log "GGUF $type: $out (present, skipped)"
+    return
+  fi
+  log "llama-quantize $src -> $out ($type)"
+  "$LLAMA_QUANTIZE" "$src" "$out.part" "$type" "$THREADS" > "$out.log" 2>&1 || { echo "llama-quantize failed; see $out.log" >&2; exit 1; }
+  mv "$out.part" "$out"
+}
+
+# quantize_n4j OUT_DIR TYPE: nemotron4j quantize of the bench model, policy N4J_POLICY ("default": every Mamba
+# in/out_proj and MLP up/down_proj in TYPE, the closest to llama.cpp's all-one-type Q8_0/Q4_0; q4's own default,
+# "mixed", keeps out_proj at q8)
+N4J_POLICY="${N4J_POLICY:-default}"
+quantize_n4j() {
+  local out="$1" type="$2"
+  if [ -f "$out/config.json" ] && [ "$out/config.json" -nt "$MODEL_DIR/config.json" ]; then
+    log "nemotron4j $type: $out (present, skipped)"
+    return
+  fi
+  log "nemotron4j quantize --model $MODEL_DIR --out $out --type $type --policy $N4J_POLICY"
+  rm -rf "$out"
+  $N4J quantize --model "$MODEL_DIR" --out "$out" --type "$type" --policy "$N4J_POLICY"
+}
+
 # (b) the benchmark checkpoint (random bf16 weights, Hugging Face layout)
 create_model() {
   if [ -f "$MODEL_DIR/config.json" ] && [ -n "$(ls "$MODEL_DIR"/*.safetensors 2>/dev/null)" ]; then

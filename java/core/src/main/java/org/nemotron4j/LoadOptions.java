@@ -173,11 +173,11 @@ public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtyp
     }
 
     /**
-     * Quantize-on-load with the default policy (Mamba in/out_proj and MLP up/down_proj in {@code type}); null turns
-     * it off.
+     * Quantize-on-load with the type's default policy ({@link QuantPolicy#defaultFor}, as {@code nemotron4j quantize});
+     * null turns it off.
      */
     public LoadOptions withQuantize(QuantType type) {
-        return withQuantize(type, QuantPolicy.DEFAULT);
+        return withQuantize(type, type == null ? null : QuantPolicy.defaultFor(type));
     }
 
     /**

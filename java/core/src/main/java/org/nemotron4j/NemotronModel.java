@@ -329,6 +329,21 @@ public final class NemotronModel implements AutoCloseable {
         return kvCacheDtype;
     }
 
+    /**
+     * Calls {@code observer} with the input of every matrix multiplication of the forward passes that follow (null:
+     * no more): calibration for quantization ({@link org.nemotron4j.quant.ImportanceMatrix}), not for serving. CPU
+     * only (the activations must be host memory).
+     */
+    public void observeMatmulInputs(org.nemotron4j.runtime.MatmulObserver observer) {
+        lock.lock();
+        try {
+            checkOpen();
+            kernels.observeMatmulInputs(observer);
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** Bytes of backend memory allocated right now (weights on GPU, workspace, all sessions' caches). */
     public long allocatedBytes() {
         checkOpen();

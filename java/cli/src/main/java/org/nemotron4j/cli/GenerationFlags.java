@@ -27,7 +27,7 @@ final class GenerationFlags {
             + "f32 or FP8 checkpoint); 'nemotron4j quantize' does it once, ahead");
     /** --quantize-policy: which weights quantize-on-load quantizes. */
     static final Opt QUANTIZE_POLICY = Opt.value("--quantize-policy", "SPEC", "with --quantize: which weights, as quantize\n"
-            + "--policy (default: Mamba in/out_proj, MLP up/down_proj)");
+            + "--policy (default: as quantize's for the type)");
 
     /** The options {@code run} and {@code chat} share. */
     static final List<Opt> OPTIONS = List.of(
@@ -81,8 +81,13 @@ final class GenerationFlags {
     static LoadOptions loadOptions(Args a) {
         return fileOptions(a, LoadOptions.defaults()).withPrecision(precision(a)).withKvCacheDtype(kvCacheDtype(a, null))
                 .withActivationDtype(activationDtype(a, null)).withMatmulDtype(matmulDtype(a))
-                .withCudaGraphs(!a.flag("no-cuda-graphs")).withQuantize(quantize(a), a.string("quantize-policy",
-                        QuantPolicy.DEFAULT));
+                .withCudaGraphs(!a.flag("no-cuda-graphs")).withQuantize(quantize(a), quantizePolicy(a));
+    }
+
+    /** --quantize-policy, or the --quantize type's default policy (as {@code quantize}); null without --quantize. */
+    static String quantizePolicy(Args a) {
+        QuantType type = quantize(a);
+        return type == null ? null : a.string("quantize-policy", QuantPolicy.defaultFor(type));
     }
 
     /** --quantize q8|q4, or null when absent; --quantize-policy without --quantize is a usage error. */

@@ -55,7 +55,8 @@ final class PlanCommand implements Command {
             default -> throw new Args.UsageException("plan: --weights must be bf16, fp8, f32, q8 or q4, got " + w);
         };
         if (w.startsWith("q")) {
-            quantize = QuantPolicy.parse(a.string("quantize-policy", QuantPolicy.DEFAULT), QuantType.find(w).orElseThrow());
+            QuantType qt = QuantType.find(w).orElseThrow();
+            quantize = QuantPolicy.parse(a.string("quantize-policy", QuantPolicy.defaultFor(qt)), qt);
         } else if (a.has("quantize-policy")) {
             throw new Args.UsageException("plan: --quantize-policy needs --weights q8 or q4");
         }

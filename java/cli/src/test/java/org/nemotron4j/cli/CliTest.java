@@ -210,7 +210,7 @@ class CliTest {
 
         // block-quantized weights: the q4 Linear weights at 4.625 bits, the rest bf16
         r = run("plan", "--config", fixtures().resolve("configs/nemotron-nano-9b-v2.json").toString(), "--context",
-                "131072", "--weights", "q4");
+                "131072", "--weights", "q4", "--quantize-policy", "default");
         assertEquals(0, r.code(), r.err());
         java.util.regex.Matcher q4 = java.util.regex.Pattern.compile(
                 "weights: q4 \\(block-quantized Linear weights\\)\\s+([0-9,]+) B").matcher(r.out());
@@ -220,6 +220,10 @@ class CliTest {
         long q4Bytes = Long.parseLong(q4.group(1).replace(",", ""));
         assertEquals(4_342_694_400L, q4Bytes, r.out());
         assertTrue(r.out().contains("weights: BF16 (the rest)"), r.out());
+        // q4's default policy keeps the Mamba out_proj at q8
+        r = run("plan", "--config", fixtures().resolve("configs/nemotron-nano-9b-v2.json").toString(), "--weights", "q4");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("weights: q8 (block-quantized Linear weights)"), r.out());
         assertEquals(2, run("plan", "--config", fixtures().resolve("configs/nemotron-nano-9b-v2.json").toString(),
                 "--weights", "q3").code());
         assertEquals(2, run("plan", "--config", fixtures().resolve("configs/nemotron-nano-9b-v2.json").toString(),
@@ -267,7 +271,7 @@ class CliTest {
         Path q4 = tmp.resolve("tiny-q4");
         Result r = run("quantize", "--model", model.toString(), "--out", q4.toString(), "--type", "q4");
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().contains("q4, policy \"default\""), r.out());
+        assertTrue(r.out().contains("q4, policy \"mixed\""), r.out());
         assertTrue(r.out().contains("fallback: backbone.layers.0.mixer.out_proj.weight kept"), r.out());
         r = run("generate", "--model", q4.toString(), "--ids", "5,17,42", "-n", "4");
         assertEquals(0, r.code(), r.err());
@@ -296,6 +300,63 @@ class CliTest {
         r = run("quantize", "--model", model.toString(), "--out", tmp.resolve("bad").toString(), "--type", "q3");
         assertEquals(Main.FAILURE, r.code(), r.out());
         assertTrue(r.err().contains("unknown quantization type \"q3\""), r.err());
+    }
+
+    @Test
+    void quantizeRefusesBadArguments(@TempDir Path tmp) throws Exception {
+        Path model = tmp.resolve("tiny");
+        assertEquals(0, run("create-model", "--config", fixtures().resolve("nemotron-h-tiny/config.json").toString(),
+                "--out", model.toString(), "--seed", "3").code());
+        String m = model.toString();
+        String out = tmp.resolve("q").toString();
+        Path text = tmp.resolve("t.txt");
+        Files.writeString(text, "In the beginning");
+        String[][] cases = {
+            {"--type", "q8", "--policy", "default,conv1d=q8"}, {"\"conv1d\" is not a quantizable weight"},
+            {"--type", "q8", "--policy", "lm_head=q5"}, {"\"q5\" is not q8, q4 or keep"},
+            {"--policy", "default"}, {"missing required option --type"},
+            {"--type", "q4", "--calibration", tmp.resolve("none.txt").toString()}, {"none.txt is not a readable text file"},
+            {"--type", "q4", "--calibration", text.toString(), "--imatrix", text.toString()}, {"alternatives"},
+            {"--type", "q4", "--save-imatrix", tmp.resolve("i").toString()}, {"--save-imatrix needs --calibration"},
+            {"--type", "q4", "--error-feedback"}, {"--error-feedback needs --calibration"},
+            {"--type", "q4", "--calibration", text.toString(), "--calibration-tokens", "-1"}, {"--calibration-tokens must be >= 0"},
+            {"--type", "q4", "--calibration", text.toString(), "--calibration-ctx", "0"}, {"--calibration-ctx must be >= 1"},
+            {"--type", "q4", "--imatrix", text.toString()}, {"t.txt"},
+        };
+        for (int i = 0; i < cases.length; i += 2) {
+            String[] args = new String[cases[i].length + 5];
+            args[0] = "quantize";
+            args[1] = "--model";
+            args[2] = m;
+            args[3] = "--out";
+            args[4] = out;
+            System.arraycopy(cases[i], 0, args, 5, cases[i].length);
+            Result r = run(args);
+            assertEquals(Main.FAILURE, r.code(), String.join(" ", args) + ": " + r.out());
+            assertTrue(r.err().contains(cases[i + 1][0]), String.join(" ", args) + ": " + r.err());
+        }
+    }
+
+    @Test
+    void quantizeWithCalibrationOnTheDemoModel(@TempDir Path tmp) throws Exception {
+        Path demo = DemoModel.ensure(tmp.resolve("demo"), new PrintStream(new ByteArrayOutputStream()));
+        Path text = tmp.resolve("calibration.txt");
+        Files.writeString(text, "And God said, Let there be light: and there was light.\n".repeat(40));
+        Path im = tmp.resolve("imatrix.safetensors");
+        Result r = run("quantize", "--model", demo.toString(), "--out", tmp.resolve("q4").toString(), "--type", "q4",
+                "--calibration", text.toString(), "--calibration-tokens", "256", "--calibration-ctx", "128",
+                "--error-feedback", "--save-imatrix", im.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("calibration: 256 tokens of"), r.out());
+        assertTrue(r.out().contains("rounded with error feedback"), r.out());
+        assertTrue(Files.size(im) > 0);
+        r = run("quantize", "--model", demo.toString(), "--out", tmp.resolve("q8").toString(), "--type", "q8",
+                "--imatrix", im.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("fitted to the importance of 256 tokens of calibration.txt, rounded with error"
+                + " feedback"), r.out());
+        r = run("run", "--model", tmp.resolve("q8").toString(), "--prompt", "And God said", "--max-tokens", "4");
+        assertEquals(0, r.code(), r.err());
     }
 
     @Test

@@ -7,7 +7,8 @@ package org.nemotron4j.quant;
  * <li>q8: per block of 32, an F16 scale {@code d} and {@code q = rint(w / d)} clamped to ±127, with {@code d} the
  * candidate of least squared error among {@code max|w| / 127} and scales around it ({@link #fitQ8}).</li>
  * <li>q4: per sub-block of 32, an affine fit {@code w ≈ s*q - m} ({@code q} in 0..15, {@code m >= 0}) minimizing
- * the squared error weighted by each weight's importance {@code rms + |w|}: a search over candidate grids, each
+ * the squared error weighted by each weight's importance {@code rms + |w|} (times its column's importance from an
+ * {@link ImportanceMatrix} when there is one): a search over candidate grids, each
  * followed by weighted least squares for {@code s, m} ({@link #fitAffine(float[], int, float[], int[], float[],
  * float[], int)}). The 8 scales and minimums of a super-block are then
  * quantized to 8 bits against F16 {@code d = max s / 255} and {@code dmin = max m / 255}, and the final {@code q}s
@@ -20,23 +21,59 @@ public final class BlockQuantizer {
 
     /** Quantizes {@code w[0, cols)} into {@code quants[qOff, ...)} and {@code scales[sOff, ...)} (one row). */
     public static void quantizeRow(QuantType type, float[] w, int cols, byte[] quants, int qOff, byte[] scales, int sOff) {
+        quantizeRow(type, w, cols, null, quants, qOff, scales, sOff);
+    }
+
+    /**
+     * Quantizes one row minimizing {@code sum_c colImportance[c] * (w[c] - value[c])^2} (an {@link ImportanceMatrix}
+     * row: the mean square of the activation each column multiplies), or the unweighted error when
+     * {@code colImportance} is null.
+     */
+    public static void quantizeRow(QuantType type, float[] w, int cols, float[] colImportance, byte[] quants, int qOff,
+            byte[] scales, int sOff) {
+        quantizeRow(type, w, cols, colImportance, null, quants, qOff, scales, sOff);
+    }
+
+    /**
+     * As {@link #quantizeRow(QuantType, float[], int, float[], byte[], int, byte[], int)}, rounding the columns in
+     * order with {@code feedback} (null: none) moving the columns not yet rounded to compensate each rounding
+     * error ({@link ErrorFeedback}); each block's scales are fitted when its turn comes, to the moved weights.
+     * {@code w} is modified.
+     */
+    static void quantizeRow(QuantType type, float[] w, int cols, float[] colImportance, ErrorFeedback feedback,
+            byte[] quants, int qOff, byte[] scales, int sOff) {
+        if (feedback != null && feedback.columns() != cols) {
+            throw new IllegalArgumentException("error feedback for " + feedback.columns() + " columns, row of " + cols);
+        }
         if (cols % type.columnMultiple() != 0) {
             throw new IllegalArgumentException(type.id() + " needs a multiple of " + type.columnMultiple()
                     + " columns, got " + cols);
         }
+        if (colImportance != null && colImportance.length < cols) {
+            throw new IllegalArgumentException("column importance has " + colImportance.length + " values for "
+                    + cols + " columns");
+        }
         if (type == QuantType.Q8) {
-            q8Row(w, cols, quants, qOff, scales, sOff);
+            q8Row(w, cols, colImportance, feedback, quants, qOff, scales, sOff);
         } else {
-            q4Row(w, cols, quants, qOff, scales, sOff);
+            q4Row(w, cols, colImportance, feedback, quants, qOff, scales, sOff);
         }
     }
 
-    private static void q8Row(float[] w, int cols, byte[] quants, int qOff, byte[] scales, int sOff) {
+    private static void q8Row(float[] w, int cols, float[] colImp, ErrorFeedback fb, byte[] quants, int qOff,
+            byte[] scales, int sOff) {
         int[] q = new int[32];
         for (int b = 0; b < cols / 32; b++) {
-            short h = fitQ8(w, b * 32, q);
+            short h = fitQ8(w, b * 32, colImp == null ? null : blockWeights(colImp, b * 32), q);
+            float d = Float.float16ToFloat(h);
+            float inv = d > 0 ? 1f / d : 0f;
             for (int i = 0; i < 32; i++) {
-                quants[qOff + b * 32 + i] = (byte) q[i];
+                int c = b * 32 + i;
+                if (fb != null) {  // the fitted quants were for the weights before the earlier columns' feedback
+                    q[i] = Math.max(-127, Math.min(127, (int) Math.rint(w[c] * inv)));
+                    fb.propagate(w, c, d * q[i]);
+                }
+                quants[qOff + c] = (byte) q[i];
             }
             scales[sOff + 2 * b] = (byte) h;
             scales[sOff + 2 * b + 1] = (byte) (h >> 8);
@@ -61,6 +98,11 @@ public final class BlockQuantizer {
      * than the plain scale (it is a candidate).
      */
     static short fitQ8(float[] w, int off, int[] q) {
+        return fitQ8(w, off, null, q);
+    }
+
+    /** {@link #fitQ8(float[], int, int[])} minimizing the error weighted by {@code imp} (null: unweighted). */
+    static short fitQ8(float[] w, int off, float[] imp, int[] q) {
         short plain = plainQ8Scale(w, off);
         if (Float.float16ToFloat(plain) == 0f) {
             java.util.Arrays.fill(q, 0, 32, 0);
@@ -68,17 +110,18 @@ public final class BlockQuantizer {
         }
         float amax = 127f * Float.float16ToFloat(plain);
         short best = plain;
-        double bestErr = q8Err(w, off, Float.float16ToFloat(plain), q);
+        double bestErr = q8Err(w, off, imp, Float.float16ToFloat(plain), q);
         int[] tmp = new int[32];
         for (int t = -8; t <= 8; t++) {
             for (int ls = 0; ls < 2; ls++) {
                 float d = amax / (127f + t / 8f);
                 if (ls == 1) {
-                    q8Err(w, off, Float.float16ToFloat(Float.floatToFloat16(d)), tmp);
+                    q8Err(w, off, imp, Float.float16ToFloat(Float.floatToFloat16(d)), tmp);
                     double sqw = 0, sqq = 0;
                     for (int i = 0; i < 32; i++) {
-                        sqw += (double) tmp[i] * w[off + i];
-                        sqq += (double) tmp[i] * tmp[i];
+                        double c = imp == null ? 1 : imp[i];
+                        sqw += c * tmp[i] * w[off + i];
+                        sqq += c * tmp[i] * tmp[i];
                     }
                     if (!(sqq > 0) || !(sqw > 0)) {
                         continue;
@@ -90,31 +133,62 @@ public final class BlockQuantizer {
                 if (!(dh > 0) || h == best) {
                     continue;
                 }
-                double err = q8Err(w, off, dh, tmp);
+                double err = q8Err(w, off, imp, dh, tmp);
                 if (err < bestErr) {
                     bestErr = err;
                     best = h;
                 }
             }
         }
-        q8Err(w, off, Float.float16ToFloat(best), q);
+        q8Err(w, off, imp, Float.float16ToFloat(best), q);
         return best;
     }
 
     /** q = rint(w / d) clamped to ±127; returns the squared error of {@code d*q}. */
     static double q8Err(float[] w, int off, float d, int[] q) {
+        return q8Err(w, off, null, d, q);
+    }
+
+    /** q = rint(w / d) clamped to ±127; returns the squared error of {@code d*q}, weighted by imp (null: 1). */
+    static double q8Err(float[] w, int off, float[] imp, float d, int[] q) {
         float inv = d > 0 ? 1f / d : 0f;
         double err = 0;
         for (int i = 0; i < 32; i++) {
             int v = Math.max(-127, Math.min(127, (int) Math.rint(w[off + i] * inv)));
             q[i] = v;
             double e = (double) d * v - w[off + i];
-            err += e * e;
+            err += imp == null ? e * e : imp[i] * e * e;
         }
         return err;
     }
 
-    private static void q4Row(float[] w, int cols, byte[] quants, int qOff, byte[] scales, int sOff) {
+    /**
+     * The importances of columns [off, off+32) from a row's column importance, each raised by a floor of
+     * {@link #IMPORTANCE_FLOOR} times the block's mean (a column the calibration never saw active still counts a
+     * little); null when the whole block's importance is 0 (then the unweighted fit is as good as any).
+     */
+    static float[] blockWeights(float[] colImp, int off) {
+        double mean = 0;
+        for (int i = 0; i < 32; i++) {
+            mean += colImp[off + i];
+        }
+        mean /= 32;
+        if (!(mean > 0)) {
+            return null;
+        }
+        float floor = (float) (IMPORTANCE_FLOOR * mean);
+        float[] b = new float[32];
+        for (int i = 0; i < 32; i++) {
+            b[i] = colImp[off + i] + floor;
+        }
+        return b;
+    }
+
+    /** The floor of a column's importance, relative to its block's mean ({@link #blockWeights}). */
+    static final double IMPORTANCE_FLOOR = 0.01;
+
+    private static void q4Row(float[] w, int cols, float[] colImp, ErrorFeedback fb, byte[] quants, int qOff,
+            byte[] scales, int sOff) {
         int nsb = Math.ceilDiv(cols, QuantType.Q4_SUPER);
         float[] s = new float[8];
         float[] m = new float[8];
@@ -125,7 +199,7 @@ public final class BlockQuantizer {
             float mmax = 0;
             for (int j = 0; j < nsub; j++) {
                 int off = sb * QuantType.Q4_SUPER + j * 32;
-                fitAffine(w, off, q, s, m, j);
+                fitAffine(w, off, q4Importance(w, off, colImp), q, s, m, j);
                 smax = Math.max(smax, s[j]);
                 mmax = Math.max(mmax, m[j]);
             }
@@ -143,6 +217,10 @@ public final class BlockQuantizer {
                 scales[rec + 12 + j] = 0;
             }
             for (int j = 0; j < nsub; j++) {
+                int off = sb * QuantType.Q4_SUPER + j * 32;
+                if (fb != null && j > 0) {  // refit this sub-block to its weights as the feedback left them
+                    fitAffine(w, off, q4Importance(w, off, colImp), q, s, m, j);
+                }
                 int sc = d > 0 ? Math.min(255, (int) Math.rint(s[j] / d)) : 0;
                 int mi = dmin > 0 ? Math.min(255, (int) Math.rint(m[j] / dmin)) : 0;
                 scales[rec + 4 + j] = (byte) sc;
@@ -150,12 +228,14 @@ public final class BlockQuantizer {
                 float step = d * sc;
                 float min = dmin * mi;
                 float inv = step > 0 ? 1f / step : 0f;
-                int off = sb * QuantType.Q4_SUPER + j * 32;
                 // sub-block pair (2k, 2k+1) shares 32 bytes: 2k low nibbles, 2k+1 high nibbles
                 int pairBase = qOff + (off / 64) * 32;
                 boolean high = (j & 1) == 1;
                 for (int i = 0; i < 32; i++) {
                     int v = Math.max(0, Math.min(15, (int) Math.rint((w[off + i] + min) * inv)));
+                    if (fb != null) {
+                        fb.propagate(w, off + i, step * v - min);
+                    }
                     int idx = pairBase + i;
                     quants[idx] = high ? (byte) ((quants[idx] & 0x0F) | (v << 4)) : (byte) ((quants[idx] & 0xF0) | v);
                 }
@@ -177,9 +257,20 @@ public final class BlockQuantizer {
         return imp;
     }
 
-    /** Fits w[off, off+32) ≈ s*q - m, q in 0..15, m >= 0 (importance-weighted, {@link #fitAffine(float[], int, float[], int[], float[], float[], int)}). */
-    private static void fitAffine(float[] w, int off, int[] q, float[] s, float[] m, int j) {
-        fitAffine(w, off, importance(w, off), q, s, m, j);
+    /**
+     * The importance of each weight of w[off, off+32) in the q4 fit: {@code rms + |w|}, times its column's
+     * importance ({@link #blockWeights}) when there is one. (On the demo model, the column importance alone fits
+     * as well: KLD 0.00935 against 0.00958, top-1 93.57 against 93.36 %, within the noise of either.)
+     */
+    static float[] q4Importance(float[] w, int off, float[] colImp) {
+        float[] imp = importance(w, off);
+        float[] a = colImp == null ? null : blockWeights(colImp, off);
+        if (a != null) {
+            for (int i = 0; i < 32; i++) {
+                imp[i] *= a[i];
+            }
+        }
+        return imp;
     }
 
     /**

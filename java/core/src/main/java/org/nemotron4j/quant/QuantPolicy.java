@@ -12,6 +12,9 @@ import org.nemotron4j.checkpoint.NemotronHLayout.Role;
  *   default          Mamba in_proj/out_proj and MLP up_proj/down_proj in the chosen type (the large matrices:
  *                    ~90% of the 9B's Linear weights); embeddings, norms, conv1d, the attention projections and
  *                    lm_head keep their stored precision
+ *   mixed            default with the Mamba out_proj in q8 (the default policy of q4: on the demo model q4's
+ *                    error is mostly in out_proj, 19% of its quantized weights; like llama.cpp's Q4_K_M keeping
+ *                    some tensors at more bits)
  *   all              every Linear weight (the above, q/k/v/o_proj and lm_head)
  *   ROLE             also quantize ROLE (in_proj, out_proj, up_proj, down_proj, q_proj, k_proj, v_proj, o_proj, lm_head)
  *                    in the chosen type
@@ -25,6 +28,12 @@ import org.nemotron4j.checkpoint.NemotronHLayout.Role;
 public record QuantPolicy(String spec, QuantType type, Map<Role, Optional<QuantType>> roles) {
 
     public static final String DEFAULT = "default";
+    public static final String MIXED = "mixed";
+
+    /** The policy used when none is given: {@code mixed} for q4, {@code default} for q8. */
+    public static String defaultFor(QuantType type) {
+        return type == QuantType.Q4 ? MIXED : DEFAULT;
+    }
 
     /** Parses {@code spec} for the chosen {@code type}. */
     public static QuantPolicy parse(String spec, QuantType type) {
@@ -35,9 +44,12 @@ public record QuantPolicy(String spec, QuantType type, Map<Role, Optional<QuantT
             if (it.isEmpty()) {
                 continue;
             }
-            if (it.equals("default") || it.equals("all")) {
+            if (it.equals("default") || it.equals("all") || it.equals(MIXED)) {
                 for (Role r : new Role[] {Role.MAMBA_IN_PROJ, Role.MAMBA_OUT_PROJ, Role.MLP_UP_PROJ, Role.MLP_DOWN_PROJ}) {
                     roles.put(r, Optional.of(type));
+                }
+                if (it.equals(MIXED)) {
+                    roles.put(Role.MAMBA_OUT_PROJ, Optional.of(QuantType.Q8));
                 }
                 if (it.equals("all")) {
                     for (Role r : new Role[] {Role.ATTENTION_Q_PROJ, Role.ATTENTION_K_PROJ, Role.ATTENTION_V_PROJ,
@@ -75,7 +87,7 @@ public record QuantPolicy(String spec, QuantType type, Map<Role, Optional<QuantT
             case "lm_head" -> Role.LM_HEAD;
             default -> throw new NemotronException("--policy \"" + spec + "\": \"" + name + "\" is not a quantizable"
                     + " weight (in_proj, out_proj, up_proj, down_proj, q_proj, k_proj, v_proj, o_proj, lm_head) nor"
-                    + " default or all");
+                    + " default, mixed or all");
         };
     }
 

@@ -45,6 +45,17 @@ public final class Quantizer {
     }
 
     public static Result quantize(Path in, Path out, QuantType type, QuantPolicy policy, ProgressListener progress) {
+        return quantize(in, out, type, policy, null, progress);
+    }
+
+    /**
+     * As {@link #quantize(Path, Path, QuantType, QuantPolicy, ProgressListener)}, each quantized weight fitted to
+     * its columns' importance from {@code imatrix} (null: unweighted), which must hold every quantized weight with
+     * its column count (one made from this checkpoint). Weights whose second-moment matrix it holds are rounded
+     * with error feedback ({@link ErrorFeedback}).
+     */
+    public static Result quantize(Path in, Path out, QuantType type, QuantPolicy policy, ImportanceMatrix imatrix,
+            ProgressListener progress) {
         ProgressListener listener = progress == null ? ProgressListener.NONE : progress;
         try (Checkpoint ckpt = Checkpoint.open(in)) {
             ModelConfig config = ckpt.config();
@@ -90,6 +101,8 @@ public final class Quantizer {
                     QuantType q = qt.get();
                     long rows = w.shape()[0];
                     long cols = w.shape()[1];
+                    float[] colImp = imatrix == null ? null : columnImportance(imatrix, name, cols);
+                    float[] second = imatrix == null ? null : imatrix.secondMoment(name).orElse(null);
                     modules.put(w.module(), q.id());
                     counts.merge(q.id(), rows * cols, Long::sum);
                     TensorSpec quants = new TensorSpec(name, q.quantsDType(), q.quantsShape(rows, cols));
@@ -97,7 +110,8 @@ public final class Quantizer {
                             q.scalesShape(rows, cols));
                     specs.add(quants);
                     specs.add(scales);
-                    writers.add(() -> writeQuantized(writer[0], t, fscale, q, (int) rows, (int) cols, quants.name(),
+                    writers.add(() -> writeQuantized(writer[0], t, fscale, q, (int) rows, (int) cols, colImp,
+                            second == null ? null : ErrorFeedback.of(second, (int) cols), quants.name(),
                             scales.name(), done, total, listener));
                 } else if (t.dtype() == DType.F8_E4M3) {
                     specs.add(new TensorSpec(name, DType.BF16, t.shape()));
@@ -210,23 +224,34 @@ public final class Quantizer {
         }
     }
 
+    /** The importance matrix's row for weight {@code name}, checked against its column count. */
+    private static float[] columnImportance(ImportanceMatrix imatrix, String name, long cols) {
+        float[] a = imatrix.of(name).orElseThrow(() -> new NemotronException("the importance matrix (from "
+                + imatrix.source() + ") has no entry for weight \"" + name + "\": it was made for another model"));
+        if (a.length != cols) {
+            throw new NemotronException("the importance matrix (from " + imatrix.source() + ") has " + a.length
+                    + " columns for weight \"" + name + "\", which has " + cols + ": it was made for another model");
+        }
+        return a;
+    }
+
     private static void writeQuantized(SafetensorsWriter sw, TensorInfo t, float scale, QuantType q, int rows, int cols,
-            String quantsName, String scalesName, long[] done, long total, ProgressListener listener) {
+            float[] colImp, ErrorFeedback feedback, String quantsName, String scalesName, long[] done, long total, ProgressListener listener) {
         int qRow = (int) q.quantsRowBytes(cols);
         int sRow = (int) q.scalesRowBytes(cols);
         int rowsPerChunk = (int) Math.max(1, CHUNK_BYTES / Math.max(1, qRow));
         byte[] scales = new byte[Math.multiplyExact(rows, sRow)];
         byte[] chunk = new byte[Math.min(rows, rowsPerChunk) * qRow];
-        ThreadLocal<float[]> rowBuffer = ThreadLocal.withInitial(() -> new float[cols]);
+        ThreadLocal<float[]> rowBuf = ThreadLocal.withInitial(() -> new float[cols]);
         long inRow = t.byteSize() / rows;
         for (int r0 = 0; r0 < rows; r0 += rowsPerChunk) {
             int n = Math.min(rowsPerChunk, rows - r0);
-            final int first = r0;
-            // rows in parallel (each row's bytes depend on that row alone), chunks written in order
+            int first = r0;
+            // rows are independent and write disjoint bytes: quantized in parallel (the fits are the costly part)
             java.util.stream.IntStream.range(0, n).parallel().forEach(i -> {
-                float[] row = rowBuffer.get();
+                float[] row = rowBuf.get();
                 readRow(t, scale, first + i, cols, row);
-                BlockQuantizer.quantizeRow(q, row, cols, chunk, i * qRow, scales, (first + i) * sRow);
+                BlockQuantizer.quantizeRow(q, row, cols, colImp, feedback, chunk, i * qRow, scales, (first + i) * sRow);
             });
             sw.write(quantsName, chunk, 0, n * qRow);
             done[0] += n * inRow;

@@ -34,6 +34,7 @@ public final class Kernels {
     private static final long POINTER = ValueLayout.ADDRESS.byteSize();
 
     private final Backend backend;
+    private volatile MatmulObserver observer;
 
     public Kernels(Backend backend) {
         this.backend = backend;
@@ -41,6 +42,17 @@ public final class Kernels {
 
     public Backend backend() {
         return backend;
+    }
+
+    /**
+     * Calls {@code o} with the input of every matmul from now on (null: no more); CPU backend only, whose
+     * activations are host memory.
+     */
+    public void observeMatmulInputs(MatmulObserver o) {
+        if (o != null && !backend.isCpu()) {
+            throw new NemotronException("matmul inputs can be observed on the CPU backend only");
+        }
+        observer = o;
     }
 
     private MemorySegment b() {
@@ -84,6 +96,10 @@ public final class Kernels {
         Shape s = weight(k, "weight", w);
         matrix(k, "x", x, rows, s.cols, ldX, act());
         matrix(k, "y", y, rows, s.rows, ldY, act());
+        MatmulObserver o = observer;
+        if (o != null) {
+            o.input(w.tensor().name(), x, ldX, rows, (int) s.cols, act());
+        }
         check(n4j_matmul(b(), x, ldX, rows, w.descriptor(), y, ldY, epilogue), k);
     }
 

@@ -137,4 +137,150 @@ class BlockQuantizerTest {
             }
         }
     }
+
+    /** Rows of weights, and inputs with correlated columns of very unequal sizes (as real activations have). */
+    private record Layer(float[] w, int rows, int cols, float[][] x) {
+        /** Mean over the inputs of the squared output error of row r quantized to {@code got}. */
+        double outputError(int r, float[] got) {
+            double e = 0;
+            for (float[] xi : x) {
+                double d = 0;
+                for (int c = 0; c < cols; c++) {
+                    d += (w[r * cols + c] - got[c]) * (double) xi[c];
+                }
+                e += d * d;
+            }
+            return e / x.length;
+        }
+
+        float[] meanSquares() {
+            float[] a = new float[cols];
+            for (float[] xi : x) {
+                for (int c = 0; c < cols; c++) {
+                    a[c] += xi[c] * xi[c] / x.length;
+                }
+            }
+            return a;
+        }
+
+        float[] secondMoment() {
+            float[] g = new float[cols * cols];
+            for (float[] xi : x) {
+                for (int i = 0; i < cols; i++) {
+                    for (int j = 0; j < cols; j++) {
+                        g[i * cols + j] += xi[i] * xi[j] / x.length;
+                    }
+                }
+            }
+            return g;
+        }
+    }
+
+    private static Layer randomLayer(long seed, int rows, int cols, int samples) {
+        Random rnd = new Random(seed);
+        float[] w = new float[rows * cols];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) (0.05 * rnd.nextGaussian());
+        }
+        float[] colScale = new float[cols];
+        for (int c = 0; c < cols; c++) {
+            colScale[c] = (float) Math.exp(1.5 * rnd.nextGaussian());
+        }
+        int factors = 8;
+        float[][] mix = new float[factors][cols];
+        for (float[] f : mix) {
+            for (int c = 0; c < cols; c++) {
+                f[c] = (float) rnd.nextGaussian();
+            }
+        }
+        float[][] x = new float[samples][cols];
+        for (float[] xi : x) {
+            double[] z = new double[factors];
+            for (int k = 0; k < factors; k++) {
+                z[k] = rnd.nextGaussian();
+            }
+            for (int c = 0; c < cols; c++) {
+                double v = 0.5 * rnd.nextGaussian();
+                for (int k = 0; k < factors; k++) {
+                    v += z[k] * mix[k][c] * 0.3;
+                }
+                xi[c] = (float) (v * colScale[c]);
+            }
+        }
+        return new Layer(w, rows, cols, x);
+    }
+
+    /** The mean output error of every row quantized as asked (imatrix / second moments or neither). */
+    private static double outputError(Layer l, QuantType t, boolean importance, boolean feedback) {
+        float[] a = importance ? l.meanSquares() : null;
+        ErrorFeedback fb = feedback ? ErrorFeedback.of(l.secondMoment(), l.cols()) : null;
+        byte[] quants = new byte[(int) t.quantsRowBytes(l.cols())];
+        byte[] scales = new byte[(int) t.scalesRowBytes(l.cols())];
+        double sum = 0;
+        for (int r = 0; r < l.rows(); r++) {
+            float[] row = java.util.Arrays.copyOfRange(l.w(), r * l.cols(), (r + 1) * l.cols());
+            BlockQuantizer.quantizeRow(t, row, l.cols(), a, fb, quants, 0, scales, 0);
+            float[] got = new float[l.cols()];
+            for (int c = 0; c < l.cols(); c++) {
+                got[c] = BlockQuantizer.dequantize(t, quants, 0, scales, 0, c);
+            }
+            sum += l.outputError(r, got);
+        }
+        return sum / l.rows();
+    }
+
+    @Test
+    void columnImportanceAndErrorFeedbackCutTheOutputError() {
+        Layer l = randomLayer(5, 48, 256, 1024);
+        for (QuantType t : QuantType.values()) {
+            double plain = outputError(l, t, false, false);
+            double weighted = outputError(l, t, true, false);
+            double feedback = outputError(l, t, true, true);
+            // measured: weighted / plain 0.26 (q8), 0.18 (q4); with feedback / weighted 0.24 (q8), 0.36 (q4)
+            assertTrue(weighted < 0.5 * plain, t.id() + ": importance-weighted " + weighted + " vs plain " + plain);
+            assertTrue(feedback < 0.6 * weighted, t.id() + ": with error feedback " + feedback + " vs " + weighted);
+        }
+    }
+
+    @Test
+    void weightedQ8FitNeverWorseThanMaxScaleInTheWeightedError() {
+        float[] w = randomBlocks(13);
+        Random rnd = new Random(17);
+        int[] q = new int[32];
+        for (int b = 0; b < BLOCKS; b++) {
+            int off = b * 32;
+            float[] imp = new float[32];
+            for (int i = 0; i < 32; i++) {
+                imp[i] = (float) Math.exp(2 * rnd.nextGaussian());
+            }
+            double plain = BlockQuantizer.q8Err(w, off, imp, Float.float16ToFloat(BlockQuantizer.plainQ8Scale(w, off)), q);
+            short h = BlockQuantizer.fitQ8(w, off, imp, q);
+            double fit = BlockQuantizer.q8Err(w, off, imp, Float.float16ToFloat(h), new int[32]);
+            assertTrue(fit <= plain, "block " + b + ": weighted error " + fit + " > plain " + plain);
+        }
+    }
+
+    @Test
+    void blockWeightsFloorUnseenColumnsAndIgnoreDeadBlocks() {
+        float[] a = new float[64];
+        for (int i = 32; i < 64; i++) {
+            a[i] = i == 40 ? 0 : 2;
+        }
+        org.junit.jupiter.api.Assertions.assertNull(BlockQuantizer.blockWeights(a, 0), "a block never active");
+        float[] b = BlockQuantizer.blockWeights(a, 32);
+        double mean = 2.0 * 31 / 32;
+        assertEquals(BlockQuantizer.IMPORTANCE_FLOOR * mean, b[8], 1e-6);
+        assertEquals(2 + BlockQuantizer.IMPORTANCE_FLOOR * mean, b[0], 1e-6);
+    }
+
+    @Test
+    void errorFeedbackRefusesAMismatchedRow() {
+        ErrorFeedback fb = ErrorFeedback.of(new float[] {1, 0, 0, 1}, 2);
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> BlockQuantizer.quantizeRow(QuantType.Q8, new float[32], 32, null, fb, new byte[32], 0, new byte[2], 0));
+        assertTrue(e.getMessage().contains("error feedback for 2 columns, row of 32"), e.getMessage());
+        var n = org.junit.jupiter.api.Assertions.assertThrows(org.nemotron4j.NemotronException.class,
+                () -> ErrorFeedback.of(new float[3], 2));
+        assertTrue(n.getMessage().contains("3 values for 2 columns"), n.getMessage());
+    }
 }

@@ -102,7 +102,7 @@ class QuantizeOnLoadTest {
         try (NemotronModel m = NemotronModel.load(bf16, Device.cpu(), LoadOptions.exact())) {
             plain = m.allocatedBytes();
         }
-        QuantPolicy policy = QuantPolicy.parse("default", QuantType.Q4);
+        QuantPolicy policy = QuantPolicy.parse(QuantPolicy.defaultFor(QuantType.Q4), QuantType.Q4);
         long quantized;
         ModelConfig config;
         try (NemotronModel m = NemotronModel.load(bf16, Device.cpu(), LoadOptions.exact().withQuantize(QuantType.Q4))) {

@@ -299,6 +299,12 @@ public class QuantizedModelTest {
         assertEquals(java.util.Optional.empty(), p.typeFor(Enum.valueOf(role, "MAMBA_IN_PROJ"), 128));
         assertEquals(java.util.Optional.of(QuantType.Q4), p.typeFor(Enum.valueOf(role, "MLP_UP_PROJ"), 128));
         assertEquals(java.util.Optional.empty(), p.typeFor(Enum.valueOf(role, "ATTENTION_Q_PROJ"), 128));
+        QuantPolicy mixed = QuantPolicy.parse(QuantPolicy.defaultFor(QuantType.Q4), QuantType.Q4);
+        assertEquals("mixed", mixed.spec());
+        assertEquals(java.util.Optional.of(QuantType.Q8), mixed.typeFor(Enum.valueOf(role, "MAMBA_OUT_PROJ"), 128));
+        assertEquals(java.util.Optional.of(QuantType.Q4), mixed.typeFor(Enum.valueOf(role, "MAMBA_IN_PROJ"), 128));
+        assertEquals(java.util.Optional.of(QuantType.Q4), mixed.typeFor(Enum.valueOf(role, "MLP_DOWN_PROJ"), 128));
+        assertEquals("default", QuantPolicy.defaultFor(QuantType.Q8));
         assertTrue(assertThrows(NemotronException.class, () -> QuantPolicy.parse("conv1d", QuantType.Q8)).getMessage()
                 .contains("\"conv1d\" is not a quantizable weight"));
         assertTrue(assertThrows(NemotronException.class, () -> QuantPolicy.parse("lm_head=q2", QuantType.Q8)).getMessage()
