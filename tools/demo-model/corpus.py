@@ -49,8 +49,18 @@ def split(chapters):
 
 
 if __name__ == "__main__":
+    import sys
+
     ch = read_bible()
     tr, ho = split(ch)
-    print(len(ch), "chapters;", len(tr), "training chars;", len(ho), "held-out chars")
-    print(ch[0][:300])
-    print(ch[-1][-300:])
+    if len(sys.argv) == 3 and sys.argv[1] == "--train-out":
+        # the training chapters as one text file: calibration text for `nemotron4j quantize --calibration`
+        with open(sys.argv[2], "w", encoding="utf-8") as f:
+            f.write(tr)
+        print(len(tr), "training chars written to", sys.argv[2])
+    elif len(sys.argv) == 1:
+        print(len(ch), "chapters;", len(tr), "training chars;", len(ho), "held-out chars")
+        print(ch[0][:300])
+        print(ch[-1][-300:])
+    else:
+        raise SystemExit("usage: corpus.py [--train-out FILE]")

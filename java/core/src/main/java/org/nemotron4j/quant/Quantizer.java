@@ -110,6 +110,7 @@ public final class Quantizer {
                             q.scalesShape(rows, cols));
                     specs.add(quants);
                     specs.add(scales);
+                    // the error feedback's factor (cols^2 doubles) is made when this weight's turn comes
                     writers.add(() -> writeQuantized(writer[0], t, fscale, q, (int) rows, (int) cols, colImp,
                             second == null ? null : ErrorFeedback.of(second, (int) cols), quants.name(),
                             scales.name(), done, total, listener));
