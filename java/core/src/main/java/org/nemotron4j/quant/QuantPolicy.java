@@ -12,9 +12,10 @@ import org.nemotron4j.checkpoint.NemotronHLayout.Role;
  *   default          Mamba in_proj/out_proj and MLP up_proj/down_proj in the chosen type (the large matrices:
  *                    ~90% of the 9B's Linear weights); embeddings, norms, conv1d, the attention projections and
  *                    lm_head keep their stored precision
- *   mixed            default with the Mamba out_proj in q8 (the default policy of q4: on the demo model q4's
- *                    error is mostly in out_proj, 19% of its quantized weights; like llama.cpp's Q4_K_M keeping
- *                    some tensors at more bits)
+ *   mixed            default with the Mamba out_proj, the attention projections and lm_head in q8 (the default
+ *                    policy of q4: on the demo model q4's error is mostly in out_proj, 19% of its quantized
+ *                    weights; the attention projections and lm_head at q8 cost no measurable quality and keep
+ *                    decode from reading them in bf16; like llama.cpp's Q4_K_M keeping some tensors at more bits)
  *   all              every Linear weight (the above, q/k/v/o_proj and lm_head)
  *   ROLE             also quantize ROLE (in_proj, out_proj, up_proj, down_proj, q_proj, k_proj, v_proj, o_proj, lm_head)
  *                    in the chosen type
@@ -29,10 +30,14 @@ public record QuantPolicy(String spec, QuantType type, Map<Role, Optional<QuantT
 
     public static final String DEFAULT = "default";
     public static final String MIXED = "mixed";
+    public static final String ALL = "all";
 
-    /** The policy used when none is given: {@code mixed} for q4, {@code default} for q8. */
+    /**
+     * The policy used when none is given: {@code mixed} for q4, {@code all} for q8 (every Linear weight: q8 costs no
+     * measurable quality anywhere, and decode then reads no Linear weight in bf16, as llama.cpp's Q8_0).
+     */
     public static String defaultFor(QuantType type) {
-        return type == QuantType.Q4 ? MIXED : DEFAULT;
+        return type == QuantType.Q4 ? MIXED : ALL;
     }
 
     /** Parses {@code spec} for the chosen {@code type}. */
@@ -49,7 +54,10 @@ public record QuantPolicy(String spec, QuantType type, Map<Role, Optional<QuantT
                     roles.put(r, Optional.of(type));
                 }
                 if (it.equals(MIXED)) {
-                    roles.put(Role.MAMBA_OUT_PROJ, Optional.of(QuantType.Q8));
+                    for (Role r : new Role[] {Role.MAMBA_OUT_PROJ, Role.ATTENTION_Q_PROJ, Role.ATTENTION_K_PROJ,
+                            Role.ATTENTION_V_PROJ, Role.ATTENTION_O_PROJ, Role.LM_HEAD}) {
+                        roles.put(r, Optional.of(QuantType.Q8));
+                    }
                 }
                 if (it.equals("all")) {
                     for (Role r : new Role[] {Role.ATTENTION_Q_PROJ, Role.ATTENTION_K_PROJ, Role.ATTENTION_V_PROJ,

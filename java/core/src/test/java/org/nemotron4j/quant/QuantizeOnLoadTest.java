@@ -94,7 +94,7 @@ class QuantizeOnLoadTest {
         assertOnLoadEqualsQuantizedCheckpoint(model("fp8", true), QuantType.Q4, "default");
     }
 
-    /** The quantized weights live in backend memory the model owns: exactly the plan's q4 part, on top of the rest. */
+    /** The quantized weights live in backend memory the model owns: exactly the plan's q4 + q8 parts, on top of the rest. */
     @Test
     void memoryIsThePlansQuantizedPart() throws Exception {
         Path bf16 = model("bf16", false);
@@ -110,7 +110,11 @@ class QuantizeOnLoadTest {
             config = m.config();
         }
         MemoryPlan plan = MemoryPlan.of(config, 256, 1, DType.BF16, policy, DType.F32, DType.F32, 256);
-        long planned = plan.weightParts().get("q4 (block-quantized Linear weights)");
+        // q4's default policy: q4, with the Mamba out_proj at q8
+        long planned = plan.weightParts().entrySet().stream().filter(e -> e.getKey().contains("block-quantized"))
+                .mapToLong(Map.Entry::getValue).sum();
+        assertEquals(2, plan.weightParts().keySet().stream().filter(k -> k.contains("block-quantized")).count(),
+                plan.table());
         assertEquals(planned, quantized - plain, plan.table());
         // the same plan from the original config and the policy (what `plan --weights q4` prints)
         MemoryPlan fromPolicy = MemoryPlan.of(ModelConfig.read(bf16.resolve("config.json")), 256, 1, DType.BF16, policy,

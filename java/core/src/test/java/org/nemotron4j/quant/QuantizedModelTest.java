@@ -304,7 +304,9 @@ public class QuantizedModelTest {
         assertEquals(java.util.Optional.of(QuantType.Q8), mixed.typeFor(Enum.valueOf(role, "MAMBA_OUT_PROJ"), 128));
         assertEquals(java.util.Optional.of(QuantType.Q4), mixed.typeFor(Enum.valueOf(role, "MAMBA_IN_PROJ"), 128));
         assertEquals(java.util.Optional.of(QuantType.Q4), mixed.typeFor(Enum.valueOf(role, "MLP_DOWN_PROJ"), 128));
-        assertEquals("default", QuantPolicy.defaultFor(QuantType.Q8));
+        assertEquals(java.util.Optional.of(QuantType.Q8), mixed.typeFor(Enum.valueOf(role, "LM_HEAD"), 128));
+        assertEquals(java.util.Optional.of(QuantType.Q8), mixed.typeFor(Enum.valueOf(role, "ATTENTION_K_PROJ"), 128));
+        assertEquals("all", QuantPolicy.defaultFor(QuantType.Q8));
         assertTrue(assertThrows(NemotronException.class, () -> QuantPolicy.parse("conv1d", QuantType.Q8)).getMessage()
                 .contains("\"conv1d\" is not a quantizable weight"));
         assertTrue(assertThrows(NemotronException.class, () -> QuantPolicy.parse("lm_head=q2", QuantType.Q8)).getMessage()
