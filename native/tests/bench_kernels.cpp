@@ -457,6 +457,8 @@ int main(int argc, char** argv) {
     bench_matmul(b, "medium lm_head (decode)", N4J_DTYPE_BF16, 1, 2048, 32000, 10);
     // Block-quantized weights (decode at memory speed is the goal: the "% of read" column).
     for (int32_t qt : {N4J_DTYPE_Q8, N4J_DTYPE_Q4}) {
+        // 256 rows (0.5 MB q8) stay in cache: the kernel's compute speed, GB/s of weights it could consume
+        bench_matmul(b, "256 rows in cache (decode)", qt, 1, 2048, 256, 2000);
         bench_matmul(b, "9B up_proj (decode)", qt, 1, 4480, 15680, 10);
         bench_matmul(b, "medium up_proj (decode)", qt, 1, 2048, 7168, 20);
         bench_matmul(b, "medium down_proj (decode)", qt, 1, 7168, 2048, 20);

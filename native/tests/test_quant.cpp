@@ -152,9 +152,12 @@ void test_fast_variants(rng& r) {
         int32_t O, K;
     };
     for (int32_t dtype : {N4J_DTYPE_Q8, N4J_DTYPE_Q4}) {
-        for (shape s : {shape{1, 64}, shape{37, 96 * 2}, shape{33, 320}, shape{70, 576}, shape{65, 1024}}) {
+        // 4480 and 15680: the 9B's widths (Q4: a last super-block of 4 sub-blocks); O not a multiple of the 4-row tiles
+        for (shape s : {shape{1, 64}, shape{37, 96 * 2}, shape{33, 320}, shape{70, 576}, shape{65, 1024}, shape{9, 4480},
+                        shape{6, 15680}}) {
             qweight q = make_qweight(r, dtype, s.O, s.K, dtype == N4J_DTYPE_Q8 ? 1.0f : 1.5f);
-            for (int32_t rows : {1, 3, 5, 17, 70}) {
+            for (int32_t rows : {1, 2, 3, 5, 17, 70, 300}) {
+                if (rows == 300 && s.K > 320) continue;
                 for (int32_t epilogue : {N4J_MATMUL_STORE, N4J_MATMUL_ACCUMULATE, N4J_MATMUL_RELU_SQUARED}) {
                     if (epilogue != N4J_MATMUL_STORE && rows != 5 && rows != 70) continue;
                     const std::vector<float> x = r.vec(size_t(rows) * s.K, -3.0f, 3.0f);

@@ -2,10 +2,11 @@
  * matmul_quant.cpp: y = x * W^T over block-quantized weights (N4J_DTYPE_Q8, N4J_DTYPE_Q4; layouts in nemotron4j.h),
  * x [rows, K] F32, y [rows, O] F32.
  *
- * Numerics (llama.cpp's Q8_0 x Q8_0 and Q4_K x Q8_K scheme): each row of x is quantized per block of 32 to int8,
- * d_x = max|x| / 127, q_x = round-to-nearest-even(x * 127 / max|x|) (one shared routine, so every kernel variant
- * sees the same integers). A block's dot product is then an exact integer sum:
- *   Q8: sum_b (d_w[b] * d_x[b]) * sum_i q_w q_x
+ * Numerics: each row of x is quantized per block of 32 (one shared routine per variant, all giving the same
+ * integers): for Q8 weights to int16, d_x = max|x| / 32767 (the int8 code llama.cpp's Q8_0 x Q8_0 uses, 127 levels,
+ * was most of q8's error: 258x coarser); for Q4 weights to int8, d_x = max|x| / 127 (Q4's own rounding dominates);
+ * q_x = round-to-nearest-even(x / d_x). A block's dot product is then an exact integer sum:
+ *   Q8: sum_b (d_w[b] * d_x[b]) * sum_i q_w q_x                      (|sum| <= 32 * 127 * 32767 < 2^31)
  *   Q4: sum_j (d * sc[j] * d_x[j]) * sum_i q_w q_x  -  sum_j (dmin * m[j]) * (d_x[j] * sum_i q_x)
  * and only the scaled sums over blocks are F32. The reference adds them in block order; the SIMD kernels keep
  * 8 F32 lanes per output and add them at the end, so they differ from the reference only by the order of those F32
@@ -14,8 +15,8 @@
  * Threads: outputs are split into fixed tiles (32 weight rows x 64 activation rows) that do not depend on the
  * thread count, and each output is computed by one task in a fixed order, so any thread count gives the same bits;
  * a row's result does not depend on which other rows are in the call either.
- * Decode is memory-bound: a task streams its 32 weight rows once for all activation rows (up to 4 at a time in
- * registers). Prefill re-reads each weight row from L1 for every group of 4 activation rows of its tile.
+ * Decode is memory-bound: a task streams its 32 weight rows once, 4 at a time sharing each activation load.
+ * Prefill in fast precision on AVX512-BF16 does not come here (matmul.cpp: BF16 panels + the VDPBF16PS GEMM).
  */
 #include "cpu/matmul_quant.h"
 
