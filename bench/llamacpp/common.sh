@@ -112,19 +112,22 @@ quantize_gguf() {
   mv "$out.part" "$out"
 }
 
-# quantize_n4j OUT_DIR TYPE: nemotron4j quantize of the bench model, policy N4J_POLICY ("default": every Mamba
-# in/out_proj and MLP up/down_proj in TYPE, the closest to llama.cpp's all-one-type Q8_0/Q4_0; q4's own default,
-# "mixed", keeps out_proj at q8)
-N4J_POLICY="${N4J_POLICY:-default}"
+# quantize_n4j OUT_DIR TYPE: nemotron4j quantize of the bench model with quantize's default policy for TYPE (q8: "all",
+# every Linear weight, as llama.cpp's Q8_0; q4: "mixed", in_proj and MLP up/down_proj in q4, the Mamba out_proj, the
+# attention projections and lm_head in q8, as Q4_K_M keeps some tensors at more bits), or N4J_POLICY when set. A copy
+# made with another policy is made again.
+N4J_POLICY="${N4J_POLICY:-}"
 quantize_n4j() {
   local out="$1" type="$2"
-  if [ -f "$out/config.json" ] && [ "$out/config.json" -nt "$MODEL_DIR/config.json" ]; then
-    log "nemotron4j $type: $out (present, skipped)"
+  local want="${N4J_POLICY:-$([ "$type" = q4 ] && echo mixed || echo all)}"
+  if [ -f "$out/config.json" ] && [ "$out/config.json" -nt "$MODEL_DIR/config.json" ] &&
+     grep -q "\"policy\" *: *\"$want\"" "$out/config.json"; then
+    log "nemotron4j $type ($want): $out (present, skipped)"
     return
   fi
-  log "nemotron4j quantize --model $MODEL_DIR --out $out --type $type --policy $N4J_POLICY"
+  log "nemotron4j quantize --model $MODEL_DIR --out $out --type $type --policy $want"
   rm -rf "$out"
-  $N4J quantize --model "$MODEL_DIR" --out "$out" --type "$type" --policy "$N4J_POLICY"
+  $N4J quantize --model "$MODEL_DIR" --out "$out" --type "$type" --policy "$want"
 }
 
 # (b) the benchmark checkpoint (random bf16 weights, Hugging Face layout)
