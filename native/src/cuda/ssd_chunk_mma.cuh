@@ -224,13 +224,19 @@ __global__ void __launch_bounds__(kMmaThreads) ssd_state_scan_mma_kernel(ssd_par
 #pragma unroll
             for (int ni = 0; ni < 2; ++ni)
 #pragma unroll
-                for (int half = 0; half < 2; ++half)
-#pragma unroll
-                    for (int e = 0; e < 2; ++e) {
-                        const int p = row + mi * 16 + half * 8;
-                        const int n = col + ni * 8 + e;
-                        if (p < P && n < N) hp[static_cast<int64_t>(p) * N + n] = __float2bfloat16_rn(acc[mi][ni][half * 2 + e]);
+                for (int half = 0; half < 2; ++half) {
+                    const int p = row + mi * 16 + half * 8;
+                    const int n = col + ni * 8;  // even
+                    if (p >= P || n >= N) continue;
+                    const float* v = &acc[mi][ni][half * 2];
+                    bf16* dst = hp + static_cast<int64_t>(p) * N + n;
+                    if ((N & 1) == 0) {  // n + 1 < N too, and dst is 4-byte aligned
+                        *reinterpret_cast<uint32_t*>(dst) = pack_bf16x2(v[0], v[1]);
+                    } else {
+                        dst[0] = __float2bfloat16_rn(v[0]);
+                        if (n + 1 < N) dst[1] = __float2bfloat16_rn(v[1]);
                     }
+                }
         const float* cs = a.cs + h * tp + static_cast<int64_t>(c) * L;
         const float* cs_lo = a.cs_lo + h * tp + static_cast<int64_t>(c) * L;
         const float* dtp = a.dtp + h * tp + static_cast<int64_t>(c) * L;
@@ -435,22 +441,34 @@ __global__ void __launch_bounds__(kMmaThreads) ssd_chunk_output_mma_kernel(ssd_p
         __syncthreads();
     }
 
+    // y = acc + D x, two adjacent columns per 4-byte access where both buffers allow it (pair_ok).
     const float Dh = a.D(h);
     const int64_t x_col = static_cast<int64_t>(h) * P + p0;
+    const bf16* xg = static_cast<const bf16*>(a.x);
+    bf16* yg = static_cast<bf16*>(a.y);
+    const bool pair_ok = ((a.ld_x | a.ld_y | x_col) & 1) == 0 && (reinterpret_cast<uintptr_t>(xg) & 3) == 0 &&
+                         (reinterpret_cast<uintptr_t>(yg) & 3) == 0;
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
         const int lc = w0 + (lane >> 2) + half * 8;
         if (lc >= valid) continue;
         const int64_t t = static_cast<int64_t>(c) * L + lc;
+        const bf16* xr = xg + t * a.ld_x + x_col;
+        bf16* yr = yg + t * a.ld_y + x_col;
 #pragma unroll
-        for (int ni = 0; ni < 2 * PJ; ++ni)
+        for (int ni = 0; ni < 2 * PJ; ++ni) {
+            const int pp = ni * 8 + (lane & 3) * 2;  // even
+            const float* v = &acc[ni][half * 2];
+            if (pair_ok && p0 + pp + 1 < P) {
+                const uint32_t xv = *reinterpret_cast<const uint32_t*>(xr + pp);
+                *reinterpret_cast<uint32_t*>(yr + pp) = pack_bf16x2(fmaf(Dh, bf16_bits_to_f32(xv & 0xffffu), v[0]),
+                                                                    fmaf(Dh, bf16_bits_to_f32(xv >> 16), v[1]));
+            } else {
 #pragma unroll
-            for (int e = 0; e < 2; ++e) {
-                const int pp = ni * 8 + (lane & 3) * 2 + e;
-                if (p0 + pp >= P) continue;
-                const float xv = load_act(a.x, 1, t * a.ld_x + x_col + pp);
-                store_act(a.y, 1, t * a.ld_y + x_col + pp, fmaf(Dh, xv, acc[ni][half * 2 + e]));
+                for (int e = 0; e < 2; ++e)
+                    if (p0 + pp + e < P) yr[pp + e] = __float2bfloat16_rn(fmaf(Dh, __bfloat162float(xr[pp + e]), v[e]));
             }
+        }
     }
 }
 

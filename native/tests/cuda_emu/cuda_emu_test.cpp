@@ -453,7 +453,7 @@ std::vector<float> emu_scan(scan_kind kind, const ssm_case& c, const std::vector
     const int64_t d_inner = static_cast<int64_t>(c.heads) * c.head_dim, gs = static_cast<int64_t>(c.groups) * c.state_dim;
     int tokens = 0;
     for (int n : splits) tokens += n;
-    const int64_t ld_y = d_inner + 1;
+    const int64_t ld_y = d_inner + (c.pad == 0 ? 8 : 1);  // aligned cases: even ld (paired bf16 stores of y)
     context* ctx = new_ctx();
     if (segment_bytes > 0) ctx->ssd_segment_bytes = segment_bytes;
     ctx->no_mma = no_mma;
