@@ -94,10 +94,10 @@ int32_t task_row_block(int32_t rows, int64_t col_blocks, int32_t max_block) {
     return equal_row_block(rows, cap < max_block ? static_cast<int32_t>(cap) : max_block);
 }
 
-/* Weight rows per task of the decode forms: `widest`, halved (down to 8) until O gives kTargetTasks blocks. */
+/* Weight rows per task of the decode forms: `widest`, halved (down to 16) until O gives kTargetTasks blocks. */
 int32_t decode_col_block(int32_t O, int32_t widest) {
     int32_t block = widest;
-    while (block > 8 && (O + block - 1) / block < kTargetTasks) block /= 2;
+    while (block > 16 && (O + block - 1) / block < kTargetTasks) block /= 2;
     return block;
 }
 
