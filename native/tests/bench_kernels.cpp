@@ -272,6 +272,53 @@ void bench_matmul(n4j_backend* b, const char* label, int32_t dtype, int32_t rows
            matmul_fraction(dtype, bytes / s, flops / s).c_str());
 }
 
+/*
+ * The matmuls of one decoded bench-medium token (one row through every Linear weight but the embedding, in model
+ * order: 10 Mamba in_proj/out_proj, 10 MLP up/down, 3 attention q/k/v/o, lm_head), weights of `big` (q4: in_proj
+ * and the MLP) and `small` dtypes (the rest), as q4's default policy `mixed` stores them. 0.6-1.2 GB of weights: far
+ * beyond the caches, as in a real decode, where every op starts on cold weights.
+ */
+void bench_decode_matmuls(n4j_backend* b, const char* label, int32_t big, int32_t small) {
+    struct lin {
+        int32_t dtype, O, K;
+    };
+    std::vector<lin> seq;
+    const char* pattern = "M-M-M*-M-M-M*-M-M-M*-M-";
+    for (const char* c = pattern; *c; ++c) {
+        if (*c == 'M') {
+            seq.push_back({big, 7232, 2048});
+            seq.push_back({small, 2048, 2560});
+        } else if (*c == '-') {
+            seq.push_back({big, 7168, 2048});
+            seq.push_back({big, 2048, 7168});
+        } else {
+            seq.push_back({small, 2048, 2048});
+            seq.push_back({small, 512, 2048});
+            seq.push_back({small, 512, 2048});
+            seq.push_back({small, 2048, 2048});
+        }
+    }
+    seq.push_back({small, 32000, 2048});
+    rng r(5);
+    std::vector<weight_buffer> ws;
+    double bytes = 0;
+    for (const lin& l : seq) {
+        ws.push_back(make_random_weight(r, l.dtype, l.O, l.K, -1.0f, 1.0f));
+        bytes += static_cast<double>(ws.back().bytes.size());
+    }
+    const std::vector<float> x = r.vec(7168);
+    std::vector<float> y(32000);
+    const double s = median_seconds(7, [&] {
+        for (const weight_buffer& w : ws) n4j_matmul(b, x.data(), w.w.cols, 1, &w.w, y.data(), w.w.rows, 0);
+    });
+    char frac[48] = "";
+    if (g_ceilings.read_bytes_per_second > 0) {
+        snprintf(frac, sizeof(frac), "  %5.1f%% of read", 100 * bytes / s / g_ceilings.read_bytes_per_second);
+    }
+    printf("  decode matmuls %-24s %zu calls, %6.1f MB %8.3f ms/token  %6.1f GB/s%s\n", label, seq.size(), bytes * 1e-6,
+           s * 1e3, bytes / s * 1e-9, frac);
+}
+
 void bench_scan(n4j_backend* b, const char* label, int32_t H, int32_t P, int32_t G, int32_t N, int32_t L, int32_t T) {
     rng r(2);
     n4j_ssm_dims d;
@@ -470,6 +517,11 @@ int main(int argc, char** argv) {
     bench_matmul(b, "medium up_proj (prefill)", N4J_DTYPE_BF16, 512, 2048, 7168, 3);
     bench_matmul(b, "medium up_proj (prefill)", N4J_DTYPE_F8_E4M3, 512, 2048, 7168, 3);
     bench_matmul(b, "medium in_proj (prefill)", N4J_DTYPE_BF16, 512, 2048, 7232, 3);
+    }
+    if (want("decode")) {
+        bench_decode_matmuls(b, "medium bf16", N4J_DTYPE_BF16, N4J_DTYPE_BF16);
+        bench_decode_matmuls(b, "medium q8 (all)", N4J_DTYPE_Q8, N4J_DTYPE_Q8);
+        bench_decode_matmuls(b, "medium q4 (mixed)", N4J_DTYPE_Q4, N4J_DTYPE_Q8);
     }
     if (want("scan")) {
         bench_scan(b, "medium", 64, 40, 8, 128, 128, 512);

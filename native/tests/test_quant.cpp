@@ -153,8 +153,9 @@ void test_fast_variants(rng& r) {
     };
     for (int32_t dtype : {N4J_DTYPE_Q8, N4J_DTYPE_Q4}) {
         // 4480 and 15680: the 9B's widths (Q4: a last super-block of 4 sub-blocks); O not a multiple of the 4-row tiles
+        // 1100 x 320: several decode tasks of 256 rows and a short one (the tiles prefetch the next tile of a task)
         for (shape s : {shape{1, 64}, shape{37, 96 * 2}, shape{33, 320}, shape{70, 576}, shape{65, 1024}, shape{9, 4480},
-                        shape{6, 15680}}) {
+                        shape{6, 15680}, shape{1100, 320}}) {
             qweight q = make_qweight(r, dtype, s.O, s.K, dtype == N4J_DTYPE_Q8 ? 1.0f : 1.5f);
             for (int32_t rows : {1, 2, 3, 5, 17, 70, 300}) {
                 if (rows == 300 && s.K > 320) continue;

@@ -157,8 +157,10 @@ void quant_dequant_bf16_ref(const n4j_weight* w, int32_t o0, int32_t o1, uint16_
 
 namespace {
 
-constexpr int32_t kDecodeColBlock = 32;   // weight rows per task
+constexpr int32_t kDecodeMaxRows = 256;   // weight rows per decode task, at most
+constexpr int32_t kDecodeMinRows = 16;    // and at least
 constexpr int32_t kPrefillRowBlock = 64;  // activation rows per task (prefill)
+constexpr int32_t kPrefillColBlock = 32;  // weight rows per task (prefill)
 constexpr int64_t kSerialWork = 1 << 15;  // below this many multiply-adds, skip the thread pool
 
 template <class F>
@@ -168,6 +170,18 @@ void run_tasks(context* ctx, int64_t n_tasks, int64_t work, F&& f) {
     } else {
         parallel_for(ctx->workers(), n_tasks, f);
     }
+}
+
+/*
+ * Weight rows per task of a decode (fewer rows than the prefill tiles): about 4 tasks per thread, 16 to 256 rows, a
+ * multiple of 16. Long tasks keep each thread on one contiguous stretch of weights, which the kernels prefetch tile
+ * by tile; each task's first tile starts cold. Every output row is computed the same way in any task, so results do
+ * not depend on the split (or the thread count it follows).
+ */
+int32_t decode_task_rows(int32_t O, int threads) {
+    const int64_t per = (O + 4 * int64_t(threads) - 1) / (4 * int64_t(threads));
+    const int64_t rows = (per + kDecodeMinRows - 1) / kDecodeMinRows * kDecodeMinRows;
+    return static_cast<int32_t>(rows < kDecodeMinRows ? kDecodeMinRows : rows > kDecodeMaxRows ? kDecodeMaxRows : rows);
 }
 
 /* The activation buffers of quant_x carved out of one 64-byte-aligned scratch block. */
@@ -211,11 +225,13 @@ void matmul_quant_impl(context* ctx, quant_rows_fn kernel, quantize_x_fn quantiz
     const quant_x qx{wide ? nullptr : static_cast<const int8_t*>(q), wide ? static_cast<const int16_t*>(q) : nullptr,
                      d, s, lay.ld_q, lay.ld_b, K};
     const int32_t row_block = rows < kMatmulPackedMinRows ? rows : kPrefillRowBlock;
-    const int64_t col_blocks = (O + kDecodeColBlock - 1) / kDecodeColBlock;
+    const int32_t col_block = rows < kMatmulPackedMinRows ? decode_task_rows(O, ctx != nullptr ? ctx->workers().size() : 1)
+                                                          : kPrefillColBlock;
+    const int64_t col_blocks = (O + col_block - 1) / col_block;
     const int64_t row_blocks = (rows + row_block - 1) / row_block;
     run_tasks(ctx, col_blocks * row_blocks, work, [&](int64_t t, int) {
-        const int32_t o0 = static_cast<int32_t>(t % col_blocks) * kDecodeColBlock;
-        const int32_t o1 = o0 + kDecodeColBlock < O ? o0 + kDecodeColBlock : O;
+        const int32_t o0 = static_cast<int32_t>(t % col_blocks) * col_block;
+        const int32_t o1 = o0 + col_block < O ? o0 + col_block : O;
         const int32_t r0 = static_cast<int32_t>(t / col_blocks) * row_block;
         const int32_t r1 = r0 + row_block < rows ? r0 + row_block : rows;
         kernel(&qx, r0, r1, w, o0, o1, y, ld_y, accumulate);
