@@ -189,8 +189,8 @@ void matmul_bf16dot(context* ctx, const bf16dot_kernels& k, const float* x, int6
         });
         return;
     }
-    // Decode and batched decode: blocks of 32 weight rows, fewer on narrow outputs (decode_col_block).
-    const int32_t col_block = decode_col_block(O, 32);
+    // Decode and batched decode: tasks of up to 256 weight rows (decode_task_rows).
+    const int32_t col_block = decode_task_rows(O, ctx->workers().size());
     const int64_t col_blocks = (O + col_block - 1) / col_block;
     run_tasks(ctx, col_blocks, work, [&](int64_t t, int) {
         const int32_t o0 = static_cast<int32_t>(t) * col_block;

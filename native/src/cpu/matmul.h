@@ -54,6 +54,19 @@ void matmul_bf16dot(context* ctx, const bf16dot_kernels& k, const float* x, int6
 /* Activation rows from which the AVX2 path switches from streaming dot products to packed panels. */
 constexpr int32_t kMatmulPackedMinRows = 16;
 
+/*
+ * Weight rows per task of a decode (fewer than kMatmulPackedMinRows activation rows) by the streaming kernels that
+ * prefetch tile by tile (BF16 dot products, Q8/Q4): about 4 tasks per thread, 16 to 256 rows, a multiple of 16. Long
+ * tasks keep each thread on one contiguous stretch of weights (each task's first tile starts cold). Every output row
+ * is computed the same way in any task, so results do not depend on the split or on the thread count it follows;
+ * with 64 threads the 9B's narrowest outputs (1024) still make 64 tasks.
+ */
+static inline int32_t decode_task_rows(int32_t O, int threads) {
+    const int64_t per = (O + 4 * int64_t(threads) - 1) / (4 * int64_t(threads));
+    const int64_t rows = (per + 15) / 16 * 16;
+    return static_cast<int32_t>(rows < 16 ? 16 : rows > 256 ? 256 : rows);
+}
+
 }  // namespace cpu
 }  // namespace n4j
 

@@ -157,8 +157,6 @@ void quant_dequant_bf16_ref(const n4j_weight* w, int32_t o0, int32_t o1, uint16_
 
 namespace {
 
-constexpr int32_t kDecodeMaxRows = 256;   // weight rows per decode task, at most
-constexpr int32_t kDecodeMinRows = 16;    // and at least
 constexpr int32_t kPrefillRowBlock = 64;  // activation rows per task (prefill)
 constexpr int32_t kPrefillColBlock = 32;  // weight rows per task (prefill)
 constexpr int64_t kSerialWork = 1 << 15;  // below this many multiply-adds, skip the thread pool
@@ -170,18 +168,6 @@ void run_tasks(context* ctx, int64_t n_tasks, int64_t work, F&& f) {
     } else {
         parallel_for(ctx->workers(), n_tasks, f);
     }
-}
-
-/*
- * Weight rows per task of a decode (fewer rows than the prefill tiles): about 4 tasks per thread, 16 to 256 rows, a
- * multiple of 16. Long tasks keep each thread on one contiguous stretch of weights, which the kernels prefetch tile
- * by tile; each task's first tile starts cold. Every output row is computed the same way in any task, so results do
- * not depend on the split (or the thread count it follows).
- */
-int32_t decode_task_rows(int32_t O, int threads) {
-    const int64_t per = (O + 4 * int64_t(threads) - 1) / (4 * int64_t(threads));
-    const int64_t rows = (per + kDecodeMinRows - 1) / kDecodeMinRows * kDecodeMinRows;
-    return static_cast<int32_t>(rows < kDecodeMinRows ? kDecodeMinRows : rows > kDecodeMaxRows ? kDecodeMaxRows : rows);
 }
 
 /* The activation buffers of quant_x carved out of one 64-byte-aligned scratch block. */

@@ -144,11 +144,14 @@ void matmul_rows_packed(const float* xpack, int32_t rows, const n4j_weight* w, i
  * context::simd == SIMD_AVX512_BF16. bf16dot_emu: the same body with the dot-product instruction modelled in scalar
  * code, compiled into the native tests only.
  * bf16dot_convert_x rounds activation rows [row_begin, row_end) of x to BF16 into xb (rows of bf16dot_ld(K)
- * elements, zero-padded). bf16dot_rows computes weight rows [o_begin, o_end) (at most kBf16DotMaxWeightRows) of
- * y = x * W^T * scale for `rows` (at most kBf16DotMaxRows) activation rows starting at xb.
+ * elements, zero-padded). bf16dot_rows computes weight rows [o_begin, o_end) (any number, in blocks of
+ * kBf16DotBlockRows, each prefetching the next) of y = x * W^T * scale for `rows` (at most kBf16DotMaxRows)
+ * activation rows starting at xb.
  */
 constexpr int32_t kBf16DotMaxRows = 64;
 constexpr int32_t kBf16DotMaxWeightRows = 64;
+constexpr int32_t kBf16DotBlockRows = 32;
+static_assert(kBf16DotBlockRows <= kBf16DotMaxWeightRows, "bf16dot block");
 
 /* Row stride of the converted activations: K rounded up to 32 columns. */
 static inline int64_t bf16dot_ld(int64_t K) { return (K + 31) & ~int64_t(31); }
