@@ -189,12 +189,11 @@ void matmul_bf16dot(context* ctx, const bf16dot_kernels& k, const float* x, int6
         });
         return;
     }
-    // Decode and batched decode: tasks of up to 256 weight rows (decode_task_rows).
-    const int32_t col_block = decode_task_rows(O, ctx->workers().size());
-    const int64_t col_blocks = (O + col_block - 1) / col_block;
-    run_tasks(ctx, col_blocks, work, [&](int64_t t, int) {
-        const int32_t o0 = static_cast<int32_t>(t) * col_block;
-        const int32_t o1 = o0 + col_block < O ? o0 + col_block : O;
+    // Decode and batched decode: long tasks, then short ones (decode_split).
+    const decode_split split(O, ctx->workers().size());
+    run_tasks(ctx, split.tasks(), work, [&](int64_t t, int) {
+        int32_t o0, o1;
+        split.range(t, &o0, &o1);
         k.rows(xb, rows, w, o0, o1, y, ld_y, accumulate);
         if (relu2) relu_squared_tile(y, ld_y, 0, rows, o0, o1);
     });

@@ -55,17 +55,38 @@ void matmul_bf16dot(context* ctx, const bf16dot_kernels& k, const float* x, int6
 constexpr int32_t kMatmulPackedMinRows = 16;
 
 /*
- * Weight rows per task of a decode (fewer than kMatmulPackedMinRows activation rows) by the streaming kernels that
- * prefetch tile by tile (BF16 dot products, Q8/Q4): about 4 tasks per thread, 16 to 256 rows, a multiple of 16. Long
- * tasks keep each thread on one contiguous stretch of weights (each task's first tile starts cold). Every output row
- * is computed the same way in any task, so results do not depend on the split or on the thread count it follows;
- * with 64 threads the 9B's narrowest outputs (1024) still make 64 tasks.
+ * The tasks of a decode (fewer than kMatmulPackedMinRows activation rows) by the streaming kernels that prefetch tile
+ * by tile (BF16 dot products, Q8/Q4): long tasks keep each thread on one contiguous stretch of weights (each task's
+ * first tile starts cold), about 4 per thread of up to 256 rows (a multiple of 16); the last stretch, 64 rows per
+ * thread or more, goes in tasks of 16 rows, so the threads finish together (the tasks are handed out in order).
+ * Every output row is computed the same way in any task, so results depend neither on the split nor on the thread
+ * count it follows; with 64 threads the 9B's narrowest outputs (1024 rows) still make 64 tasks.
  */
-static inline int32_t decode_task_rows(int32_t O, int threads) {
-    const int64_t per = (O + 4 * int64_t(threads) - 1) / (4 * int64_t(threads));
-    const int64_t rows = (per + 15) / 16 * 16;
-    return static_cast<int32_t>(rows < 16 ? 16 : rows > 256 ? 256 : rows);
-}
+struct decode_split {
+    int32_t O = 0;
+    int32_t big = 16;    // rows of the long tasks
+    int64_t n_big = 0;   // long tasks, over [0, tail0)
+    int32_t tail0 = 0;   // 16-row tasks over [tail0, O)
+
+    decode_split(int32_t rows_out, int threads) : O(rows_out) {
+        const int64_t per = (O + 4 * int64_t(threads) - 1) / (4 * int64_t(threads));
+        const int64_t b = (per + 15) / 16 * 16;
+        big = static_cast<int32_t>(b < 16 ? 16 : b > 256 ? 256 : b);
+        const int64_t tail = 64 * int64_t(threads);
+        n_big = O > tail ? (O - tail) / big : 0;
+        tail0 = static_cast<int32_t>(n_big * big);
+    }
+    int64_t tasks() const { return n_big + (O - tail0 + 15) / 16; }
+    void range(int64_t t, int32_t* o0, int32_t* o1) const {
+        if (t < n_big) {
+            *o0 = static_cast<int32_t>(t * big);
+            *o1 = *o0 + big;
+        } else {
+            *o0 = tail0 + static_cast<int32_t>((t - n_big) * 16);
+            *o1 = O - *o0 > 16 ? *o0 + 16 : O;
+        }
+    }
+};
 
 }  // namespace cpu
 }  // namespace n4j

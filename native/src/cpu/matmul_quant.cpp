@@ -210,9 +210,18 @@ void matmul_quant_impl(context* ctx, quant_rows_fn kernel, quantize_x_fn quantiz
     const bool wide = w->dtype == N4J_DTYPE_Q8;
     const quant_x qx{wide ? nullptr : static_cast<const int8_t*>(q), wide ? static_cast<const int16_t*>(q) : nullptr,
                      d, s, lay.ld_q, lay.ld_b, K};
-    const int32_t row_block = rows < kMatmulPackedMinRows ? rows : kPrefillRowBlock;
-    const int32_t col_block = rows < kMatmulPackedMinRows ? decode_task_rows(O, ctx != nullptr ? ctx->workers().size() : 1)
-                                                          : kPrefillColBlock;
+    if (rows < kMatmulPackedMinRows) {  // decode: long tasks, then short ones (decode_split)
+        const decode_split split(O, ctx != nullptr ? ctx->workers().size() : 1);
+        run_tasks(ctx, split.tasks(), work, [&](int64_t t, int) {
+            int32_t o0, o1;
+            split.range(t, &o0, &o1);
+            kernel(&qx, 0, rows, w, o0, o1, y, ld_y, accumulate);
+            if (relu2) relu_squared_rows(y, ld_y, 0, rows, o0, o1);
+        });
+        return;
+    }
+    const int32_t row_block = kPrefillRowBlock;
+    const int32_t col_block = kPrefillColBlock;
     const int64_t col_blocks = (O + col_block - 1) / col_block;
     const int64_t row_blocks = (rows + row_block - 1) / row_block;
     run_tasks(ctx, col_blocks * row_blocks, work, [&](int64_t t, int) {
