@@ -13,6 +13,7 @@
 
 #include <stdio.h>
 
+#include <chrono>
 #include <utility>
 #include <vector>
 
@@ -31,11 +32,18 @@ namespace n4j {
 namespace cpu {
 
 namespace {
-// Spinning before a worker goes to sleep: PAUSE takes ~10-150 cycles depending on the CPU, so this is roughly
-// 20-200 microseconds: long enough to bridge the gaps between the kernels of one decode step.
-constexpr int kSpinIterations = 4000;
+// How long a worker spins for the next job before it goes to sleep: long enough to bridge the gaps between the
+// kernels of a decode step and between steps (the caller's own work in between: serial ops, sampling, the Java
+// side), which a wake-up through the futex would otherwise cost tens of microseconds each (a count of PAUSEs
+// depends on the CPU: 10-150 cycles each; earlier 4000 of them put the worker to sleep ~16 times per decoded token).
+constexpr int64_t kSpinNanos = 2000000;
 // The caller's busy-wait for the last tasks before it starts yielding its time slice.
-constexpr int kCallerSpinIterations = 2000;
+constexpr int64_t kCallerSpinNanos = 200000;
+
+int64_t now_nanos() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
 }  // namespace
 
 int available_cpus() {
@@ -132,12 +140,17 @@ void thread_pool::run(int64_t n_tasks, pool_task_fn task, void* arg) {
     execute_tasks(0);
     // Wait for the workers still finishing their last task; yield when that takes long (an oversubscribed
     // machine may have descheduled one of them).
+    int64_t yield_after = 0;
     for (int spin = 0; busy_workers_.load(std::memory_order_acquire) != 0; ++spin) {
-        if (spin < kCallerSpinIterations) {
-            N4J_CPU_RELAX();
-        } else {
-            std::this_thread::yield();
+        if ((spin & 63) == 63) {  // the clock every 64 spins
+            if (yield_after == 0) {
+                yield_after = now_nanos() + kCallerSpinNanos;
+            } else if (now_nanos() > yield_after) {
+                std::this_thread::yield();
+                continue;
+            }
         }
+        N4J_CPU_RELAX();
     }
 }
 
@@ -145,7 +158,15 @@ void thread_pool::worker_main(int thread) {
     uint64_t seen = 0;
     for (;;) {
         uint64_t current = generation_.load(std::memory_order_acquire);
-        for (int spin = 0; current == seen && spin < kSpinIterations; ++spin) {
+        int64_t sleep_after = 0;
+        for (int spin = 0; current == seen; ++spin) {
+            if ((spin & 63) == 63) {  // the clock every 64 spins
+                if (sleep_after == 0) {
+                    sleep_after = now_nanos() + kSpinNanos;
+                } else if (now_nanos() > sleep_after) {
+                    break;
+                }
+            }
             N4J_CPU_RELAX();
             current = generation_.load(std::memory_order_acquire);
         }
