@@ -202,6 +202,11 @@ void attention_decode_fast(context* ctx, const n4j_attn_dims* dims, int32_t batc
     float* parts = static_cast<float*>(ctx->shared_scratch(sizeof(float) * static_cast<size_t>(tasks * part_floats)));
     ctx->reserve_thread_scratch(generic::attention_decode_scratch_bytes(H, dims->kv_heads, D));
     const bool simd = ctx->simd >= SIMD_AVX2;
+#if defined(N4J_HAVE_AVX512BF16_KERNELS)
+    const bool avx512 = ctx->simd >= SIMD_AVX512_BF16;
+#else
+    const bool avx512 = false;
+#endif
     auto task = [&](int64_t t, int thread) {
         int32_t b = 0;
         while (first_task[static_cast<size_t>(b) + 1] <= t) ++b;
@@ -210,7 +215,11 @@ void attention_decode_fast(context* ctx, const n4j_attn_dims* dims, int32_t batc
         const int64_t p0 = (t - first_task[static_cast<size_t>(b)]) * chunk;
         const int64_t p1 = p0 + chunk < positions ? p0 + chunk : positions;
         float* part = parts + t * part_floats;
-        if (simd) {
+        if (avx512) {
+#if defined(N4J_HAVE_AVX512BF16_KERNELS)
+            avx512::attention_decode_chunk(dims, &caches[b], q + b * ld_q, p0, p1, part, ctx->thread_scratch(thread));
+#endif
+        } else if (simd) {
             avx2::attention_decode_chunk(dims, &caches[b], q + b * ld_q, p0, p1, part, ctx->thread_scratch(thread));
         } else {
             generic::attention_decode_chunk(dims, &caches[b], q + b * ld_q, p0, p1, part, ctx->thread_scratch(thread));
