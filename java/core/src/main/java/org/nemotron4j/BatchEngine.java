@@ -43,6 +43,7 @@ public final class BatchEngine implements AutoCloseable {
     private final List<Pending> pending = new ArrayList<>();
     private int decoding;            // requests past their prefill and not finished
     private boolean stepRunning;
+    private boolean held;            // steps wait for releaseSteps() (tests: gather a known batch)
     private long steps;
     private int largestBatch;
     private volatile boolean closed;
@@ -94,10 +95,42 @@ public final class BatchEngine implements AutoCloseable {
         }
     }
 
+    /** Makes decode steps wait until {@link #releaseSteps()}: lets a test gather a known batch on any machine. */
+    void holdSteps() {
+        lock.lock();
+        try {
+            held = true;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Lets held decode steps run. */
+    void releaseSteps() {
+        lock.lock();
+        try {
+            held = false;
+            stepDone.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Requests waiting for their next decode step. */
+    int waitingSteps() {
+        lock.lock();
+        try {
+            return pending.size();
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** Cancels every running request and waits for them to finish. */
     @Override
     public void close() {
         closed = true;
+        releaseSteps();
         List<Request> all;
         synchronized (live) {
             all = new ArrayList<>(live);
@@ -122,12 +155,12 @@ public final class BatchEngine implements AutoCloseable {
             while (!p.done()[0]) {
                 boolean everyone = pending.size() >= decoding;
                 boolean late = System.nanoTime() >= deadline;
-                if (!stepRunning && pending.contains(p) && (everyone || late)) {
+                if (!held && !stepRunning && pending.contains(p) && (everyone || late)) {
                     runStep();
                     continue;
                 }
                 long wait = deadline - System.nanoTime();
-                if (wait > 0 && !stepRunning) {
+                if (wait > 0 && !stepRunning && !held) {
                     stepDone.awaitNanos(wait);
                 } else {
                     stepDone.await();

@@ -129,7 +129,7 @@ class BatchDecodeTest {
         }
     }
 
-    /** 64 tokens a request, so the first request is still generating when the others join, even on a busy machine. */
+    /** Four chat requests with different prompts, decoded in shared steps, each exactly as it runs alone. */
     @Test
     void engineBatchesConcurrentRequestsAndMatchesSoloRuns(@TempDir Path tmp) {
         Path dir = tmp.resolve("demo");
@@ -148,17 +148,36 @@ class BatchDecodeTest {
             }
             try (BatchEngine engine = new BatchEngine(m)) {
                 List<BatchEngine.Request> requests = new ArrayList<>();
-                for (String p : prompts) {
-                    requests.add(engine.submit(ChatRequest.of(Message.user(p)).maxTokens(64).temperature(0)));
-                }
+                int gathered = submitTogether(engine, prompts, 64, requests);
                 for (int i = 0; i < prompts.length; i++) {
                     GenerationResult r = requests.get(i).await(60, TimeUnit.SECONDS);
                     assertArrayEquals(alone.get(i), r.tokenIds(), "request " + i);
                 }
-                assertTrue(engine.largestBatch() > 1, "steps were batched (largest batch " + engine.largestBatch() + ")");
+                assertTrue(gathered > 1, "requests decoding together (" + gathered + ")");
+                assertEquals(gathered, engine.largestBatch(), "the gathered requests ran as one step");
             }
             assertEquals(0, m.allocatedBytes() - workspaceBytes(m), "every request's session was closed");
         }
+    }
+
+    /**
+     * Submits one greedy chat request per prompt with decode steps held until every request has prefilled (or finished
+     * without decoding), then lets them run: the first step batches all of them on any machine, however fast or busy.
+     * Returns how many requests that first step holds.
+     */
+    static int submitTogether(BatchEngine engine, String[] prompts, int maxTokens, List<BatchEngine.Request> requests) {
+        engine.holdSteps();
+        for (String p : prompts) {
+            requests.add(engine.submit(ChatRequest.of(Message.user(p)).maxTokens(maxTokens).temperature(0)));
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        while (engine.waitingSteps() + requests.stream().filter(r -> r.result().isDone()).count() < prompts.length) {
+            assertTrue(System.nanoTime() < deadline, "every request reached its first decode step");
+            Thread.onSpinWait();
+        }
+        int gathered = engine.waitingSteps();
+        engine.releaseSteps();
+        return gathered;
     }
 
     static long workspaceBytes(NemotronModel m) {

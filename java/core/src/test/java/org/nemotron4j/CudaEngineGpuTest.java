@@ -456,9 +456,7 @@ class CudaEngineGpuTest {
             }
             try (BatchEngine engine = new BatchEngine(m)) {
                 List<BatchEngine.Request> requests = new ArrayList<>();
-                for (String p : prompts) {
-                    requests.add(engine.submit(ChatRequest.of(Message.user(p)).maxTokens(maxTokens).temperature(0)));
-                }
+                int gathered = BatchDecodeTest.submitTogether(engine, prompts, maxTokens, requests);
                 for (int i = 0; i < prompts.length; i++) {
                     GenerationResult r = requests.get(i).await(120, java.util.concurrent.TimeUnit.SECONDS);
                     assertTrue(r.tokenIds().length > 0, "request " + i + " generated nothing");
@@ -466,7 +464,8 @@ class CudaEngineGpuTest {
                             + (java.util.Arrays.equals(r.tokenIds(), alone.get(i)) ? " == solo" : " vs solo "
                             + java.util.Arrays.toString(alone.get(i))));
                 }
-                assertTrue(engine.largestBatch() > 1, "steps were batched (largest batch " + engine.largestBatch() + ")");
+                assertTrue(gathered > 1, "requests decoding together (" + gathered + ")");
+                assertEquals(gathered, engine.largestBatch(), "the gathered requests ran as one step");
             }
             assertEquals(base, m.allocatedBytes(), "every request's session was closed");
         }
