@@ -76,8 +76,10 @@ extern "C" {
 /*
  * CPU: n4j_matmul over BF16 and F8_E4M3 weights rounds F32 activations to BF16 (nearest even) and multiplies with
  * BF16 dot-product instructions, accumulating in F32, where the CPU has them (AVX512-BF16: about twice the F32
- * multiply-add rate; what GPU tensor cores and llama.cpp's CPU backend do). On other CPUs, and on CUDA, no effect.
- * With BF16 activations it is implied (their inputs already are BF16 values).
+ * multiply-add rate; what GPU tensor cores and llama.cpp's CPU backend do). n4j_attention_decode over a BF16 cache
+ * (head_dim a multiple of 32) then rounds the query and the softmax probabilities to BF16 and computes q . k and
+ * p . v with the same instructions straight from the cache rows (as GPU flash attention does), accumulating in F32.
+ * On other CPUs, and on CUDA, no effect. With BF16 activations it is implied (their inputs already are BF16 values).
  */
 #define N4J_FLAG_BF16_MATMUL 4
 

@@ -483,6 +483,62 @@ void test_attention(const backends& all) {
     }
     print_stats("attention_prefill", st_prefill);
     print_stats("attention_decode", st_decode);
+
+    // Fast precision (bf16_matmul) on AVX512-BF16: decode over a BF16 cache with head_dim % 32 == 0 takes the BF16
+    // dot-product chunk (q and the probabilities rounded to BF16). Against the reference on the BF16-rounded query,
+    // so what remains is the probabilities' rounding; 5, 6 and 8 query heads per KV head (tiles of 5 + 1, 5 + 3).
+    op_stats st_fast;
+    const int32_t fast_dims[][3] = {{16, 4, 128}, {10, 2, 64}, {12, 2, 32}, {8, 1, 32}, {40, 8, 128}};
+    for (auto& d : fast_dims) {
+        const n4j_attn_dims dims = attn_dims(d[0], d[1], d[2]);
+        const int32_t qw = d[0] * d[2], kvw = d[1] * d[2];
+        const int32_t batch = 4;
+        const int32_t lengths[batch] = {0, 14, 91, 4200};
+        const int32_t block_sizes[batch] = {4, 16, 7, 256};
+        const int64_t ld = qw + kvw;
+        std::vector<float> qkv = r.vec(static_cast<size_t>(batch * ld), -2.0f, 2.0f);
+        for (int32_t b = 0; b < batch; ++b) {
+            for (int32_t i = 0; i < qw; ++i) {
+                float& x = qkv[static_cast<size_t>(b * ld + i)];
+                x = n4j::cpu::bf16_to_f32(n4j::cpu::f32_to_bf16(x));
+            }
+        }
+        const uint64_t seed = r.next();
+        auto run = [&](n4j_backend* b) {
+            rng cache_rng(seed);
+            std::vector<std::unique_ptr<kv_storage>> kvs;
+            std::vector<n4j_kv_cache> caches;
+            for (int32_t i = 0; i < batch; ++i) {
+                const int32_t n_blocks = (lengths[i] + 1 + block_sizes[i] - 1) / block_sizes[i];
+                kvs.emplace_back(new kv_storage(cache_rng, d[1], d[2], block_sizes[i], n_blocks, lengths[i], N4J_DTYPE_BF16));
+                caches.push_back(kvs.back()->cache);
+            }
+            std::vector<float> out(static_cast<size_t>(batch * qw), 0.0f);
+            CHECK_OK(n4j_attention_decode(b, &dims, batch, qkv.data(), ld, qkv.data() + qw, ld, qkv.data() + qw, ld,
+                                          caches.data(), out.data(), qw));
+            return out;
+        };
+        const std::vector<float> ref = run(all.reference());
+        std::vector<float> first;
+        for (const variant& v : all.fast()) {
+            if (v.simd != n4j::cpu::SIMD_AVX512_BF16) continue;
+            n4j::cpu::cpu_context_of(v.backend)->bf16_matmul = true;
+            const std::vector<float> got = run(v.backend);
+            n4j::cpu::cpu_context_of(v.backend)->bf16_matmul = false;
+            const double diff = rel_diff(ref, got);
+            st_fast.cases++;
+            if (diff > st_fast.max_rel || diff != diff) st_fast.max_rel = diff;
+            CHECK(diff <= 4e-3, "attention_decode fast H=%d KVH=%d D=%d [%s]: max |fast - ref| / max |ref| = %.3g > 4e-3",
+                  d[0], d[1], d[2], v.name.c_str(), diff);
+            if (first.empty()) {
+                first = got;
+            } else {
+                CHECK(bitwise_equal(first, got), "attention_decode fast D=%d [%s]: result depends on the thread count",
+                      d[2], v.name.c_str());
+            }
+        }
+    }
+    print_stats("attention_decode fast", st_fast);
 }
 
 /* ------------------------------------------------------ elementwise, argmax ---- */

@@ -16,8 +16,10 @@
  * once and reused by every query row of the tile; tiles with more positions are handed out first. Decode splits
  * each sequence's positions into chunks instead (flash-decoding: 64 positions at least, 64 to 127 chunks from 4096
  * positions on, fixed by the sequence's length), one task per (sequence, chunk) computing every head over rows read in memory order, and
- * merges the chunks' partial softmax states in order. The fast body (attention_fast.inc) is compiled for the baseline ISA and
- * for AVX2+FMA (attention_avx2.cpp); the launcher picks by the CPU.
+ * merges the chunks' partial softmax states in order. The fast body (attention_fast.inc) is compiled for the baseline ISA,
+ * for AVX2+FMA (attention_avx2.cpp) and for AVX-512 (attention_avx512bf16.cpp: a 16-lane decode chunk whose segment
+ * scores are one vector, and in fast precision, N4J_FLAG_BF16_MATMUL on a BF16 cache, a decode chunk of BF16 dot
+ * products straight from the cache rows); the launcher picks by the CPU.
  */
 #include "cpu/attention.h"
 
@@ -200,12 +202,21 @@ void attention_decode_fast(context* ctx, const n4j_attn_dims* dims, int32_t batc
     }
     const int64_t tasks = first_task[static_cast<size_t>(batch)];
     float* parts = static_cast<float*>(ctx->shared_scratch(sizeof(float) * static_cast<size_t>(tasks * part_floats)));
-    ctx->reserve_thread_scratch(generic::attention_decode_scratch_bytes(H, dims->kv_heads, D));
     const bool simd = ctx->simd >= SIMD_AVX2;
 #if defined(N4J_HAVE_AVX512BF16_KERNELS)
     const bool avx512 = ctx->simd >= SIMD_AVX512_BF16;
+    // fast precision on a BF16 cache: the BF16 dot-product chunk (head_dim a multiple of 32)
+    const bool bf16dot = avx512 && ctx->bf16_matmul && D % 32 == 0;
+    if (avx512) {
+        const size_t f32 = avx512::attention_decode_scratch_bytes(H, dims->kv_heads, D);
+        const size_t bf16 = bf16dot ? avx512::attention_decode_bf16_scratch_bytes(H, D) : 0;
+        ctx->reserve_thread_scratch(f32 > bf16 ? f32 : bf16);
+    } else {
+        ctx->reserve_thread_scratch(generic::attention_decode_scratch_bytes(H, dims->kv_heads, D));
+    }
 #else
     const bool avx512 = false;
+    ctx->reserve_thread_scratch(generic::attention_decode_scratch_bytes(H, dims->kv_heads, D));
 #endif
     auto task = [&](int64_t t, int thread) {
         int32_t b = 0;
@@ -217,7 +228,12 @@ void attention_decode_fast(context* ctx, const n4j_attn_dims* dims, int32_t batc
         float* part = parts + t * part_floats;
         if (avx512) {
 #if defined(N4J_HAVE_AVX512BF16_KERNELS)
-            avx512::attention_decode_chunk(dims, &caches[b], q + b * ld_q, p0, p1, part, ctx->thread_scratch(thread));
+            if (bf16dot && caches[b].dtype == N4J_DTYPE_BF16) {
+                avx512::attention_decode_chunk_bf16(dims, &caches[b], q + b * ld_q, p0, p1, part,
+                                                    ctx->thread_scratch(thread));
+            } else {
+                avx512::attention_decode_chunk(dims, &caches[b], q + b * ld_q, p0, p1, part, ctx->thread_scratch(thread));
+            }
 #endif
         } else if (simd) {
             avx2::attention_decode_chunk(dims, &caches[b], q + b * ld_q, p0, p1, part, ctx->thread_scratch(thread));

@@ -8,6 +8,12 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#if defined(N4J_EMULATE_AVX512BF16)
+#define N4J_BF16DOT_EMULATE 1  // bf16_dot_pairs.inc: the scalar model of VDPBF16PS
+#endif
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "cpu/dtype_scalar.h"
 #include "cpu/fast_math.h"

@@ -79,6 +79,11 @@ N4J_DECLARE_SIMD_KERNELS
 
 namespace avx512 {  // *_avx512bf16.cpp: AVX-512, present when N4J_HAVE_AVX512BF16_KERNELS
 N4J_DECLARE_SIMD_KERNELS
+/* attention_fast.inc, fast precision (BF16 cache, head_dim % 32 == 0): attention_decode_chunk with q . k and p . v as
+ * BF16 dot products (q and the probabilities rounded to BF16). */
+size_t attention_decode_bf16_scratch_bytes(int32_t heads, int32_t head_dim);
+void attention_decode_chunk_bf16(const n4j_attn_dims* dims, const n4j_kv_cache* cache, const float* q, int64_t p_begin,
+                                 int64_t p_end, float* part, void* scratch);
 }  // namespace avx512
 
 namespace avx2 {

@@ -133,4 +133,37 @@ class Bf16ActivationsTest {
             }
         }
     }
+
+    /**
+     * Fast mode's decode attention on heads of 64 (a multiple of 32: the BF16 dot-product decode kernel on CPUs with
+     * AVX512-BF16, where the query and the probabilities are rounded to BF16): 6 query heads per KV head, a prompt of
+     * 300 positions (several decode chunks, short segments at block ends), then 6 greedy decode steps; each step's
+     * logits against the exact engine and against a fast-mode prefill of the same tokens, within the bf16 criterion.
+     */
+    @Test
+    void fastDecodeAttentionOnWideHeads(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) {
+        java.nio.file.Path dir = tmp.resolve("wide-heads");
+        ModelPropertyTest.make(dir, ModelPropertyTest.config("M*-*", 64, 320, 4, 16, 16, 2, 16, 6, 1, 64, 96), 21, false);
+        int[] prompt = ModelPropertyTest.randomIds(300, 320, 5);
+        try (NemotronModel fast = NemotronModel.load(dir);
+             NemotronModel exact = NemotronModel.load(dir, Device.cpu(), LoadOptions.exact());
+             Session f = fast.newSession(); Session e = exact.newSession()) {
+            assertEquals(Precision.FAST, fast.precision());
+            assertEquals(DType.BF16, fast.kvCacheDtype());
+            float[] lf = f.prefill(prompt);
+            float[] le = e.prefill(prompt);
+            int[] ids = java.util.Arrays.copyOf(prompt, prompt.length + 6);
+            for (int step = 0; step < 6; step++) {
+                int next = Session.argmax(le);
+                ids[prompt.length + step] = next;
+                lf = f.decode(next);
+                le = e.decode(next);
+                check("decode step " + step + " vs exact", lf, le);
+                try (Session p = fast.newSession()) {
+                    check("decode step " + step + " vs fast prefill", lf,
+                            p.prefill(java.util.Arrays.copyOf(ids, prompt.length + step + 1)));
+                }
+            }
+        }
+    }
 }

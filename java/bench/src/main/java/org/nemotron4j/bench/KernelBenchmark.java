@@ -60,8 +60,9 @@ import java.util.concurrent.TimeUnit;
  *       {@code gemmCeiling}, which has BF16 weights already.</li>
  * </ul>
  * {@code precision} ({@code exact} by default, or {@code fast}) is the mode of the {@code kernel} cases' backend:
- * only the matmul cases run another kernel in {@code fast} mode ({@link KernelWorkload#isMatmul}), so
- * {@link KernelReport} runs every case in {@code exact} and the matmul cases once more in {@code fast}
+ * only the matmul and decode-attention cases run another kernel in {@code fast} mode
+ * ({@link KernelWorkload#dependsOnPrecision}), so {@link KernelReport} runs every case in {@code exact} and those
+ * once more in {@code fast}
  * ({@code -p precision=exact,fast -p workload=MATMUL_...} does it with the JMH command line).
  * Every case allocates its inputs from a fixed seed in native memory (up to ~0.6 GB; the forked JVM's heap is
  * 256 MB) and frees it all at the end of the trial. {@code threads} is the CPU backend's worker count (default 2);

@@ -55,8 +55,8 @@ import java.util.stream.Stream;
  * each); {@code -wi}/{@code -i}: explicit counts; {@code --precision}: the mode of the cases (CPU only; default
  * {@code both}): {@code exact} runs every case with F32 matmul inputs, {@code fast} every case in fast mode
  * (N4J_FLAG_BF16_MATMUL: matmul inputs rounded to BF16, VDPBF16PS kernels where the CPU has AVX512-BF16),
- * {@code both} every case in exact mode and the matmul cases, the only ones whose kernel changes, in fast mode
- * too. A fast-mode matmul is held to {@code gemmCeilingBf16} (the same L2-resident shape with BF16 weights in fast
+ * {@code both} every case in exact mode and the cases whose kernel changes (the matmuls and decode attention) in fast
+ * mode too. A fast-mode matmul is held to {@code gemmCeilingBf16} (the same L2-resident shape with BF16 weights in fast
  * mode), an exact one, and every other compute-bound case, to the F32 {@code gemmCeiling}. The header names the CPU
  * and its flags that decide the kernels (AVX2, AVX-512, AVX512-BF16, AMX). The forked JVMs inherit the environment (so
  * {@code NEMOTRON4J_LIBRARY_DIR}) and this JVM's options.
@@ -186,9 +186,9 @@ public final class KernelReport {
             case "fast" -> results.addAll(run(settings, "copy|gemmCeiling|gemmCeilingBf16|kernel", "fast", null));
             default -> {
                 results.addAll(run(settings, "copy|gemmCeiling|kernel", "exact", null));
-                String[] matmuls = Arrays.stream(KernelWorkload.values()).filter(KernelWorkload::isMatmul)
+                String[] changed = Arrays.stream(KernelWorkload.values()).filter(KernelWorkload::dependsOnPrecision)
                         .map(Enum::name).toArray(String[]::new);
-                results.addAll(run(settings, "gemmCeilingBf16|kernel", "fast", matmuls));
+                results.addAll(run(settings, "gemmCeilingBf16|kernel", "fast", changed));
             }
         }
         System.out.println();

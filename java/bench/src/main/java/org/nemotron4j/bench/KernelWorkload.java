@@ -90,13 +90,18 @@ public enum KernelWorkload {
         return spec.shape();
     }
 
-    /**
-     * Whether the case is an {@code n4j_matmul}: the one kernel the precision changes ({@code fast}: inputs rounded
-     * to BF16 and BF16 dot products where the CPU has them, N4J_FLAG_BF16_MATMUL); every other case runs the same
-     * kernel in both modes.
-     */
+    /** Whether the case is an {@code n4j_matmul} (held to the BF16 gemm ceiling in fast mode). */
     public boolean isMatmul() {
         return spec instanceof Matmul;
+    }
+
+    /**
+     * Whether the precision changes the case's kernel ({@code fast}, N4J_FLAG_BF16_MATMUL, where the CPU has
+     * AVX512-BF16): the matmuls (inputs rounded to BF16, BF16 dot products) and decode attention over the BF16 cache
+     * (query and probabilities rounded to BF16, BF16 dot products); every other case runs the same kernel in both.
+     */
+    public boolean dependsOnPrecision() {
+        return spec instanceof Matmul || spec instanceof AttentionDecode;
     }
 
     /** Floating point operations of one call (0 when not counted). */
