@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -180,6 +181,10 @@ size_t g_sched_size = 0;
 block_fn g_fn = nullptr;
 void* g_closure = nullptr;
 const char* g_name = nullptr;
+// The OS thread running the current launch (0 between launches). Inside a JVM other threads take SIGSEGVs of their
+// own all the time (armed safepoint polls, implicit null checks): only this thread's faults during a launch are a
+// kernel's; everything else goes on to the JVM's handler.
+volatile pid_t g_launch_tid = 0;
 const char* g_file = nullptr;
 int g_line = 0;
 stats_t g_stats = {};
@@ -232,6 +237,12 @@ void chain_signal(int sig, siginfo_t* info, void* ucontext) {
 }
 
 void on_segv(int sig, siginfo_t* info, void* ucontext) {
+    const pid_t launching = g_launch_tid;
+    if (launching != 0 && static_cast<pid_t>(syscall(SYS_gettid)) != launching) {
+        // another thread while a kernel runs (the emulator's state belongs to the launching thread)
+        chain_signal(sig, info, ucontext);
+        return;
+    }
     char* addr = static_cast<char*>(info->si_addr);
     const char* msg = nullptr;
     for (const stack_region& g : g_guards) {
@@ -758,6 +769,7 @@ stats_t stats() {
 void launch(const dim3& grid, const dim3& block, size_t smem, const void* kernel, block_fn fn, void* closure,
             const char* name, const char* file, int line) {
     if (g_cur >= 0) fatal("kernel launch from inside a kernel (dynamic parallelism is not emulated)");
+    g_launch_tid = static_cast<pid_t>(syscall(SYS_gettid));
     g_name = name;
     g_file = file;
     g_line = line;
@@ -822,6 +834,7 @@ void launch(const dim3& grid, const dim3& block, size_t smem, const void* kernel
         }
     }
     g_name = nullptr;
+    g_launch_tid = 0;
 }
 
 }  // namespace emu

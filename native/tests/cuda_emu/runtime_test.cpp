@@ -19,15 +19,21 @@
  *              codes and invalidate it (cudaStreamEndCapture: cudaErrorStreamCaptureInvalidated, no graph); a captured
  *              event cannot be waited for (cudaErrorCapturedEvent)
  *   traps      (child processes) a kernel reading freed device memory, and one writing past an allocation's end,
- *              stop with cudaErrorIllegalAddress and a description of the allocation
+ *              stop with cudaErrorIllegalAddress and a description of the allocation; a SIGSEGV another thread takes
+ *              while a kernel runs (inside a JVM: an armed safepoint poll, an implicit null check) goes on to the
+ *              handler installed before the emulator's instead of stopping the process as a kernel's fault
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 #include "emu.h"
 
@@ -326,9 +332,71 @@ void write_out_of_bounds() {
     cudaDeviceSynchronize();
 }
 
+/* ---- a foreign thread's SIGSEGV during a launch (run first, in a child, before any emulator call) ---- */
+
+char* g_foreign_page = nullptr;
+std::atomic<int> g_foreign_handled{0};
+volatile int g_foreign_go = 0;
+
+/* The handler before the emulator's, as the JVM's is: it owns faults on its page and resolves them. */
+void foreign_handler(int, siginfo_t* info, void*) {
+    char* a = static_cast<char*>(info->si_addr);
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    if (a >= g_foreign_page && a < g_foreign_page + page) {
+        mprotect(g_foreign_page, page, PROT_READ | PROT_WRITE);
+        g_foreign_handled.fetch_add(1);
+        return;
+    }
+    signal(SIGSEGV, SIG_DFL);
+    raise(SIGSEGV);
+}
+
+void spin_kernel(volatile int* go) {
+    if (threadIdx.x == 0) {
+        while (*go == 0) {
+        }
+    }
+}
+
+/* In a fresh child: a kernel spins until another thread has touched a protected page (its fault resolved by the
+ * earlier handler); exit status 0 when that handler saw the fault once and the kernel finished. */
+int foreign_fault_child() {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = foreign_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, nullptr);
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    void* m = mmap(nullptr, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return 4;
+    g_foreign_page = static_cast<char*>(m);
+    std::thread other([] {
+        usleep(20000);
+        g_foreign_page[0] = 1;  // faults: the handler above unprotects the page
+        g_foreign_go = 1;
+    });
+    LAUNCH(dim3(1), dim3(32), 0, nullptr, spin_kernel, &g_foreign_go);
+    const cudaError_t e = cudaDeviceSynchronize();
+    other.join();
+    return e == cudaSuccess && g_foreign_handled.load() == 1 ? 0 : 3;
+}
+
+bool foreign_fault_passes_on(pid_t child) {
+    int status = 0;
+    waitpid(child, &status, 0);
+    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!ok) fprintf(stderr, "foreign fault child: status %d\n", status);
+    return ok;
+}
+
 }  // namespace
 
 int main() {
+    fflush(nullptr);
+    const pid_t foreign = fork();  // before this process makes any emulator call (its SIGSEGV handler comes later)
+    if (foreign == 0) _exit(foreign_fault_child());
+    CHECK(foreign > 0 && foreign_fault_passes_on(foreign));
     test_memory();
     test_streams_and_events();
     test_launch_errors();
