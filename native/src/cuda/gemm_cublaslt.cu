@@ -15,8 +15,9 @@
  *   cublaslt        the same, but a library that does not load or initialize fails backend creation with the reason,
  *                   and a supported GEMM for which the heuristic finds no algorithm is an error, not a fallback
  *   own             never cuBLASLt (the library is not even loaded)
- * Supported: BF16 activations x BF16 weights (rows > 8: matmul.cu keeps the GEMVs for decode), epilogue store or
- * accumulate. The squared-ReLU epilogue, F32 activations and FP8 weights stay on the own kernels.
+ * Supported: BF16 activations x BF16 weights (rows > 8: matmul.cu keeps the GEMVs for decode; rows 9..64 go to
+ * the skinny GEMM in auto mode, to cuBLASLt only when forced), epilogue store or accumulate. The squared-ReLU
+ * epilogue, F32 activations and FP8 weights stay on the own kernels.
  *
  * The GEMM. Row-major y[M, N] (+)= s * x[M, K] W[N, K]^T is, seen column-major (cuBLASLt's convention), the N x M
  * matrix D = alpha op(A) op(B) + beta C with A = W stored as a K x N column-major matrix (ld K) and op(A) = A^T,
@@ -358,6 +359,11 @@ int32_t cublaslt_init(context* ctx) {
     ctx->cublaslt = st;
     ctx->use_cublaslt = true;
     return N4J_OK;
+}
+
+bool cublaslt_forced(const context* ctx) {
+    const lt_state* st = static_cast<const lt_state*>(ctx->cublaslt);
+    return st != nullptr && st->forced;
 }
 
 void cublaslt_release(context* ctx) {

@@ -7,9 +7,19 @@
  *   rows > 8, F32 weights       -> CUDA-core GEMM (exact fp32; also every dtype with N4J_CUDA_NO_MMA=1)
  *   Q8 / Q4 weights             -> gemv_quant.cu (dequantizing GEMV up to 64 rows and in decode steps, else
  *                                  dequantized into scratch, then the GEMMs below)
- *   rows > 8, BF16/F8 weights   -> tensor-core GEMM (F32 activations use the hi/lo bf16 split, see gemm_mma.cuh),
+ *   rows 9..64, BF16/F8 weights -> skinny tensor-core GEMM (gemm_skinny.cuh: batched decode of 9-64 sessions, short
+ *                                  prefill chunks; every activation dtype and epilogue; split-K with a deterministic
+ *                                  reduction in scratch when N alone does not fill the SMs)
+ *   rows > 64, BF16/F8 weights  -> tensor-core GEMM (F32 activations use the hi/lo bf16 split, see gemm_mma.cuh),
  *                                  or cuBLASLt for BF16 x BF16 where the library was loaded (gemm_cublaslt.cu,
  *                                  N4J_CUDA_GEMM; not for the relu^2 epilogue: cuBLASLt has no squared ReLU).
+ * Why the skinny kernel and not cuBLASLt for 9..64 rows: at these sizes the matmul is a weight stream (W read once
+ * is the floor), which the skinny kernel is built for on every weight/activation/epilogue combination, while
+ * cuBLASLt would cover only BF16 x BF16 without relu^2; inside a captured decode step it needs no plan-cache lookup
+ * or library workspace, and its result depends only on the shape (fixed split-K order), so a session's numbers do
+ * not change with the heuristic's pick for each batch size. So N4J_CUDA_GEMM=auto uses cuBLASLt for rows > 64 only;
+ * N4J_CUDA_GEMM=cublaslt (forced) keeps it for every BF16 x BF16 GEMM it supports from 9 rows on, which is the knob
+ * to compare the two on a GPU (cuda_op_bench's SKINNY lines under both settings).
  * Every kernel ends in matmul_store (matmul.cuh): store, accumulate, or relu^2.
  * W.input_scale is ignored (weight-only FP8 semantics, as the header specifies for this op).
  */
@@ -57,13 +67,17 @@ int32_t op_matmul(void* vctx, const void* x, int64_t ld_x, int32_t rows, const n
         gemm_simt_launch(ctx, a);
         return ctx->check_launch(where);
     }
-    if (cublaslt_supports(ctx, a)) {
+    if (cublaslt_supports(ctx, a) && (rows > kSkinnyMaxRows || cublaslt_forced(ctx))) {
         bool done = false;
         rc = cublaslt_matmul(ctx, a, &done);
         if (rc != N4J_OK) return rc;
         if (done) return ctx->check_launch(where);
     }
-    rc = a.w_dtype == N4J_DTYPE_BF16 ? gemm_mma_bf16_launch(ctx, a) : gemm_mma_f8_launch(ctx, a);
+    if (rows <= kSkinnyMaxRows) {
+        rc = a.w_dtype == N4J_DTYPE_BF16 ? gemm_skinny_bf16_launch(ctx, a) : gemm_skinny_f8_launch(ctx, a);
+    } else {
+        rc = a.w_dtype == N4J_DTYPE_BF16 ? gemm_mma_bf16_launch(ctx, a) : gemm_mma_f8_launch(ctx, a);
+    }
     if (rc != N4J_OK) return rc;
     return ctx->check_launch(where);
 }

@@ -2,7 +2,9 @@
  * matmul.cuh: n4j_matmul on the CUDA backend and the kernels it chooses between (see matmul.cu).
  *
  *   gemv_*.cu      rows <= 8 (decode): weight-streaming GEMV, one template per weight dtype
- *   gemm_mma_*.cu  rows > 8, BF16/F8 weights: tensor-core GEMM (mma.sync m16n8k16 bf16, fp32 accumulators)
+ *   gemm_skinny_*.cu  rows 9..64, BF16/F8 weights: weight-streaming tensor-core GEMM for batched decode (W as the
+ *                  mma A operand, the rows as the narrow n dimension; split-K across blocks, deterministic)
+ *   gemm_mma_*.cu  rows > 64, BF16/F8 weights: tensor-core GEMM (mma.sync m16n8k16 bf16, fp32 accumulators)
  *   gemm_simt.cu   rows > 8, F32 weights: fp32 CUDA-core GEMM
  *   gemv_quant.cu  Q8 / Q4 weights: dequantizing GEMV (rows <= kQuantGemvMaxRows, decode steps), else dequantized
  *                  once per call into scratch and the GEMM
@@ -58,6 +60,42 @@ void gemv_f8_launch(context* ctx, const matmul_args& a);
 /* Block-quantized weights (N4J_DTYPE_Q8 / N4J_DTYPE_Q4): launches and checks (gemv_quant.cu). */
 constexpr int kQuantGemvMaxRows = 64;
 int32_t matmul_quant(context* ctx, const matmul_args& a, const char* where);
+/* The skinny GEMM (gemm_skinny.cuh) serves rows kSkinnyMinRows..kSkinnyMaxRows. Its grid: tiles_n blocks of 128
+ * features x `splits` K ranges of k_split elements (a multiple of 128); splits > 1 needs scratch_bytes of fp32
+ * partial sums. Split-K when the feature tiles alone give fewer than 2 blocks per SM: splits = ceil(2 SMs / tiles_n),
+ * at most the K chunks, 16, and (so the partials stay small next to the weight stream) W bytes / (4 x partial
+ * bytes). A pure function of the shape and the SM count: the same in an eager step, its capture and its replays. */
+constexpr int kSkinnyMinRows = 9;
+constexpr int kSkinnyMaxRows = 64;
+struct skinny_plan {
+    int tiles_n;
+    int splits;
+    int k_split;
+    size_t scratch_bytes;
+};
+static inline skinny_plan skinny_plan_for(int sm_count, int rows, int n, int k, int w_bytes) {
+    const int feats = 128, kc = 128, max_splits = 16;
+    skinny_plan p;
+    p.tiles_n = (n + feats - 1) / feats;
+    const int chunks = (k + kc - 1) / kc;
+    const int target = 2 * (sm_count > 0 ? sm_count : 1);
+    int splits = 1;
+    if (p.tiles_n < target) {
+        splits = (target + p.tiles_n - 1) / p.tiles_n;
+        if (splits > max_splits) splits = max_splits;
+        // partial bytes (splits * rows * n * 4) at most a quarter of the weight bytes (n * k * w_bytes)
+        const int64_t budget = static_cast<int64_t>(k) * w_bytes / (16 * static_cast<int64_t>(rows));
+        if (splits > budget) splits = budget > 1 ? static_cast<int>(budget) : 1;
+        if (splits > chunks) splits = chunks;
+    }
+    const int per = (chunks + splits - 1) / splits;  // chunks per split; no split left empty
+    p.splits = (chunks + per - 1) / per;
+    p.k_split = per * kc;
+    p.scratch_bytes = p.splits > 1 ? static_cast<size_t>(p.splits) * rows * n * sizeof(float) : 0;
+    return p;
+}
+int32_t gemm_skinny_bf16_launch(context* ctx, const matmul_args& a);
+int32_t gemm_skinny_f8_launch(context* ctx, const matmul_args& a);
 int32_t gemm_mma_bf16_launch(context* ctx, const matmul_args& a);
 int32_t gemm_mma_f8_launch(context* ctx, const matmul_args& a);
 void gemm_simt_launch(context* ctx, const matmul_args& a);
@@ -68,6 +106,8 @@ void gemm_simt_launch(context* ctx, const matmul_args& a);
 int32_t cublaslt_init(context* ctx);
 void cublaslt_release(context* ctx);
 bool cublaslt_supports(const context* ctx, const matmul_args& a);
+/* N4J_CUDA_GEMM=cublaslt (not auto): cuBLASLt also serves the 9..64-row GEMMs it supports (matmul.cu). */
+bool cublaslt_forced(const context* ctx);
 int32_t cublaslt_matmul(context* ctx, const matmul_args& a, bool* done);
 
 }  // namespace cuda

@@ -13,8 +13,8 @@
  *              the CPU reference (F32, reference kernels) and the two GEMM paths against each other; the bytes around
  *              y (before its offset, the padding of each row) untouched. The heuristic is called once per shape (a
  *              second run of the same shape calls cublasLtMatmul only), relu^2, FP8 weights and F32 activations stay
- *              on the own kernels, and destroying the backend destroys every descriptor it made. N4J_CUDA_GEMM=bogus
- *              is refused.
+ *              on the own kernels, auto sends 9..64 rows to the skinny GEMM (65 to cuBLASLt), and destroying the backend
+ *              destroys every descriptor it made. N4J_CUDA_GEMM=bogus is refused.
  *   --absent   in a process whose N4J_CUBLASLT_LIBRARY cannot be loaded: N4J_CUDA_GEMM=cublaslt fails backend
  *              creation with the reason, auto (the default) and own create a backend that runs its own kernels.
  * Exit code 0 when everything passed, 1 otherwise.
@@ -298,6 +298,31 @@ int test_glue() {
             counters(after);
             EXPECT(after[1] == before[1], "relu^2 / GEMV / F32 activations: %llu cublasLtMatmul calls (0 expected)",
                    static_cast<unsigned long long>(after[1] - before[1]));
+        }
+    }
+
+    // N4J_CUDA_GEMM=auto: 9..64 rows take the skinny GEMM (matmul.cu), only more rows cuBLASLt.
+    {
+        n4j_backend* aut = make_backend(N4J_BACKEND_CUDA, N4J_DTYPE_BF16, 0, "auto", &why);
+        if (aut == nullptr) {
+            fail_line("N4J_CUDA_GEMM=auto: no backend: %s", why.c_str());
+        } else {
+            if (counters) counters(before);
+            run_case({16, 136, 40, 0, 0, 0, 0, N4J_MATMUL_STORE, 1.0f}, {aut}, &outs, "auto, rows=16 (skinny)");
+            run_case({64, 1030, 24, 2, 1, 1, 0, N4J_MATMUL_ACCUMULATE, 0.5f}, {aut}, &outs, "auto, rows=64 (skinny)");
+            if (counters) {
+                counters(after);
+                EXPECT(after[1] == before[1], "auto, rows 16 / 64: %llu cublasLtMatmul calls (0 expected)",
+                       static_cast<unsigned long long>(after[1] - before[1]));
+                counters(before);
+            }
+            run_case({65, 40, 24, 0, 0, 0, 0, N4J_MATMUL_STORE, 1.0f}, {aut}, &outs, "auto, rows=65 (cuBLASLt)");
+            if (counters) {
+                counters(after);
+                EXPECT(after[1] == before[1] + 1, "auto, rows 65: %llu cublasLtMatmul calls (1 expected)",
+                       static_cast<unsigned long long>(after[1] - before[1]));
+            }
+            EXPECT_OK(n4j_backend_destroy(aut));
         }
     }
 

@@ -469,7 +469,7 @@ void test_matmul(op_stat& st) {
     };
     std::vector<shape> shapes = {{67, 33}, {64, 128}, {520, 300}, {136, 129}, {16, 8}};
     if (!g_quick) shapes.push_back({4480, 520});
-    std::vector<int> row_counts = {1, 2, 3, 5, 8, 9, 17, 130};
+    std::vector<int> row_counts = {1, 2, 3, 5, 8, 9, 17, 33, 130};  // 9..64: the skinny GEMM
     if (!g_quick) row_counts.push_back(300);
     for (const shape& s : shapes) {
         for (int wd : {N4J_DTYPE_F32, N4J_DTYPE_BF16, N4J_DTYPE_F8_E4M3}) {
@@ -506,7 +506,7 @@ void test_matmul(op_stat& st) {
  * Matmul cases the sweep above does not reach: operands at odd offsets inside their buffers (x + 1 and + 4 elements,
  * y + 1 element: the misaligned-base paths of every kernel and the alignment cuBLASLt is told), a row count whose
  * last group of row tiles is partial, and (full runs only) the 9B shapes at real size: up_proj at 130 rows (64-bit
- * offsets) and lm_head (131072 outputs) at 1 and 8 rows.
+ * offsets), down_proj at 16 rows (skinny GEMM, split-K) and lm_head (131072 outputs) at 1 and 8 rows.
  */
 void test_matmul_edges(op_stat& st) {
     rng r(15);
@@ -514,7 +514,7 @@ void test_matmul_edges(op_stat& st) {
         int rows, k, n, x_off, y_off;
     };
     std::vector<edge> edges;
-    for (int rows : {1, 8, 130}) {
+    for (int rows : {1, 8, 40, 130}) {
         edges.push_back({rows, 136, 129, 1, 0});
         edges.push_back({rows, 136, 129, 4, 1});
         edges.push_back({rows, 64, 72, 0, 1});
@@ -522,6 +522,7 @@ void test_matmul_edges(op_stat& st) {
     edges.push_back({1100, 64, 300, 0, 0});
     if (!g_quick && !g_variant_pass) {
         edges.push_back({130, 4480, 15680, 0, 0});
+        edges.push_back({16, 15680, 4480, 0, 0});  // down_proj at batch 16: the skinny GEMM with split-K
         edges.push_back({1, 4480, 131072, 0, 0});
         edges.push_back({8, 4480, 131072, 0, 0});
     }

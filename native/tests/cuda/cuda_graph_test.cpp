@@ -8,15 +8,16 @@
  * A small hybrid model (embedding, a Mamba-2 mixer, a GQA attention mixer, an MLP, final norm, lm_head, argmax; BF16
  * weights and activations, BF16 paged KV caches of 8-token blocks) decodes 64 greedy steps for five sessions that
  * start with different cached lengths (0..17 tokens, random KV, conv and SSM states) and join and leave the batch
- * (batch sizes 2, 3, 4, 5, 4, 3, 2: the batch size is the step's key, so key 2 is replayed with other sessions than
- * it was captured with). Every step is run twice, on two backends with the same weights and states:
+ * (batch sizes 2, 3, 4, 5, 16, 3, 2: the batch size is the step's key, so key 2 is replayed with other sessions
+ * than it was captured with); the batch of 16 (steps 40..47: 12 more sessions with 1..31 cached tokens) takes the
+ * skinny tensor-core GEMM for its matmuls (down_proj with split-K: its partials in the planned scratch). Every step is run twice, on two backends with the same weights and states:
  *   eager   N4J_CUDA_GRAPHS=0: each op enqueued as it is called
  *   graphs  the first step of a key eager (warm-up), the second captured, the rest replayed
  * The token ids are copied in inside the step (one H2D copy through the step arena), checked on the host against
  * the vocabulary first; new KV blocks are allocated between steps when a session crosses a block boundary.
  * Checked: logits and argmax ids bitwise equal after every step; at the end every conv state, SSM state and KV block
  * bitwise equal; the logits finite and the greedy ids not constant (the comparison is not vacuous); the counters
- * (graphs: 4 warm-ups, 4 captures, 56 replays; eager: 64 eager steps); and what a step refuses: a replay whose call
+ * (graphs: 5 warm-ups, one per key; eager: 64 eager steps); and what a step refuses: a replay whose call
  * differs from the capture (another output buffer), a device-to-host copy and synchronize inside a step, step_end
  * without a step.
  */
@@ -104,13 +105,14 @@ constexpr int kXbc = kInner + 2 * kGroups * kState;        // 128
 constexpr int kProj = kInner + kXbc + kHeads;              // z | xBC | dt = 196
 constexpr int kQHeads = 4, kKvHeads = 2, kAttnDim = 16;
 constexpr int kQkv = (kQHeads + 2 * kKvHeads) * kAttnDim;  // 128
-constexpr int kUp = 128;
+constexpr int kUp = 384;        // down_proj's K = 3 chunks of the skinny GEMM: split-K at batch 16
 constexpr int kBlock = 8;       // KV block tokens
 constexpr int kMaxContext = 96;
-constexpr int kSessions = 5, kMaxBatch = 5, kSteps = 64;
-const int kStart[kSessions] = {0, 0, 8, 16, 24};  // steps a session is in the batch: [start, stop)
-const int kStop[kSessions] = {64, 40, 64, 48, 56};
-const int kInitialLength[kSessions] = {5, 9, 0, 17, 3};
+// Sessions 5..16 join for steps 40..47: a batch of 16 (the skinny GEMM with split-K, in a captured graph).
+constexpr int kSessions = 17, kMaxBatch = 16, kSteps = 64;
+const int kStart[kSessions] = {0, 0, 8, 16, 24, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40};  // steps a session is
+const int kStop[kSessions] = {64, 40, 64, 48, 56, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48};  // in: [start, stop)
+const int kInitialLength[kSessions] = {5, 9, 0, 17, 3, 1, 2, 4, 7, 8, 11, 13, 16, 19, 23, 29, 31};
 
 struct host_weight {
     int dtype, rows, cols;
@@ -430,8 +432,9 @@ int main() {
     CALL(n4j_cuda_step_stats(eager.ctx, es));
     CALL(n4j_cuda_step_stats(graphs.ctx, gs));
     CHECK(es[0] == kSteps && es[1] == 0 && es[2] == 0);
-    // 4 keys: one warm-up each, captured once before the scratch grew and again after it where used again
-    CHECK(gs[0] == 4 && gs[1] > 4 && gs[3] == 4 && gs[0] + gs[1] + gs[2] == kSteps);
+    // 5 keys (2, 3, 4, 5 and 16): one warm-up each; the first 4 captured before the scratch grew (dropped), again
+    // after it where used again
+    CHECK(gs[0] == 5 && gs[1] > 5 && gs[3] == 4 && gs[0] + gs[1] + gs[2] == kSteps);
     CHECK(gs[4] >= 16 && es[4] == 0);  // a step's kernels (at least one per op) are nodes of its graph
 
     // What a step refuses. A replay of key 2 whose second call writes another buffer than the captured one.
@@ -455,7 +458,7 @@ int main() {
 
     eager.destroy();
     graphs.destroy();
-    printf("cuda_graph_test: %d decode steps, batch 2..5, sessions joining and leaving, KV blocks of %d tokens: graph "
+    printf("cuda_graph_test: %d decode steps, batch 2..5 and 16, sessions joining and leaving, KV blocks of %d tokens: graph "
            "replay %s eager bitwise (logits, ids, conv/SSM states, KV caches); graphs: %lld warm-ups, %lld captures, "
            "%lld replays, %lld dropped by scratch growth at step %d, %lld nodes in the last graph; eager: %lld steps\n",
            kSteps, kBlock, mismatched_steps == 0 && state_mismatches == 0 ? "equals" : "DIFFERS FROM",

@@ -8,6 +8,9 @@
  *   COPY   the memory ceiling: a 1 GiB device-to-device copy, GB/s = (bytes read + bytes written) / time
  *   GEMV   decode matmul, rows 1 (and 8): weight GB/s = weight bytes / time, bf16 and fp8 weights, and that rate as
  *          a fraction of COPY
+ *   SKINNY batched decode matmul, rows 16 and 64 (the skinny tensor-core GEMM, matmul.cu: rows 9..64): weight
+ *          GB/s = weight bytes / time, bf16 and fp8 weights; the floor is memory-bound (W read once: weight + x + y
+ *          bytes at the COPY rate; split-K partials are L2 traffic and not counted)
  *   GEMM   prefill matmul at 2048 rows: TFLOP/s = 2 * rows * in * out / time
  *   SSD    one 9B Mamba layer's chunked scan (128 heads x 80, state 128, 8 groups, chunk 128 and 256) at 8192
  *          tokens (BF16: the tensor-core kernels; the README counts the floor and the target)
@@ -235,6 +238,36 @@ void bench_gemv(void* ctx, int act) {
     }
 }
 
+void bench_skinny(void* ctx, int act) {
+    for (const linear_shape& s : kShapes) {
+        for (int wd : {N4J_DTYPE_BF16, N4J_DTYPE_F8_E4M3}) {
+            const uint64_t wbytes = weight_bytes(wd, s.out, s.in);
+            dev w(ctx, wbytes);
+            fill_random(ctx, w.p, wbytes, wd, 0.05f);
+            n4j_weight wt;
+            memset(&wt, 0, sizeof(wt));
+            wt.data = w.p;
+            wt.dtype = wd;
+            wt.rows = s.out;
+            wt.cols = s.in;
+            wt.scale = wd == N4J_DTYPE_F8_E4M3 ? 0.01f : 1.0f;
+            for (int rows : {16, 64}) {
+                dev x(ctx, static_cast<uint64_t>(rows) * s.in * dsize(act));
+                dev y(ctx, static_cast<uint64_t>(rows) * s.out * dsize(act));
+                fill_random(ctx, x.p, x.bytes, act, 1.0f);
+                const double ms = time_ms(ctx, g_quick ? 10 : 50, [&] {
+                    CALL(ops->matmul(ctx, x.p, s.in, rows, &wt, y.p, s.out, 0));
+                });
+                const double gbs = wbytes / (ms * 1e-3) / 1e9;
+                printf("SKINNY  %-9s %5d -> %6d  w=%-4s act=%-4s rows=%d %9.1f us  %7.0f GB/s (weights, %.0f%% of COPY)",
+                       s.name, s.in, s.out, dname(wd), dname(act), rows, ms * 1e3, gbs,
+                       g_copy_gbs > 0 ? 100.0 * gbs / g_copy_gbs : 0.0);
+                floor_note(ms, wbytes + static_cast<double>(x.bytes) + y.bytes, 2.0 * rows * s.in * s.out);
+            }
+        }
+    }
+}
+
 void bench_gemm(void* ctx, int act) {
     const int rows = 2048;
     for (const linear_shape& s : kShapes) {
@@ -411,6 +444,7 @@ int main(int argc, char** argv) {
             bench_copy(ctx);
         }
         bench_gemv(ctx, act);
+        bench_skinny(ctx, act);
         bench_gemm(ctx, act);
         bench_ssd(ctx, act, 128);
         bench_ssd(ctx, act, 256);

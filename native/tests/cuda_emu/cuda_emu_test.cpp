@@ -24,6 +24,7 @@
  *   embedding_kernel                                n4j_embedding (F32/BF16/F8 tables, an id out of range)
  *   gemv_kernel<1,2,4,8 rows, F32/BF16/F8, f32/bf16>  n4j_matmul rows <= 8 (store, accumulate, relu^2)
  *   gemm_simt_kernel, gemm_mma_kernel<F32 split / BF16 x BF16 / F8>  n4j_matmul rows > 8 (and N4J_CUDA_NO_MMA)
+ *   gemm_skinny_kernel<2/4/8 n-tiles>, gemm_skinny_reduce_kernel  n4j_matmul rows 9..64 (split-K on and off)
  *   kv_write_kernel, attn_prefill_simt_kernel<16..128>, attn_prefill_mma_kernel<64, 128>  n4j_attention_prefill
  *   attn_decode_split_kernel<F32/BF16 cache>, attn_decode_reduce_kernel                  n4j_attention_decode
  *   argmax_kernel, convert_kernel                   n4j_argmax, n4j_convert (bit-exact, every dtype pair)
@@ -83,6 +84,7 @@
 namespace n4j {
 namespace cuda {
 bool cublaslt_supports(const context* ctx, const matmul_args&) { return ctx->use_cublaslt; }
+bool cublaslt_forced(const context*) { return false; }
 int32_t cublaslt_matmul(context* ctx, const matmul_args&, bool* done) {
     *done = false;
     return ctx->fail(N4J_ERR_UNSUPPORTED, "n4j_matmul", "cuBLASLt is not part of cuda_emulation_test");
@@ -1329,7 +1331,7 @@ const char* epilogue_name(int e) { return e == N4J_MATMUL_STORE ? "store" : e ==
  * F32 values) on random x [rows][ld_x]; y [rows + 1][ld_y]: the spare row and the columns past n must stay untouched,
  * random y inside when accumulating. */
 void matmul_compare(op_stat& st, rng& r, const std::string& label, const n4j_weight& w, const n4j_weight& ref_w,
-                    int rows, int64_t ld_x, int64_t ld_y, int epilogue, bool no_mma) {
+                    int rows, int64_t ld_x, int64_t ld_y, int epilogue, bool no_mma, int sm_count = 0) {
     const int n = w.rows;
     const std::vector<float> x = round_act(r.vec(static_cast<size_t>(rows) * ld_x, -1.0f, 1.0f));
     std::vector<float> y0(static_cast<size_t>(rows + 1) * ld_y, kSentinel);
@@ -1342,6 +1344,7 @@ void matmul_compare(op_stat& st, rng& r, const std::string& label, const n4j_wei
     REF_OK(n4j_matmul(g_ref, x.data(), ld_x, rows, &ref_w, ref.data(), ld_y, epilogue));
     context* ctx = new_ctx();
     ctx->no_mma = no_mma;
+    if (sm_count > 0) ctx->props.multiProcessorCount = sm_count;  // the skinny GEMM's split-K rule reads it
     dev_buf xb(g_act, x), yb(g_act, y0);
     EMU_OK(*ctx, n4j::cuda::op_matmul(ctx, xb.p(), ld_x, rows, &w, yb.p(), ld_y, epilogue));
     delete ctx;
@@ -1353,7 +1356,10 @@ void matmul_compare(op_stat& st, rng& r, const std::string& label, const n4j_wei
 void matmul_case(op_stat& st, rng& r, int wdtype, int rows, int n, int k, int64_t ld_x, int64_t ld_y, int epilogue,
                  bool no_mma = false) {
     host_weight w = make_weight(r, wdtype, n, k, -1.0f, 1.0f);
-    const char* path = rows <= 8 ? "gemv" : (wdtype == N4J_DTYPE_F32 || no_mma) ? "gemm_simt" : "gemm_mma";
+    const char* path = rows <= 8                                      ? "gemv"
+                       : (wdtype == N4J_DTYPE_F32 || no_mma)            ? "gemm_simt"
+                       : rows <= n4j::cuda::kSkinnyMaxRows              ? "gemm_skinny"
+                                                                        : "gemm_mma";
     const std::string label = fmt("matmul %s w=%s rows=%d n=%d k=%d ld_x=%lld ld_y=%lld %s", path, dtype_name(wdtype),
                                   rows, n, k, static_cast<long long>(ld_x), static_cast<long long>(ld_y),
                                   epilogue_name(epilogue));
@@ -1374,13 +1380,17 @@ void test_matmul(op_stat& st) {
         {8, 7, 32, 1, 0, false},    // ld_x = 33: x rows not 16-byte aligned -> element path
         {2, 9, 4144, 0, 3, false},  // long K: the two-chunk main loop and the one-chunk tail
         {4, 6, 40, 0, 0, false},
-        // GEMM (rows > 8): SIMT for F32 weights, tensor cores for BF16 / F8 (F32 activations: hi/lo split).
+        // GEMM (rows > 8): SIMT for F32 weights, tensor cores for BF16 / F8 (F32 activations: hi/lo split);
+        // rows 9..64 of BF16 / F8 take the skinny GEMM (more of it in test_matmul_skinny), 65+ the 128x128 one.
         {9, 20, 40, 0, 0, true},      // K tail (40 = 32 + 8); f8: element loads (40 % 16 != 0)
+        {65, 20, 40, 0, 0, true},     // the same on gemm_mma (the first row count past the skinny GEMM)
         {37, 130, 72, 5, 3, true},    // two feature tiles, ld_x = 77: element loads of x
+        {77, 130, 72, 5, 3, true},    // the same on gemm_mma
         {130, 24, 96, 0, 2, false},   // two row tiles, three K tiles, every load vectorized
         {1030, 12, 32, 0, 0, false},  // 9 row tiles: two raster groups of GROUP_M = 8
         {17, 40, 37, 3, 1, true},     // odd K with 16-byte aligned x rows (ld_x = 40): the vector path's last chunk
                                       // falls back to element loads; W rows unaligned
+        {67, 40, 37, 3, 1, true},     // the same on gemm_mma
     };
     for (int wd : {N4J_DTYPE_F32, N4J_DTYPE_BF16, N4J_DTYPE_F8_E4M3}) {
         for (const shape& s : shapes) {
@@ -1393,6 +1403,54 @@ void test_matmul(op_stat& st) {
     // N4J_CUDA_NO_MMA: BF16 and F8 weights through the SIMT GEMM.
     matmul_case(st, r, N4J_DTYPE_BF16, 37, 70, 40, 41, 71, N4J_MATMUL_ACCUMULATE, true);
     matmul_case(st, r, N4J_DTYPE_F8_E4M3, 17, 9, 33, 33, 9, N4J_MATMUL_RELU_SQUARED, true);
+}
+
+/* ------------------------------------------------------------------ skinny matmul ---- */
+
+/* The skinny GEMM (gemm_skinny.cuh, rows 9..64, BF16 / F8 weights) against the reference: the 2/4/8 n-tile
+ * templates with masked rows, feature counts off the 128-feature tile, K from 37 to 4480 (chunk tails, odd K: element
+ * loads of W; ld_x odd: element loads of x), every epilogue, and split-K both on (the H100's 132 SMs: partials in
+ * scratch, then the ordered reduction) and off (sm_count 1: the epilogue in the GEMM itself). */
+void test_matmul_skinny(op_stat& st) {
+    rng r(47);
+    struct shape {
+        int rows, n, k, pad_x, pad_y;
+        bool all_epilogues;
+        int sm_count;  // 0: the emulator's H100 (132)
+    };
+    const std::vector<shape> shapes = {
+        {9, 20, 64, 0, 0, true, 0},       // 1 tile, half a K chunk (zero-filled tail), no split (1 chunk)
+        {13, 130, 4480, 8, 3, false, 0},  // 2 tiles (the second with 2 features), 35 chunks split over 12 ranges
+        {16, 200, 1000, 0, 1, true, 0},   // rows = the 2-tile template exactly; 8 chunks split 8 ways
+        {16, 200, 1000, 0, 1, false, 1},  // the same without split-K
+        {33, 9, 200, 3, 0, true, 0},      // 8-tile template, 31 masked rows; ld_x 203: x element loads; f8: K % 16
+        {64, 136, 4144, 0, 0, false, 0},  // 64 rows, 33 chunks split (a shorter last range)
+        {64, 70, 37, 3, 1, true, 1},      // odd K: every load by elements; no split
+        {17, 257, 129, 0, 2, false, 1},   // 4-tile template, 3 feature tiles, K = one chunk + 1
+        {40, 300, 4480, 0, 0, false, 0},  // split with the accumulate epilogue below
+    };
+    int split_cases = 0, whole_cases = 0;
+    for (int wd : {N4J_DTYPE_BF16, N4J_DTYPE_F8_E4M3}) {
+        for (const shape& s : shapes) {
+            for (int ep : {N4J_MATMUL_STORE, N4J_MATMUL_ACCUMULATE, N4J_MATMUL_RELU_SQUARED}) {
+                const bool run = s.all_epilogues || ep == N4J_MATMUL_STORE ||
+                                 (s.rows == 40 && ep == N4J_MATMUL_ACCUMULATE) || (s.rows == 64 && ep == N4J_MATMUL_RELU_SQUARED);
+                if (!run) continue;
+                const int sms = s.sm_count > 0 ? s.sm_count : 132;
+                const n4j::cuda::skinny_plan p =
+                    n4j::cuda::skinny_plan_for(sms, s.rows, s.n, s.k, wd == N4J_DTYPE_F8_E4M3 ? 1 : 2);
+                (p.splits > 1 ? split_cases : whole_cases) += 1;
+                host_weight w = make_weight(r, wd, s.n, s.k, -1.0f, 1.0f);
+                const std::string label =
+                    fmt("matmul gemm_skinny w=%s rows=%d n=%d k=%d ld_x=%d ld_y=%d splits=%d %s", dtype_name(wd),
+                        s.rows, s.n, s.k, s.k + s.pad_x, s.n + s.pad_y, p.splits, epilogue_name(ep));
+                if (g_verbose) printf("    %s\n", label.c_str());
+                matmul_compare(st, r, label, w.w, w.w, s.rows, s.k + s.pad_x, s.n + s.pad_y, ep, false, sms);
+            }
+        }
+    }
+    ++g_checks;
+    if (split_cases == 0 || whole_cases == 0) fail_line("matmul_skinny: split-K was not both on and off");
 }
 
 /* ------------------------------------------------------------------ block-quantized matmul ---- */
@@ -1840,8 +1898,10 @@ const char* test_shapes(const std::string& test) {
         {"tensor_cores", "mma m16n8k16 bf16->f32 x14 (random, C only), ldmatrix x1/x2/x4 (.trans) on 32 scattered rows, "
                          "ldmatrix->mma products x12, 5 collective-rule aborts (f32 pass only)"},
         {"matmul", "w f32/bf16/e4m3; gemv rows 1,2,3,4,5,8 x n 6..130 x k 32..4144 (vector/element paths, ld > k); "
-                   "gemm rows 9,17,37,130,1030 x n 9..130 x k 32..96 and 37 (K/M/N tails, 9 row tiles); store/accumulate/relu2; "
+                   "gemm rows 9,17,37 (skinny), 65,67,77,130,1030 (mma) x n 9..130 x k 32..96 and 37 (K/M/N tails, 9 row tiles); store/accumulate/relu2; "
                    "no_mma"},
+        {"matmul_skinny", "gemm_skinny w bf16/e4m3; rows 9,13,16,17,33,40,64 x n 9..300 x k 37..4480 (chunk tails, "
+                          "odd K, ld > k, odd ld_x); store/accumulate/relu2; split-K on (132 SMs) and off (1 SM)"},
         {"matmul_quant", "w q8/q4 (random quants and scales) against the reference on the dequantized f32 weight; "
                          "rows 1,3,8,13,64 (gemv, 1-8 launches) and 70 (dequantized into scratch + gemm, no_mma) x "
                          "n 5..17 x k 64..4480 (short q4 super-blocks, ld > k); store/accumulate/relu2"},
@@ -1924,7 +1984,8 @@ int main(int argc, char** argv) {
         {"ssm_decode", test_ssm_decode},   {"conv1d", test_conv1d},       {"gated_rmsnorm", test_gated_rmsnorm},
         {"rmsnorm", test_rmsnorm},         {"elementwise", test_elementwise}, {"embedding", test_embedding},
         {"f32_residual", test_f32_residual}, {"tensor_cores", test_tensor_cores}, {"async_copy", test_async_copy},
-        {"matmul", test_matmul},           {"matmul_quant", test_matmul_quant},
+        {"matmul", test_matmul},           {"matmul_skinny", test_matmul_skinny},
+        {"matmul_quant", test_matmul_quant},
         {"attention", test_attention},     {"argmax", test_argmax},       {"convert", test_convert},
     };
     for (int act : {N4J_DTYPE_F32, N4J_DTYPE_BF16}) {
