@@ -21,7 +21,7 @@
  * padded to 80 (the bf16 kernel's 40 b16): ldmatrix .b16 reads pairs of bytes, and its x4 fragment of a 16 x 32-byte
  * tile is exactly the m16n8k32 e4m3 A fragment (4 consecutive k per register), its fragments of two 8 x 32-byte
  * tiles of W the B fragment (common.cuh, mma_e4m3_16832), so the addressing is the bf16 kernel's. 40 KiB of shared
- * memory, ~100 registers: two blocks per SM.
+ * memory, 125 registers (ptxas, sm_89, no spills): two blocks per SM.
  * Numerics: the products of e4m3 codes are exact, accumulation fp32 (tensor cores), the epilogue multiplies by
  * W.scale * input_scale, adds y when accumulating or applies relu^2 (matmul_store), rounds once to the activation
  * type. Edges: x_q rows are padded with zeros to ld_q; W rows past N, K past the end are zero-filled on load (W rows
