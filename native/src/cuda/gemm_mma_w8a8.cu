@@ -7,11 +7,12 @@
  * 1. quantize_e4m3_kernel: x (F32 or BF16 activations, ld_x) -> x_q, e4m3 bytes [rows][ld_q] in scratch,
  *    x_q = satfinite_e4m3(x * (1 / input_scale)) (matmul.cuh's w8a8_quantize; NaN stays NaN, |x| past the range
  *    saturates to 448), ld_q = K rounded up to kW8A8RowAlign with zero padding, so every row of x_q is 16-byte
- *    aligned whatever ld_x was. One thread per 4 elements. Block 0 also writes {W.scale, input_scale} next to x_q
- *    for cuBLASLt's A/B scale pointers (no host copy: the step stays graph-capturable). A separate kernel rather than
- *    a fused norm epilogue: n4j_matmul receives x as produced by any op (rmsnorm, gated rmsnorm, attention output,
- *    relu^2 output), so fusing would change several ops' signatures; the quantize pass reads x once (2 or 4 bytes an
- *    element) and writes 1 byte, small next to the GEMM for prefill shapes (counted in cuda_op_bench).
+ *    aligned whatever ld_x was. One thread per 4 elements (rows past 65535 loop over grid.y). Block 0 also writes
+ *    {W.scale, input_scale} next to x_q for cuBLASLt's A/B scale pointers (no host copy: the step stays
+ *    graph-capturable). A separate kernel rather than a fused norm epilogue: n4j_matmul receives x as produced by any
+ *    op (rmsnorm, gated rmsnorm, attention output, relu^2 output), so fusing would change several ops' signatures;
+ *    the quantize pass reads x once (2 or 4 bytes an element) and writes 1 byte, small next to the GEMM for prefill
+ *    shapes (counted in cuda_op_bench).
  * 2. The FP8 GEMM: cuBLASLt's e4m3 x e4m3 (gemm_cublaslt.cu) where loaded and it supports the epilogue (store,
  *    accumulate), else gemm_w8a8_kernel below.
  *
@@ -48,18 +49,19 @@ __global__ void __launch_bounds__(kQuantThreads) quantize_e4m3_kernel(matmul_arg
         scales[0] = a.scale;
         scales[1] = a.in_scale;
     }
-    const int row = blockIdx.y;
     const int64_t c0 = (static_cast<int64_t>(blockIdx.x) * kQuantThreads + threadIdx.x) * 4;
     if (c0 >= ld_q) return;
-    const XT* x = static_cast<const XT*>(a.x) + static_cast<int64_t>(row) * a.ld_x;
-    uint32_t word = 0;
+    for (int row = blockIdx.y; row < a.rows; row += gridDim.y) {  // grid.y is capped at 65535 rows
+        const XT* x = static_cast<const XT*>(a.x) + static_cast<int64_t>(row) * a.ld_x;
+        uint32_t word = 0;
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-        const int64_t c = c0 + e;
-        const uint32_t q = c < a.k ? f32_to_e4m3_satfinite(to_f32(x[c]) * inv) : 0u;
-        word |= q << (8 * e);
+        for (int e = 0; e < 4; ++e) {
+            const int64_t c = c0 + e;
+            const uint32_t q = c < a.k ? f32_to_e4m3_satfinite(to_f32(x[c]) * inv) : 0u;
+            word |= q << (8 * e);
+        }
+        *reinterpret_cast<uint32_t*>(x_q + static_cast<int64_t>(row) * ld_q + c0) = word;
     }
-    *reinterpret_cast<uint32_t*>(x_q + static_cast<int64_t>(row) * ld_q + c0) = word;
 }
 
 /* ---- 2. the e4m3 GEMM ---- */
@@ -227,7 +229,8 @@ int32_t gemm_w8a8_typed(context* ctx, const matmul_args& a, const uint8_t* x_q, 
 }  // namespace
 
 void quantize_e4m3_launch(context* ctx, const matmul_args& a, uint8_t* x_q, int64_t ld_q, float* scales) {
-    const dim3 grid(static_cast<unsigned>(ceil_div(ld_q / 4, kQuantThreads)), static_cast<unsigned>(a.rows));
+    const dim3 grid(static_cast<unsigned>(ceil_div(ld_q / 4, kQuantThreads)),
+                    static_cast<unsigned>(a.rows < 65535 ? a.rows : 65535));
     if (ctx->act_bf16()) {
         quantize_e4m3_kernel<bf16><<<grid, kQuantThreads, 0, ctx->stream>>>(a, x_q, ld_q, scales);
     } else {

@@ -13,6 +13,7 @@
  *
  * Covered (kernels / ops):
  *   ldmatrix / mma.sync models (tensor_core.h)      on their own: random products, PTX figure entries, rule aborts
+ *                                                   (mma m16n8k16 bf16 and m16n8k32 e4m3)
  *   cp.async model (emu.h)                          on its own: data only after the wait (and a barrier), zero fill
  *   ssd_cumsum, ssd_cb, ssd_chunk_state<PJ 2,3,5,8>, ssd_state_pass, ssd_chunk_output<PJ>  n4j_ssd_chunk_scan
  *   ssd_cb_mma, ssd_chunk_state_mma<PJ 2,3,4,5,8>, ssd_chunk_output_mma<PJ>  the same with BF16 activations
@@ -24,6 +25,8 @@
  *   embedding_kernel                                n4j_embedding (F32/BF16/F8 tables, an id out of range)
  *   gemv_kernel<1,2,4,8 rows, F32/BF16/F8, f32/bf16>  n4j_matmul rows <= 8 (store, accumulate, relu^2)
  *   gemm_simt_kernel, gemm_mma_kernel<F32 split / BF16 x BF16 / F8>  n4j_matmul rows > 8 (and N4J_CUDA_NO_MMA)
+ *   quantize_e4m3_kernel, gemm_w8a8_kernel<f32/bf16>, gemv_kernel<.., QX>  n4j_matmul in W8A8 mode (F8 weights with
+ *                                                   an input_scale, ctx->fp8_w8a8), against a CPU W8A8 emulation
  *   kv_write_kernel, attn_prefill_simt_kernel<16..128>, attn_prefill_mma_kernel<64, 128>  n4j_attention_prefill
  *   attn_decode_split_kernel<F32/BF16 cache>, attn_decode_reduce_kernel                  n4j_attention_decode
  *   argmax_kernel, convert_kernel                   n4j_argmax, n4j_convert (bit-exact, every dtype pair)
