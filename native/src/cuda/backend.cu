@@ -17,6 +17,13 @@
  *   N4J_CUDA_GEMM=auto|own|cublaslt  prefill GEMMs (BF16 x BF16) through cuBLASLt where libcublasLt loads (auto,
  *                             the default), never (own), or required (cublaslt: creation fails without it); see
  *                             gemm_cublaslt.cu, which also reads N4J_CUBLASLT_LIBRARY (the library's path)
+ *   N4J_CUDA_FP8=weight-only|w8a8  semantics of FP8 (e4m3) weights that carry a ModelOpt input_scale (matmul.cu):
+ *                             weight-only (the default: the activations keep their precision, as on the CPU backend
+ *                             and in the FP8 golden outputs; W8A8 moves a model's logits, ~10% of max |logit| on the
+ *                             random-weight fixtures, so it is an explicit choice) or w8a8 (activations quantized to
+ *                             e4m3 with input_scale, FP8 tensor-core GEMMs, in prefill and decode alike; needs
+ *                             compute capability 8.9+, creation fails on older GPUs; N4J_CUDA_NO_MMA=1 is refused
+ *                             with it, as there is no CUDA-core FP8 GEMM)
  *   N4J_SSD_SEGMENT_BYTES=n   scratch budget for SSD chunk states per segment (default 128 MiB)
  *   N4J_CUDA_GRAPHS=0         decode steps (n4j_step_begin / _end) run eagerly instead of as CUDA graphs
  * N4J_FLAG_REFERENCE_KERNELS has no effect on CUDA (the CPU backend is the reference).
@@ -122,6 +129,28 @@ int32_t op_create(const n4j_backend_options* options, const n4j_backend_host* ho
         delete ctx;
         return report_create(host, N4J_ERR_UNSUPPORTED, message, cudaSuccess);
     }
+    if (const char* fp8 = getenv("N4J_CUDA_FP8")) {
+        char message[256] = {0};
+        if (strcmp(fp8, "w8a8") == 0) {
+            if (ctx->props.major * 10 + ctx->props.minor < 89) {
+                snprintf(message, sizeof(message), "N4J_CUDA_FP8=w8a8 needs compute capability 8.9 or newer (FP8 "
+                         "tensor cores); %s is %d.%d", ctx->props.name, ctx->props.major, ctx->props.minor);
+            } else if (ctx->no_mma) {
+                snprintf(message, sizeof(message), "N4J_CUDA_FP8=w8a8 runs on tensor cores; N4J_CUDA_NO_MMA=1 "
+                         "cannot be combined with it");
+            } else {
+                ctx->fp8_w8a8 = true;
+            }
+        } else if (fp8[0] != '\0' && strcmp(fp8, "weight-only") != 0) {
+            snprintf(message, sizeof(message), "N4J_CUDA_FP8=%s: expected weight-only or w8a8", fp8);
+        }
+        if (message[0] != '\0') {
+            delete ctx;
+            return report_create(host, fp8[0] == 'w' && strcmp(fp8, "w8a8") == 0 ? N4J_ERR_UNSUPPORTED
+                                                                                 : N4J_ERR_INVALID_ARGUMENT,
+                                 message, cudaSuccess);
+        }
+    }
     err = cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking);
     if (err == cudaSuccess) err = cudaMalloc(&ctx->d_flag, sizeof(int));
     if (err == cudaSuccess) err = cudaHostAlloc(&ctx->h_flag, sizeof(int), cudaHostAllocDefault);
@@ -223,8 +252,8 @@ int32_t op_get_info(void* vctx, n4j_backend_info* out) {
     out->threads = 0;
     out->activation_dtype = ctx->act_dtype;
     out->total_memory = static_cast<int64_t>(ctx->props.totalGlobalMem);
-    snprintf(out->name, sizeof(out->name), "%s (sm_%d%d)%s", ctx->props.name, ctx->props.major, ctx->props.minor,
-             ctx->use_cublaslt ? " cublasLt" : "");
+    snprintf(out->name, sizeof(out->name), "%s (sm_%d%d)%s%s", ctx->props.name, ctx->props.major, ctx->props.minor,
+             ctx->use_cublaslt ? " cublasLt" : "", ctx->fp8_w8a8 ? " fp8-w8a8" : "");
     return N4J_OK;
 }
 

@@ -9,7 +9,8 @@
  *   subnormals; the factor 256 is folded into the weight scale by the caller). e4m3 NaN is not reproduced there:
  *   weight matrices hold no NaN.
  * - Warp reductions (sum, max) with __shfl_xor_sync over a full warp or over a sub-group of lanes.
- * - mma.sync / ldmatrix wrappers for the tensor-core kernels (sm_80+: every architecture this library is built for).
+ * - mma.sync / ldmatrix wrappers for the tensor-core kernels (sm_80+: every architecture this library is built for;
+ *   the e4m3 mma of the W8A8 GEMM is sm_89+). f32_to_e4m3_satfinite quantizes W8A8 activations.
  *
  * Every accumulation in this backend is fp32; the SSM state is fp32.
  */
@@ -131,6 +132,22 @@ __device__ __forceinline__ void mma_bf16_16816(float d[4], const uint32_t a[4], 
         "{%0, %1, %2, %3};\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+/* d += a (16x32 e4m3, row) * b (32x8 e4m3, col), fp32 accumulators (sm_89+; callers dispatch on the device's
+ * compute capability, the other architectures of the fat binary trap). The fragments hold 4 e4m3 per register in
+ * the byte positions ldmatrix .b16 gives a 16x16 bf16 tile (4 consecutive k per register): a 16x32-byte tile in
+ * shared memory loads with ldmatrix_x4 exactly as a 16x16 bf16 tile does. */
+__device__ __forceinline__ void mma_e4m3_16832(float d[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+    asm volatile(
+        "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#else
+    __trap();
+#endif
 }
 
 /* Two floats to a packed bf16x2 (first in the low half), round to nearest even. */

@@ -16,13 +16,19 @@
  *                   and a supported GEMM for which the heuristic finds no algorithm is an error, not a fallback
  *   own             never cuBLASLt (the library is not even loaded)
  * Supported: BF16 activations x BF16 weights (rows > 8: matmul.cu keeps the GEMVs for decode; rows 9..64 go to
- * the skinny GEMM in auto mode, to cuBLASLt only when forced), epilogue store or accumulate. The squared-ReLU
- * epilogue, F32 activations and FP8 weights stay on the own kernels.
+ * the skinny GEMM in auto mode, to cuBLASLt only when forced), epilogue store or accumulate; and the W8A8 FP8 GEMM
+ * (gemm_mma_w8a8.cu quantizes x first): e4m3 x_q x e4m3 W with F32 or BF16 output, store or accumulate, K a multiple
+ * of 16 (cuBLASLt's FP8 rule: "TN" form, k and the leading dimensions of A and B multiples of 16; x_q's rows are
+ * padded to 16 bytes, W's ld is K). The squared-ReLU epilogue, F32 activations with BF16 weights and weight-only FP8
+ * stay on the own kernels.
  *
  * The GEMM. Row-major y[M, N] (+)= s * x[M, K] W[N, K]^T is, seen column-major (cuBLASLt's convention), the N x M
  * matrix D = alpha op(A) op(B) + beta C with A = W stored as a K x N column-major matrix (ld K) and op(A) = A^T,
  * B = x as a K x M column-major matrix (ld = ld_x), op(B) = B, C = D = y as an N x M column-major matrix (ld = ld_y);
  * alpha = W.scale, beta = 1 to accumulate else 0; compute CUBLAS_COMPUTE_32F with fp32 scale type, bf16 in and out.
+ * FP8: A = W and B = x_q are CUDA_R_8F_E4M3 (B's ld = ld_q), C = D in the activation type, alpha = 1 and the scales
+ * as cuBLASLt's FP8 scale pointers: A_SCALE_POINTER -> W.scale, B_SCALE_POINTER -> input_scale (device floats the
+ * quantize kernel writes into scratch next to x_q), so D = W.scale * input_scale * x_q W^T (+ y).
  *
  * Plans. The matmul descriptor, the three layouts and the heuristic's algorithm depend on the shape (M, N, K, ld_x,
  * ld_y), the epilogue and the operands' alignments (the heuristic is told each pointer's real alignment: x and y are
@@ -169,10 +175,13 @@ struct plan_key {
     int rows, n, k;
     int64_t ld_x, ld_y;
     int accumulate;
+    int fp8;      // 1: the W8A8 GEMM (e4m3 A and B, scale pointers), 0: BF16 x BF16
+    int out_f32;  // C = D type: F32 (1) or BF16 (0)
     uint32_t align_w, align_x, align_y;
     bool operator==(const plan_key& o) const {
         return rows == o.rows && n == o.n && k == o.k && ld_x == o.ld_x && ld_y == o.ld_y &&
-               accumulate == o.accumulate && align_w == o.align_w && align_x == o.align_x && align_y == o.align_y;
+               accumulate == o.accumulate && fp8 == o.fp8 && out_f32 == o.out_f32 && align_w == o.align_w &&
+               align_x == o.align_x && align_y == o.align_y;
     }
 };
 
@@ -185,7 +194,8 @@ struct plan_key_hash {
         mix(static_cast<uint64_t>(key.k));
         mix(static_cast<uint64_t>(key.ld_x));
         mix(static_cast<uint64_t>(key.ld_y));
-        mix(static_cast<uint64_t>(key.accumulate));
+        mix(static_cast<uint64_t>(key.accumulate) | (static_cast<uint64_t>(key.fp8) << 1) |
+            (static_cast<uint64_t>(key.out_f32) << 2));
         mix(key.align_w | (static_cast<uint64_t>(key.align_x) << 16) | (static_cast<uint64_t>(key.align_y) << 32));
         return static_cast<size_t>(h);
     }
@@ -233,8 +243,9 @@ uint32_t pointer_alignment(const void* p) {
 }
 
 /* Makes the descriptor, layouts and algorithm of `key` (one heuristic call). N4J_OK with p->usable false when the
- * heuristic found no algorithm. */
-int32_t make_plan(context* ctx, lt_state* st, const plan_key& key, plan* p) {
+ * heuristic found no algorithm. FP8: `scales` (device, {W.scale, input_scale}) are set as the A/B scale pointers
+ * (cublaslt_matmul_fp8 sets them again at each call: scratch may have moved). */
+int32_t make_plan(context* ctx, lt_state* st, const plan_key& key, plan* p, const float* scales) {
     const lt_library& lib = *st->lib;
     int32_t rc = lt_check(ctx, lib.desc_create(&p->desc, N4J_CUBLAS_COMPUTE_32F, N4J_CUDA_R_32F), "MatmulDescCreate");
     const int32_t trans_a = N4J_CUBLAS_OP_T;
@@ -252,18 +263,31 @@ int32_t make_plan(context* ctx, lt_state* st, const plan_key& key, plan* p) {
         rc = lt_check(ctx, lib.desc_set(p->desc, N4J_CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)),
                       "MatmulDescSetAttribute(EPILOGUE)");
     }
+    if (rc == N4J_OK && key.fp8) {
+        const float* scale_a = scales;
+        const float* scale_b = scales + 1;
+        rc = lt_check(ctx, lib.desc_set(p->desc, N4J_CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &scale_a, sizeof(scale_a)),
+                      "MatmulDescSetAttribute(A_SCALE_POINTER)");
+        if (rc == N4J_OK) {
+            rc = lt_check(ctx,
+                          lib.desc_set(p->desc, N4J_CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &scale_b, sizeof(scale_b)),
+                          "MatmulDescSetAttribute(B_SCALE_POINTER)");
+        }
+    }
+    const int32_t in_type = key.fp8 ? N4J_CUDA_R_8F_E4M3 : N4J_CUDA_R_16BF;
+    const int32_t out_type = key.out_f32 ? N4J_CUDA_R_32F : N4J_CUDA_R_16BF;
     if (rc == N4J_OK) {
-        rc = lt_check(ctx, lib.layout_create(&p->la, N4J_CUDA_R_16BF, static_cast<uint64_t>(key.k),
+        rc = lt_check(ctx, lib.layout_create(&p->la, in_type, static_cast<uint64_t>(key.k),
                                              static_cast<uint64_t>(key.n), key.k),
                       "MatrixLayoutCreate(A = W)");
     }
     if (rc == N4J_OK) {
-        rc = lt_check(ctx, lib.layout_create(&p->lb, N4J_CUDA_R_16BF, static_cast<uint64_t>(key.k),
+        rc = lt_check(ctx, lib.layout_create(&p->lb, in_type, static_cast<uint64_t>(key.k),
                                              static_cast<uint64_t>(key.rows), key.ld_x),
-                      "MatrixLayoutCreate(B = x)");
+                      key.fp8 ? "MatrixLayoutCreate(B = x_q)" : "MatrixLayoutCreate(B = x)");
     }
     if (rc == N4J_OK) {
-        rc = lt_check(ctx, lib.layout_create(&p->lc, N4J_CUDA_R_16BF, static_cast<uint64_t>(key.n),
+        rc = lt_check(ctx, lib.layout_create(&p->lc, out_type, static_cast<uint64_t>(key.n),
                                              static_cast<uint64_t>(key.rows), key.ld_y),
                       "MatrixLayoutCreate(C = D = y)");
     }
@@ -307,8 +331,9 @@ int32_t make_plan(context* ctx, lt_state* st, const plan_key& key, plan* p) {
         } else if (status == N4J_CUBLAS_STATUS_SUCCESS || status == N4J_CUBLAS_STATUS_NOT_SUPPORTED) {
             if (st->forced) {
                 rc = ctx->fail(N4J_ERR_UNSUPPORTED, "n4j_matmul",
-                               "N4J_CUDA_GEMM=cublaslt but cuBLASLt has no algorithm for y[%d, %d] = x[%d, %d] W^T "
-                               "(ld_x %lld, ld_y %lld, alignments %u/%u/%u bytes)", key.rows, key.n, key.rows, key.k,
+                               "N4J_CUDA_GEMM=cublaslt but cuBLASLt has no algorithm for%s y[%d, %d] = x[%d, %d] W^T "
+                               "(ld_x %lld, ld_y %lld, alignments %u/%u/%u bytes)", key.fp8 ? " the FP8" : "",
+                               key.rows, key.n, key.rows, key.k,
                                static_cast<long long>(key.ld_x), static_cast<long long>(key.ld_y), key.align_w,
                                key.align_x, key.align_y);
             }
@@ -381,28 +406,93 @@ bool cublaslt_supports(const context* ctx, const matmul_args& a) {
     return ctx->use_cublaslt && ctx->act_bf16() && a.w_dtype == N4J_DTYPE_BF16 && !a.relu2;
 }
 
-int32_t cublaslt_matmul(context* ctx, const matmul_args& a, bool* done) {
-    *done = false;
-    lt_state* st = static_cast<lt_state*>(ctx->cublaslt);
+bool cublaslt_supports_fp8(const context* ctx, const matmul_args& a) {
+    return ctx->use_cublaslt && a.w_dtype == N4J_DTYPE_F8_E4M3 && a.in_scale > 0.0f && !a.relu2 && a.k % 16 == 0;
+}
+
+namespace {
+
+/* The plan of a GEMM (made on first use); nullptr after reporting on failure. FP8: x_q's alignment is scratch's
+ * (256 bytes), `scales` as make_plan. */
+const plan* find_plan(context* ctx, lt_state* st, const matmul_args& a, bool fp8, int64_t ld_b, const void* b,
+                      const float* scales, int32_t* rc) {
     plan_key key;
     key.rows = a.rows;
     key.n = a.n;
     key.k = a.k;
-    key.ld_x = a.ld_x;
+    key.ld_x = ld_b;
     key.ld_y = a.ld_y;
     key.accumulate = a.accumulate;
+    key.fp8 = fp8 ? 1 : 0;
+    key.out_f32 = ctx->act_bf16() ? 0 : 1;
     key.align_w = pointer_alignment(a.w);
-    key.align_x = pointer_alignment(a.x);
+    key.align_x = fp8 ? 256u : pointer_alignment(b);
     key.align_y = pointer_alignment(a.y);
+    *rc = N4J_OK;
     auto it = st->plans.find(key);
     if (it == st->plans.end()) {
         if (st->plans.size() >= kMaxPlans) clear_plans(st);
         plan p;
-        const int32_t rc = make_plan(ctx, st, key, &p);
-        if (rc != N4J_OK) return rc;
+        *rc = make_plan(ctx, st, key, &p, scales);
+        if (*rc != N4J_OK) return nullptr;
         it = st->plans.emplace(key, p).first;
     }
-    const plan& p = it->second;
+    return &it->second;
+}
+
+}  // namespace
+
+int32_t cublaslt_fp8_prepare(context* ctx, const matmul_args& a, int64_t ld_q, const float* scales, bool* usable,
+                             size_t* workspace) {
+    *usable = false;
+    *workspace = 0;
+    lt_state* st = static_cast<lt_state*>(ctx->cublaslt);
+    int32_t rc;
+    const plan* p = find_plan(ctx, st, a, true, ld_q, nullptr, scales, &rc);
+    if (p == nullptr) return rc;
+    *usable = p->usable;
+    *workspace = p->workspace;
+    return N4J_OK;
+}
+
+int32_t cublaslt_matmul_fp8(context* ctx, const matmul_args& a, const uint8_t* x_q, int64_t ld_q, const float* scales,
+                            void* workspace, bool* done) {
+    *done = false;
+    lt_state* st = static_cast<lt_state*>(ctx->cublaslt);
+    if (pointer_alignment(x_q) < 256) {
+        return ctx->fail(N4J_ERR_INTERNAL, "n4j_matmul", "the quantized activations are not 256-byte aligned");
+    }
+    int32_t rc;
+    const plan* p = find_plan(ctx, st, a, true, ld_q, x_q, scales, &rc);
+    if (p == nullptr) return rc;
+    if (!p->usable) return N4J_OK;
+    const float* scale_a = scales;
+    const float* scale_b = scales + 1;
+    rc = lt_check(ctx, st->lib->desc_set(p->desc, N4J_CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &scale_a, sizeof(scale_a)),
+                  "MatmulDescSetAttribute(A_SCALE_POINTER)");
+    if (rc == N4J_OK) {
+        rc = lt_check(ctx,
+                      st->lib->desc_set(p->desc, N4J_CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &scale_b, sizeof(scale_b)),
+                      "MatmulDescSetAttribute(B_SCALE_POINTER)");
+    }
+    if (rc != N4J_OK) return rc;
+    const float alpha = 1.0f;
+    const float beta = a.accumulate ? 1.0f : 0.0f;
+    rc = lt_check(ctx,
+                  st->lib->matmul(st->handle, p->desc, &alpha, a.w, p->la, x_q, p->lb, &beta, a.y, p->lc, a.y, p->lc,
+                                  &p->algo, p->workspace > 0 ? workspace : nullptr, p->workspace, ctx->stream),
+                  "Matmul");
+    if (rc == N4J_OK) *done = true;
+    return rc;
+}
+
+int32_t cublaslt_matmul(context* ctx, const matmul_args& a, bool* done) {
+    *done = false;
+    lt_state* st = static_cast<lt_state*>(ctx->cublaslt);
+    int32_t rc;
+    const plan* found = find_plan(ctx, st, a, false, a.ld_x, a.x, nullptr, &rc);
+    if (found == nullptr) return rc;
+    const plan& p = *found;
     if (!p.usable) return N4J_OK;  // auto mode, no algorithm for this key: the caller runs its own kernel
     void* workspace = nullptr;
     if (p.workspace > 0) {
@@ -411,7 +501,7 @@ int32_t cublaslt_matmul(context* ctx, const matmul_args& a, bool* done) {
     }
     const float alpha = a.scale;
     const float beta = a.accumulate ? 1.0f : 0.0f;
-    const int32_t rc = lt_check(ctx,
+    rc = lt_check(ctx,
                                 st->lib->matmul(st->handle, p.desc, &alpha, a.w, p.la, a.x, p.lb, &beta, a.y, p.lc,
                                                 a.y, p.lc, &p.algo, workspace, p.workspace, ctx->stream),
                                 "Matmul");

@@ -13,6 +13,9 @@
  * - fp32 accumulation; the block reduction is warp shuffles then one shared-memory pass. The epilogue applies the
  *   weight scale, adds y when accumulating and rounds once to the activation type.
  * Unaligned buffers or K not a multiple of the vector width take a scalar element loop (same numerics).
+ * W8A8 (a.in_scale > 0, F8 weights; matmul.cu): QX = true quantizes each x element to e4m3 as it is loaded
+ * (w8a8_quantize, the prefill quantizer's function) and multiplies by in_scale in the epilogue, so decode computes
+ * the products the W8A8 GEMM does; the quantization's ALU work hides under the weight stream.
  * Expected: ~85-90% of HBM bandwidth for the 9B shapes (e.g. lm_head 4480 x 131072 bf16, 1.17 GB, ~0.4 ms on H100).
  */
 #ifndef N4J_CUDA_GEMV_CUH
@@ -87,9 +90,9 @@ __device__ __forceinline__ void load_x4(const bf16* p, float out[4]) {
     out[3] = __uint_as_float(v.y & 0xffff0000u);
 }
 
-template <int ROWS, int WK, typename XT>
+template <int ROWS, int WK, typename XT, bool QX>
 __device__ __forceinline__ void gemv_chunk(const uint4 (&wv)[kGemvOutputs], const XT* x, int64_t ld_x, int rows,
-                                           int64_t k0, float (&acc)[ROWS][kGemvOutputs]) {
+                                           int64_t k0, float inv_in, float (&acc)[ROWS][kGemvOutputs]) {
     constexpr int CW = wtraits<WK>::per16;
 #pragma unroll
     for (int q = 0; q < CW / 4; ++q) {
@@ -101,6 +104,10 @@ __device__ __forceinline__ void gemv_chunk(const uint4 (&wv)[kGemvOutputs], cons
             if (r < rows) {
                 float xv[4];
                 load_x4(x + r * ld_x + k0 + 4 * q, xv);
+                if (QX) {
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) xv[e] = w8a8_quantize(xv[e], inv_in);
+                }
 #pragma unroll
                 for (int j = 0; j < kGemvOutputs; ++j) {
                     acc[r][j] = fmaf(xv[0], wf[j][0], acc[r][j]);
@@ -113,7 +120,7 @@ __device__ __forceinline__ void gemv_chunk(const uint4 (&wv)[kGemvOutputs], cons
     }
 }
 
-template <int ROWS, int WK, typename XT>
+template <int ROWS, int WK, typename XT, bool QX>
 __global__ void __launch_bounds__(kGemvThreads) gemv_kernel(matmul_args a, int vectorized) {
     constexpr int NR = kGemvOutputs;
     constexpr int CW = wtraits<WK>::per16;
@@ -131,7 +138,8 @@ __global__ void __launch_bounds__(kGemvThreads) gemv_kernel(matmul_args a, int v
 #pragma unroll
         for (int j = 0; j < NR; ++j) acc[r][j] = 0.0f;
 
-    float scale = a.scale;
+    float scale = QX ? a.scale * a.in_scale : a.scale;
+    const float inv_in = QX ? 1.0f / a.in_scale : 0.0f;
     if (vectorized) {
         if (WK == kWF8) scale *= 256.0f;
         const int nchunks = K / CW;
@@ -145,8 +153,9 @@ __global__ void __launch_bounds__(kGemvThreads) gemv_kernel(matmul_args a, int v
                 w1[j] = j < valid ? load_stream16(row + static_cast<int64_t>(c + kGemvThreads) * 16)
                                   : make_uint4(0, 0, 0, 0);
             }
-            gemv_chunk<ROWS, WK, XT>(w0, x, a.ld_x, a.rows, static_cast<int64_t>(c) * CW, acc);
-            gemv_chunk<ROWS, WK, XT>(w1, x, a.ld_x, a.rows, static_cast<int64_t>(c + kGemvThreads) * CW, acc);
+            gemv_chunk<ROWS, WK, XT, QX>(w0, x, a.ld_x, a.rows, static_cast<int64_t>(c) * CW, inv_in, acc);
+            gemv_chunk<ROWS, WK, XT, QX>(w1, x, a.ld_x, a.rows, static_cast<int64_t>(c + kGemvThreads) * CW, inv_in,
+                                         acc);
         }
         if (c < nchunks) {
             uint4 w0[NR];
@@ -155,7 +164,7 @@ __global__ void __launch_bounds__(kGemvThreads) gemv_kernel(matmul_args a, int v
                 const char* row = wbase + static_cast<int64_t>(j) * K * WB;
                 w0[j] = j < valid ? load_stream16(row + static_cast<int64_t>(c) * 16) : make_uint4(0, 0, 0, 0);
             }
-            gemv_chunk<ROWS, WK, XT>(w0, x, a.ld_x, a.rows, static_cast<int64_t>(c) * CW, acc);
+            gemv_chunk<ROWS, WK, XT, QX>(w0, x, a.ld_x, a.rows, static_cast<int64_t>(c) * CW, inv_in, acc);
         }
     } else {
         for (int i = threadIdx.x; i < K; i += kGemvThreads) {
@@ -167,7 +176,8 @@ __global__ void __launch_bounds__(kGemvThreads) gemv_kernel(matmul_args a, int v
 #pragma unroll
             for (int r = 0; r < ROWS; ++r) {
                 if (r < a.rows) {
-                    const float xv = to_f32(x[r * a.ld_x + i]);
+                    float xv = to_f32(x[r * a.ld_x + i]);
+                    if (QX) xv = w8a8_quantize(xv, inv_in);
 #pragma unroll
                     for (int j = 0; j < NR; ++j) acc[r][j] = fmaf(xv, wf[j], acc[r][j]);
                 }
@@ -210,27 +220,37 @@ static inline bool gemv_vectorizable(const matmul_args& a) {
     return w_ok && x_ok;
 }
 
-template <int WK, typename XT>
+template <int WK, typename XT, bool QX>
 static inline void gemv_launch_typed(context* ctx, const matmul_args& a) {
     const int vec = gemv_vectorizable<WK, XT>(a) ? 1 : 0;
     const dim3 grid(static_cast<unsigned>(ceil_div(a.n, kGemvOutputs)));
     if (a.rows <= 1) {
-        gemv_kernel<1, WK, XT><<<grid, kGemvThreads, 0, ctx->stream>>>(a, vec);
+        gemv_kernel<1, WK, XT, QX><<<grid, kGemvThreads, 0, ctx->stream>>>(a, vec);
     } else if (a.rows <= 2) {
-        gemv_kernel<2, WK, XT><<<grid, kGemvThreads, 0, ctx->stream>>>(a, vec);
+        gemv_kernel<2, WK, XT, QX><<<grid, kGemvThreads, 0, ctx->stream>>>(a, vec);
     } else if (a.rows <= 4) {
-        gemv_kernel<4, WK, XT><<<grid, kGemvThreads, 0, ctx->stream>>>(a, vec);
+        gemv_kernel<4, WK, XT, QX><<<grid, kGemvThreads, 0, ctx->stream>>>(a, vec);
     } else {
-        gemv_kernel<8, WK, XT><<<grid, kGemvThreads, 0, ctx->stream>>>(a, vec);
+        gemv_kernel<8, WK, XT, QX><<<grid, kGemvThreads, 0, ctx->stream>>>(a, vec);
     }
 }
 
+/* QX (W8A8 activation quantization) is instantiated for F8 weights only. */
 template <int WK>
 static inline void gemv_launch_weight(context* ctx, const matmul_args& a) {
+    const bool qx = WK == kWF8 && a.in_scale > 0.0f;
     if (ctx->act_bf16()) {
-        gemv_launch_typed<WK, bf16>(ctx, a);
+        if (qx) {
+            gemv_launch_typed<WK, bf16, WK == kWF8>(ctx, a);
+        } else {
+            gemv_launch_typed<WK, bf16, false>(ctx, a);
+        }
     } else {
-        gemv_launch_typed<WK, float>(ctx, a);
+        if (qx) {
+            gemv_launch_typed<WK, float, WK == kWF8>(ctx, a);
+        } else {
+            gemv_launch_typed<WK, float, false>(ctx, a);
+        }
     }
 }
 

@@ -21,8 +21,19 @@
  * N4J_CUDA_GEMM=cublaslt (forced) keeps it for every BF16 x BF16 GEMM it supports from 9 rows on, which is the knob
  * to compare the two on a GPU (cuda_op_bench's SKINNY lines under both settings).
  * Every kernel ends in matmul_store (matmul.cuh): store, accumulate, or relu^2.
- * W.input_scale is ignored (weight-only FP8 semantics, as the header specifies for this op).
+ *
+ * FP8 semantics (backend.cu reads N4J_CUDA_FP8 into ctx->fp8_w8a8):
+ *   weight-only (default)  W.input_scale is ignored: e4m3 weights are dequantized inside the GEMV / GEMM and the
+ *                          activations keep their precision (what the CPU backend does, and what the FP8 golden
+ *                          models' outputs are computed with).
+ *   w8a8                   F8 weights with input_scale > 0 quantize the activations to e4m3 with it (matmul.cuh,
+ *                          w8a8_quantize) in every kernel that uses the weight: rows > 8 through matmul_w8a8
+ *                          (gemm_mma_w8a8.cu: quantize kernel, then cuBLASLt FP8 or the own e4m3 mma GEMM), rows <= 8
+ *                          through the same GEMV template quantizing x as it loads it, so prefill and step-by-step
+ *                          decode compute the same products. input_scale 0 (absent) stays weight-only.
  */
+#include <math.h>
+
 #include "matmul.cuh"
 
 namespace n4j {
@@ -47,11 +58,21 @@ int32_t op_matmul(void* vctx, const void* x, int64_t ld_x, int32_t rows, const n
     a.ld_y = ld_y;
     a.accumulate = epilogue == N4J_MATMUL_ACCUMULATE ? 1 : 0;
     a.relu2 = epilogue == N4J_MATMUL_RELU_SQUARED ? 1 : 0;
+    a.in_scale = 0.0f;
 
     if (a.w_dtype == N4J_DTYPE_Q8 || a.w_dtype == N4J_DTYPE_Q4) return matmul_quant(ctx, a, where);
     if (a.w_dtype != N4J_DTYPE_F32 && a.w_dtype != N4J_DTYPE_BF16 && a.w_dtype != N4J_DTYPE_F8_E4M3) {
         return ctx->fail(N4J_ERR_UNSUPPORTED, where, "weight dtype %d (F32, BF16, F8_E4M3, Q8 or Q4 expected)",
                          a.w_dtype);
+    }
+    if (a.w_dtype == N4J_DTYPE_F8_E4M3 && ctx->fp8_w8a8 && weight->input_scale != 0.0f) {
+        if (!(weight->input_scale > 0.0f) || !isfinite(weight->input_scale)) {
+            return ctx->fail(N4J_ERR_INVALID_ARGUMENT, where,
+                             "weight input_scale %g: W8A8 (N4J_CUDA_FP8=w8a8) needs a positive finite activation "
+                             "scale (or 0: weight-only)", static_cast<double>(weight->input_scale));
+        }
+        a.in_scale = weight->input_scale;
+        if (rows > 8) return matmul_w8a8(ctx, a, where);
     }
     if (rows <= 8) {
         if (a.w_dtype == N4J_DTYPE_F32) {

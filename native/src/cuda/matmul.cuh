@@ -8,7 +8,9 @@
  *   gemm_simt.cu   rows > 8, F32 weights: fp32 CUDA-core GEMM
  *   gemv_quant.cu  Q8 / Q4 weights: dequantizing GEMV (rows <= kQuantGemvMaxRows, decode steps), else dequantized
  *                  once per call into scratch and the GEMM
- *   gemm_cublaslt.cu  rows > 8, BF16 x BF16: cuBLASLt, loaded at run time where it exists (N4J_CUDA_GEMM)
+ *   gemm_cublaslt.cu  rows > 8, BF16 x BF16 and W8A8 e4m3 x e4m3: cuBLASLt, loaded at run time where it exists
+ *                  (N4J_CUDA_GEMM)
+ *   gemm_mma_w8a8.cu  rows > 8, F8 weights in W8A8 mode (N4J_CUDA_FP8=w8a8): activation quantizer and e4m3 mma GEMM
  */
 #ifndef N4J_CUDA_MATMUL_CUH
 #define N4J_CUDA_MATMUL_CUH
@@ -36,7 +38,16 @@ struct matmul_args {
     int64_t ld_y;
     int accumulate;  // N4J_MATMUL_ACCUMULATE: y += v
     int relu2;       // N4J_MATMUL_RELU_SQUARED: y = max(v, 0)^2
+    float in_scale;  // W8A8 (F8 weights, N4J_CUDA_FP8=w8a8): the static activation scale; 0: weight-only
 };
+
+/* W8A8 activation quantization (gemm_mma_w8a8.cu, gemv.cuh, the cuBLASLt FP8 path): x_q = satfinite_e4m3(x * r)
+ * with r = 1 / input_scale rounded once to fp32 (a multiply, as FP8 quantizers do, rather than a division), and the
+ * real value x_q * input_scale. The product of one row of x_q with one row of W (e4m3 codes) is accumulated in fp32
+ * and scaled by W.scale * input_scale. */
+__device__ __forceinline__ float w8a8_quantize(float x, float inv_scale) {
+    return e4m3_to_f32(f32_to_e4m3_satfinite(x * inv_scale));
+}
 
 /* The epilogue of every matmul kernel: v (the scaled dot product) stored, added to y, or squared-ReLU'd. */
 template <typename XT>
@@ -98,6 +109,14 @@ int32_t gemm_skinny_bf16_launch(context* ctx, const matmul_args& a);
 int32_t gemm_skinny_f8_launch(context* ctx, const matmul_args& a);
 int32_t gemm_mma_bf16_launch(context* ctx, const matmul_args& a);
 int32_t gemm_mma_f8_launch(context* ctx, const matmul_args& a);
+/* W8A8 prefill (a.in_scale > 0, rows > 8; gemm_mma_w8a8.cu): quantizes x into scratch, then cuBLASLt's FP8 GEMM
+ * where it runs this GEMM, else the own e4m3 mma.sync GEMM (sm_89+). Launches and checks. */
+constexpr int kW8A8RowAlign = 16;  // the quantized x rows' stride: K rounded up to 16 bytes, zero-padded
+int32_t matmul_w8a8(context* ctx, const matmul_args& a, const char* where);
+/* The two pieces on their own (no checks; x_q [rows][ld_q] bytes, scales: 2 floats {W.scale, input_scale} written
+ * by the quantize kernel for cuBLASLt's scale pointers, may be null). */
+void quantize_e4m3_launch(context* ctx, const matmul_args& a, uint8_t* x_q, int64_t ld_q, float* scales);
+int32_t gemm_w8a8_launch(context* ctx, const matmul_args& a, const uint8_t* x_q, int64_t ld_q);
 void gemm_simt_launch(context* ctx, const matmul_args& a);
 
 /* cuBLASLt (gemm_cublaslt.cu): the library and handle per backend (N4J_CUDA_GEMM, read at creation), whether a
@@ -109,6 +128,15 @@ bool cublaslt_supports(const context* ctx, const matmul_args& a);
 /* N4J_CUDA_GEMM=cublaslt (not auto): cuBLASLt also serves the 9..64-row GEMMs it supports (matmul.cu). */
 bool cublaslt_forced(const context* ctx);
 int32_t cublaslt_matmul(context* ctx, const matmul_args& a, bool* done);
+/* The FP8 GEMM (W8A8): e4m3 x_q [rows][ld_q] (quantized by the caller, in 256-byte aligned scratch) times e4m3 W,
+ * with cuBLASLt's A/B scale pointers at `scales` (device: {W.scale, input_scale}). cublaslt_supports_fp8: the
+ * epilogue and shape; cublaslt_fp8_prepare: makes (once) the plan, *usable false when auto mode has no algorithm,
+ * else the workspace it needs; cublaslt_matmul_fp8: the GEMM, the same *done contract as cublaslt_matmul. */
+bool cublaslt_supports_fp8(const context* ctx, const matmul_args& a);
+int32_t cublaslt_fp8_prepare(context* ctx, const matmul_args& a, int64_t ld_q, const float* scales, bool* usable,
+                             size_t* workspace);
+int32_t cublaslt_matmul_fp8(context* ctx, const matmul_args& a, const uint8_t* x_q, int64_t ld_q, const float* scales,
+                            void* workspace, bool* done);
 
 }  // namespace cuda
 }  // namespace n4j

@@ -15,6 +15,12 @@
  *              second run of the same shape calls cublasLtMatmul only), relu^2, FP8 weights and F32 activations stay
  *              on the own kernels, auto sends 9..64 rows to the skinny GEMM (65 to cuBLASLt), and destroying the backend
  *              destroys every descriptor it made. N4J_CUDA_GEMM=bogus is refused.
+ *              W8A8 (N4J_CUDA_FP8=w8a8, ModelOpt FP8 weights with an input_scale): the FP8 GEMM through cuBLASLt
+ *              (e4m3 x e4m3, A/B scale pointers) and through the own e4m3 kernel, BF16 and F32 activations, against a
+ *              CPU W8A8 emulation (x quantized to e4m3 with n4j_convert, then the CPU matmul of those exact values
+ *              with the weight scale times input_scale): odd M/N, K multiples of 16 (cuBLASLt's FP8 rule), split-K,
+ *              y at odd offsets, store and accumulate; the plan cached per shape; K % 16 != 0 and relu^2 stay on
+ *              the own kernel (no cublasLtMatmul call).
  *   --absent   in a process whose N4J_CUBLASLT_LIBRARY cannot be loaded: N4J_CUDA_GEMM=cublaslt fails backend
  *              creation with the reason, auto (the default) and own create a backend that runs its own kernels.
  * Exit code 0 when everything passed, 1 otherwise.
@@ -201,6 +207,180 @@ void run_case(const gemm_case& c, const std::vector<n4j_backend*>& gpus, std::ve
     }
 }
 
+/* ---- W8A8 ---- */
+
+struct fp8_case {
+    int rows, k, n;
+    int ld_x_pad, ld_y_pad;
+    int y_off;
+    int epilogue;
+    float scale, input_scale;
+};
+
+double g_fp8_worst[2] = {0, 0};  // worst relative error against the CPU W8A8 emulation: BF16, F32 activations
+
+/* One W8A8 matmul on each backend (all of one activation dtype `act`) against the CPU W8A8 emulation; outputs
+ * (rows x n) in *outs. */
+void run_fp8_case(const fp8_case& c, int act, const std::vector<n4j_backend*>& gpus,
+                  std::vector<std::vector<float>>* outs, const char* label) {
+    const int64_t ld_x = c.k + c.ld_x_pad, ld_y = c.n + c.ld_y_pad;
+    const size_t x_elems = static_cast<size_t>(c.rows) * ld_x;
+    const size_t y_elems = c.y_off + static_cast<size_t>(c.rows) * ld_y;
+    std::vector<float> x(x_elems), y0(y_elems), w(static_cast<size_t>(c.n) * c.k);
+    for (auto& v : x) v = uniform() * 1.5f;  // some |x| / input_scale past 448: saturation
+    for (auto& v : y0) v = uniform();
+    for (auto& v : w) v = uniform() * 448.0f;
+    if (act == N4J_DTYPE_BF16) {
+        x = round_bf16(x);
+        y0 = round_bf16(y0);
+    }
+    std::vector<uint8_t> w8(w.size() + 1);
+    EXPECT_OK(n4j_convert(g_cpu, w.data(), N4J_DTYPE_F32, w8.data(), N4J_DTYPE_F8_E4M3, w.size()));
+
+    // The CPU W8A8 emulation: x_q = e4m3(x * (1 / input_scale)) as exact f32 values, times the e4m3 weight with
+    // scale fp32(W.scale * input_scale).
+    const float inv = 1.0f / c.input_scale;
+    std::vector<float> xs(x_elems), xq(x_elems);
+    for (size_t i = 0; i < x_elems; ++i) xs[i] = x[i] * inv;
+    std::vector<uint8_t> q(x_elems + 1);
+    EXPECT_OK(n4j_convert(g_cpu, xs.data(), N4J_DTYPE_F32, q.data(), N4J_DTYPE_F8_E4M3, x_elems));
+    EXPECT_OK(n4j_convert(g_cpu, q.data(), N4J_DTYPE_F8_E4M3, xq.data(), N4J_DTYPE_F32, x_elems));
+    std::vector<float> y_ref = y0;
+    n4j_weight wc{w8.data(), N4J_DTYPE_F8_E4M3, c.n, c.k, c.scale * c.input_scale, 0.0f, 0};
+    EXPECT_OK(n4j_matmul(g_cpu, xq.data(), ld_x, c.rows, &wc, y_ref.data() + c.y_off, ld_y, c.epilogue));
+    double ref_max = 0;
+    for (int r = 0; r < c.rows; ++r)
+        for (int o = 0; o < c.n; ++o) ref_max = fmax(ref_max, fabs(y_ref[c.y_off + r * ld_y + o]));
+
+    const size_t eb = act == N4J_DTYPE_BF16 ? 2 : 4;
+    const std::vector<uint16_t> x16 = act == N4J_DTYPE_BF16 ? to_bf16(x) : std::vector<uint16_t>();
+    const std::vector<uint16_t> y016 = act == N4J_DTYPE_BF16 ? to_bf16(y0) : std::vector<uint16_t>();
+    outs->clear();
+    for (n4j_backend* g : gpus) {
+        void* xb = upload(g, act == N4J_DTYPE_BF16 ? static_cast<const void*>(x16.data()) : x.data(), x_elems * eb);
+        void* yb = upload(g, act == N4J_DTYPE_BF16 ? static_cast<const void*>(y016.data()) : y0.data(), y_elems * eb);
+        void* wb = upload(g, w8.data(), w.size());
+        n4j_weight wg{wb, N4J_DTYPE_F8_E4M3, c.n, c.k, c.scale, c.input_scale, 0};
+        EXPECT_OK(n4j_matmul(g, xb, ld_x, c.rows, &wg, static_cast<char*>(yb) + c.y_off * eb, ld_y, c.epilogue));
+        std::vector<float> y(y_elems);
+        if (act == N4J_DTYPE_BF16) {
+            std::vector<uint16_t> y16(y_elems);
+            EXPECT_OK(n4j_copy(g, y16.data(), yb, y_elems * 2, N4J_COPY_BACKEND_TO_HOST));
+            y = from_bf16(y16);
+        } else {
+            EXPECT_OK(n4j_copy(g, y.data(), yb, y_elems * 4, N4J_COPY_BACKEND_TO_HOST));
+        }
+        double worst = 0;
+        int untouched_bad = 0;
+        std::vector<float> out(static_cast<size_t>(c.rows) * c.n);
+        for (size_t i = 0; i < y_elems; ++i) {
+            const bool inside = i >= static_cast<size_t>(c.y_off) && (i - c.y_off) % ld_y < static_cast<size_t>(c.n);
+            if (!inside) {
+                if (y[i] != y0[i]) ++untouched_bad;
+                continue;
+            }
+            out[((i - c.y_off) / ld_y) * c.n + (i - c.y_off) % ld_y] = y[i];
+            const double d = fabs(static_cast<double>(y[i]) - y_ref[i]);
+            worst = isnan(d) ? INFINITY : fmax(worst, d);
+        }
+        const double rel = ref_max > 0 ? worst / ref_max : worst;
+        const double tol = act == N4J_DTYPE_BF16 ? 1e-2 : 1e-4;
+        double& w = g_fp8_worst[act == N4J_DTYPE_BF16 ? 0 : 1];
+        w = fmax(w, rel);
+        EXPECT(rel <= tol, "%s on %s: max |gpu - cpu w8a8| / max |cpu| = %.3e (tolerance %.0e)", label,
+               backend_name(g).c_str(), rel, tol);
+        EXPECT(untouched_bad == 0, "%s on %s: %d elements outside y's rows x n were written", label,
+               backend_name(g).c_str(), untouched_bad);
+        outs->push_back(out);
+        EXPECT_OK(n4j_free(g, xb));
+        EXPECT_OK(n4j_free(g, yb));
+        EXPECT_OK(n4j_free(g, wb));
+    }
+}
+
+double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b);
+
+void test_fp8(counters_fn counters) {
+    setenv("N4J_CUDA_FP8", "w8a8", 1);
+    std::string why;
+    n4j_backend* lt[2] = {make_backend(N4J_BACKEND_CUDA, N4J_DTYPE_BF16, 0, "cublaslt", &why), nullptr};
+    n4j_backend* own[2] = {make_backend(N4J_BACKEND_CUDA, N4J_DTYPE_BF16, 0, "own", &why), nullptr};
+    lt[1] = make_backend(N4J_BACKEND_CUDA, N4J_DTYPE_F32, 0, "cublaslt", &why);
+    own[1] = make_backend(N4J_BACKEND_CUDA, N4J_DTYPE_F32, 0, "own", &why);
+    unsetenv("N4J_CUDA_FP8");
+    if (!lt[0] || !lt[1] || !own[0] || !own[1]) {
+        fail_line("N4J_CUDA_FP8=w8a8: no backend: %s", why.c_str());
+        return;
+    }
+    EXPECT(backend_name(lt[0]).find("fp8-w8a8") != std::string::npos, "N4J_CUDA_FP8=w8a8: the name (%s) does not "
+           "say fp8-w8a8", backend_name(lt[0]).c_str());
+    const fp8_case cases[] = {
+        // rows, k, n, ld_x pad, ld_y pad, y_off, epilogue, scale, input_scale
+        {9, 32, 24, 0, 0, 0, N4J_MATMUL_STORE, 0.01f, 1.0f / 448.0f},
+        {17, 80, 129, 3, 5, 1, N4J_MATMUL_STORE, 0.003f, 1.3f / 448.0f},
+        {33, 144, 7, 0, 1, 1, N4J_MATMUL_ACCUMULATE, 0.02f, 0.7f / 448.0f},
+        {130, 64, 72, 8, 0, 3, N4J_MATMUL_ACCUMULATE, 0.001f, 1.0f / 448.0f},
+        {12, 1040, 40, 2, 0, 0, N4J_MATMUL_STORE, 0.0005f, 1.0f / 448.0f},     // k >= 1024: split-K (workspace)
+        {25, 2048, 17, 0, 3, 8, N4J_MATMUL_ACCUMULATE, 0.0002f, 2.0f / 448.0f},  // split-K, accumulate
+    };
+    uint64_t before[3] = {0, 0, 0}, after[3] = {0, 0, 0};
+    std::vector<std::vector<float>> outs;
+    for (int a = 0; a < 2; ++a) {
+        const int act = a == 0 ? N4J_DTYPE_BF16 : N4J_DTYPE_F32;
+        for (const fp8_case& c : cases) {
+            char label[200];
+            snprintf(label, sizeof(label), "w8a8 %s rows=%d k=%d n=%d ld_x=+%d ld_y=+%d y+%d epilogue=%d",
+                     act == N4J_DTYPE_BF16 ? "bf16" : "f32", c.rows, c.k, c.n, c.ld_x_pad, c.ld_y_pad, c.y_off,
+                     c.epilogue);
+            if (counters) counters(before);
+            run_fp8_case(c, act, {lt[a], own[a]}, &outs, label);
+            if (counters) {
+                counters(after);
+                EXPECT(after[0] == before[0] + 1 && after[1] == before[1] + 1,
+                       "%s: %llu heuristic and %llu cublasLtMatmul calls (1 and 1 expected)", label,
+                       static_cast<unsigned long long>(after[0] - before[0]),
+                       static_cast<unsigned long long>(after[1] - before[1]));
+            }
+            if (outs.size() == 2) {
+                const double d = max_rel_diff(outs[0], outs[1]);
+                EXPECT(d <= 1e-2, "%s: cublaslt and own differ by %.3e (relative)", label, d);
+                printf("  %-88s cublaslt vs own %.2e\n", label, d);
+            }
+            if (counters) counters(before);
+            run_fp8_case(c, act, {lt[a]}, &outs, label);
+            if (counters) {
+                counters(after);
+                EXPECT(after[0] == before[0] && after[1] == before[1] + 1,
+                       "%s, second run: %llu heuristic and %llu cublasLtMatmul calls (0 and 1 expected)", label,
+                       static_cast<unsigned long long>(after[0] - before[0]),
+                       static_cast<unsigned long long>(after[1] - before[1]));
+            }
+        }
+        // The own e4m3 kernel: K not a multiple of 16 (cuBLASLt's FP8 rule), relu^2; the GEMV (rows <= 8).
+        if (counters) counters(before);
+        run_fp8_case({17, 40, 24, 1, 0, 0, N4J_MATMUL_STORE, 0.01f, 1.0f / 448.0f}, act, {lt[a]}, &outs,
+                     "w8a8 k=40 (own kernel)");
+        run_fp8_case({20, 64, 24, 0, 2, 1, N4J_MATMUL_RELU_SQUARED, 0.01f, 1.0f / 448.0f}, act, {lt[a]}, &outs,
+                     "w8a8 relu^2 (own kernel)");
+        run_fp8_case({5, 64, 24, 0, 2, 1, N4J_MATMUL_ACCUMULATE, 0.01f, 1.0f / 448.0f}, act, {lt[a]}, &outs,
+                     "w8a8 rows=5 (GEMV)");
+        if (counters) {
+            counters(after);
+            EXPECT(after[1] == before[1], "w8a8 k=40 / relu^2 / GEMV: %llu cublasLtMatmul calls (0 expected)",
+                   static_cast<unsigned long long>(after[1] - before[1]));
+        }
+    }
+    printf("  w8a8 against the CPU W8A8 emulation: worst relative error %.2e (bf16 activations, tolerance 1e-2), "
+           "%.2e (f32, 1e-4)\n", g_fp8_worst[0], g_fp8_worst[1]);
+    for (n4j_backend* b : {lt[0], lt[1], own[0], own[1]}) EXPECT_OK(n4j_backend_destroy(b));
+    setenv("N4J_CUDA_FP8", "bogus", 1);
+    n4j_backend* bogus = make_backend(N4J_BACKEND_CUDA, N4J_DTYPE_BF16, 0, nullptr, &why);
+    unsetenv("N4J_CUDA_FP8");
+    EXPECT(bogus == nullptr && why.find("N4J_CUDA_FP8=bogus") != std::string::npos, "N4J_CUDA_FP8=bogus: %s",
+           bogus ? "a backend was created" : why.c_str());
+    if (bogus) n4j_backend_destroy(bogus);
+}
+
 double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
     double worst = 0, scale = 0;
     for (size_t i = 0; i < a.size(); ++i) {
@@ -328,6 +508,7 @@ int test_glue() {
 
     EXPECT_OK(n4j_backend_destroy(lt));
     EXPECT_OK(n4j_backend_destroy(own));
+    test_fp8(counters);
     if (counters) {
         counters(after);
         EXPECT(after[2] == 0, "%llu cuBLASLt objects (handles, descriptors, layouts, preferences) still live after the "

@@ -12,6 +12,12 @@
  *          GB/s = weight bytes / time, bf16 and fp8 weights; the floor is memory-bound (W read once: weight + x + y
  *          bytes at the COPY rate; split-K partials are L2 traffic and not counted)
  *   GEMM   prefill matmul at 2048 rows: TFLOP/s = 2 * rows * in * out / time
+ *   W8A8   FP8 weights with an input_scale on a backend made with N4J_CUDA_FP8=w8a8 (skipped, said so, where the
+ *          device refuses it: below sm_89): GEMM at 2048 rows (activation quantize kernel + e4m3 x e4m3 GEMM; with
+ *          cuBLASLt where it loads, and N4J_CUDA_GEMM=own: the own mma.sync e4m3 kernel) and the GEMV rows 1 / 8
+ *          (quantizing x as it loads it). Floors: bytes = W (1 byte an element) + x read by the quantizer + x_q
+ *          written and read back (1 + 1 bytes an element) + y; FLOPs against the FP8 dense peak (2x the bf16 one:
+ *          H100/H200 1979 TFLOP/s).
  *   SSD    one 9B Mamba layer's chunked scan (128 heads x 80, state 128, 8 groups, chunk 128 and 256) at 8192
  *          tokens (BF16: the tensor-core kernels; the README counts the floor and the target)
  *   ATTN   prefill at 8192 tokens (40 query / 8 KV heads of 128, causal): TFLOP/s = 4 * T^2/2 * 128 * 40 / time
@@ -19,8 +25,8 @@
  * Each line says the activation dtype of the backend (F32: what the Java side uses today; BF16).
  * Every line also gives its counted floor: the bytes one call must move (weights, activations in and out, states,
  * KV) and the FLOPs it must do, the floor time max(bytes / COPY rate, FLOPs / tensor peak) and the fraction of it
- * reached (floor / measured time). The tensor peak is the datasheet's dense rate for the card (bf16; fp8 for
- * e4m3 x e4m3 GEMMs only, none yet: fp8 weights are widened) where the name is known (H100/H200 989 TFLOP/s, A100
+ * reached (floor / measured time). The tensor peak is the datasheet's dense rate for the card (bf16; fp8, twice
+ * that, for the W8A8 e4m3 x e4m3 GEMMs only: weight-only fp8 widens the weights to bf16) where the name is known (H100/H200 989 TFLOP/s, A100
  * 312, L40S 362, L4 121, A10G 70), else --peak-tflops; without either the floor is the bytes alone.
  * Usage: cuda_op_bench [--quick] [--peak-tflops T]   (--quick: fewer iterations and no 128k case)
  */
@@ -177,9 +183,9 @@ double g_copy_gbs = 0.0;    // measured device-to-device bandwidth, read + write
 double g_peak_tflops = 0.0;  // dense bf16 tensor rate (datasheet or --peak-tflops); 0: unknown
 
 /* The counted floor of a call and the fraction of it reached, appended to a line. */
-void floor_note(double ms, double bytes, double flops) {
+void floor_note(double ms, double bytes, double flops, double peak_factor = 1.0) {
     const double t_mem = g_copy_gbs > 0 ? bytes / (g_copy_gbs * 1e9) : 0.0;
-    const double t_math = g_peak_tflops > 0 ? flops / (g_peak_tflops * 1e12) : 0.0;
+    const double t_math = g_peak_tflops > 0 ? flops / (peak_factor * g_peak_tflops * 1e12) : 0.0;
     const double floor_s = t_mem > t_math ? t_mem : t_math;
     printf("  | %8.1f MB %9.2f GFLOP  floor %8.1f us (%s)  %5.1f%% of floor\n", bytes / 1e6, flops / 1e9,
            floor_s * 1e6, t_mem >= t_math ? "memory" : "tensor", ms > 0 ? 100.0 * floor_s / (ms * 1e-3) : 0.0);
@@ -294,6 +300,80 @@ void bench_gemm(void* ctx, int act) {
                    dname(wd), dname(act), rows, ms * 1e3, flops / (ms * 1e-3) / 1e12);
             floor_note(ms, wbytes + static_cast<double>(x.bytes) + y.bytes, flops);
         }
+    }
+}
+
+/* W8A8 (N4J_CUDA_FP8=w8a8): GEMM rows 2048 and GEMV rows 1 / 8 over FP8 weights with an input_scale. `how`
+ * names the GEMM path of this backend (cuBLASLt or own). */
+void bench_w8a8(void* ctx, int act, const char* how, bool gemv) {
+    for (const linear_shape& s : kShapes) {
+        const uint64_t wbytes = static_cast<uint64_t>(s.in) * s.out;
+        dev w(ctx, wbytes);
+        fill_random(ctx, w.p, wbytes, N4J_DTYPE_F8_E4M3, 0.05f);
+        n4j_weight wt;
+        memset(&wt, 0, sizeof(wt));
+        wt.data = w.p;
+        wt.dtype = N4J_DTYPE_F8_E4M3;
+        wt.rows = s.out;
+        wt.cols = s.in;
+        wt.scale = 0.01f;
+        wt.input_scale = 2.0f / 448.0f;
+        for (int rows : {1, 8, 2048}) {
+            if (rows == 2048 && strcmp(s.name, "lm_head") == 0) continue;
+            if (rows <= 8 && !gemv) continue;
+            dev x(ctx, static_cast<uint64_t>(rows) * s.in * dsize(act));
+            dev y(ctx, static_cast<uint64_t>(rows) * s.out * dsize(act));
+            fill_random(ctx, x.p, x.bytes, act, 1.0f);
+            const double ms = time_ms(ctx, rows > 8 ? (g_quick ? 3 : 10) : (g_quick ? 10 : 50), [&] {
+                CALL(ops->matmul(ctx, x.p, s.in, rows, &wt, y.p, s.out, 0));
+            });
+            const double flops = 2.0 * rows * s.in * s.out;
+            if (rows > 8) {
+                const double q_bytes = 2.0 * rows * s.in;  // x_q written by the quantizer, read by the GEMM
+                printf("W8A8    %-9s %5d -> %6d  gemm %-8s act=%-4s rows=%d  %9.1f us  %7.1f TFLOP/s", s.name, s.in,
+                       s.out, how, dname(act), rows, ms * 1e3, flops / (ms * 1e-3) / 1e12);
+                floor_note(ms, wbytes + static_cast<double>(x.bytes) + q_bytes + y.bytes, flops, 2.0);
+            } else {
+                const double gbs = wbytes / (ms * 1e-3) / 1e9;
+                printf("W8A8    %-9s %5d -> %6d  gemv          act=%-4s rows=%d  %9.1f us  %7.0f GB/s (weights, %.0f%% of COPY)",
+                       s.name, s.in, s.out, dname(act), rows, ms * 1e3, gbs,
+                       g_copy_gbs > 0 ? 100.0 * gbs / g_copy_gbs : 0.0);
+                floor_note(ms, wbytes + static_cast<double>(x.bytes) + y.bytes, flops, 2.0);
+            }
+        }
+    }
+}
+
+/* The W8A8 backends (N4J_CUDA_FP8=w8a8; the default GEMM choice, then N4J_CUDA_GEMM=own), or a line saying why
+ * not. */
+void bench_w8a8_all(int act) {
+    bool gemv = true;  // the GEMV does not depend on the GEMM choice: measured once
+    for (const char* gemm : {static_cast<const char*>(nullptr), "own"}) {
+        setenv("N4J_CUDA_FP8", "w8a8", 1);
+        if (gemm != nullptr) setenv("N4J_CUDA_GEMM", gemm, 1);
+        n4j_backend_options o;
+        memset(&o, 0, sizeof(o));
+        o.kind = N4J_BACKEND_CUDA;
+        o.activation_dtype = act;
+        void* ctx = nullptr;
+        const int32_t rc = ops->create(&o, &kHost, &ctx);
+        unsetenv("N4J_CUDA_FP8");
+        if (gemm != nullptr) unsetenv("N4J_CUDA_GEMM");
+        if (rc != N4J_OK) {
+            printf("W8A8    skipped: %s\n", g_last_error.c_str());
+            return;
+        }
+        n4j_backend_info info;
+        memset(&info, 0, sizeof(info));
+        ops->get_info(ctx, &info);
+        const bool lt = strstr(info.name, "cublasLt") != nullptr;
+        if (gemm == nullptr && !lt) {  // no cuBLASLt: the default is the own kernel, measured next
+            ops->destroy(ctx);
+            continue;
+        }
+        bench_w8a8(ctx, act, lt ? "cublasLt" : "own", gemv);
+        gemv = false;
+        ops->destroy(ctx);
     }
 }
 
@@ -446,6 +526,7 @@ int main(int argc, char** argv) {
         bench_gemv(ctx, act);
         bench_skinny(ctx, act);
         bench_gemm(ctx, act);
+        bench_w8a8_all(act);
         bench_ssd(ctx, act, 128);
         bench_ssd(ctx, act, 256);
         bench_attention(ctx, act);

@@ -13,6 +13,7 @@
  *
  * Covered (kernels / ops):
  *   ldmatrix / mma.sync models (tensor_core.h)      on their own: random products, PTX figure entries, rule aborts
+ *                                                   (mma m16n8k16 bf16 and m16n8k32 e4m3)
  *   cp.async model (emu.h)                          on its own: data only after the wait (and a barrier), zero fill
  *   ssd_cumsum, ssd_cb, ssd_chunk_state<PJ 2,3,5,8>, ssd_state_pass, ssd_chunk_output<PJ>  n4j_ssd_chunk_scan
  *   ssd_cb_mma, ssd_chunk_state_mma<PJ 2,3,4,5,8>, ssd_chunk_output_mma<PJ>  the same with BF16 activations
@@ -25,6 +26,8 @@
  *   gemv_kernel<1,2,4,8 rows, F32/BF16/F8, f32/bf16>  n4j_matmul rows <= 8 (store, accumulate, relu^2)
  *   gemm_simt_kernel, gemm_mma_kernel<F32 split / BF16 x BF16 / F8>  n4j_matmul rows > 8 (and N4J_CUDA_NO_MMA)
  *   gemm_skinny_kernel<2/4/8 n-tiles>, gemm_skinny_reduce_kernel  n4j_matmul rows 9..64 (split-K on and off)
+ *   quantize_e4m3_kernel, gemm_w8a8_kernel<f32/bf16>, gemv_kernel<.., QX>  n4j_matmul in W8A8 mode (F8 weights with
+ *                                                   an input_scale, ctx->fp8_w8a8), against a CPU W8A8 emulation
  *   kv_write_kernel, attn_prefill_simt_kernel<16..128>, attn_prefill_mma_kernel<64, 128>  n4j_attention_prefill
  *   attn_decode_split_kernel<F32/BF16 cache>, attn_decode_reduce_kernel                  n4j_attention_decode
  *   argmax_kernel, convert_kernel                   n4j_argmax, n4j_convert (bit-exact, every dtype pair)
@@ -86,6 +89,17 @@ namespace cuda {
 bool cublaslt_supports(const context* ctx, const matmul_args&) { return ctx->use_cublaslt; }
 bool cublaslt_forced(const context*) { return false; }
 int32_t cublaslt_matmul(context* ctx, const matmul_args&, bool* done) {
+    *done = false;
+    return ctx->fail(N4J_ERR_UNSUPPORTED, "n4j_matmul", "cuBLASLt is not part of cuda_emulation_test");
+}
+bool cublaslt_supports_fp8(const context* ctx, const matmul_args&) { return ctx->use_cublaslt; }
+int32_t cublaslt_fp8_prepare(context* ctx, const matmul_args&, int64_t, const float*, bool* usable, size_t* ws) {
+    *usable = false;
+    *ws = 0;
+    return ctx->fail(N4J_ERR_UNSUPPORTED, "n4j_matmul", "cuBLASLt is not part of cuda_emulation_test");
+}
+int32_t cublaslt_matmul_fp8(context* ctx, const matmul_args&, const uint8_t*, int64_t, const float*, void*,
+                            bool* done) {
     *done = false;
     return ctx->fail(N4J_ERR_UNSUPPORTED, "n4j_matmul", "cuBLASLt is not part of cuda_emulation_test");
 }
@@ -1027,6 +1041,29 @@ void tc_mma_kernel(const float* A, const float* B, const float* C, float* D) {
         for (int e = 0; e < 2; ++e) D[(g + 8 * h) * 8 + 2 * q + e] = c[2 * h + e];
 }
 
+/* The e4m3 mma (m16n8k32) from global memory: A [16][32] and B [32][8] e4m3 bytes. Register j of lane t (g = t >> 2,
+ * q = t % 4), byte e (the low byte first), written from the PTX fragment table:
+ *   A: a[j] byte e = A[g + 8 (j & 1)][4q + e + 16 (j >> 1)]      B: b[j] byte e = B[4q + e + 16j][g]
+ *   C/D as m16n8k16. */
+void tc_mma_e4m3_kernel(const uint8_t* A, const uint8_t* B, const float* C, float* D) {
+    const int t = threadIdx.x, g = t >> 2, q = t % 4;
+    uint32_t a[4], b[2];
+    for (int j = 0; j < 4; ++j) {
+        a[j] = 0;
+        for (int e = 0; e < 4; ++e) a[j] |= static_cast<uint32_t>(A[(g + 8 * (j & 1)) * 32 + 4 * q + e + 16 * (j >> 1)]) << (8 * e);
+    }
+    for (int j = 0; j < 2; ++j) {
+        b[j] = 0;
+        for (int e = 0; e < 4; ++e) b[j] |= static_cast<uint32_t>(B[(4 * q + e + 16 * j) * 8 + g]) << (8 * e);
+    }
+    float c[4];
+    for (int h = 0; h < 2; ++h)
+        for (int e = 0; e < 2; ++e) c[2 * h + e] = C[(g + 8 * h) * 8 + 2 * q + e];
+    n4j::cuda::mma_e4m3_16832(c, a, b[0], b[1]);
+    for (int h = 0; h < 2; ++h)
+        for (int e = 0; e < 2; ++e) D[(g + 8 * h) * 8 + 2 * q + e] = c[2 * h + e];
+}
+
 /* ldmatrix on its own: S (32 rows x 24 columns of distinct 16-bit ids, in dynamic shared memory) holds matrix m's
  * row j at row perm[8m + j], columns [8 (m & 1), 8 (m & 1) + 8); each lane gives the row the PTX ISA assigns it
  * (lanes >= 8 * num give a null pointer, which must be ignored). out[t * 4 + m] = register m of lane t. */
@@ -1174,6 +1211,54 @@ void test_tensor_cores(op_stat& st) {
             .run(tc_mma_kernel, static_cast<const float*>(A.data()), static_cast<const float*>(B.data()),
                  static_cast<const float*>(C.data()), D.data());
         compare(st, "mma.m16n8k16 D = C (A = 0)", C, D, 0.0);
+    }
+    // 1b. The e4m3 mma (m16n8k32) against a plain product of the e4m3 values (decoded by the CPU library's
+    // n4j_convert), random codes (NaN codes excluded) and C; then single-element products at literal positions.
+    {
+        auto e4m3_values = [](const std::vector<uint8_t>& codes) {
+            const std::vector<uint8_t> f = lib_convert(codes.data(), N4J_DTYPE_F8_E4M3, N4J_DTYPE_F32, codes.size());
+            std::vector<double> v(codes.size());
+            for (size_t i = 0; i < codes.size(); ++i) {
+                float x;
+                memcpy(&x, f.data() + 4 * i, 4);
+                v[i] = x;
+            }
+            return v;
+        };
+        for (int trial = 0; trial < 8; ++trial) {
+            std::vector<uint8_t> A(16 * 32), B(32 * 8);
+            for (auto* m : {&A, &B})
+                for (auto& c : *m) {
+                    do c = static_cast<uint8_t>(r.below(256)); while ((c & 0x7f) == 0x7f);
+                }
+            std::vector<float> C = r.vec(16 * 8, -1000.0f, 1000.0f), D(16 * 8, NAN), want(16 * 8);
+            if (trial == 0) std::fill(C.begin(), C.end(), 0.0f);
+            const std::vector<double> a = e4m3_values(A), b = e4m3_values(B);
+            for (int i = 0; i < 16; ++i)
+                for (int j = 0; j < 8; ++j) {
+                    double sum = C[i * 8 + j];
+                    for (int k = 0; k < 32; ++k) sum += a[i * 32 + k] * b[k * 8 + j];
+                    want[i * 8 + j] = static_cast<float>(sum);
+                }
+            emu::launcher(dim3(1), dim3(32)).at("tc_mma_e4m3_kernel", __FILE__, __LINE__)
+                .run(tc_mma_e4m3_kernel, static_cast<const uint8_t*>(A.data()), static_cast<const uint8_t*>(B.data()),
+                     static_cast<const float*>(C.data()), D.data());
+            compare(st, fmt("mma.m16n8k32 e4m3 random trial %d", trial), want, D, 1e-6);
+        }
+        // A[i][k] = 1 (0x38) and B[k][j] = 2 (0x40) alone: D = 2 at (i, j) only; (i, k, j) cover both register halves
+        // of A (rows g / g + 8, k < 16 / >= 16), every byte position and both B registers.
+        const int lit[][3] = {{0, 0, 0}, {9, 21, 5}, {7, 31, 7}, {15, 16, 2}, {3, 6, 1}, {12, 13, 6}};
+        for (const auto& l : lit) {
+            std::vector<uint8_t> A(16 * 32, 0), B(32 * 8, 0);
+            A[l[0] * 32 + l[1]] = 0x38;
+            B[l[1] * 8 + l[2]] = 0x40;
+            std::vector<float> C(128, 0.0f), D(128, NAN), want(128, 0.0f);
+            want[l[0] * 8 + l[2]] = 2.0f;
+            emu::launcher(dim3(1), dim3(32)).at("tc_mma_e4m3_kernel", __FILE__, __LINE__)
+                .run(tc_mma_e4m3_kernel, static_cast<const uint8_t*>(A.data()), static_cast<const uint8_t*>(B.data()),
+                     static_cast<const float*>(C.data()), D.data());
+            compare(st, fmt("mma.m16n8k32 e4m3 A[%d][%d] B[%d][%d]", l[0], l[1], l[1], l[2]), want, D, 0.0);
+        }
     }
     // 2. ldmatrix alone: every lane's registers against the PTX fragment layout, x1 / x2 / x4, with and without .trans.
     std::vector<uint16_t> ids(32 * 24);
@@ -1331,7 +1416,8 @@ const char* epilogue_name(int e) { return e == N4J_MATMUL_STORE ? "store" : e ==
  * F32 values) on random x [rows][ld_x]; y [rows + 1][ld_y]: the spare row and the columns past n must stay untouched,
  * random y inside when accumulating. */
 void matmul_compare(op_stat& st, rng& r, const std::string& label, const n4j_weight& w, const n4j_weight& ref_w,
-                    int rows, int64_t ld_x, int64_t ld_y, int epilogue, bool no_mma, int sm_count = 0) {
+                    int rows, int64_t ld_x, int64_t ld_y, int epilogue, bool no_mma, int sm_count = 0,
+                    bool w8a8 = false) {
     const int n = w.rows;
     const std::vector<float> x = round_act(r.vec(static_cast<size_t>(rows) * ld_x, -1.0f, 1.0f));
     std::vector<float> y0(static_cast<size_t>(rows + 1) * ld_y, kSentinel);
@@ -1345,6 +1431,7 @@ void matmul_compare(op_stat& st, rng& r, const std::string& label, const n4j_wei
     context* ctx = new_ctx();
     ctx->no_mma = no_mma;
     if (sm_count > 0) ctx->props.multiProcessorCount = sm_count;  // the skinny GEMM's split-K rule reads it
+    ctx->fp8_w8a8 = w8a8;
     dev_buf xb(g_act, x), yb(g_act, y0);
     EMU_OK(*ctx, n4j::cuda::op_matmul(ctx, xb.p(), ld_x, rows, &w, yb.p(), ld_y, epilogue));
     delete ctx;
@@ -1451,6 +1538,183 @@ void test_matmul_skinny(op_stat& st) {
     }
     ++g_checks;
     if (split_cases == 0 || whole_cases == 0) fail_line("matmul_skinny: split-K was not both on and off");
+}
+
+/* ------------------------------------------------------------------ W8A8 (FP8 activations) ---- */
+
+/* e4m3 codes -> their values, and f32 -> e4m3 codes, by the CPU library (n4j_convert: round to nearest even,
+ * saturating to +-448, NaN kept): the W8A8 reference never uses the kernels' conversion code. */
+std::vector<float> lib_e4m3_values(const uint8_t* codes, size_t n) {
+    const std::vector<uint8_t> f = lib_convert(codes, N4J_DTYPE_F8_E4M3, N4J_DTYPE_F32, n);
+    std::vector<float> v(n);
+    memcpy(v.data(), f.data(), n * 4);
+    return v;
+}
+
+/* The CPU W8A8 emulation, the reference of every W8A8 kernel: x_q = e4m3(x * r), r = 1 / input_scale in fp32 (the
+ * quantizer's definition, matmul.cuh), the products of the codes' values summed in double, times
+ * fp32(W.scale * input_scale), then the epilogue (y0: y before the call). */
+std::vector<float> w8a8_reference(const std::vector<float>& x, int rows, int64_t ld_x, const n4j_weight& w,
+                                  float in_scale, const std::vector<float>& y0, int64_t ld_y, int epilogue) {
+    const int n = w.rows, k = w.cols;
+    const float inv = 1.0f / in_scale;
+    std::vector<float> scaled(static_cast<size_t>(rows) * k);
+    for (int i = 0; i < rows; ++i)
+        for (int c = 0; c < k; ++c) scaled[static_cast<size_t>(i) * k + c] = x[i * ld_x + c] * inv;
+    const std::vector<uint8_t> xq = lib_convert(scaled.data(), N4J_DTYPE_F32, N4J_DTYPE_F8_E4M3, scaled.size());
+    const std::vector<float> xv = lib_e4m3_values(xq.data(), scaled.size());
+    const std::vector<float> wv = lib_e4m3_values(static_cast<const uint8_t*>(w.data), static_cast<size_t>(n) * k);
+    const double scale = static_cast<float>(w.scale * in_scale);
+    std::vector<float> y = y0;
+    for (int i = 0; i < rows; ++i)
+        for (int o = 0; o < n; ++o) {
+            double sum = 0.0;
+            for (int c = 0; c < k; ++c) sum += static_cast<double>(xv[static_cast<size_t>(i) * k + c]) * wv[static_cast<size_t>(o) * k + c];
+            double v = sum * scale;
+            if (epilogue == N4J_MATMUL_ACCUMULATE) v += y0[i * ld_y + o];
+            if (epilogue == N4J_MATMUL_RELU_SQUARED) v = v > 0.0 ? v * v : 0.0;
+            y[i * ld_y + o] = static_cast<float>(v);
+        }
+    return y;
+}
+
+double w8a8_tol() { return g_act == N4J_DTYPE_BF16 ? 8e-3 : 2e-5; }
+
+/* The quantize kernel on its own: every byte of x_q against n4j_convert(x * r), the zero padding to ld_q, the
+ * scales written for cuBLASLt. Inputs: exact ties (input_scale 0.25: r exact), subnormals, saturation, infinities,
+ * NaN, signed zeros, then random magnitudes over 2^-14..2^10 times input_scale (an awkward input_scale). */
+void w8a8_quantize_case(op_stat& st, const std::string& label, const std::vector<float>& values, int rows, int k,
+                        int64_t ld_x, float in_scale) {
+    std::vector<float> x(static_cast<size_t>(rows) * ld_x, 0.0f);
+    for (int i = 0; i < rows; ++i)
+        for (int c = 0; c < k; ++c) x[i * ld_x + c] = values[(static_cast<size_t>(i) * k + c) % values.size()];
+    x = round_act(x);
+    const int64_t ld_q = ceil_div_i(k, n4j::cuda::kW8A8RowAlign) * n4j::cuda::kW8A8RowAlign;
+    std::vector<uint8_t> xq(static_cast<size_t>(rows) * ld_q + 16, 0xAA);
+    float scales[3] = {NAN, NAN, NAN};
+    context* ctx = new_ctx();
+    dev_buf xb(g_act, x);
+    n4j::cuda::matmul_args a;
+    memset(&a, 0, sizeof(a));
+    a.x = xb.p();
+    a.ld_x = ld_x;
+    a.rows = rows;
+    a.k = k;
+    a.scale = 0.75f;
+    a.in_scale = in_scale;
+    n4j::cuda::quantize_e4m3_launch(ctx, a, xq.data(), ld_q, scales);
+    delete ctx;
+    const float inv = 1.0f / in_scale;
+    ++g_checks;
+    ++st.cases;
+    int bad = 0;
+    for (int i = 0; i < rows; ++i) {
+        std::vector<float> scaled(k);
+        for (int c = 0; c < k; ++c) scaled[c] = x[i * ld_x + c] * inv;
+        const std::vector<uint8_t> want = lib_convert(scaled.data(), N4J_DTYPE_F32, N4J_DTYPE_F8_E4M3, k);
+        for (int64_t c = 0; c < ld_q; ++c) {
+            const uint8_t got = xq[i * ld_q + c];
+            const bool ok = c < k ? (got == want[c] || ((got & 0x7f) == 0x7f && (want[c] & 0x7f) == 0x7f)) : got == 0;
+            if (!ok && ++bad <= 4) {
+                fail_line("%s: x_q[%d][%lld] = 0x%02x, expected 0x%02x (x %.9g, x * r %.9g)", label.c_str(), i,
+                          static_cast<long long>(c), got, c < k ? want[c] : 0, c < k ? x[i * ld_x + c] : 0.0,
+                          c < k ? scaled[c] : 0.0);
+            }
+        }
+    }
+    if (xq[static_cast<size_t>(rows) * ld_q] != 0xAA) fail_line("%s: a byte past x_q was written", label.c_str());
+    if (scales[0] != 0.75f || scales[1] != in_scale || !isnan(scales[2])) {
+        fail_line("%s: scales {%g, %g, %g}, expected {0.75, %g, untouched}", label.c_str(), scales[0], scales[1],
+                  scales[2], in_scale);
+    }
+}
+
+void test_w8a8(op_stat& st) {
+    rng r(41);
+    // 1. The quantizer.
+    const float u = 0.25f * 0.001953125f;  // 2^-9 (the e4m3 subnormal step) times input_scale 0.25
+    const std::vector<float> specials = {
+        0.0f, -0.0f, 0.25f, -0.25f, 0.25f * 1.0625f /* tie -> 1.0 */, 0.25f * 1.1875f /* tie -> 1.25 */,
+        0.25f * 1.0625001f, -0.25f * 3.25f, 0.5f * u /* tie -> 0 */, 1.5f * u /* -> 2u */, 2.5f * u /* -> 2u */,
+        7.5f * u /* -> 2^-6, the smallest normal */, 0.49f * u, -0.51f * u, 0.25f * 448.0f, 0.25f * 447.0f,
+        0.25f * 464.0f /* saturates */, -0.25f * 480.0f, 0.25f * 1e9f, INFINITY, -INFINITY, NAN, 0.25f * 240.0f,
+        0.25f * 232.0f /* tie -> 224 */, 0.25f * 0.015625f, 0.25f * 0.0146484375f /* 7.5 u -> 2^-6 */};
+    w8a8_quantize_case(st, "quantize specials (input_scale 0.25)", specials, 3, 26, 29, 0.25f);
+    std::vector<float> randoms(4000);
+    for (float& v : randoms) v = (r.below(2) ? -1.0f : 1.0f) * ldexpf(r.uniform(1.0f, 2.0f), r.below(25) - 14) * 0.0123f;
+    w8a8_quantize_case(st, "quantize random (input_scale 0.0123)", randoms, 7, 333, 333, 0.0123f);
+    w8a8_quantize_case(st, "quantize random, k 16n (no padding)", randoms, 5, 64, 70, 0.0123f);
+
+    // 2. W8A8 matmul: GEMV (rows <= 8, quantizing as it loads x) and the e4m3 GEMM (rows > 8), against the CPU W8A8
+    //    emulation. input_scale 1.3/448: |x| up to 1 stays in range; the xmax 2 shapes saturate part of x.
+    struct shape {
+        int rows, n, k, pad_x, pad_y;
+        float xmax;
+        bool all_epilogues;
+    };
+    const std::vector<shape> shapes = {
+        {1, 13, 64, 0, 0, 1.0f, true},    // GEMV, vector path
+        {3, 13, 67, 3, 2, 2.0f, true},    // GEMV element path, saturation
+        {8, 130, 48, 8, 1, 1.0f, false},  // GEMV 8-row template
+        {9, 20, 40, 0, 0, 1.0f, true},    // GEMM: one K tile (40 < 64), W byte loads (40 % 16 != 0)
+        {37, 130, 72, 5, 3, 2.0f, true},  // two feature tiles, ld_x 77, saturation, K tail
+        {130, 24, 160, 0, 2, 1.0f, false},  // two row tiles, three K tiles, vector W loads
+        {17, 40, 37, 3, 1, 1.0f, true},   // odd K
+        {1030, 12, 64, 0, 0, 1.0f, false},  // 9 row tiles: two raster groups
+        {70, 257, 200, 1, 3, 1.5f, false},  // three feature tiles (257 = 2 * 128 + 1)
+    };
+    for (const shape& sh : shapes) {
+        for (int ep : {N4J_MATMUL_STORE, N4J_MATMUL_ACCUMULATE, N4J_MATMUL_RELU_SQUARED}) {
+            if (!sh.all_epilogues && ep != N4J_MATMUL_STORE && !(sh.rows == 130 && ep == N4J_MATMUL_ACCUMULATE)) continue;
+            host_weight w = make_weight(r, N4J_DTYPE_F8_E4M3, sh.n, sh.k, -1.0f, 1.0f);
+            const float in_scale = 1.3f / 448.0f;
+            w.w.input_scale = in_scale;
+            const int64_t ld_x = sh.k + sh.pad_x, ld_y = sh.n + sh.pad_y;
+            const std::vector<float> x = round_act(r.vec(static_cast<size_t>(sh.rows) * ld_x, -sh.xmax, sh.xmax));
+            std::vector<float> y0(static_cast<size_t>(sh.rows + 1) * ld_y, kSentinel);
+            if (ep == N4J_MATMUL_ACCUMULATE) {
+                const std::vector<float> init = round_act(r.vec(static_cast<size_t>(sh.rows) * ld_y, -2.0f, 2.0f));
+                for (int i = 0; i < sh.rows; ++i)
+                    for (int o = 0; o < sh.n; ++o) y0[i * ld_y + o] = init[i * ld_y + o];
+            }
+            const std::vector<float> ref = w8a8_reference(x, sh.rows, ld_x, w.w, in_scale, y0, ld_y, ep);
+            context* ctx = new_ctx();
+            ctx->fp8_w8a8 = true;
+            dev_buf xb(g_act, x), yb(g_act, y0);
+            EMU_OK(*ctx, n4j::cuda::op_matmul(ctx, xb.p(), ld_x, sh.rows, &w.w, yb.p(), ld_y, ep));
+            delete ctx;
+            const std::vector<float> got = yb.get();
+            const std::string label = fmt("matmul w8a8 %s rows=%d n=%d k=%d ld_x=%lld ld_y=%lld xmax=%g %s",
+                                          sh.rows <= 8 ? "gemv" : "gemm", sh.rows, sh.n, sh.k,
+                                          static_cast<long long>(ld_x), static_cast<long long>(ld_y), sh.xmax,
+                                          epilogue_name(ep));
+            check_untouched(label, got, sh.rows, ld_y, sh.n);
+            compare(st, label, round_act(columns(ref, sh.rows, ld_y, sh.n)), columns(got, sh.rows, ld_y, sh.n),
+                    w8a8_tol());
+        }
+    }
+    // 3. W8A8 mode, but a weight without input_scale (0) stays weight-only: the ordinary reference.
+    for (int rows : {5, 33}) {
+        host_weight w = make_weight(r, N4J_DTYPE_F8_E4M3, 19, 48, -1.0f, 1.0f);
+        matmul_compare(st, r, fmt("matmul w8a8 mode, input_scale 0: weight-only, rows %d", rows), w.w, w.w, rows, 48,
+                       19, N4J_MATMUL_STORE, false, 0, true);
+    }
+    // 4. A negative input_scale is refused, naming the argument.
+    {
+        host_weight w = make_weight(r, N4J_DTYPE_F8_E4M3, 4, 16, -1.0f, 1.0f);
+        w.w.input_scale = -0.5f;
+        context* ctx = new_ctx();
+        ctx->fp8_w8a8 = true;
+        dev_buf xb(g_act, std::vector<float>(16 * 9, 0.5f)), yb(g_act, std::vector<float>(4 * 9, 0.0f));
+        const int32_t rc = n4j::cuda::op_matmul(ctx, xb.p(), 16, 9, &w.w, yb.p(), 4, N4J_MATMUL_STORE);
+        ++g_checks;
+        ++st.cases;
+        if (rc != N4J_ERR_INVALID_ARGUMENT || ctx->last_error.find("input_scale") == std::string::npos) {
+            fail_line("matmul w8a8 with input_scale -0.5: rc %d, error \"%s\" (expected INVALID_ARGUMENT naming "
+                      "input_scale)", rc, ctx->last_error.c_str());
+        }
+        delete ctx;
+    }
 }
 
 /* ------------------------------------------------------------------ block-quantized matmul ---- */
@@ -1895,13 +2159,18 @@ std::vector<kernel_def> scan_kernels(const std::string& dir, std::vector<std::st
 /* The shapes each test runs (both activation dtypes unless noted). */
 const char* test_shapes(const std::string& test) {
     static const std::pair<const char*, const char*> shapes[] = {
-        {"tensor_cores", "mma m16n8k16 bf16->f32 x14 (random, C only), ldmatrix x1/x2/x4 (.trans) on 32 scattered rows, "
-                         "ldmatrix->mma products x12, 5 collective-rule aborts (f32 pass only)"},
+        {"tensor_cores", "mma m16n8k16 bf16->f32 x14 (random, C only), mma m16n8k32 e4m3->f32 x8 random + 6 literal "
+                         "positions, ldmatrix x1/x2/x4 (.trans) on 32 scattered rows, ldmatrix->mma products x12, "
+                         "5 collective-rule aborts (f32 pass only)"},
         {"matmul", "w f32/bf16/e4m3; gemv rows 1,2,3,4,5,8 x n 6..130 x k 32..4144 (vector/element paths, ld > k); "
                    "gemm rows 9,17,37 (skinny), 65,67,77,130,1030 (mma) x n 9..130 x k 32..96 and 37 (K/M/N tails, 9 row tiles); store/accumulate/relu2; "
                    "no_mma"},
         {"matmul_skinny", "gemm_skinny w bf16/e4m3; rows 9,13,16,17,33,40,64 x n 9..300 x k 37..4480 (chunk tails, "
                           "odd K, ld > k, odd ld_x); store/accumulate/relu2; split-K on (132 SMs) and off (1 SM)"},
+        {"w8a8", "quantizer: ties, subnormals, saturation, inf/NaN, 4000 random magnitudes, ld_q padding (bit-exact vs "
+                 "n4j_convert); W8A8 matmul vs the CPU W8A8 emulation: gemv rows 1,3,8, gemm rows 9,17,37,70,130,1030 x "
+                 "n 12..257 x k 37..200 (ld > k, K/M/N tails, saturating x); store/accumulate/relu2; input_scale 0 "
+                 "stays weight-only; input_scale < 0 refused"},
         {"matmul_quant", "w q8/q4 (random quants and scales) against the reference on the dequantized f32 weight; "
                          "rows 1,3,8,13,64 (gemv, 1-8 launches) and 70 (dequantized into scratch + gemm, no_mma) x "
                          "n 5..17 x k 64..4480 (short q4 super-blocks, ld > k); store/accumulate/relu2"},
@@ -1985,7 +2254,7 @@ int main(int argc, char** argv) {
         {"rmsnorm", test_rmsnorm},         {"elementwise", test_elementwise}, {"embedding", test_embedding},
         {"f32_residual", test_f32_residual}, {"tensor_cores", test_tensor_cores}, {"async_copy", test_async_copy},
         {"matmul", test_matmul},           {"matmul_skinny", test_matmul_skinny},
-        {"matmul_quant", test_matmul_quant},
+        {"matmul_quant", test_matmul_quant}, {"w8a8", test_w8a8},
         {"attention", test_attention},     {"argmax", test_argmax},       {"convert", test_convert},
     };
     for (int act : {N4J_DTYPE_F32, N4J_DTYPE_BF16}) {

@@ -10,6 +10,7 @@
  */
 #include "tensor_core.h"
 
+#include <math.h>
 #include <string.h>
 
 namespace emu {
@@ -179,6 +180,92 @@ void mma_m16n8k16_bf16_f32(float d[4], const uint32_t a[4], const uint32_t b[2],
     float out[4];
     warp_collective(&mine, sizeof(mine), out, sizeof(out), mma_compute, nullptr, s,
                     "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32");
+    memcpy(d, out, sizeof(out));
+}
+
+/*
+ * PTX ISA 9.7.14.5 "Matrix Fragments for mma.m16n8k32", multiplicand types .s8 / .u8 / .e4m3 / .e5m2 (one layout),
+ * .f32 accumulators; groupID = %laneid >> 2, threadID_in_group = %laneid % 4:
+ *   A (16 x 32, .row): four .b32 registers holding a0..a15 (four 8-bit elements each, a0 in the low byte of the
+ *   first register)
+ *       row = groupID            for ai where 0 <= i < 4 || 8 <= i < 12
+ *             groupID + 8        otherwise
+ *       col = (threadID_in_group * 4) + (i & 0x3)        for ai where i < 8
+ *             (threadID_in_group * 4) + (i & 0x3) + 16   for ai where i >= 8
+ *   B (32 x 8, .col): two .b32 registers holding b0..b7
+ *       row = (threadID_in_group * 4) + (i & 0x3)        for bi where i < 4
+ *             (threadID_in_group * 4) + (i & 0x3) + 16   for bi where i >= 4
+ *       col = groupID
+ *   C, D (16 x 8, .f32): as for m16n8k16 above.
+ * and D = A * B + C (9.7.14.5.14; .e4m3 needs sm_89).
+ */
+double e4m3_value(uint8_t bits) {
+    const int e = (bits >> 3) & 0xf;
+    const int m = bits & 0x7;
+    double mag;
+    if (e == 15 && m == 7) {
+        mag = NAN;
+    } else if (e == 0) {
+        mag = ldexp(static_cast<double>(m), -9);  // subnormal: 0.m * 2^-6
+    } else {
+        mag = ldexp(1.0 + m / 8.0, e - 7);
+    }
+    return (bits & 0x80) ? -mag : mag;
+}
+
+namespace {
+
+/* deposits: 32 mma_operands (the same registers as m16n8k16: 4 A, 2 B, 4 C); results: 4 floats (d) per lane. */
+void mma_e4m3_compute(const unsigned char* deposits, unsigned char* results, const void*) {
+    mma_operands all[32];
+    memcpy(all, deposits, sizeof(all));
+    double A[16][32], B[32][8], C[16][8];
+    for (int lane = 0; lane < 32; ++lane) {
+        const int groupID = lane >> 2;
+        const int threadID_in_group = lane % 4;
+        for (int i = 0; i < 16; ++i) {
+            const int row = (i < 4 || (8 <= i && i < 12)) ? groupID : groupID + 8;
+            const int col = i < 8 ? (threadID_in_group * 4) + (i & 0x3) : (threadID_in_group * 4) + (i & 0x3) + 16;
+            const uint32_t reg = all[lane].a[i / 4];
+            A[row][col] = e4m3_value(static_cast<uint8_t>(reg >> (8 * (i % 4))));
+        }
+        for (int i = 0; i < 8; ++i) {
+            const int row = i < 4 ? (threadID_in_group * 4) + (i & 0x3) : (threadID_in_group * 4) + (i & 0x3) + 16;
+            const int col = groupID;
+            const uint32_t reg = all[lane].b[i / 4];
+            B[row][col] = e4m3_value(static_cast<uint8_t>(reg >> (8 * (i % 4))));
+        }
+        for (int i = 0; i < 4; ++i) {
+            const int row = i < 2 ? groupID : groupID + 8;
+            const int col = (threadID_in_group * 2) + (i & 0x1);
+            C[row][col] = all[lane].c[i];
+        }
+    }
+    for (int lane = 0; lane < 32; ++lane) {
+        const int groupID = lane >> 2;
+        const int threadID_in_group = lane % 4;
+        float d[4];
+        for (int i = 0; i < 4; ++i) {
+            const int row = i < 2 ? groupID : groupID + 8;
+            const int col = (threadID_in_group * 2) + (i & 0x1);
+            double sum = C[row][col];
+            for (int k = 0; k < 32; ++k) sum += A[row][k] * B[k][col];
+            d[i] = static_cast<float>(sum);
+        }
+        memcpy(results + lane * sizeof(d), d, sizeof(d));
+    }
+}
+
+}  // namespace
+
+void mma_m16n8k32_e4m3_f32(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4], site s) {
+    mma_operands mine;
+    memcpy(mine.a, a, sizeof(mine.a));
+    memcpy(mine.b, b, sizeof(mine.b));
+    memcpy(mine.c, c, sizeof(mine.c));
+    float out[4];
+    warp_collective(&mine, sizeof(mine), out, sizeof(out), mma_e4m3_compute, nullptr, s,
+                    "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32");
     memcpy(d, out, sizeof(out));
 }
 

@@ -12,8 +12,9 @@
  *     real header (the device-side bodies are the same C++; only the intrinsics underneath are emulated);
  *     weight_raw, weight_ref / make_weight_ref, warp_sum, warp_max, block_sum, silu, softplus: the real ones, from
  *     native/src/cuda/common_device.inc, which both headers include.
- *   - ldmatrix_x4, ldmatrix_x4_trans and mma_bf16_16816 (tensor-core PTX in the real header) call the emulator's
- *     functional models (tensor_core.h: ldmatrix.m8n8.x4{.trans}.b16 and mma.m16n8k16.row.col.f32.bf16.bf16.f32,
+ *   - ldmatrix_x4, ldmatrix_x4_trans, mma_bf16_16816 and mma_e4m3_16832 (tensor-core PTX in the real header) call
+ *     the emulator's functional models (tensor_core.h: ldmatrix.m8n8.x4{.trans}.b16,
+ *     mma.m16n8k16.row.col.f32.bf16.bf16.f32 and mma.m16n8k32.row.col.f32.e4m3.e4m3.f32,
  *     written from the PTX ISA, warp-collective checks included). smem_addr (a 32-bit .shared address for inline
  *     PTX) has no host meaning: it aborts if a kernel calls it directly (the wrappers here take generic pointers).
  *   - make_uint4 / make_float4 / __bfloat1622float2: the vector_types / cuda_bf16 helpers the kernels use.
@@ -178,6 +179,13 @@ __device__ __forceinline__ void mma_bf16_16816(float d[4], const uint32_t a[4], 
                                                EMU_SITE_PARAMS) {
     const uint32_t b[2] = {b0, b1};
     emu::mma_m16n8k16_bf16_f32(d, a, b, d, EMU_SITE);
+}
+
+/* d += a (16x32 e4m3, row) * b (32x8 e4m3, col), fp32 accumulators. */
+__device__ __forceinline__ void mma_e4m3_16832(float d[4], const uint32_t a[4], uint32_t b0, uint32_t b1,
+                                               EMU_SITE_PARAMS) {
+    const uint32_t b[2] = {b0, b1};
+    emu::mma_m16n8k32_e4m3_f32(d, a, b, d, EMU_SITE);
 }
 
 __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {

@@ -71,6 +71,7 @@ struct context {
     int64_t ssd_segment_bytes = int64_t(128) << 20;
     bool no_mma = false;
     bool use_cublaslt = false;
+    bool fp8_w8a8 = false;      // env N4J_CUDA_FP8=w8a8 (sm_89+): F8 weights with an input_scale run W8A8 (matmul.cu)
     void* cublaslt = nullptr;
 
     cudaEvent_t timer_start = nullptr;
