@@ -203,10 +203,15 @@ int32_t n4j_rmsnorm(n4j_backend* backend, const void* x, int64_t ld_x, int32_t r
  * y[r, o] = sum_i x[r, i] * W[o, i] (* W.scale), for r < rows, o < W.rows, i < W.cols; accumulated in F32, then the
  * epilogue: N4J_MATMUL_STORE (0) overwrites y, N4J_MATMUL_ACCUMULATE (1) adds into y (a fused residual add),
  * N4J_MATMUL_RELU_SQUARED (2) stores max(v, 0)^2 (the MLP's up projection with its relu^2). x and y must not overlap.
+ * N4J_MATMUL_ADD_TO_RESIDUAL (3): y is the residual stream (F32 under N4J_FLAG_F32_RESIDUAL, else the activation
+ * dtype); v is rounded to the activation dtype, then added into y in F32 and the sum rounded to y's dtype: exactly
+ * N4J_MATMUL_STORE into an activation buffer t followed by n4j_add(y, t, y), without t (one kernel, no round trip).
+ * With F32 activations it equals N4J_MATMUL_ACCUMULATE.
  */
 #define N4J_MATMUL_STORE 0
 #define N4J_MATMUL_ACCUMULATE 1
 #define N4J_MATMUL_RELU_SQUARED 2
+#define N4J_MATMUL_ADD_TO_RESIDUAL 3
 /* With N4J_DTYPE_Q8 / N4J_DTYPE_Q4 weights on the CPU each row of x is first quantized per block of 32 (Q8 weights:
  * int16, d = max|x| / 32767; Q4: int8, d = max|x| / 127; q = round-to-nearest-even(x / d)) and the block dot products
  * are integer sums, scaled and accumulated in F32 (matmul_quant.cpp). Exception: prefill (16 rows or more) with BF16

@@ -640,14 +640,18 @@ N4J_EXPORT int32_t n4j_matmul(n4j_backend* backend, const void* x, int64_t ld_x,
             !c.ld(ld_y, "ld_y", weight->rows, "weight.rows (the output width)")) {
             return c.status();
         }
-        if (epilogue != N4J_MATMUL_STORE && epilogue != N4J_MATMUL_ACCUMULATE && epilogue != N4J_MATMUL_RELU_SQUARED) {
+        if (epilogue != N4J_MATMUL_STORE && epilogue != N4J_MATMUL_ACCUMULATE && epilogue != N4J_MATMUL_RELU_SQUARED &&
+            epilogue != N4J_MATMUL_ADD_TO_RESIDUAL) {
             c.fail(N4J_ERR_INVALID_ARGUMENT,
-                   "epilogue (%d) must be N4J_MATMUL_STORE (0), N4J_MATMUL_ACCUMULATE (1) or N4J_MATMUL_RELU_SQUARED (2)",
+                   "epilogue (%d) must be N4J_MATMUL_STORE (0), N4J_MATMUL_ACCUMULATE (1), N4J_MATMUL_RELU_SQUARED (2) "
+                   "or N4J_MATMUL_ADD_TO_RESIDUAL (3)",
                    epilogue);
             return c.status();
         }
         const int64_t es = act_size(backend);
-        if (!c.disjoint(span{y, rows, ld_y, weight->rows, es}, "y", span{x, rows, ld_x, weight->cols, es}, "x")) {
+        // ADD_TO_RESIDUAL: y is the residual stream (F32 under N4J_FLAG_F32_RESIDUAL)
+        const int64_t ys = epilogue == N4J_MATMUL_ADD_TO_RESIDUAL ? resid_size(backend) : es;
+        if (!c.disjoint(span{y, rows, ld_y, weight->rows, ys}, "y", span{x, rows, ld_x, weight->cols, es}, "x")) {
             return c.status();
         }
         return backend->ops->matmul(backend->ctx, x, ld_x, rows, weight, y, ld_y, epilogue);

@@ -10,7 +10,8 @@
  *   rows > 8, BF16/F8 weights   -> tensor-core GEMM (F32 activations use the hi/lo bf16 split, see gemm_mma.cuh),
  *                                  or cuBLASLt for BF16 x BF16 where the library was loaded (gemm_cublaslt.cu,
  *                                  N4J_CUDA_GEMM; not for the relu^2 epilogue: cuBLASLt has no squared ReLU).
- * Every kernel ends in matmul_store (matmul.cuh): store, accumulate, or relu^2.
+ * Every kernel ends in matmul_store (matmul.cuh): store, accumulate, relu^2, or the add into the residual stream
+ * (N4J_MATMUL_ADD_TO_RESIDUAL; not through cuBLASLt).
  * W.input_scale is ignored (weight-only FP8 semantics, as the header specifies for this op).
  */
 #include "matmul.cuh"
@@ -37,6 +38,7 @@ int32_t op_matmul(void* vctx, const void* x, int64_t ld_x, int32_t rows, const n
     a.ld_y = ld_y;
     a.accumulate = epilogue == N4J_MATMUL_ACCUMULATE ? 1 : 0;
     a.relu2 = epilogue == N4J_MATMUL_RELU_SQUARED ? 1 : 0;
+    a.residual = epilogue != N4J_MATMUL_ADD_TO_RESIDUAL ? 0 : ctx->f32_residual() ? 2 : 1;
 
     if (a.w_dtype == N4J_DTYPE_Q8 || a.w_dtype == N4J_DTYPE_Q4) return matmul_quant(ctx, a, where);
     if (a.w_dtype != N4J_DTYPE_F32 && a.w_dtype != N4J_DTYPE_BF16 && a.w_dtype != N4J_DTYPE_F8_E4M3) {
@@ -57,7 +59,7 @@ int32_t op_matmul(void* vctx, const void* x, int64_t ld_x, int32_t rows, const n
         gemm_simt_launch(ctx, a);
         return ctx->check_launch(where);
     }
-    if (cublaslt_supports(ctx, a)) {
+    if (!a.residual && cublaslt_supports(ctx, a)) {  // cuBLASLt's epilogues have no residual add into F32
         bool done = false;
         rc = cublaslt_matmul(ctx, a, &done);
         if (rc != N4J_OK) return rc;

@@ -1518,6 +1518,112 @@ void test_matmul_quant(op_stat& st) {
     matmul_quant_case(st, r, N4J_DTYPE_Q4, 70, 12, 128, 128, 12, N4J_MATMUL_STORE, true);
 }
 
+/* ------------------------------------------------------------------ matmul into the residual stream ---- */
+
+/* One N4J_MATMUL_ADD_TO_RESIDUAL on the emulator against (1) the unfused sequence it replaces on the emulator,
+ * N4J_MATMUL_STORE into a layer-output buffer t then n4j_add(y, t, y): bit-identical (tolerance 0: the same product,
+ * rounded to the activation type, added in fp32); (2) the CPU reference's ADD_TO_RESIDUAL (F32 activations: an
+ * accumulate) within tol(). y is the residual stream: F32 under N4J_FLAG_F32_RESIDUAL, else the activation dtype;
+ * its spare row and the columns past n stay untouched. */
+void matmul_residual_case(op_stat& st, rng& r, const n4j_weight& w, const n4j_weight& ref_w, const char* path, int rows,
+                          int64_t ld_x, int64_t ld_y, int flags) {
+    const int n = w.rows;
+    const bool f32_resid = (flags & N4J_FLAG_F32_RESIDUAL) != 0 && g_act == N4J_DTYPE_BF16;
+    const int ydt = f32_resid ? N4J_DTYPE_F32 : g_act;
+    const std::vector<float> x = round_act(r.vec(static_cast<size_t>(rows) * ld_x, -1.0f, 1.0f));
+    std::vector<float> y0(static_cast<size_t>(rows + 1) * ld_y, kSentinel);
+    std::vector<float> init = r.vec(static_cast<size_t>(rows) * n, -2.0f, 2.0f);
+    if (!f32_resid) init = round_act(init);
+    for (int i = 0; i < rows; ++i)
+        for (int o = 0; o < n; ++o) y0[i * ld_y + o] = init[static_cast<size_t>(i) * n + o];
+    const std::string label = fmt("matmul add_to_residual %s w=%s rows=%d n=%d k=%d ld_x=%lld ld_y=%lld y=%s", path,
+                                  w.dtype == N4J_DTYPE_Q8 ? "q8" : w.dtype == N4J_DTYPE_Q4 ? "q4" : dtype_name(w.dtype),
+                                  rows, n, w.cols, static_cast<long long>(ld_x),
+                                  static_cast<long long>(ld_y), ydt == N4J_DTYPE_F32 ? "f32" : "bf16");
+    context* ctx = new_ctx(flags);
+    dev_buf xb(g_act, x), yb(ydt, y0), yu(ydt, y0);
+    EMU_OK(*ctx, n4j::cuda::op_matmul(ctx, xb.p(), ld_x, rows, &w, yb.p(), ld_y, N4J_MATMUL_ADD_TO_RESIDUAL));
+    // unfused: a contiguous layer output, then one n4j_add per row (the residual rows are ld_y apart)
+    dev_buf t(g_act, std::vector<float>(static_cast<size_t>(rows) * n, kSentinel));
+    EMU_OK(*ctx, n4j::cuda::op_matmul(ctx, xb.p(), ld_x, rows, &w, t.p(), n, N4J_MATMUL_STORE));
+    for (int i = 0; i < rows; ++i) {
+        EMU_OK(*ctx, n4j::cuda::op_add(ctx, yu.p(static_cast<size_t>(i) * ld_y), t.p(static_cast<size_t>(i) * n),
+                                       yu.p(static_cast<size_t>(i) * ld_y), n));
+    }
+    delete ctx;
+    const std::vector<float> got = yb.get();
+    check_untouched(label, got, rows, ld_y, n);
+    compare(st, label + " vs unfused", columns(yu.get(), rows, ld_y, n), columns(got, rows, ld_y, n), 0.0);
+    std::vector<float> ref = y0;
+    REF_OK(n4j_matmul(g_ref, x.data(), ld_x, rows, &ref_w, ref.data(), ld_y, N4J_MATMUL_ADD_TO_RESIDUAL));
+    compare(st, label + " vs CPU", columns(ref, rows, ld_y, n), columns(got, rows, ld_y, n), tol());
+}
+
+/* The CPU backend's BF16 mode (the oracle of the GPU's BF16 data path) keeps the same identity: ADD_TO_RESIDUAL equals
+ * STORE then n4j_add, bit for bit, with and without the F32 residual. */
+void cpu_bf16_residual_case(op_stat& st, rng& r, int flags) {
+    n4j_backend_options o;
+    memset(&o, 0, sizeof(o));
+    o.kind = N4J_BACKEND_CPU;
+    o.threads = 1;
+    o.flags = flags;
+    o.activation_dtype = N4J_DTYPE_BF16;
+    n4j_backend* b = nullptr;
+    REF_OK(n4j_backend_create(&o, &b));
+    if (b == nullptr) return;
+    const bool f32_resid = (flags & N4J_FLAG_F32_RESIDUAL) != 0;
+    const int rows = 3, n = 37, k = 70;
+    host_weight w = make_weight(r, N4J_DTYPE_BF16, n, k, -1.0f, 1.0f);
+    const std::vector<uint8_t> x = lib_convert(r.vec(rows * k).data(), N4J_DTYPE_F32, N4J_DTYPE_BF16, rows * k);
+    std::vector<float> yf = r.vec(rows * n, -2.0f, 2.0f);
+    std::vector<uint8_t> y = f32_resid ? std::vector<uint8_t>(reinterpret_cast<uint8_t*>(yf.data()),
+                                                              reinterpret_cast<uint8_t*>(yf.data() + yf.size()))
+                                       : lib_convert(yf.data(), N4J_DTYPE_F32, N4J_DTYPE_BF16, rows * n);
+    std::vector<uint8_t> fused = y, unfused = y, t(rows * n * 2);
+    REF_OK(n4j_matmul(b, x.data(), k, rows, &w.w, fused.data(), n, N4J_MATMUL_ADD_TO_RESIDUAL));
+    REF_OK(n4j_matmul(b, x.data(), k, rows, &w.w, t.data(), n, N4J_MATMUL_STORE));
+    REF_OK(n4j_add(b, unfused.data(), t.data(), unfused.data(), rows * n));
+    ++g_checks;
+    ++st.cases;
+    if (fused != unfused) fail_line("CPU bf16 matmul add_to_residual%s differs from store + add", f32_resid ? " (f32 residual)" : "");
+    n4j_backend_destroy(b);
+}
+
+void test_matmul_residual(op_stat& st) {
+    rng r(41);
+    struct shape {
+        int rows, n, k, pad_x, pad_y;
+    };
+    const std::vector<shape> shapes = {
+        {1, 13, 64, 0, 0},    // GEMV, vector loads, a short last block of features
+        {3, 21, 67, 3, 2},    // GEMV, element path, ld_y > n
+        {8, 9, 48, 0, 1},     // GEMV, 8-row template
+        {9, 20, 40, 0, 0},    // GEMM (SIMT for F32 weights, tensor cores otherwise)
+        {37, 70, 40, 1, 3},   // GEMM, two feature tiles, unaligned rows
+    };
+    for (int flags : {0, N4J_FLAG_F32_RESIDUAL}) {
+        if (flags != 0 && g_act != N4J_DTYPE_BF16) continue;  // the flag means nothing with F32 activations
+        for (int wd : {N4J_DTYPE_F32, N4J_DTYPE_BF16, N4J_DTYPE_F8_E4M3}) {
+            for (const shape& s : shapes) {
+                host_weight w = make_weight(r, wd, s.n, s.k, -1.0f, 1.0f);
+                const char* path = s.rows <= 8 ? "gemv" : wd == N4J_DTYPE_F32 ? "gemm_simt" : "gemm_mma";
+                matmul_residual_case(st, r, w.w, w.w, path, s.rows, s.k + s.pad_x, s.n + s.pad_y, flags);
+            }
+        }
+        for (int qd : {N4J_DTYPE_Q8, N4J_DTYPE_Q4}) {
+            for (int rows : {3, 70}) {  // the dequantizing GEMV; past 64 rows dequantized into scratch, then the GEMM
+                quant_weight q = make_quant_weight(r, qd, 11, 128);
+                matmul_residual_case(st, r, q.w, q.f32.w, rows <= 64 ? "gemv_quant" : "dequantize+gemm", rows, 131, 12,
+                                     flags);
+            }
+        }
+    }
+    if (g_act == N4J_DTYPE_BF16) {
+        cpu_bf16_residual_case(st, r, 0);
+        cpu_bf16_residual_case(st, r, N4J_FLAG_F32_RESIDUAL);
+    }
+}
+
 /* ------------------------------------------------------------------ attention ---- */
 
 /* One sequence's paged KV cache: n_blocks blocks of [block_tokens][kv_heads][head_dim] in `dtype`; positions below
@@ -1924,7 +2030,7 @@ int main(int argc, char** argv) {
         {"ssm_decode", test_ssm_decode},   {"conv1d", test_conv1d},       {"gated_rmsnorm", test_gated_rmsnorm},
         {"rmsnorm", test_rmsnorm},         {"elementwise", test_elementwise}, {"embedding", test_embedding},
         {"f32_residual", test_f32_residual}, {"tensor_cores", test_tensor_cores}, {"async_copy", test_async_copy},
-        {"matmul", test_matmul},           {"matmul_quant", test_matmul_quant},
+        {"matmul", test_matmul},           {"matmul_quant", test_matmul_quant}, {"matmul_residual", test_matmul_residual},
         {"attention", test_attention},     {"argmax", test_argmax},       {"convert", test_convert},
     };
     for (int act : {N4J_DTYPE_F32, N4J_DTYPE_BF16}) {
