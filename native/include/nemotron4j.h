@@ -272,6 +272,22 @@ int32_t n4j_gated_rmsnorm(n4j_backend* backend, const void* y, int64_t ld_y, con
                           void* out, int64_t ld_out);
 
 /*
+ * The Mamba-2 mixer of one decode step between its two projections, for `batch` sequences (row b: sequence b), in
+ * one call; the same results and state updates, bit for bit, as the three calls it replaces:
+ *   xBC = silu(conv1d(xBC_in))   n4j_conv1d_decode (N4J_ACT_SILU) with conv_states[b] and conv_weight / conv_bias
+ *   y   = ssm(x, B, C, dt)       n4j_ssm_decode with ssm_states[b]; x, B, C the column slices of xBC
+ *   out = gated(y, z)            n4j_gated_rmsnorm with dims->groups groups, weight `norm` and eps
+ * zxbcdt: [batch, ld_zxbcdt], each row the in_proj output z [d_inner] | xBC_in [conv] | dt [heads] (d_inner =
+ * heads * head_dim, conv = d_inner + 2 * groups * state_dim = conv_weight.rows). y: [batch, d_inner], the scan output
+ * before the gate (written: the op's intermediate); out: [batch, d_inner] (may be y).
+ */
+int32_t n4j_mamba_decode(n4j_backend* backend, const n4j_ssm_dims* dims, int32_t batch, const void* zxbcdt,
+                         int64_t ld_zxbcdt, const n4j_weight* conv_weight, const n4j_weight* conv_bias,
+                         const n4j_weight* dt_bias, const n4j_weight* A_log, const n4j_weight* D,
+                         const n4j_weight* norm, float eps, void* const* conv_states, float* const* ssm_states,
+                         void* y, int64_t ld_y, void* out, int64_t ld_out);
+
+/*
  * Causal GQA attention for a chunk of `tokens` new tokens of one sequence, no positional encoding.
  * q: [tokens, heads*head_dim]; k, v: [tokens, kv_heads*head_dim]. Writes k and v into the cache at positions
  * [cache.length, cache.length + tokens) (the blocks must cover them), then token i attends to positions
