@@ -1760,6 +1760,7 @@ void test_matmul_residual(op_stat& st) {
         {8, 9, 48, 0, 1},     // GEMV, 8-row template
         {9, 20, 40, 0, 0},    // GEMM (SIMT for F32 weights, tensor cores otherwise)
         {37, 70, 40, 1, 3},   // GEMM, two feature tiles, unaligned rows
+        {130, 136, 96, 0, 0}, // GEMM, two row tiles and two feature tiles
     };
     for (int flags : {0, N4J_FLAG_F32_RESIDUAL}) {
         if (flags != 0 && g_act != N4J_DTYPE_BF16) continue;  // the flag means nothing with F32 activations
