@@ -205,10 +205,15 @@ int32_t n4j_rmsnorm(n4j_backend* backend, const void* x, int64_t ld_x, int32_t r
  * y[r, o] = sum_i x[r, i] * W[o, i] (* W.scale), for r < rows, o < W.rows, i < W.cols; accumulated in F32, then the
  * epilogue: N4J_MATMUL_STORE (0) overwrites y, N4J_MATMUL_ACCUMULATE (1) adds into y (a fused residual add),
  * N4J_MATMUL_RELU_SQUARED (2) stores max(v, 0)^2 (the MLP's up projection with its relu^2). x and y must not overlap.
+ * N4J_MATMUL_ADD_TO_RESIDUAL (3): y is the residual stream (F32 under N4J_FLAG_F32_RESIDUAL, else the activation
+ * dtype); v is rounded to the activation dtype, then added into y in F32 and the sum rounded to y's dtype: exactly
+ * N4J_MATMUL_STORE into an activation buffer t followed by n4j_add(y, t, y), without t (one kernel, no round trip).
+ * With F32 activations it equals N4J_MATMUL_ACCUMULATE.
  */
 #define N4J_MATMUL_STORE 0
 #define N4J_MATMUL_ACCUMULATE 1
 #define N4J_MATMUL_RELU_SQUARED 2
+#define N4J_MATMUL_ADD_TO_RESIDUAL 3
 /* With N4J_DTYPE_Q8 / N4J_DTYPE_Q4 weights on the CPU each row of x is first quantized per block of 32 (Q8 weights:
  * int16, d = max|x| / 32767; Q4: int8, d = max|x| / 127; q = round-to-nearest-even(x / d)) and the block dot products
  * are integer sums, scaled and accumulated in F32 (matmul_quant.cpp). Exception: prefill (16 rows or more) with BF16
@@ -267,6 +272,22 @@ int32_t n4j_ssm_decode(n4j_backend* backend, const n4j_ssm_dims* dims, int32_t b
 int32_t n4j_gated_rmsnorm(n4j_backend* backend, const void* y, int64_t ld_y, const void* z, int64_t ld_z,
                           int32_t rows, int32_t dim, int32_t groups, const n4j_weight* weight, float eps,
                           void* out, int64_t ld_out);
+
+/*
+ * The Mamba-2 mixer of one decode step between its two projections, for `batch` sequences (row b: sequence b), in
+ * one call; the same results and state updates, bit for bit, as the three calls it replaces:
+ *   xBC = silu(conv1d(xBC_in))   n4j_conv1d_decode (N4J_ACT_SILU) with conv_states[b] and conv_weight / conv_bias
+ *   y   = ssm(x, B, C, dt)       n4j_ssm_decode with ssm_states[b]; x, B, C the column slices of xBC
+ *   out = gated(y, z)            n4j_gated_rmsnorm with dims->groups groups, weight `norm` and eps
+ * zxbcdt: [batch, ld_zxbcdt], each row the in_proj output z [d_inner] | xBC_in [conv] | dt [heads] (d_inner =
+ * heads * head_dim, conv = d_inner + 2 * groups * state_dim = conv_weight.rows). y: [batch, d_inner], the scan output
+ * before the gate (written: the op's intermediate); out: [batch, d_inner] (may be y).
+ */
+int32_t n4j_mamba_decode(n4j_backend* backend, const n4j_ssm_dims* dims, int32_t batch, const void* zxbcdt,
+                         int64_t ld_zxbcdt, const n4j_weight* conv_weight, const n4j_weight* conv_bias,
+                         const n4j_weight* dt_bias, const n4j_weight* A_log, const n4j_weight* D,
+                         const n4j_weight* norm, float eps, void* const* conv_states, float* const* ssm_states,
+                         void* y, int64_t ld_y, void* out, int64_t ld_out);
 
 /*
  * Causal GQA attention for a chunk of `tokens` new tokens of one sequence, no positional encoding.

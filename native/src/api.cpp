@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include <new>
+#include <vector>
 
 #include "backend.h"
 #include "error.h"
@@ -640,14 +641,18 @@ N4J_EXPORT int32_t n4j_matmul(n4j_backend* backend, const void* x, int64_t ld_x,
             !c.ld(ld_y, "ld_y", weight->rows, "weight.rows (the output width)")) {
             return c.status();
         }
-        if (epilogue != N4J_MATMUL_STORE && epilogue != N4J_MATMUL_ACCUMULATE && epilogue != N4J_MATMUL_RELU_SQUARED) {
+        if (epilogue != N4J_MATMUL_STORE && epilogue != N4J_MATMUL_ACCUMULATE && epilogue != N4J_MATMUL_RELU_SQUARED &&
+            epilogue != N4J_MATMUL_ADD_TO_RESIDUAL) {
             c.fail(N4J_ERR_INVALID_ARGUMENT,
-                   "epilogue (%d) must be N4J_MATMUL_STORE (0), N4J_MATMUL_ACCUMULATE (1) or N4J_MATMUL_RELU_SQUARED (2)",
+                   "epilogue (%d) must be N4J_MATMUL_STORE (0), N4J_MATMUL_ACCUMULATE (1), N4J_MATMUL_RELU_SQUARED (2) "
+                   "or N4J_MATMUL_ADD_TO_RESIDUAL (3)",
                    epilogue);
             return c.status();
         }
         const int64_t es = act_size(backend);
-        if (!c.disjoint(span{y, rows, ld_y, weight->rows, es}, "y", span{x, rows, ld_x, weight->cols, es}, "x")) {
+        // ADD_TO_RESIDUAL: y is the residual stream (F32 under N4J_FLAG_F32_RESIDUAL)
+        const int64_t ys = epilogue == N4J_MATMUL_ADD_TO_RESIDUAL ? resid_size(backend) : es;
+        if (!c.disjoint(span{y, rows, ld_y, weight->rows, ys}, "y", span{x, rows, ld_x, weight->cols, es}, "x")) {
             return c.status();
         }
         return backend->ops->matmul(backend->ctx, x, ld_x, rows, weight, y, ld_y, epilogue);
@@ -783,6 +788,82 @@ N4J_EXPORT int32_t n4j_gated_rmsnorm(n4j_backend* backend, const void* y, int64_
             return c.status();
         }
         return backend->ops->gated_rmsnorm(backend->ctx, y, ld_y, z, ld_z, rows, dim, groups, weight, eps, out, ld_out);
+    });
+}
+
+N4J_EXPORT int32_t n4j_mamba_decode(n4j_backend* backend, const n4j_ssm_dims* dims, int32_t batch, const void* zxbcdt,
+                                    int64_t ld_zxbcdt, const n4j_weight* conv_weight, const n4j_weight* conv_bias,
+                                    const n4j_weight* dt_bias, const n4j_weight* A_log, const n4j_weight* D,
+                                    const n4j_weight* norm, float eps, void* const* conv_states,
+                                    float* const* ssm_states, void* y, int64_t ld_y, void* out, int64_t ld_out) {
+    return guarded("n4j_mamba_decode", [&]() -> int32_t {
+        checker c("n4j_mamba_decode");
+        if (!c.backend(backend) || !c.ssm_dims(dims) || !c.positive(batch, "batch") || !c.not_null(zxbcdt, "zxbcdt") ||
+            !c.not_null(y, "y") || !c.not_null(out, "out") || !c.not_null(conv_states, "conv_states") ||
+            !c.not_null(ssm_states, "ssm_states") || !c.weight(conv_weight, "conv_weight")) {
+            return c.status();
+        }
+        const int64_t d_inner = static_cast<int64_t>(dims->heads) * dims->head_dim;
+        const int64_t conv = d_inner + 2 * static_cast<int64_t>(dims->groups) * dims->state_dim;
+        const int64_t width = d_inner + conv + dims->heads;
+        if (conv_weight->rows != conv) {
+            c.fail(N4J_ERR_INVALID_ARGUMENT,
+                   "conv_weight.rows (%d) != the conv channels heads * head_dim + 2 * groups * state_dim (%lld)",
+                   conv_weight->rows, static_cast<long long>(conv));
+            return c.status();
+        }
+        if (!c.ld(ld_zxbcdt, "ld_zxbcdt", width, "the in_proj width d_inner + conv channels + heads") ||
+            !c.ld(ld_y, "ld_y", d_inner, "dims->heads * dims->head_dim") ||
+            !c.ld(ld_out, "ld_out", d_inner, "dims->heads * dims->head_dim") ||
+            (conv_bias != nullptr && !c.vector(conv_bias, "conv_bias", conv, "the conv channels")) ||
+            !c.vector(dt_bias, "dt_bias", dims->heads, "dims->heads") ||
+            !c.vector(A_log, "A_log", dims->heads, "dims->heads") || !c.vector(D, "D", dims->heads, "dims->heads") ||
+            !c.vector(norm, "norm", d_inner, "dims->heads * dims->head_dim") || !c.finite_non_negative(eps, "eps")) {
+            return c.status();
+        }
+        const int64_t es = act_size(backend);
+        const span in{zxbcdt, batch, ld_zxbcdt, width, es}, ys{y, batch, ld_y, d_inner, es},
+            outs{out, batch, ld_out, d_inner, es};
+        if (!c.disjoint(ys, "y", in, "zxbcdt") || !c.disjoint(outs, "out", in, "zxbcdt") ||
+            !c.disjoint_or_same(outs, "out", ys, "y")) {
+            return c.status();
+        }
+        for (int32_t b = 0; b < batch; ++b) {
+            char name[48];
+            snprintf(name, sizeof(name), "conv_states[%d]", b);
+            const span cs = vector_span(conv_states[b], conv * conv_weight->cols, es);
+            if (!c.not_null(conv_states[b], name) || !c.disjoint(cs, name, ys, "y") || !c.disjoint(cs, name, outs, "out")) {
+                return c.status();
+            }
+            snprintf(name, sizeof(name), "ssm_states[%d]", b);
+            if (!check_ssm_state(c, dims, ssm_states[b], name, y, batch, ld_y, es) ||
+                !c.disjoint(vector_span(ssm_states[b], d_inner * dims->state_dim, 4), name, outs, "out")) {
+                return c.status();
+            }
+        }
+        if (backend->ops->mamba_decode != nullptr) {
+            return backend->ops->mamba_decode(backend->ctx, dims, batch, zxbcdt, ld_zxbcdt, conv_weight, conv_bias,
+                                              dt_bias, A_log, D, norm, eps, conv_states, ssm_states, y, ld_y, out,
+                                              ld_out);
+        }
+        if (!backend->ops->memory_is_host) {
+            c.fail(N4J_ERR_UNSUPPORTED, "this backend has no fused Mamba decode");
+            return c.status();
+        }
+        // The ops it stands for, through a host buffer for the conv output (host-memory backends: the CPU).
+        std::vector<unsigned char> xbc(static_cast<size_t>(batch * conv * es));
+        const char* in_x = static_cast<const char*>(zxbcdt);
+        int32_t rc = backend->ops->conv1d_decode(backend->ctx, batch, in_x + d_inner * es, ld_zxbcdt,
+                                                 static_cast<int32_t>(conv), conv_weight, conv_bias, conv_states,
+                                                 N4J_ACT_SILU, xbc.data(), conv);
+        if (rc != N4J_OK) return rc;
+        const int64_t gn = static_cast<int64_t>(dims->groups) * dims->state_dim;
+        rc = backend->ops->ssm_decode(backend->ctx, dims, batch, xbc.data(), conv, xbc.data() + d_inner * es, conv,
+                                      xbc.data() + (d_inner + gn) * es, conv, in_x + (d_inner + conv) * es, ld_zxbcdt,
+                                      dt_bias, A_log, D, ssm_states, y, ld_y);
+        if (rc != N4J_OK) return rc;
+        return backend->ops->gated_rmsnorm(backend->ctx, y, ld_y, zxbcdt, ld_zxbcdt, batch,
+                                           static_cast<int32_t>(d_inner), dims->groups, norm, eps, out, ld_out);
     });
 }
 

@@ -38,7 +38,8 @@ extern "C" {
 #endif
 
 /* Bumped whenever a field of n4j_backend_ops or n4j_backend_host changes. */
-#define N4J_BACKEND_OPS_VERSION 3  /* 2: N4J_FLAG_F32_RESIDUAL, the matmul epilogue; 3: decode steps */
+#define N4J_BACKEND_OPS_VERSION 4  /* 2: N4J_FLAG_F32_RESIDUAL, the matmul epilogue; 3: decode steps;
+                                      4: mamba_decode */
 
 /* Services of libnemotron4j offered to a backend. */
 typedef struct n4j_backend_host {
@@ -112,6 +113,13 @@ typedef struct n4j_backend_ops {
     int32_t (*step_end)(void* ctx);
     /* out[0..4]: steps run eagerly, graphs captured, steps replayed, graphs dropped, nodes of the last graph. */
     int32_t (*step_stats)(void* ctx, int64_t* out);
+
+    /* ---- fused ops: NULL where the dispatch layer runs the ops they stand for (host-memory backends only) ---- */
+    int32_t (*mamba_decode)(void* ctx, const n4j_ssm_dims* dims, int32_t batch, const void* zxbcdt,
+                            int64_t ld_zxbcdt, const n4j_weight* conv_weight, const n4j_weight* conv_bias,
+                            const n4j_weight* dt_bias, const n4j_weight* A_log, const n4j_weight* D,
+                            const n4j_weight* norm, float eps, void* const* conv_states, float* const* ssm_states,
+                            void* y, int64_t ld_y, void* out, int64_t ld_out);
 } n4j_backend_ops;
 
 /* The plug-in entry point's type: what dlsym("n4j_cuda_backend_ops") is cast to. */

@@ -138,7 +138,7 @@ void test_weights_and_simple_kernels(n4j_backend* b) {
     EXPECT_INVALID(n4j_matmul(b, x, 64, 0, &w, y, 16, 0), "n4j_matmul", "rows (0)");
     EXPECT_INVALID(n4j_matmul(b, x, 64, -3, &w, y, 16, 0), "n4j_matmul", "rows (-3)");
     EXPECT_INVALID(n4j_matmul(b, x, 64, 4, nullptr, y, 16, 0), "n4j_matmul", "weight is NULL");
-    EXPECT_INVALID(n4j_matmul(b, x, 64, 4, &w, y, 16, 3), "n4j_matmul", "epilogue");
+    EXPECT_INVALID(n4j_matmul(b, x, 64, 4, &w, y, 16, 4), "n4j_matmul", "epilogue (4)");
     EXPECT_INVALID(n4j_matmul(b, x, 64, 1, &w, x + 32, 16, 0), "n4j_matmul", "y and x overlap");
     CHECK_OK(n4j_matmul(b, x, 64, 1, &w, x + 64, 16, 0));  // adjacent, not overlapping
     EXPECT_INVALID(n4j_matmul(b, x, int64_t(1) << 50, 1, &w, y, 16, 0), "n4j_matmul", "ld_x", "implausibly large");
@@ -322,6 +322,30 @@ void test_ssm(n4j_backend* b) {
                    "n4j_ssm_decode", "ssm_states is NULL");
     CHECK_OK(n4j_ssm_decode(b, &d, 1, x.data(), HP, B.data(), GN, C.data(), GN, dt.data(), H, &dt_bias, &A_log, &D,
                             states, y.data(), HP));
+
+    // n4j_mamba_decode: rows z [12] | xBC [12 + 2 * 10] | dt [4] = 48 wide, conv weight [32, 4]
+    const int32_t CONV = HP + 2 * GN, W = HP + CONV + H;
+    std::vector<float> in(2 * W), cw(CONV * 4, 0.1f), nw(HP, 1.0f), cst(2 * CONV * 4), out(2 * HP);
+    n4j_weight conv_w = make_weight(cw.data(), N4J_DTYPE_F32, CONV, 4);
+    n4j_weight conv_short = make_weight(cw.data(), N4J_DTYPE_F32, CONV - 1, 4);
+    n4j_weight norm = make_weight(nw.data(), N4J_DTYPE_F32, HP, 1);
+    void* cstates[2] = {cst.data(), cst.data() + CONV * 4};
+    float* sstates[2] = {state.data(), state.data()};  // the same state twice: only checked for NULL and overlaps
+    auto mamba = [&](int32_t batch, int64_t ld_in, const n4j_weight* w, void* const* cs, float* yy, float* oo) {
+        return n4j_mamba_decode(b, &d, batch, in.data(), ld_in, w, nullptr, &dt_bias, &A_log, &D, &norm, 1e-5f, cs,
+                                sstates, yy, HP, oo, HP);
+    };
+    CHECK_OK(mamba(1, W, &conv_w, cstates, y.data(), out.data()));
+    CHECK_OK(mamba(1, W, &conv_w, cstates, y.data(), y.data()));  // out may be y
+    EXPECT_INVALID(mamba(1, W - 1, &conv_w, cstates, y.data(), out.data()), "n4j_mamba_decode", "ld_zxbcdt (47)");
+    EXPECT_INVALID(mamba(1, W, &conv_short, cstates, y.data(), out.data()), "n4j_mamba_decode",
+                   "conv_weight.rows (31)", "(32)");
+    EXPECT_INVALID(mamba(0, W, &conv_w, cstates, y.data(), out.data()), "n4j_mamba_decode", "batch (0)");
+    EXPECT_INVALID(mamba(1, W, &conv_w, nullptr, y.data(), out.data()), "n4j_mamba_decode", "conv_states is NULL");
+    EXPECT_INVALID(mamba(1, W, &conv_w, cstates, in.data(), out.data()), "n4j_mamba_decode", "y and zxbcdt overlap");
+    EXPECT_INVALID(mamba(1, W, &conv_w, cstates, y.data(), y.data() + 1), "n4j_mamba_decode", "out and y overlap");
+    void* cs_bad[2] = {cst.data(), nullptr};
+    EXPECT_INVALID(mamba(2, W, &conv_w, cs_bad, y.data(), out.data()), "n4j_mamba_decode", "conv_states[1] is NULL");
 }
 
 void test_attention(n4j_backend* b) {

@@ -407,9 +407,38 @@ int32_t op_rmsnorm(void* c, const void* x, int64_t ld_x, int32_t rows, int32_t d
     })
 }
 
+/* N4J_MATMUL_ADD_TO_RESIDUAL: the product rounded to the activation dtype, then added into the residual stream y (F32
+ * under N4J_FLAG_F32_RESIDUAL, else bf16), as N4J_MATMUL_STORE into a temporary and n4j_add(y, t, y) would. */
+template <bool REF>
+int32_t matmul_add_to_residual(void* c, const void* x, int64_t ld_x, int32_t rows, const n4j_weight* weight, void* y,
+                               int64_t ld_y) {
+    if (!act_bf16(c)) return f32_matmul<REF>(c, x, ld_x, rows, weight, y, ld_y, N4J_MATMUL_ACCUMULATE);
+    N4J_BF16_GUARD("n4j_matmul", {
+        const int64_t n = weight->rows;
+        bf16_matrix xf(x, ld_x, rows, weight->cols, true);
+        std::vector<float> t(static_cast<size_t>(rows) * static_cast<size_t>(n));
+        const int32_t rc = f32_matmul<REF>(c, xf.f(), ld_x, rows, weight, t.data(), n, N4J_MATMUL_STORE);
+        if (rc != N4J_OK) return rc;
+        for (int64_t r = 0; r < rows; ++r) {
+            for (int64_t o = 0; o < n; ++o) {
+                const float v = bf16_to_f32(f32_to_bf16(t[static_cast<size_t>(r * n + o)]));  // the bf16 output
+                if (f32_residual(c)) {
+                    float* yp = static_cast<float*>(y) + r * ld_y + o;
+                    *yp = *yp + v;
+                } else {
+                    uint16_t* yp = static_cast<uint16_t*>(y) + r * ld_y + o;
+                    *yp = f32_to_bf16(bf16_to_f32(*yp) + v);
+                }
+            }
+        }
+        return N4J_OK;
+    })
+}
+
 template <bool REF>
 int32_t op_matmul(void* c, const void* x, int64_t ld_x, int32_t rows, const n4j_weight* weight, void* y,
                   int64_t ld_y, int32_t epilogue) {
+    if (epilogue == N4J_MATMUL_ADD_TO_RESIDUAL) return matmul_add_to_residual<REF>(c, x, ld_x, rows, weight, y, ld_y);
     if (!act_bf16(c)) return f32_matmul<REF>(c, x, ld_x, rows, weight, y, ld_y, epilogue);
     N4J_BF16_GUARD("n4j_matmul", {
         bf16_matrix xf(x, ld_x, rows, weight->cols, true),

@@ -49,6 +49,7 @@
 #include "elementwise.cuh"
 #include "embedding.cuh"
 #include "gated_rmsnorm.cuh"
+#include "mamba_decode.cuh"
 #include "matmul.cuh"
 #include "rmsnorm.cuh"
 #include "ssd_chunk_scan.cuh"
@@ -387,6 +388,7 @@ n4j_backend_ops make_table() {
     t.step_begin = graphs_step_begin;
     t.step_end = n4j_cuda_step_end;
     t.step_stats = n4j_cuda_step_stats;
+    t.mamba_decode = N4J_IN_STEP(true, op_mamba_decode);
     return t;
 }
 

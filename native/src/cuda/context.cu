@@ -65,6 +65,38 @@ void* context::get_scratch(size_t bytes, const char* where) {
     return scratch;
 }
 
+int* context::get_counters(size_t count, const char* where) {
+    if (count <= counter_count) return counters;
+    if (step == step_mode::capture || step == step_mode::replay) {
+        fail(N4J_ERR_INTERNAL, where, "device counters would grow from %zu to %zu inside a captured decode step",
+             counter_count, count);
+        return nullptr;
+    }
+    if (graphs != nullptr) graphs_invalidate(this);  // they hold the old address
+    size_t want = 1024;
+    while (want < count) want *= 2;
+    if (counters != nullptr) {
+        cudaError_t err = cudaFreeAsync(counters, stream);
+        counters = nullptr;
+        counter_count = 0;
+        if (check(err, where) != N4J_OK) return nullptr;
+    }
+    void* p = nullptr;
+    cudaError_t err = cudaMallocAsync(&p, want * sizeof(int), stream);
+    if (err != cudaSuccess) {
+        cudaGetLastError();
+        fail(N4J_ERR_OUT_OF_MEMORY, where, "cannot allocate %zu device counters: %s", want, cudaGetErrorString(err));
+        return nullptr;
+    }
+    if (check(cudaMemsetAsync(p, 0, want * sizeof(int), stream), where) != N4J_OK) {
+        cudaFreeAsync(p, stream);
+        return nullptr;
+    }
+    counters = static_cast<int*>(p);
+    counter_count = want;
+    return counters;
+}
+
 int32_t context::stage(size_t bytes, staged* out, const char* where) {
     out->host = nullptr;
     out->device = nullptr;
@@ -147,6 +179,9 @@ void context::release() {
     if (scratch != nullptr) cudaFreeAsync(scratch, stream);
     scratch = nullptr;
     scratch_bytes = 0;
+    if (counters != nullptr) cudaFreeAsync(counters, stream);
+    counters = nullptr;
+    counter_count = 0;
     if (d_flag != nullptr) cudaFreeAsync(d_flag, stream);
     d_flag = nullptr;
     if (h_flag != nullptr) cudaFreeHost(h_flag);

@@ -64,6 +64,8 @@ struct context {
 
     void* scratch = nullptr;
     size_t scratch_bytes = 0;
+    int* counters = nullptr;  // get_counters: zeroed device ints
+    size_t counter_count = 0;
 
     staging_slot slots[kStagingSlots];
     int next_slot = 0;
@@ -111,6 +113,10 @@ struct context {
 
     /* Device scratch of at least `bytes`, 256-byte aligned, contents undefined; nullptr after reporting on failure. */
     void* get_scratch(size_t bytes, const char* where);
+    /* At least `count` zeroed device ints that every kernel using them leaves zeroed (completion counters of
+     * mamba_decode.cu); grow-only, like the scratch (growth outside a captured step drops the graphs). nullptr after
+     * reporting on failure. */
+    int* get_counters(size_t count, const char* where);
 
     /* A staging slot of at least `bytes`; fill .host, then commit(). nullptr fields after reporting on failure. */
     int32_t stage(size_t bytes, staged* out, const char* where);

@@ -403,11 +403,13 @@ void cublaslt_release(context* ctx) {
 }
 
 bool cublaslt_supports(const context* ctx, const matmul_args& a) {
-    return ctx->use_cublaslt && ctx->act_bf16() && a.w_dtype == N4J_DTYPE_BF16 && !a.relu2;
+    // no squared ReLU and no residual add into an F32 stream among cuBLASLt's epilogues
+    return ctx->use_cublaslt && ctx->act_bf16() && a.w_dtype == N4J_DTYPE_BF16 && !a.relu2 && !a.residual;
 }
 
 bool cublaslt_supports_fp8(const context* ctx, const matmul_args& a) {
-    return ctx->use_cublaslt && a.w_dtype == N4J_DTYPE_F8_E4M3 && a.in_scale > 0.0f && !a.relu2 && a.k % 16 == 0;
+    return ctx->use_cublaslt && a.w_dtype == N4J_DTYPE_F8_E4M3 && a.in_scale > 0.0f && !a.relu2 && !a.residual &&
+           a.k % 16 == 0;
 }
 
 namespace {

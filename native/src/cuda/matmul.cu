@@ -20,7 +20,8 @@
  * not change with the heuristic's pick for each batch size. So N4J_CUDA_GEMM=auto uses cuBLASLt for rows > 64 only;
  * N4J_CUDA_GEMM=cublaslt (forced) keeps it for every BF16 x BF16 GEMM it supports from 9 rows on, which is the knob
  * to compare the two on a GPU (cuda_op_bench's SKINNY lines under both settings).
- * Every kernel ends in matmul_store (matmul.cuh): store, accumulate, or relu^2.
+ * Every kernel ends in matmul_store (matmul.cuh): store, accumulate, relu^2, or the add into the residual stream
+ * (N4J_MATMUL_ADD_TO_RESIDUAL; not through cuBLASLt, whose epilogues have no residual add into F32).
  *
  * FP8 semantics (backend.cu reads N4J_CUDA_FP8 into ctx->fp8_w8a8):
  *   weight-only (default)  W.input_scale is ignored: e4m3 weights are dequantized inside the GEMV / GEMM and the
@@ -59,6 +60,7 @@ int32_t op_matmul(void* vctx, const void* x, int64_t ld_x, int32_t rows, const n
     a.accumulate = epilogue == N4J_MATMUL_ACCUMULATE ? 1 : 0;
     a.relu2 = epilogue == N4J_MATMUL_RELU_SQUARED ? 1 : 0;
     a.in_scale = 0.0f;
+    a.residual = epilogue != N4J_MATMUL_ADD_TO_RESIDUAL ? 0 : ctx->f32_residual() ? 2 : 1;
 
     if (a.w_dtype == N4J_DTYPE_Q8 || a.w_dtype == N4J_DTYPE_Q4) return matmul_quant(ctx, a, where);
     if (a.w_dtype != N4J_DTYPE_F32 && a.w_dtype != N4J_DTYPE_BF16 && a.w_dtype != N4J_DTYPE_F8_E4M3) {
@@ -88,7 +90,7 @@ int32_t op_matmul(void* vctx, const void* x, int64_t ld_x, int32_t rows, const n
         gemm_simt_launch(ctx, a);
         return ctx->check_launch(where);
     }
-    if (cublaslt_supports(ctx, a) && (rows > kSkinnyMaxRows || cublaslt_forced(ctx))) {
+    if (!a.residual && cublaslt_supports(ctx, a) && (rows > kSkinnyMaxRows || cublaslt_forced(ctx))) {
         bool done = false;
         rc = cublaslt_matmul(ctx, a, &done);
         if (rc != N4J_OK) return rc;

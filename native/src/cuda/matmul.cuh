@@ -39,6 +39,7 @@ struct matmul_args {
     int accumulate;  // N4J_MATMUL_ACCUMULATE: y += v
     int relu2;       // N4J_MATMUL_RELU_SQUARED: y = max(v, 0)^2
     float in_scale;  // W8A8 (F8 weights, N4J_CUDA_FP8=w8a8): the static activation scale; 0: weight-only
+    int residual;    // N4J_MATMUL_ADD_TO_RESIDUAL: 1 y (activation type) += round(v), 2 the same into an F32 y
 };
 
 /* W8A8 activation quantization (gemm_mma_w8a8.cu, gemv.cuh, the cuBLASLt FP8 path): x_q = satfinite_e4m3(x * r)
@@ -49,10 +50,24 @@ __device__ __forceinline__ float w8a8_quantize(float x, float inv_scale) {
     return e4m3_to_f32(f32_to_e4m3_satfinite(x * inv_scale));
 }
 
-/* The epilogue of every matmul kernel: v (the scaled dot product) stored, added to y, or squared-ReLU'd. */
+/*
+ * The epilogue of every matmul kernel: v (the scaled dot product) stored, added to y, squared-ReLU'd, or rounded to
+ * the activation type and added into the residual stream (N4J_MATMUL_ADD_TO_RESIDUAL: the GEMV's store and the
+ * residual add of n4j_add in one, with the rounding points of the two: the layer output rounded to XT, the sum
+ * formed in fp32 and rounded to y's type). p indexes y as XT; with an F32 residual (a.residual == 2) the same
+ * element offset indexes y as float.
+ */
 template <typename XT>
 __device__ __forceinline__ void matmul_store(const matmul_args& a, XT* p, float v) {
-    if (a.accumulate) {
+    if (a.residual) {
+        const float out = to_f32(from_f32<XT>(v));  // the layer output as the unfused path stores it
+        if (a.residual == 2) {
+            float* q = static_cast<float*>(a.y) + (p - static_cast<XT*>(a.y));
+            *q = *q + out;
+            return;
+        }
+        v = to_f32(*p) + out;
+    } else if (a.accumulate) {
         v += to_f32(*p);
     } else if (a.relu2) {
         v = fmaxf(v, 0.0f);  // NaN -> 0, as the CPU

@@ -22,6 +22,10 @@
  *          tokens (BF16: the tensor-core kernels; the README counts the floor and the target)
  *   ATTN   prefill at 8192 tokens (40 query / 8 KV heads of 128, causal): TFLOP/s = 4 * T^2/2 * 128 * 40 / time
  *   DECODE attention of one token at 8k / 32k / 128k context: KV GB/s = bytes of K and V read / time
+ *   FUSED  the decode fusions against the ops they replace, batch 1 and 8: the 9B Mamba mixer between its
+ *          projections (n4j_mamba_decode vs conv1d_decode + ssm_decode + gated_rmsnorm) and the out_proj GEMV
+ *          with the residual add in its epilogue (N4J_MATMUL_ADD_TO_RESIDUAL vs STORE + n4j_add; BF16 with the
+ *          F32 residual stream, as the engine runs it)
  * Each line says the activation dtype of the backend (F32: what the Java side uses today; BF16).
  * Every line also gives its counted floor: the bytes one call must move (weights, activations in and out, states,
  * KV) and the FLOPs it must do, the floor time max(bytes / COPY rate, FLOPs / tensor peak) and the fraction of it
@@ -36,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -498,6 +503,107 @@ void bench_attention(void* ctx, int act) {
     }
 }
 
+/* The decode fusions and the unfused sequences they replace (9B shapes), each with its counted floor. */
+void bench_fused(int act) {
+    n4j_backend_options o;
+    memset(&o, 0, sizeof(o));
+    o.kind = N4J_BACKEND_CUDA;
+    o.activation_dtype = act;
+    o.flags = act == N4J_DTYPE_BF16 ? N4J_FLAG_F32_RESIDUAL : 0;
+    void* ctx = nullptr;
+    CALL(ops->create(&o, &kHost, &ctx));
+    const int H = 128, P = 80, G = 8, N = 128, K = 4, hidden = 4480;
+    const int64_t d_inner = static_cast<int64_t>(H) * P, conv = d_inner + 2 * G * N, width = d_inner + conv + H;
+    const int64_t es = dsize(act), rs = act == N4J_DTYPE_BF16 ? 4 : es;  // activation, residual element sizes
+    dev params(ctx, (3 * H + conv * K + conv + d_inner) * 4);
+    std::vector<float> hp(3 * H + conv * K + conv + d_inner);
+    for (size_t i = 0; i < hp.size(); ++i) hp[i] = 0.01f * static_cast<float>(next_u32() % 100);
+    for (int h = 0; h < H; ++h) hp[h] = -2.0f;
+    CALL(ops->copy(ctx, params.p, hp.data(), hp.size() * 4, N4J_COPY_HOST_TO_BACKEND));
+    auto vec = [&](int64_t off, int rows, int cols) {
+        n4j_weight w;
+        memset(&w, 0, sizeof(w));
+        w.data = params.as<float>() + off;
+        w.dtype = N4J_DTYPE_F32;
+        w.rows = rows;
+        w.cols = cols;
+        w.scale = 1.0f;
+        return w;
+    };
+    const n4j_weight dt_bias = vec(0, H, 1), a_log = vec(H, H, 1), d = vec(2 * H, H, 1);
+    const n4j_weight cw = vec(3 * H, static_cast<int>(conv), K), cb = vec(3 * H + conv * K, static_cast<int>(conv), 1);
+    const n4j_weight norm = vec(3 * H + conv * K + conv, static_cast<int>(d_inner), 1);
+    const uint64_t wbytes = static_cast<uint64_t>(hidden) * d_inner * 2;
+    dev w(ctx, wbytes);
+    fill_random(ctx, w.p, wbytes, N4J_DTYPE_BF16, 0.05f);
+    n4j_weight wo;
+    memset(&wo, 0, sizeof(wo));
+    wo.data = w.p;
+    wo.dtype = N4J_DTYPE_BF16;
+    wo.rows = hidden;
+    wo.cols = static_cast<int>(d_inner);
+    wo.scale = 1.0f;
+    for (int batch : {1, 8}) {
+        dev in(ctx, batch * width * es), xbc(ctx, batch * conv * es), y(ctx, batch * d_inner * es),
+            out(ctx, batch * d_inner * es), branch(ctx, static_cast<uint64_t>(batch) * hidden * es),
+            resid(ctx, static_cast<uint64_t>(batch) * hidden * rs);
+        fill_random(ctx, in.p, in.bytes, act, 1.0f);
+        fill_random(ctx, resid.p, resid.bytes, act == N4J_DTYPE_BF16 ? N4J_DTYPE_F32 : act, 1.0f);
+        std::vector<std::unique_ptr<dev>> states;
+        std::vector<void*> cs;
+        std::vector<float*> ss;
+        for (int b = 0; b < batch; ++b) {
+            states.emplace_back(new dev(ctx, conv * K * es));
+            cs.push_back(states.back()->p);
+            states.emplace_back(new dev(ctx, d_inner * N * 4));
+            ss.push_back(states.back()->as<float>());
+        }
+        const char* x = static_cast<const char*>(in.p);
+        const char* c = static_cast<const char*>(xbc.p);
+        const int iters = g_quick ? 20 : 100;
+        const n4j_ssm_dims dims = {H, P, G, N, 128, 0};
+        const double unfused = time_ms(ctx, iters, [&] {
+            CALL(ops->conv1d_decode(ctx, batch, x + d_inner * es, width, static_cast<int>(conv), &cw, &cb, cs.data(),
+                                    N4J_ACT_SILU, xbc.p, conv));
+            CALL(ops->ssm_decode(ctx, &dims, batch, c, conv,
+                                 c + d_inner * es, conv, c + (d_inner + G * N) * es, conv, x + (d_inner + conv) * es,
+                                 width, &dt_bias, &a_log, &d, ss.data(), y.p, d_inner));
+            CALL(ops->gated_rmsnorm(ctx, y.p, d_inner, in.p, width, batch, static_cast<int>(d_inner), G, &norm, 1e-5f,
+                                    out.p, d_inner));
+        });
+        const double fused = time_ms(ctx, iters, [&] {
+            CALL(ops->mamba_decode(ctx, &dims, batch, in.p, width, &cw, &cb, &dt_bias, &a_log, &d, &norm, 1e-5f,
+                                   cs.data(), ss.data(), y.p, d_inner, out.p, d_inner));
+        });
+        // bytes: the in_proj row (z, xBC, dt), the conv state and the SSM state in and out, y out and back, out;
+        // unfused adds the conv output out and back. FLOPs: the SSM update and its dot products.
+        const double state_bytes = batch * (2.0 * conv * K * es + 2.0 * d_inner * N * 4);
+        const double fused_bytes = batch * static_cast<double>(width + 3 * d_inner) * es + state_bytes;
+        const double unfused_bytes = fused_bytes + batch * 2.0 * conv * es;
+        const double flops = batch * 6.0 * d_inner * N;
+        printf("FUSED   9B Mamba mixer  batch=%d act=%-4s unfused (3 launches) %9.1f us", batch, dname(act),
+               unfused * 1e3);
+        floor_note(unfused, unfused_bytes, flops);
+        printf("FUSED   9B Mamba mixer  batch=%d act=%-4s mamba_decode (1)     %9.1f us", batch, dname(act), fused * 1e3);
+        floor_note(fused, fused_bytes, flops);
+        const double store_add = time_ms(ctx, iters, [&] {
+            CALL(ops->matmul(ctx, out.p, d_inner, batch, &wo, branch.p, hidden, N4J_MATMUL_STORE));
+            CALL(ops->add(ctx, resid.p, branch.p, resid.p, static_cast<int64_t>(batch) * hidden));
+        });
+        const double into = time_ms(ctx, iters, [&] {
+            CALL(ops->matmul(ctx, out.p, d_inner, batch, &wo, resid.p, hidden, N4J_MATMUL_ADD_TO_RESIDUAL));
+        });
+        // bytes: the weight, x, the residual in and out; unfused adds the layer output out and back
+        const double gemv_bytes = wbytes + batch * (static_cast<double>(d_inner) * es + 2.0 * hidden * rs);
+        printf("FUSED   out_proj + add  batch=%d act=%-4s store + add (2)      %9.1f us", batch, dname(act),
+               store_add * 1e3);
+        floor_note(store_add, gemv_bytes + batch * 2.0 * hidden * es, 2.0 * batch * hidden * d_inner);
+        printf("FUSED   out_proj + add  batch=%d act=%-4s add_to_residual (1)  %9.1f us", batch, dname(act), into * 1e3);
+        floor_note(into, gemv_bytes, 2.0 * batch * hidden * d_inner);
+    }
+    ops->destroy(ctx);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -531,6 +637,7 @@ int main(int argc, char** argv) {
         bench_ssd(ctx, act, 256);
         bench_attention(ctx, act);
         ops->destroy(ctx);
+        bench_fused(act);
     }
     return 0;
 }

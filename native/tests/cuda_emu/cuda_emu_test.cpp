@@ -75,6 +75,7 @@
 #include "elementwise.cuh"
 #include "embedding.cuh"
 #include "gated_rmsnorm.cuh"
+#include "mamba_decode.cuh"
 #include "matmul.cuh"
 #include "nemotron4j.h"
 #include "rmsnorm.cuh"
@@ -667,6 +668,165 @@ void test_ssm_decode(op_stat& st) {
                     got, tol());
         }
     }
+}
+
+/* ------------------------------------------------------------------ fused Mamba decode ---- */
+
+/* n4j_mamba_decode (conv1d step + SiLU + SSM step + D skip + gated RMSNorm, one kernel) for `steps` steps on
+ * carried states, against (1) the three unfused ops on the emulator, bit for bit (tolerance 0): y, out, the conv
+ * and the SSM states; (2) the CPU reference's n4j_mamba_decode (the dispatch layer's composition of its three ops)
+ * within tol(). The completion counters must be back to zero after every launch. alias: out == y. */
+struct mamba_case {
+    int heads, head_dim, groups, state_dim, K;
+    bool alias;
+};
+
+void mamba_decode_case(op_stat& st, rng& r, const mamba_case& mc, int batch, int steps) {
+    const int64_t d_inner = static_cast<int64_t>(mc.heads) * mc.head_dim;
+    const int64_t gn = static_cast<int64_t>(mc.groups) * mc.state_dim;
+    const int64_t conv = d_inner + 2 * gn;
+    const int64_t ld_in = d_inner + conv + mc.heads + 3, ld_y = d_inner + 1;
+    n4j_ssm_dims dims = {mc.heads, mc.head_dim, mc.groups, mc.state_dim, 16, 0};
+    host_weight cw = make_weight(r, N4J_DTYPE_BF16, static_cast<int>(conv), mc.K, -0.8f, 0.8f);
+    host_weight cb = make_weight(r, N4J_DTYPE_BF16, static_cast<int>(conv), 1, -0.5f, 0.5f);
+    host_weight dtb = make_weight(r, N4J_DTYPE_F32, mc.heads, 1, -2.0f, 0.5f);
+    host_weight alog = make_weight(r, N4J_DTYPE_F32, mc.heads, 1, -1.0f, 1.5f);
+    host_weight dd = make_weight(r, N4J_DTYPE_F32, mc.heads, 1, -1.0f, 1.0f);
+    host_weight nw = make_weight(r, N4J_DTYPE_BF16, static_cast<int>(d_inner), 1, 0.5f, 1.5f);
+    std::vector<std::vector<float>> ins(steps);
+    for (auto& in : ins) in = round_act(r.vec(static_cast<size_t>(batch) * ld_in, -1.5f, 1.5f));
+    std::vector<std::vector<float>> cs0(batch), ss0(batch);
+    for (auto& c : cs0) c = round_act(r.vec(static_cast<size_t>(conv) * mc.K, -1.0f, 1.0f));
+    for (auto& s : ss0) s = r.vec(static_cast<size_t>(d_inner) * mc.state_dim, -0.5f, 0.5f);
+    const std::string name = fmt("mamba_decode H=%d P=%d G=%d N=%d K=%d batch=%d steps=%d%s", mc.heads, mc.head_dim,
+                                 mc.groups, mc.state_dim, mc.K, batch, steps, mc.alias ? " out=y" : "");
+
+    // y, out of every step, then the conv and SSM states; fused: the one kernel, else the three ops
+    auto run_emu = [&](bool fused) {
+        std::vector<float> res;
+        context* ctx = new_ctx();
+        std::vector<std::unique_ptr<dev_buf>> cbs, sbs;
+        std::vector<void*> cptr;
+        std::vector<float*> sptr;
+        for (int b = 0; b < batch; ++b) {
+            cbs.emplace_back(new dev_buf(g_act, cs0[b]));
+            sbs.emplace_back(new dev_buf(N4J_DTYPE_F32, ss0[b]));
+            cptr.push_back(cbs.back()->p());
+            sptr.push_back(sbs.back()->as<float>());
+        }
+        for (int s = 0; s < steps; ++s) {
+            dev_buf in(g_act, ins[s]);
+            dev_buf yb(g_act, std::vector<float>((batch + 1) * ld_y, kSentinel));
+            dev_buf ob(g_act, std::vector<float>((batch + 1) * ld_y, kSentinel));
+            dev_buf& out = mc.alias ? yb : ob;
+            if (fused) {
+                EMU_OK(*ctx, n4j::cuda::op_mamba_decode(ctx, &dims, batch, in.p(), ld_in, &cw.w, &cb.w, &dtb.w, &alog.w,
+                                                        &dd.w, &nw.w, 1e-5f, cptr.data(), sptr.data(), yb.p(), ld_y,
+                                                        out.p(), ld_y));
+                ++g_checks;
+                if (!ctx->counters_clear()) fail_line("%s: completion counters not back to zero", name.c_str());
+            } else {
+                dev_buf xbc(g_act, std::vector<float>(static_cast<size_t>(batch) * conv, kSentinel));
+                EMU_OK(*ctx, n4j::cuda::op_conv1d_decode(ctx, batch, in.p(d_inner), ld_in, static_cast<int>(conv), &cw.w,
+                                                         &cb.w, cptr.data(), N4J_ACT_SILU, xbc.p(), conv));
+                EMU_OK(*ctx, n4j::cuda::op_ssm_decode(ctx, &dims, batch, xbc.p(), conv, xbc.p(d_inner), conv,
+                                                      xbc.p(d_inner + gn), conv, in.p(d_inner + conv), ld_in, &dtb.w,
+                                                      &alog.w, &dd.w, sptr.data(), yb.p(), ld_y));
+                EMU_OK(*ctx, n4j::cuda::op_gated_rmsnorm(ctx, yb.p(), ld_y, in.p(), ld_in, batch, static_cast<int>(d_inner),
+                                                         mc.groups, &nw.w, 1e-5f, out.p(), ld_y));
+            }
+            const std::vector<float> y = yb.get(), o = out.get();
+            check_untouched(name + " out", o, batch, ld_y, static_cast<int>(d_inner));
+            if (!mc.alias) {
+                const std::vector<float> yc = columns(y, batch, ld_y, static_cast<int>(d_inner));
+                res.insert(res.end(), yc.begin(), yc.end());
+            }
+            const std::vector<float> oc = columns(o, batch, ld_y, static_cast<int>(d_inner));
+            res.insert(res.end(), oc.begin(), oc.end());
+        }
+        for (int b = 0; b < batch; ++b) {
+            const std::vector<float> c = cbs[b]->get(), s = sbs[b]->get();
+            res.insert(res.end(), c.begin(), c.end());
+            res.insert(res.end(), s.begin(), s.end());
+        }
+        delete ctx;
+        return res;
+    };
+    const std::vector<float> fused = run_emu(true), unfused = run_emu(false);
+    compare(st, name + " vs unfused (y, out, states)", unfused, fused, 0.0);
+    ++g_checks;
+    if (memcmp(fused.data(), unfused.data(), fused.size() * sizeof(float)) != 0 || fused.size() != unfused.size()) {
+        fail_line("%s: the fused results are not bit-identical to the unfused ones", name.c_str());
+    }
+
+    // The CPU reference's n4j_mamba_decode with this pass's activation dtype (its BF16 mode rounds the conv output,
+    // y and out where the GPU's BF16 path does; the conv states are then bf16 too).
+    std::vector<float> ref;
+    {
+        n4j_backend_options o;
+        memset(&o, 0, sizeof(o));
+        o.kind = N4J_BACKEND_CPU;
+        o.threads = 1;
+        o.flags = N4J_FLAG_REFERENCE_KERNELS;
+        o.activation_dtype = g_act;
+        n4j_backend* cpu = nullptr;
+        REF_OK(n4j_backend_create(&o, &cpu));
+        if (cpu == nullptr) return;
+        const size_t es = dtype_bytes(g_act);
+        auto to_act = [&](const std::vector<float>& v) { return lib_convert(v.data(), N4J_DTYPE_F32, g_act, v.size()); };
+        auto from_act = [&](const std::vector<uint8_t>& b, size_t n) {
+            std::vector<uint8_t> f = lib_convert(b.data(), g_act, N4J_DTYPE_F32, n);
+            std::vector<float> v(n);
+            memcpy(v.data(), f.data(), n * 4);
+            return v;
+        };
+        std::vector<std::vector<uint8_t>> cs;
+        std::vector<std::vector<float>> ss = ss0;
+        std::vector<void*> cptr;
+        std::vector<float*> sptr;
+        for (int b = 0; b < batch; ++b) cs.push_back(to_act(cs0[b]));
+        for (int b = 0; b < batch; ++b) {
+            cptr.push_back(cs[b].data());
+            sptr.push_back(ss[b].data());
+        }
+        const size_t ysz = static_cast<size_t>(batch + 1) * ld_y;
+        for (int s = 0; s < steps; ++s) {
+            const std::vector<uint8_t> in = to_act(ins[s]);
+            std::vector<uint8_t> y = to_act(std::vector<float>(ysz, kSentinel)), o2 = y;
+            std::vector<uint8_t>& out = mc.alias ? y : o2;
+            REF_OK(n4j_mamba_decode(cpu, &dims, batch, in.data(), ld_in, &cw.w, &cb.w, &dtb.w, &alog.w, &dd.w, &nw.w,
+                                    1e-5f, cptr.data(), sptr.data(), y.data(), ld_y, out.data(), ld_y));
+            if (!mc.alias) {
+                const std::vector<float> yc = columns(from_act(y, ysz), batch, ld_y, static_cast<int>(d_inner));
+                ref.insert(ref.end(), yc.begin(), yc.end());
+            }
+            const std::vector<float> oc = columns(from_act(out, ysz), batch, ld_y, static_cast<int>(d_inner));
+            ref.insert(ref.end(), oc.begin(), oc.end());
+        }
+        for (int b = 0; b < batch; ++b) {
+            const std::vector<float> c = from_act(cs[b], cs0[b].size());
+            ref.insert(ref.end(), c.begin(), c.end());
+            ref.insert(ref.end(), ss[b].begin(), ss[b].end());
+        }
+        (void)es;
+        n4j_backend_destroy(cpu);
+    }
+    compare(st, name + " vs CPU", ref, fused, tol());
+}
+
+void test_mamba_decode(op_stat& st) {
+    rng r(43);
+    const std::vector<mamba_case> cases = {
+        {6, 20, 2, 16, 4, false},    // head_dim 20: one block of 16 rows and a partial one; 3 heads per group
+        {4, 80, 2, 128, 4, false},   // head_dim 80 (the 9B's), state 128: 4 lanes' worth per lane
+        {3, 80, 1, 24, 3, true},     // one group, N = 24 (lanes 24..31 idle), K = 3, out == y
+        {5, 20, 5, 33, 4, false},    // one head per group, odd N
+        {26, 80, 2, 16, 2, false},   // norm groups of 1040 elements: 256-thread blocks (gated_rmsnorm's choice)
+    };
+    for (const mamba_case& c : cases) {
+        for (int batch : {1, 3}) mamba_decode_case(st, r, c, batch, 3);
+    }
+    mamba_decode_case(st, r, {128, 80, 8, 128, 4, false}, 2, 2);  // the 9B's mixer
 }
 
 /* ------------------------------------------------------------------ conv1d ---- */
@@ -1840,6 +2000,113 @@ void test_matmul_quant(op_stat& st) {
     matmul_quant_case(st, r, N4J_DTYPE_Q4, 70, 12, 128, 128, 12, N4J_MATMUL_STORE, true);
 }
 
+/* ------------------------------------------------------------------ matmul into the residual stream ---- */
+
+/* One N4J_MATMUL_ADD_TO_RESIDUAL on the emulator against (1) the unfused sequence it replaces on the emulator,
+ * N4J_MATMUL_STORE into a layer-output buffer t then n4j_add(y, t, y): bit-identical (tolerance 0: the same product,
+ * rounded to the activation type, added in fp32); (2) the CPU reference's ADD_TO_RESIDUAL (F32 activations: an
+ * accumulate) within tol(). y is the residual stream: F32 under N4J_FLAG_F32_RESIDUAL, else the activation dtype;
+ * its spare row and the columns past n stay untouched. */
+void matmul_residual_case(op_stat& st, rng& r, const n4j_weight& w, const n4j_weight& ref_w, const char* path, int rows,
+                          int64_t ld_x, int64_t ld_y, int flags) {
+    const int n = w.rows;
+    const bool f32_resid = (flags & N4J_FLAG_F32_RESIDUAL) != 0 && g_act == N4J_DTYPE_BF16;
+    const int ydt = f32_resid ? N4J_DTYPE_F32 : g_act;
+    const std::vector<float> x = round_act(r.vec(static_cast<size_t>(rows) * ld_x, -1.0f, 1.0f));
+    std::vector<float> y0(static_cast<size_t>(rows + 1) * ld_y, kSentinel);
+    std::vector<float> init = r.vec(static_cast<size_t>(rows) * n, -2.0f, 2.0f);
+    if (!f32_resid) init = round_act(init);
+    for (int i = 0; i < rows; ++i)
+        for (int o = 0; o < n; ++o) y0[i * ld_y + o] = init[static_cast<size_t>(i) * n + o];
+    const std::string label = fmt("matmul add_to_residual %s w=%s rows=%d n=%d k=%d ld_x=%lld ld_y=%lld y=%s", path,
+                                  w.dtype == N4J_DTYPE_Q8 ? "q8" : w.dtype == N4J_DTYPE_Q4 ? "q4" : dtype_name(w.dtype),
+                                  rows, n, w.cols, static_cast<long long>(ld_x),
+                                  static_cast<long long>(ld_y), ydt == N4J_DTYPE_F32 ? "f32" : "bf16");
+    context* ctx = new_ctx(flags);
+    dev_buf xb(g_act, x), yb(ydt, y0), yu(ydt, y0);
+    EMU_OK(*ctx, n4j::cuda::op_matmul(ctx, xb.p(), ld_x, rows, &w, yb.p(), ld_y, N4J_MATMUL_ADD_TO_RESIDUAL));
+    // unfused: a contiguous layer output, then one n4j_add per row (the residual rows are ld_y apart)
+    dev_buf t(g_act, std::vector<float>(static_cast<size_t>(rows) * n, kSentinel));
+    EMU_OK(*ctx, n4j::cuda::op_matmul(ctx, xb.p(), ld_x, rows, &w, t.p(), n, N4J_MATMUL_STORE));
+    for (int i = 0; i < rows; ++i) {
+        EMU_OK(*ctx, n4j::cuda::op_add(ctx, yu.p(static_cast<size_t>(i) * ld_y), t.p(static_cast<size_t>(i) * n),
+                                       yu.p(static_cast<size_t>(i) * ld_y), n));
+    }
+    delete ctx;
+    const std::vector<float> got = yb.get();
+    check_untouched(label, got, rows, ld_y, n);
+    compare(st, label + " vs unfused", columns(yu.get(), rows, ld_y, n), columns(got, rows, ld_y, n), 0.0);
+    std::vector<float> ref = y0;
+    REF_OK(n4j_matmul(g_ref, x.data(), ld_x, rows, &ref_w, ref.data(), ld_y, N4J_MATMUL_ADD_TO_RESIDUAL));
+    compare(st, label + " vs CPU", columns(ref, rows, ld_y, n), columns(got, rows, ld_y, n), tol());
+}
+
+/* The CPU backend's BF16 mode (the oracle of the GPU's BF16 data path) keeps the same identity: ADD_TO_RESIDUAL equals
+ * STORE then n4j_add, bit for bit, with and without the F32 residual. */
+void cpu_bf16_residual_case(op_stat& st, rng& r, int flags) {
+    n4j_backend_options o;
+    memset(&o, 0, sizeof(o));
+    o.kind = N4J_BACKEND_CPU;
+    o.threads = 1;
+    o.flags = flags;
+    o.activation_dtype = N4J_DTYPE_BF16;
+    n4j_backend* b = nullptr;
+    REF_OK(n4j_backend_create(&o, &b));
+    if (b == nullptr) return;
+    const bool f32_resid = (flags & N4J_FLAG_F32_RESIDUAL) != 0;
+    const int rows = 3, n = 37, k = 70;
+    host_weight w = make_weight(r, N4J_DTYPE_BF16, n, k, -1.0f, 1.0f);
+    const std::vector<uint8_t> x = lib_convert(r.vec(rows * k).data(), N4J_DTYPE_F32, N4J_DTYPE_BF16, rows * k);
+    std::vector<float> yf = r.vec(rows * n, -2.0f, 2.0f);
+    std::vector<uint8_t> y = f32_resid ? std::vector<uint8_t>(reinterpret_cast<uint8_t*>(yf.data()),
+                                                              reinterpret_cast<uint8_t*>(yf.data() + yf.size()))
+                                       : lib_convert(yf.data(), N4J_DTYPE_F32, N4J_DTYPE_BF16, rows * n);
+    std::vector<uint8_t> fused = y, unfused = y, t(rows * n * 2);
+    REF_OK(n4j_matmul(b, x.data(), k, rows, &w.w, fused.data(), n, N4J_MATMUL_ADD_TO_RESIDUAL));
+    REF_OK(n4j_matmul(b, x.data(), k, rows, &w.w, t.data(), n, N4J_MATMUL_STORE));
+    REF_OK(n4j_add(b, unfused.data(), t.data(), unfused.data(), rows * n));
+    ++g_checks;
+    ++st.cases;
+    if (fused != unfused) fail_line("CPU bf16 matmul add_to_residual%s differs from store + add", f32_resid ? " (f32 residual)" : "");
+    n4j_backend_destroy(b);
+}
+
+void test_matmul_residual(op_stat& st) {
+    rng r(41);
+    struct shape {
+        int rows, n, k, pad_x, pad_y;
+    };
+    const std::vector<shape> shapes = {
+        {1, 13, 64, 0, 0},    // GEMV, vector loads, a short last block of features
+        {3, 21, 67, 3, 2},    // GEMV, element path, ld_y > n
+        {8, 9, 48, 0, 1},     // GEMV, 8-row template
+        {9, 20, 40, 0, 0},    // GEMM (SIMT for F32 weights, tensor cores otherwise)
+        {37, 70, 40, 1, 3},   // GEMM, two feature tiles, unaligned rows
+        {130, 136, 96, 0, 0}, // GEMM, two row tiles and two feature tiles
+    };
+    for (int flags : {0, N4J_FLAG_F32_RESIDUAL}) {
+        if (flags != 0 && g_act != N4J_DTYPE_BF16) continue;  // the flag means nothing with F32 activations
+        for (int wd : {N4J_DTYPE_F32, N4J_DTYPE_BF16, N4J_DTYPE_F8_E4M3}) {
+            for (const shape& s : shapes) {
+                host_weight w = make_weight(r, wd, s.n, s.k, -1.0f, 1.0f);
+                const char* path = s.rows <= 8 ? "gemv" : wd == N4J_DTYPE_F32 ? "gemm_simt" : "gemm_mma";
+                matmul_residual_case(st, r, w.w, w.w, path, s.rows, s.k + s.pad_x, s.n + s.pad_y, flags);
+            }
+        }
+        for (int qd : {N4J_DTYPE_Q8, N4J_DTYPE_Q4}) {
+            for (int rows : {3, 70}) {  // the dequantizing GEMV; past 64 rows dequantized into scratch, then the GEMM
+                quant_weight q = make_quant_weight(r, qd, 11, 128);
+                matmul_residual_case(st, r, q.w, q.f32.w, rows <= 64 ? "gemv_quant" : "dequantize+gemm", rows, 131, 12,
+                                     flags);
+            }
+        }
+    }
+    if (g_act == N4J_DTYPE_BF16) {
+        cpu_bf16_residual_case(st, r, 0);
+        cpu_bf16_residual_case(st, r, N4J_FLAG_F32_RESIDUAL);
+    }
+}
+
 /* ------------------------------------------------------------------ attention ---- */
 
 /* One sequence's paged KV cache: n_blocks blocks of [block_tokens][kv_heads][head_dim] in `dtype`; positions below
@@ -2250,11 +2517,11 @@ int main(int argc, char** argv) {
     const auto t0 = std::chrono::steady_clock::now();
     const named_test tests[] = {
         {"conversions", test_conversions}, {"ssm_scans", test_ssm_scans}, {"ssm_edges", test_ssm_edges},
-        {"ssm_decode", test_ssm_decode},   {"conv1d", test_conv1d},       {"gated_rmsnorm", test_gated_rmsnorm},
+        {"ssm_decode", test_ssm_decode},   {"mamba_decode", test_mamba_decode}, {"conv1d", test_conv1d},       {"gated_rmsnorm", test_gated_rmsnorm},
         {"rmsnorm", test_rmsnorm},         {"elementwise", test_elementwise}, {"embedding", test_embedding},
         {"f32_residual", test_f32_residual}, {"tensor_cores", test_tensor_cores}, {"async_copy", test_async_copy},
         {"matmul", test_matmul},           {"matmul_skinny", test_matmul_skinny},
-        {"matmul_quant", test_matmul_quant}, {"w8a8", test_w8a8},
+        {"matmul_quant", test_matmul_quant}, {"w8a8", test_w8a8}, {"matmul_residual", test_matmul_residual},
         {"attention", test_attention},     {"argmax", test_argmax},       {"convert", test_convert},
     };
     for (int act : {N4J_DTYPE_F32, N4J_DTYPE_BF16}) {

@@ -437,6 +437,10 @@ template <typename T>
 inline T __ldg(const T* p) {
     return *p;
 }
+template <typename T>
+inline T __ldcg(const T* p) {  // ld.global.cg (L2 only): memory has no caches here
+    return *p;
+}
 inline float __expf(float x) { return expf(x); }
 inline float __logf(float x) { return logf(x); }
 inline float __fdividef(float a, float b) { return a / b; }

@@ -60,6 +60,8 @@ struct context {
 
     void* scratch = nullptr;
     size_t scratch_bytes = 0;
+    int* counters = nullptr;
+    size_t counter_count = 0;
 
     staging_slot slots[kStagingSlots];
     int next_slot = 0;
@@ -149,6 +151,22 @@ struct context {
         return scratch;
     }
 
+    /* Zeroed ints that kernels leave zeroed (mamba_decode.cu's completion counters): calloc'ed, grow-only. The test
+     * checks them zero after each launch (counters_clear). */
+    int* get_counters(size_t count, const char* where) {
+        if (count <= counter_count) return counters;
+        free(counters);
+        counters = static_cast<int*>(calloc(count, sizeof(int)));
+        counter_count = counters != nullptr ? count : 0;
+        if (counters == nullptr) fail(N4J_ERR_OUT_OF_MEMORY, where, "cannot allocate %zu counters", count);
+        return counters;
+    }
+    bool counters_clear() const {
+        for (size_t i = 0; i < counter_count; ++i)
+            if (counters[i] != 0) return false;
+        return true;
+    }
+
     /* Aborts when a kernel wrote into the canary after the scratch bytes the last get_scratch asked for. */
     void check_canary(const char* where) const {
         if (scratch == nullptr) return;
@@ -215,6 +233,9 @@ struct context {
         free(scratch);
         scratch = nullptr;
         scratch_bytes = 0;
+        free(counters);
+        counters = nullptr;
+        counter_count = 0;
         free(d_flag);
         free(h_flag);
         d_flag = h_flag = nullptr;

@@ -244,6 +244,15 @@ public class nemotron4j_h extends nemotron4j_h$shared {
     public static int N4J_MATMUL_RELU_SQUARED() {
         return N4J_MATMUL_RELU_SQUARED;
     }
+    private static final int N4J_MATMUL_ADD_TO_RESIDUAL = (int)3L;
+    /**
+     * {@snippet lang=c :
+     * #define N4J_MATMUL_ADD_TO_RESIDUAL 3
+     * }
+     */
+    public static int N4J_MATMUL_ADD_TO_RESIDUAL() {
+        return N4J_MATMUL_ADD_TO_RESIDUAL;
+    }
     private static final int N4J_COPY_HOST_TO_BACKEND = (int)0L;
     /**
      * {@snippet lang=c :
@@ -1756,6 +1765,81 @@ public class nemotron4j_h extends nemotron4j_h$shared {
                 traceDowncall("n4j_gated_rmsnorm", backend, y, ld_y, z, ld_z, rows, dim, groups, weight, eps, out, ld_out);
             }
             return (int)mh$.invokeExact(backend, y, ld_y, z, ld_z, rows, dim, groups, weight, eps, out, ld_out);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class n4j_mamba_decode {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            nemotron4j_h.C_INT,
+            nemotron4j_h.C_POINTER,
+            nemotron4j_h.C_POINTER,
+            nemotron4j_h.C_INT,
+            nemotron4j_h.C_POINTER,
+            nemotron4j_h.C_LONG,
+            nemotron4j_h.C_POINTER,
+            nemotron4j_h.C_POINTER,
+            nemotron4j_h.C_POINTER,
+            nemotron4j_h.C_POINTER,
+            nemotron4j_h.C_POINTER,
+            nemotron4j_h.C_POINTER,
+            nemotron4j_h.C_FLOAT,
+            nemotron4j_h.C_POINTER,
+            nemotron4j_h.C_POINTER,
+            nemotron4j_h.C_POINTER,
+            nemotron4j_h.C_LONG,
+            nemotron4j_h.C_POINTER,
+            nemotron4j_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = nemotron4j_h.findOrThrow("n4j_mamba_decode");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t n4j_mamba_decode(n4j_backend *backend, const n4j_ssm_dims *dims, int32_t batch, const void *zxbcdt, int64_t ld_zxbcdt, const n4j_weight *conv_weight, const n4j_weight *conv_bias, const n4j_weight *dt_bias, const n4j_weight *A_log, const n4j_weight *D, const n4j_weight *norm, float eps, void *const *conv_states, float *const *ssm_states, void *y, int64_t ld_y, void *out, int64_t ld_out)
+     * }
+     */
+    public static FunctionDescriptor n4j_mamba_decode$descriptor() {
+        return n4j_mamba_decode.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t n4j_mamba_decode(n4j_backend *backend, const n4j_ssm_dims *dims, int32_t batch, const void *zxbcdt, int64_t ld_zxbcdt, const n4j_weight *conv_weight, const n4j_weight *conv_bias, const n4j_weight *dt_bias, const n4j_weight *A_log, const n4j_weight *D, const n4j_weight *norm, float eps, void *const *conv_states, float *const *ssm_states, void *y, int64_t ld_y, void *out, int64_t ld_out)
+     * }
+     */
+    public static MethodHandle n4j_mamba_decode$handle() {
+        return n4j_mamba_decode.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t n4j_mamba_decode(n4j_backend *backend, const n4j_ssm_dims *dims, int32_t batch, const void *zxbcdt, int64_t ld_zxbcdt, const n4j_weight *conv_weight, const n4j_weight *conv_bias, const n4j_weight *dt_bias, const n4j_weight *A_log, const n4j_weight *D, const n4j_weight *norm, float eps, void *const *conv_states, float *const *ssm_states, void *y, int64_t ld_y, void *out, int64_t ld_out)
+     * }
+     */
+    public static MemorySegment n4j_mamba_decode$address() {
+        return n4j_mamba_decode.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t n4j_mamba_decode(n4j_backend *backend, const n4j_ssm_dims *dims, int32_t batch, const void *zxbcdt, int64_t ld_zxbcdt, const n4j_weight *conv_weight, const n4j_weight *conv_bias, const n4j_weight *dt_bias, const n4j_weight *A_log, const n4j_weight *D, const n4j_weight *norm, float eps, void *const *conv_states, float *const *ssm_states, void *y, int64_t ld_y, void *out, int64_t ld_out)
+     * }
+     */
+    public static int n4j_mamba_decode(MemorySegment backend, MemorySegment dims, int batch, MemorySegment zxbcdt, long ld_zxbcdt, MemorySegment conv_weight, MemorySegment conv_bias, MemorySegment dt_bias, MemorySegment A_log, MemorySegment D, MemorySegment norm, float eps, MemorySegment conv_states, MemorySegment ssm_states, MemorySegment y, long ld_y, MemorySegment out, long ld_out) {
+        var mh$ = n4j_mamba_decode.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("n4j_mamba_decode", backend, dims, batch, zxbcdt, ld_zxbcdt, conv_weight, conv_bias, dt_bias, A_log, D, norm, eps, conv_states, ssm_states, y, ld_y, out, ld_out);
+            }
+            return (int)mh$.invokeExact(backend, dims, batch, zxbcdt, ld_zxbcdt, conv_weight, conv_bias, dt_bias, A_log, D, norm, eps, conv_states, ssm_states, y, ld_y, out, ld_out);
         } catch (Throwable ex$) {
            throw new AssertionError("should not reach here", ex$);
         }

@@ -12,17 +12,11 @@ record Forward(Kernels k, Workspace ws, ModelConfig config) {
     }
 
     /**
-     * The residual update of a layer, residual += x W^T for {@code rows} rows: one accumulating matmul with F32
-     * activations; with BF16 activations the output projection writes the bf16 layer output and an add folds it
-     * into the F32 residual stream (N4J_FLAG_F32_RESIDUAL).
+     * The residual update of a layer, residual += x W^T for {@code rows} rows: one matmul whose epilogue adds into the
+     * residual stream (F32 activations: an accumulate; BF16 activations: the bf16 layer output added into the F32
+     * residual, N4J_FLAG_F32_RESIDUAL), no separate add and no layer-output buffer.
      */
     void addToResidual(MemorySegment x, long ldX, int rows, NativeWeight w) {
-        int h = config.hiddenSize();
-        if (ws.branch == null) {
-            k.matmul(x, ldX, rows, w, ws.hidden, h, true);
-            return;
-        }
-        k.matmul(x, ldX, rows, w, ws.branch, h, false);
-        k.add(ws.hidden, ws.branch, ws.hidden, (long) rows * h);
+        k.matmulAddToResidual(x, ldX, rows, w, ws.hidden, config.hiddenSize());
     }
 }

@@ -22,7 +22,6 @@ final class Workspace implements AutoCloseable {
     final MemorySegment ids;      // [rows] int32
     final MemorySegment argmax;   // [rows] int32
     final MemorySegment hidden;   // [rows, hidden]: the residual stream, F32 (also with BF16 activations)
-    final MemorySegment branch;   // [rows, hidden]: a layer's output before the residual add (BF16 activations; else null)
     final MemorySegment normed;   // [rows, hidden]
     final MemorySegment proj;     // [rows, max(inProjDim, intermediate, qDim)]
     final MemorySegment conv;     // [rows, convDim]
@@ -57,7 +56,6 @@ final class Workspace implements AutoCloseable {
             ids = alloc((long) rows * Integer.BYTES);
             argmax = alloc((long) rows * Integer.BYTES);
             hidden = alloc((long) rows * c.hiddenSize() * Float.BYTES);
-            branch = act == Float.BYTES ? null : alloc((long) rows * c.hiddenSize() * act);
             normed = alloc((long) rows * c.hiddenSize() * act);
             proj = alloc((long) rows * projWidth * act);
             conv = alloc((long) rows * c.convDim() * act);
@@ -88,7 +86,7 @@ final class Workspace implements AutoCloseable {
         long kvDim = (long) c.numKeyValueHeads() * c.attentionHeadDim();
         long projWidth = Math.max(c.inProjDim(), Math.max(c.intermediateSize(), qDim));
         long perRow = 2L * Integer.BYTES + (long) Float.BYTES * c.hiddenSize()   // ids, argmax, the F32 residual stream
-                + (long) actBytes * ((actBytes == Float.BYTES ? 1L : 2L) * c.hiddenSize() // normed (+ branch with BF16)
+                + (long) actBytes * (c.hiddenSize() // normed
                 + projWidth + c.convDim() + 2L * c.mambaDInner() + 2 * kvDim + qDim + c.vocabSize());
         return perRow * rows;
     }

@@ -344,8 +344,9 @@ class CudaEngineGpuTest {
                 assertTrue(gs.captures() >= 3, "a graph per batch shape and context bound: " + gs);
                 assertTrue(gs.replays() >= 6, "later steps of a shape replay its graph: " + gs);
                 assertEquals(steps, gs.eagerSteps() + gs.captures() + gs.replays(), "every step ran once: " + gs);
-                // 8 layers of 5-9 ops each plus the head, one node or more per op; a replay launches 1 graph
-                assertTrue(gs.lastGraphNodes() >= 50, "a decode step's graph holds its kernels: " + gs);
+                // 8 layers of 3-8 ops each (Mamba: norm, in_proj, the fused mixer, out_proj adding into the
+                // residual) plus the head, one node or more per op; a replay launches 1 graph
+                assertTrue(gs.lastGraphNodes() >= 3 * 8, "a decode step's graph holds its kernels: " + gs);
             } finally {
                 open.forEach(Session::close);
             }

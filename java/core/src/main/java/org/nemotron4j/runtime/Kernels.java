@@ -90,12 +90,21 @@ public final class Kernels {
         matmul(x, ldX, rows, w, y, ldY, N4J_MATMUL_RELU_SQUARED());
     }
 
+    /**
+     * residual += x W^T, the layer output rounded to the activation dtype first (N4J_MATMUL_ADD_TO_RESIDUAL): the output
+     * projection and the residual add in one kernel. y is the residual stream: F32 (with BF16 activations the backend
+     * has N4J_FLAG_F32_RESIDUAL).
+     */
+    public void matmulAddToResidual(MemorySegment x, long ldX, int rows, NativeWeight w, MemorySegment y, long ldY) {
+        matmul(x, ldX, rows, w, y, ldY, N4J_MATMUL_ADD_TO_RESIDUAL());
+    }
+
     private void matmul(MemorySegment x, long ldX, int rows, NativeWeight w, MemorySegment y, long ldY, int epilogue) {
         String k = "n4j_matmul(" + (w == null ? "null" : w.tensor().name()) + ")";
         count(k, "rows", rows);
         Shape s = weight(k, "weight", w);
         matrix(k, "x", x, rows, s.cols, ldX, act());
-        matrix(k, "y", y, rows, s.rows, ldY, act());
+        matrix(k, "y", y, rows, s.rows, ldY, epilogue == N4J_MATMUL_ADD_TO_RESIDUAL() ? F32 : act());
         MatmulObserver o = observer;
         if (o != null) {
             o.input(w.tensor().name(), x, ldX, rows, (int) s.cols, act());
@@ -159,6 +168,43 @@ public final class Kernels {
         pointers(k, "ssm_states", statePointers, batch);
         check(n4j_ssm_decode(b(), dims, batch, x, ldX, bm, ldB, cm, ldC, dt, ldDt, dtBias.descriptor(), aLog.descriptor(),
                 d.descriptor(), statePointers, y, ldY), k);
+    }
+
+    /**
+     * The Mamba-2 mixer of a decode step between its projections (n4j_mamba_decode): conv1d step + SiLU, SSM step,
+     * gated RMSNorm, one fused kernel on CUDA. zxbcdt: the in_proj output rows z | xBC | dt; y: the scan output (an
+     * intermediate); out: the normalized gated output.
+     */
+    public void mambaDecode(MemorySegment dims, int batch, MemorySegment zxbcdt, long ldIn, NativeWeight convWeight,
+                            NativeWeight convBias, NativeWeight dtBias, NativeWeight aLog, NativeWeight d,
+                            NativeWeight norm, float eps, MemorySegment convPointers, MemorySegment ssmPointers,
+                            MemorySegment y, long ldY, MemorySegment out, long ldOut) {
+        String k = "n4j_mamba_decode";
+        count(k, "batch", batch);
+        struct(k, "dims", dims, n4j_ssm_dims.layout().byteSize());
+        long heads = n4j_ssm_dims.heads(dims);
+        long headDim = n4j_ssm_dims.head_dim(dims);
+        long groups = n4j_ssm_dims.groups(dims);
+        long state = n4j_ssm_dims.state_dim(dims);
+        if (heads <= 0 || headDim <= 0 || groups <= 0 || state <= 0 || heads % groups != 0) {
+            throw bad(k, "dims", "are invalid: heads " + heads + ", head_dim " + headDim + ", groups " + groups
+                    + ", state_dim " + state);
+        }
+        long dInner = heads * headDim;
+        long conv = dInner + 2 * groups * state;
+        convWeight(k, convWeight, convBias, (int) conv);
+        matrix(k, "zxbcdt", zxbcdt, batch, dInner + conv + heads, ldIn, act());
+        vector(k, "dt_bias", dtBias, heads);
+        vector(k, "A_log", aLog, heads);
+        vector(k, "D", d, heads);
+        vector(k, "norm", norm, dInner);
+        pointers(k, "conv_states", convPointers, batch);
+        pointers(k, "ssm_states", ssmPointers, batch);
+        matrix(k, "y", y, batch, dInner, ldY, act());
+        matrix(k, "out", out, batch, dInner, ldOut, act());
+        check(n4j_mamba_decode(b(), dims, batch, zxbcdt, ldIn, convWeight.descriptor(),
+                convBias == null ? MemorySegment.NULL : convBias.descriptor(), dtBias.descriptor(), aLog.descriptor(),
+                d.descriptor(), norm.descriptor(), eps, convPointers, ssmPointers, y, ldY, out, ldOut), k);
     }
 
     public void gatedRmsnorm(MemorySegment y, long ldY, MemorySegment z, long ldZ, int rows, int dim, int groups,
