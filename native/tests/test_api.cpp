@@ -13,7 +13,10 @@
 #include <stddef.h>
 #include <stdlib.h>
 
+#include <atomic>
+#include <chrono>
 #include <thread>
+#include <vector>
 
 #include "cpu/thread_pool.h"
 #include "test_common.h"
@@ -269,7 +272,40 @@ void test_steps(n4j_backend* b) {
     CHECK_OK(n4j_step_begin(b, 4, 64, 0));
 }
 
+/* The thread pool hands every task of every job out exactly once and run() returns only when all have finished,
+ * whatever the thread count, the job sizes (0, 1, many) and the timing (tasks that sleep on the workers, jobs back to
+ * back so that late workers meet the next job's counter). */
+void test_thread_pool() {
+    for (int threads = 1; threads <= 4; ++threads) {
+        n4j::cpu::thread_pool pool(threads);
+        std::vector<std::atomic<int>> hits(512);
+        uint32_t seed = 12345u + static_cast<uint32_t>(threads);
+        int64_t bad = 0, total = 0;
+        for (int job = 0; job < 3000; ++job) {
+            seed = seed * 1664525u + 1013904223u;
+            const int64_t n = job % 7 == 0 ? (job % 3) : static_cast<int64_t>(seed >> 23);  // 0..511
+            for (int64_t i = 0; i < n; ++i) hits[static_cast<size_t>(i)].store(0, std::memory_order_relaxed);
+            const bool slow = job % 97 == 0;
+            std::atomic<int64_t> ran{0};
+            auto task = [&](int64_t i, int thread) {
+                if (slow && thread != 0 && i % 8 == 0) std::this_thread::sleep_for(std::chrono::microseconds(300));
+                hits[static_cast<size_t>(i)].fetch_add(1, std::memory_order_relaxed);
+                ran.fetch_add(1, std::memory_order_relaxed);
+                if (thread < 0 || thread >= threads) ran.fetch_add(1 << 20, std::memory_order_relaxed);
+            };
+            n4j::cpu::parallel_for(pool, n, task);
+            // every task exactly once, all finished when run() returned, thread indices in range
+            for (int64_t i = 0; i < n; ++i) bad += hits[static_cast<size_t>(i)].load(std::memory_order_relaxed) != 1;
+            bad += ran.load() != n;
+            total += n;
+        }
+        CHECK(bad == 0, "thread pool: every task once, finished before run() returns (threads=%d, %lld wrong of %lld)",
+              threads, static_cast<long long>(bad), static_cast<long long>(total));
+    }
+}
+
 int main() {
+    test_thread_pool();
     test_last_error_is_thread_local();
     test_version_and_layout();
     for (bool reference : {true, false}) {

@@ -1,13 +1,19 @@
 /*
  * thread_pool.cpp: see thread_pool.h.
  *
- * Hand-off protocol: the caller publishes the job, resets next_task_, sets busy_workers_ to the number of workers
- * and bumps generation_ (release). Workers waiting for a new generation spin for a while (cheap wake-up for the
- * stream of small decode kernels), then register in sleeping_workers_ and wait on the condition variable; the
- * caller notifies only when someone sleeps (both sides use sequentially consistent atomics, so either the worker
- * sees the new generation or the caller sees the sleeper). Every worker decrements busy_workers_ when it finds no
- * task left; the caller, after draining tasks itself, waits for busy_workers_ == 0 before returning, so no worker
- * can touch the job's arguments after run() returns.
+ * Hand-off protocol: the caller writes the job (task_, arg_, first_task_, n_tasks_), resets done_, publishes the
+ * task count in remaining_ (release) and bumps generation_. Workers waiting for a new generation spin for a while
+ * (cheap wake-up for the stream of small decode kernels), then register in sleeping_workers_ and wait on the
+ * condition variable; the caller notifies only when someone sleeps (both sides use sequentially consistent atomics,
+ * so either the worker sees the new generation or the caller sees the sleeper).
+ * Taking a task is a compare-and-swap of remaining_ from r > 0 to r - 1 (never a blind decrement: a late worker
+ * must not change the count of a job it does not take part in); the task is n_tasks_ - r. Only after a successful
+ * take does a thread read the job's fields: the job cannot finish before that task does, so the caller cannot be
+ * writing the next job meanwhile, and whichever job the take belonged to, the fields read are that job's. Each
+ * finished task increments done_ (release); the caller, after taking tasks itself, waits for done_ == n_tasks_
+ * (acquire). So it waits for the tasks in progress only, never for a worker that has not woken up yet (on an
+ * oversubscribed machine the OS may not run it for milliseconds), and no thread touches a job's arguments after
+ * run() returns. run() splits a job of more than 2^31 tasks into several.
  */
 #include "cpu/thread_pool.h"
 
@@ -110,10 +116,14 @@ thread_pool::~thread_pool() {
 }
 
 void thread_pool::execute_tasks(int thread) {
-    for (;;) {
-        int64_t i = next_task_.fetch_add(1, std::memory_order_relaxed);
-        if (i >= n_tasks_) break;
-        task_(arg_, i, thread);
+    int64_t r = remaining_.load(std::memory_order_acquire);
+    while (r > 0) {
+        if (!remaining_.compare_exchange_weak(r, r - 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+            continue;  // r now holds the current count
+        }
+        task_(arg_, first_task_ + (n_tasks_ - r), thread);
+        done_.fetch_add(1, std::memory_order_release);
+        r = remaining_.load(std::memory_order_acquire);
     }
 }
 
@@ -127,21 +137,29 @@ void thread_pool::run(int64_t n_tasks, pool_task_fn task, void* arg) {
         for (int64_t i = 0; i < n_tasks; ++i) task(arg, i, 0);
         return;
     }
+    const int64_t max_job = int64_t(1) << 31;
+    for (int64_t first = 0; first < n_tasks; first += max_job) {
+        run_job(first, n_tasks - first < max_job ? n_tasks - first : max_job, task, arg);
+    }
+}
+
+void thread_pool::run_job(int64_t first, int64_t n_tasks, pool_task_fn task, void* arg) {
     task_ = task;
     arg_ = arg;
+    first_task_ = first;
     n_tasks_ = n_tasks;
-    next_task_.store(0, std::memory_order_relaxed);
-    busy_workers_.store(threads_ - 1, std::memory_order_relaxed);
+    done_.store(0, std::memory_order_relaxed);
+    remaining_.store(n_tasks, std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_seq_cst);
     if (sleeping_workers_.load(std::memory_order_seq_cst) > 0) {
         std::lock_guard<std::mutex> lock(mutex_);
         wake_.notify_all();
     }
     execute_tasks(0);
-    // Wait for the workers still finishing their last task; yield when that takes long (an oversubscribed
-    // machine may have descheduled one of them).
+    // Wait for the tasks other threads are still running; yield when that takes long (an oversubscribed machine
+    // may have descheduled one of them mid-task).
     int64_t yield_after = 0;
-    for (int spin = 0; busy_workers_.load(std::memory_order_acquire) != 0; ++spin) {
+    for (int spin = 0; done_.load(std::memory_order_acquire) != n_tasks; ++spin) {
         if ((spin & 63) == 63) {  // the clock every 64 spins
             if (yield_after == 0) {
                 yield_after = now_nanos() + kCallerSpinNanos;
@@ -180,7 +198,6 @@ void thread_pool::worker_main(int thread) {
         seen = current;
         if (stop_.load()) return;
         execute_tasks(thread);
-        busy_workers_.fetch_sub(1, std::memory_order_release);
     }
 }
 

@@ -5,7 +5,9 @@
  * takes part as thread 0; workers are 1..size()-1. Tasks are handed out dynamically through an atomic counter, so
  * kernels must make every task's result independent of which thread runs it (then results are bitwise identical
  * for any thread count). Workers spin briefly on a generation counter after each job (decode issues many short
- * kernels back to back) and then sleep on a condition variable. A pool is driven by one thread at a time.
+ * kernels back to back) and then sleep on a condition variable. run() waits only for tasks that were taken, never
+ * for a worker that took none (one the OS has not scheduled yet costs the caller nothing). A pool is driven by one
+ * thread at a time.
  */
 #ifndef N4J_CPU_THREAD_POOL_H
 #define N4J_CPU_THREAD_POOL_H
@@ -47,18 +49,20 @@ public:
 private:
     void worker_main(int thread);
     void execute_tasks(int thread);
+    void run_job(int64_t first, int64_t n_tasks, pool_task_fn task, void* arg);
 
     int threads_;
     std::vector<std::thread> workers_;
     split_stats splits_;
 
-    // The current job.
+    // The current job: read by a worker only after it has taken one of its tasks (see thread_pool.cpp).
     pool_task_fn task_ = nullptr;
     void* arg_ = nullptr;
+    int64_t first_task_ = 0;
     int64_t n_tasks_ = 0;
-    alignas(64) std::atomic<int64_t> next_task_{0};
+    alignas(64) std::atomic<int64_t> remaining_{0};  // tasks not yet taken; taken by compare-and-swap only
+    alignas(64) std::atomic<int64_t> done_{0};       // tasks finished
     alignas(64) std::atomic<uint64_t> generation_{0};
-    alignas(64) std::atomic<int> busy_workers_{0};
     alignas(64) std::atomic<int> sleeping_workers_{0};
     std::atomic<bool> stop_{false};
     std::mutex mutex_;
