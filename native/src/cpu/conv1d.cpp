@@ -134,7 +134,7 @@ void conv1d_decode_fast(context* ctx, int32_t batch, const float* x, int64_t ld_
         for (int32_t j = 0; j < nc; ++j) bias_f[j] = bias != nullptr ? weight_value(bias, c0 + j) : 0.0f;
         for (int32_t b = 0; b < batch; ++b) {
             const float* xb = x + b * ld_x;
-            float* ob = out + b * ld_out;
+            float* ob = out + b * ld_out + c0;
             float* state = conv_states[b];
             for (int32_t j = 0; j < nc; ++j) {
                 const int32_t c = c0 + j;
@@ -146,7 +146,12 @@ void conv1d_decode_fast(context* ctx, int32_t batch, const float* x, int64_t ld_
                 acc += w_c[K - 1] * input;
                 for (int32_t k = 0; k < K - 1; ++k) state_c[k] = state_c[k + 1];
                 state_c[K - 1] = input;
-                ob[c] = activation == N4J_ACT_SILU ? silu_fast(acc) : acc;
+                ob[j] = acc;
+            }
+            // the activation over the block's outputs in a second, vectorized pass (the same function per element)
+            if (activation == N4J_ACT_SILU) {
+#pragma omp simd
+                for (int32_t j = 0; j < nc; ++j) ob[j] = silu_fast(ob[j]);
             }
         }
     };
