@@ -26,6 +26,11 @@
  * The AVX2 and portable results differ from the reference only by the order of F32 additions (and, for scale != 1,
  * by rounding the scale into the weights before the multiply); so do the BF16 dot-product results (on activations that
  * are BF16 values; others would be rounded to BF16).
+ *
+ * W8A8 (N4J_FLAG_FP8_W8A8, F8 weights with input_scale > 0; matmul_w8a8_ref / matmul_w8a8_fast at the end): the
+ * activations quantized to e4m3 values (w8a8_quantize), the kernels above on them with the weight's scale set to 1
+ * (e4m3 x e4m3 products are exact in F32, and e4m3 values exact in BF16, so every path computes the same products),
+ * then one pass times W.scale * input_scale and the epilogue.
  */
 #include "cpu/matmul.h"
 
