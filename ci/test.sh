@@ -40,7 +40,7 @@ fi
 # cuda-emulated profile: a second surefire run with only the gpu tag, which must not skip).
 # They run a second time with the prefill GEMMs through the cuBLASLt glue and the emulator's stand-in libcublasLt
 # (java/core's cuda-emulated-cublaslt profile: N4J_CUDA_GEMM=cublaslt).
-# The same property runs Fp8W8a8GpuTest with N4J_CUDA_FP8=w8a8 (java/core's cuda-emulated-w8a8 profile).
+# The same property runs Fp8W8a8GpuTest with Fp8Activations.W8A8 (java/core's cuda-emulated-w8a8 profile).
 emulated_plugin="$PWD/build/native/libnemotron4j_cuda_emu.so"
 cublaslt_standin="$PWD/build/native/libcublasLt_standin.so"
 maven_emulated=()

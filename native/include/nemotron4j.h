@@ -82,6 +82,20 @@ extern "C" {
  * On other CPUs, and on CUDA, no effect. With BF16 activations it is implied (their inputs already are BF16 values).
  */
 #define N4J_FLAG_BF16_MATMUL 4
+/*
+ * FP8 W8A8 (ModelOpt FP8 checkpoints): n4j_matmul over F8_E4M3 weights whose input_scale is > 0 quantizes each
+ * activation to e4m3, x_q = satfinite_e4m3(x * r) with r = 1 / input_scale rounded once to F32 (nearest even; |x * r|
+ * >= 448 gives +-448, NaN stays NaN), multiplies e4m3 by e4m3 accumulating in F32, and scales the sum by
+ * W.scale * input_scale (that product rounded once to F32), rounded once to the output. Without it (the default)
+ * such weights are weight-only: the activations keep their precision and input_scale is ignored. input_scale 0 is
+ * weight-only either way; a negative or non-finite input_scale fails the call (N4J_ERR_INVALID_ARGUMENT). Other
+ * weight dtypes are unaffected.
+ * CPU: any CPU (the products are exact in F32, so every kernel computes them exactly; only the order of the F32
+ * additions differs from the reference kernels). CUDA: compute capability 8.9+ (FP8 tensor cores), otherwise
+ * n4j_backend_create fails with N4J_ERR_UNSUPPORTED; the environment variable N4J_CUDA_FP8=weight-only|w8a8, when
+ * set, overrides the flag (for tests). n4j_backend_get_info's name ends in " fp8-w8a8" when it is on.
+ */
+#define N4J_FLAG_FP8_W8A8 8
 
 /* ---- activations for fused elementwise epilogues ---- */
 #define N4J_ACT_NONE 0

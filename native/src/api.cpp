@@ -432,10 +432,11 @@ N4J_EXPORT int32_t n4j_backend_create(const n4j_backend_options* options, n4j_ba
                    options->threads);
             return c.status();
         }
-        if ((options->flags & ~(N4J_FLAG_REFERENCE_KERNELS | N4J_FLAG_F32_RESIDUAL | N4J_FLAG_BF16_MATMUL)) != 0) {
+        if ((options->flags & ~(N4J_FLAG_REFERENCE_KERNELS | N4J_FLAG_F32_RESIDUAL | N4J_FLAG_BF16_MATMUL |
+                               N4J_FLAG_FP8_W8A8)) != 0) {
             c.fail(N4J_ERR_INVALID_ARGUMENT,
                    "options.flags 0x%x has unknown bits (known: N4J_FLAG_REFERENCE_KERNELS = 1, N4J_FLAG_F32_RESIDUAL = 2, "
-                   "N4J_FLAG_BF16_MATMUL = 4)",
+                   "N4J_FLAG_BF16_MATMUL = 4, N4J_FLAG_FP8_W8A8 = 8)",
                    static_cast<unsigned>(options->flags));
             return c.status();
         }

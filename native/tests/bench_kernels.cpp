@@ -259,9 +259,11 @@ std::string matmul_fraction(int32_t dtype, double bytes_per_second, double flops
     return s;
 }
 
-void bench_matmul(n4j_backend* b, const char* label, int32_t dtype, int32_t rows, int32_t K, int32_t O, int runs) {
+void bench_matmul(n4j_backend* b, const char* label, int32_t dtype, int32_t rows, int32_t K, int32_t O, int runs,
+                  float input_scale = 0.0f) {
     rng r(1);
     weight_buffer w = make_random_weight(r, dtype, O, K, -1.0f, 1.0f, dtype == N4J_DTYPE_F8_E4M3 ? 0.5f : 1.0f);
+    w.w.input_scale = input_scale;
     const std::vector<float> x = r.vec(static_cast<size_t>(rows) * K);
     std::vector<float> y(static_cast<size_t>(rows) * O);
     const double s = median_seconds(runs, [&] { n4j_matmul(b, x.data(), K, rows, &w.w, y.data(), O, 0); });
@@ -517,6 +519,24 @@ int main(int argc, char** argv) {
     bench_matmul(b, "medium up_proj (prefill)", N4J_DTYPE_BF16, 512, 2048, 7168, 3);
     bench_matmul(b, "medium up_proj (prefill)", N4J_DTYPE_F8_E4M3, 512, 2048, 7168, 3);
     bench_matmul(b, "medium in_proj (prefill)", N4J_DTYPE_BF16, 512, 2048, 7232, 3);
+    }
+    // N4J_BENCH_ONLY=w8a8: FP8 weights with an input_scale, weight-only then W8A8 (N4J_FLAG_FP8_W8A8: x quantized
+    // to e4m3 first, then the same kernels), alternating, each line its own median.
+    if (only != nullptr && strcmp(only, "w8a8") == 0) {
+        for (int rep = 0; rep < 2; ++rep) {
+            for (bool on : {false, true}) {
+                n4j::cpu::cpu_context_of(b)->fp8_w8a8 = on;
+                const char* tag = on ? "w8a8" : "weight-only";
+                char l1[64], l2[64], l3[64];
+                snprintf(l1, sizeof(l1), "9B up_proj dec %s", tag);
+                snprintf(l2, sizeof(l2), "med up_proj 256 %s", tag);
+                snprintf(l3, sizeof(l3), "med down_proj 256 %s", tag);
+                bench_matmul(b, l1, N4J_DTYPE_F8_E4M3, 1, 4480, 15680, 10, 1.0f / 448.0f);
+                bench_matmul(b, l2, N4J_DTYPE_F8_E4M3, 256, 2048, 7168, 3, 1.0f / 448.0f);
+                bench_matmul(b, l3, N4J_DTYPE_F8_E4M3, 256, 7168, 2048, 3, 1.0f / 448.0f);
+            }
+        }
+        n4j::cpu::cpu_context_of(b)->fp8_w8a8 = false;
     }
     if (want("decode")) {
         bench_decode_matmuls(b, "medium bf16", N4J_DTYPE_BF16, N4J_DTYPE_BF16);

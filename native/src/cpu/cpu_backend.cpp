@@ -80,6 +80,7 @@ int32_t cpu_create(const n4j_backend_options* options, const n4j_backend_host*, 
     ctx->f32_residual = ctx->act_bf16 && (options->flags & N4J_FLAG_F32_RESIDUAL) != 0;
     ctx->bf16_matmul = ctx->act_bf16 || (options->flags & N4J_FLAG_BF16_MATMUL) != 0;
     ctx->reference = (options->flags & N4J_FLAG_REFERENCE_KERNELS) != 0;
+    ctx->fp8_w8a8 = (options->flags & N4J_FLAG_FP8_W8A8) != 0;
     ctx->simd = ctx->reference ? SIMD_GENERIC : level;
     ctx->threads = ctx->reference ? 1 : (options->threads > 0 ? options->threads : physical_cores());
     try {
@@ -111,11 +112,13 @@ int32_t cpu_get_info(void* c, n4j_backend_info* info) {
     const long page_size = sysconf(_SC_PAGE_SIZE);
     info->total_memory = pages > 0 && page_size > 0 ? static_cast<int64_t>(pages) * page_size : 0;
     if (ctx->reference) {
-        snprintf(info->name, sizeof(info->name), "cpu reference (scalar) 1 thread%s", ctx->act_bf16 ? ", bf16 activations" : "");
+        snprintf(info->name, sizeof(info->name), "cpu reference (scalar) 1 thread%s%s",
+                 ctx->act_bf16 ? ", bf16 activations" : "", ctx->fp8_w8a8 ? " fp8-w8a8" : "");
     } else {
-        snprintf(info->name, sizeof(info->name), "cpu %s %d thread%s%s%s", simd_level_name(ctx->simd), ctx->threads,
+        snprintf(info->name, sizeof(info->name), "cpu %s %d thread%s%s%s%s", simd_level_name(ctx->simd), ctx->threads,
                  ctx->threads == 1 ? "" : "s", ctx->act_bf16 ? ", bf16 activations" : "",
-                 !ctx->act_bf16 && ctx->bf16_matmul && ctx->simd >= SIMD_AVX512_BF16 ? ", bf16 matmul" : "");
+                 !ctx->act_bf16 && ctx->bf16_matmul && ctx->simd >= SIMD_AVX512_BF16 ? ", bf16 matmul" : "",
+                 ctx->fp8_w8a8 ? " fp8-w8a8" : "");
     }
     return N4J_OK;
 }
@@ -230,6 +233,16 @@ int32_t f32_matmul(void* c, const void* x, int64_t ld_x, int32_t rows, const n4j
                   int64_t ld_y, int32_t epilogue) {
     const float* xf = static_cast<const float*>(x);
     float* yf = static_cast<float*>(y);
+    if (ctx_of(c)->fp8_w8a8 && weight->dtype == N4J_DTYPE_F8_E4M3 && weight->input_scale != 0.0f) {
+        if (!(weight->input_scale > 0.0f) || !isfinite(weight->input_scale)) {
+            return set_error(N4J_ERR_INVALID_ARGUMENT,
+                             "n4j_matmul: weight input_scale %g: W8A8 (N4J_FLAG_FP8_W8A8) needs a positive finite "
+                             "activation scale (or 0: weight-only)",
+                             static_cast<double>(weight->input_scale));
+        }
+        N4J_CPU_GUARD("n4j_matmul", REF ? matmul_w8a8_ref(xf, ld_x, rows, weight, yf, ld_y, epilogue)
+                                        : matmul_w8a8_fast(ctx_of(c), xf, ld_x, rows, weight, yf, ld_y, epilogue));
+    }
     N4J_CPU_GUARD("n4j_matmul", REF ? matmul_ref(xf, ld_x, rows, weight, yf, ld_y, epilogue)
                                     : matmul_fast(ctx_of(c), xf, ld_x, rows, weight, yf, ld_y, epilogue));
 }

@@ -47,6 +47,7 @@ struct context {
     bool act_bf16 = false;   // activation_dtype BF16: ops widen bf16 activations to F32 and round results back
     bool f32_residual = false;  // N4J_FLAG_F32_RESIDUAL (with BF16): embedding out, rmsnorm x, add a/y are F32
     bool bf16_matmul = false;   // N4J_FLAG_BF16_MATMUL or BF16 activations: matmul may round its input to BF16
+    bool fp8_w8a8 = false;      // N4J_FLAG_FP8_W8A8: F8 weights with input_scale > 0 run W8A8 (matmul.cpp)
     simd_level simd = SIMD_GENERIC;
     int threads = 1;
     /* Budget of the chunked scan's shared C.B^T scratch, in floats (tests lower it to exercise windowing). */
@@ -54,6 +55,8 @@ struct context {
     std::unique_ptr<thread_pool> pool;
     std::vector<scratch_buffer> thread_scratch_buffers;  // one per thread
     scratch_buffer shared_scratch_buffer;
+    scratch_buffer w8a8_x_buffer;    // W8A8: the quantized activations (F32 e4m3 values), rows x K
+    scratch_buffer w8a8_acc_buffer;  // W8A8 with N4J_MATMUL_ACCUMULATE: the unscaled sums, rows x O
     std::vector<int64_t> decode_first_task;  // attention decode: first task of each sequence (reused, grows only)
 
     thread_pool& workers() { return *pool; }

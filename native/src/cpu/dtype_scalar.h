@@ -105,6 +105,13 @@ static inline uint8_t f32_to_e4m3(float f) {
     return static_cast<uint8_t>(sign | (r - (120u << 3)));
 }
 
+/*
+ * The W8A8 activation quantizer (N4J_FLAG_FP8_W8A8): the e4m3 value of satfinite_e4m3(x * inv_scale), inv_scale being
+ * 1 / input_scale rounded once to F32; |x * inv_scale| >= 448 gives +-448, NaN stays NaN. The CUDA quantizer
+ * (matmul.cuh's w8a8_quantize) is held bit-exact to it by cuda_emulation_test (NaN aside, whose sign it drops).
+ */
+static inline float w8a8_quantize(float x, float inv_scale) { return e4m3_to_f32(f32_to_e4m3(x * inv_scale)); }
+
 /* The 256 values of E4M3 as F32 (unscaled), built once. */
 const float* e4m3_table();
 

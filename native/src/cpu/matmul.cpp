@@ -26,6 +26,11 @@
  * The AVX2 and portable results differ from the reference only by the order of F32 additions (and, for scale != 1,
  * by rounding the scale into the weights before the multiply); so do the BF16 dot-product results (on activations that
  * are BF16 values; others would be rounded to BF16).
+ *
+ * W8A8 (N4J_FLAG_FP8_W8A8, F8 weights with input_scale > 0; matmul_w8a8_ref / matmul_w8a8_fast at the end): the
+ * activations quantized to e4m3 values (w8a8_quantize), the kernels above on them with the weight's scale set to 1
+ * (e4m3 x e4m3 products are exact in F32, and e4m3 values exact in BF16, so every path computes the same products),
+ * then one pass times W.scale * input_scale and the epilogue.
  */
 #include "cpu/matmul.h"
 
@@ -34,6 +39,8 @@
 #include "cpu/cpu_features.h"
 #include "cpu/simd_kernels.h"
 #include "cpu/dtype_scalar.h"
+
+#include <vector>
 
 namespace n4j {
 namespace cpu {
@@ -308,6 +315,91 @@ void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const
         matmul_portable_block(x, ld_x, rows, w, o0, o1, y, ld_y, accumulate,
                               static_cast<float*>(ctx->thread_scratch(thread)));
         if (relu2) relu_squared_tile(y, ld_y, 0, rows, o0, o1);
+    });
+}
+
+float w8a8_quantize_fast(float x, float inv_scale) {
+    const float v = x * inv_scale;
+    const uint32_t u = f32_bits(v);
+    const uint32_t sign = u & 0x80000000u;
+    const uint32_t a = u & 0x7fffffffu;
+    const float m = f32_from_bits(a);
+    // Normal e4m3 (>= 2^-6): the F32 mantissa rounded to 3 bits, nearest even (a carry moves into the exponent).
+    const float normal = f32_from_bits((a + 0x7ffffu + ((a >> 20) & 1u)) & 0xfff00000u);
+    // Subnormal (< 2^-6): multiples of 2^-9, which is the F32 spacing at 2^14: adding 2^14 rounds to one (RNE).
+    const float subnormal = (m + 16384.0f) - 16384.0f;
+    float q = a < 0x3c800000u ? subnormal : normal;
+    q = a >= 0x43e00000u ? 448.0f : q;  // satfinite (infinities included)
+    q = a > 0x7f800000u ? m : q;        // NaN stays NaN
+    return f32_from_bits(f32_bits(q) | sign);
+}
+
+void matmul_w8a8_ref(const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, float* y, int64_t ld_y,
+                     int32_t epilogue) {
+    const bool accumulate = epilogue == N4J_MATMUL_ACCUMULATE;
+    const int64_t K = w->cols;
+    const float inv = 1.0f / w->input_scale;
+    const float scale = w->scale * w->input_scale;
+    std::vector<float> xq(static_cast<size_t>(K));
+    for (int32_t r = 0; r < rows; ++r) {
+        const float* xr = x + r * ld_x;
+        for (int64_t i = 0; i < K; ++i) xq[static_cast<size_t>(i)] = w8a8_quantize(xr[i], inv);
+        float* yr = y + r * ld_y;
+        for (int32_t o = 0; o < w->rows; ++o) {
+            float acc = 0.0f;
+            for (int64_t i = 0; i < K; ++i) acc += xq[static_cast<size_t>(i)] * weight_raw(w->data, w->dtype, o * K + i);
+            const float value = acc * scale;
+            yr[o] = accumulate ? yr[o] + value : epilogue == N4J_MATMUL_RELU_SQUARED ? relu_squared_value(value) : value;
+        }
+    }
+}
+
+void matmul_w8a8_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, float* y,
+                      int64_t ld_y, int32_t epilogue) {
+    const int32_t O = w->rows;
+    const int64_t K = w->cols;
+    const int64_t work = static_cast<int64_t>(rows) * O * K;
+    const float inv = 1.0f / w->input_scale;
+    const float scale = w->scale * w->input_scale;
+    ctx->w8a8_x_buffer.reserve(sizeof(float) * static_cast<size_t>(rows) * static_cast<size_t>(K));
+    float* xq = static_cast<float*>(ctx->w8a8_x_buffer.data());
+    run_tasks(ctx, (rows + kConvertRows - 1) / kConvertRows, work, [&](int64_t t, int) {
+        const int32_t r0 = static_cast<int32_t>(t) * kConvertRows;
+        const int32_t r1 = r0 + kConvertRows < rows ? r0 + kConvertRows : rows;
+        for (int32_t r = r0; r < r1; ++r) {
+            const float* xr = x + r * ld_x;
+            float* qr = xq + r * K;
+            for (int64_t i = 0; i < K; ++i) qr[i] = w8a8_quantize_fast(xr[i], inv);
+        }
+    });
+    n4j_weight raw = *w;
+    raw.scale = 1.0f;
+    raw.input_scale = 0.0f;
+    const bool accumulate = epilogue == N4J_MATMUL_ACCUMULATE;
+    // The unscaled sums go to y itself, or (accumulating) to scratch, then one pass scales them into y.
+    float* acc = y;
+    int64_t ld_acc = ld_y;
+    if (accumulate) {
+        ctx->w8a8_acc_buffer.reserve(sizeof(float) * static_cast<size_t>(rows) * static_cast<size_t>(O));
+        acc = static_cast<float*>(ctx->w8a8_acc_buffer.data());
+        ld_acc = O;
+    }
+    matmul_fast(ctx, xq, K, rows, &raw, acc, ld_acc, N4J_MATMUL_STORE);
+    const bool relu2 = epilogue == N4J_MATMUL_RELU_SQUARED;
+    run_tasks(ctx, (rows + kConvertRows - 1) / kConvertRows, work, [&](int64_t t, int) {
+        const int32_t r0 = static_cast<int32_t>(t) * kConvertRows;
+        const int32_t r1 = r0 + kConvertRows < rows ? r0 + kConvertRows : rows;
+        for (int32_t r = r0; r < r1; ++r) {
+            const float* ar = acc + r * ld_acc;
+            float* yr = y + r * ld_y;
+            if (accumulate) {
+                for (int32_t o = 0; o < O; ++o) yr[o] += ar[o] * scale;
+            } else if (relu2) {
+                for (int32_t o = 0; o < O; ++o) yr[o] = relu_squared_value(ar[o] * scale);
+            } else {
+                for (int32_t o = 0; o < O; ++o) yr[o] = ar[o] * scale;
+            }
+        }
     });
 }
 

@@ -18,6 +18,22 @@ namespace cpu {
 void matmul_ref(const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, float* y, int64_t ld_y,
                 int32_t epilogue);
 
+/*
+ * W8A8 (N4J_FLAG_FP8_W8A8; F8_E4M3 weights with input_scale > 0, checked by the caller): x quantized to e4m3 values
+ * (w8a8_quantize, r = 1 / input_scale), products of e4m3 values accumulated in F32, times
+ * s = W.scale * input_scale, then the epilogue. matmul_w8a8_ref: scalar, in index order (the oracle);
+ * matmul_w8a8_fast: the quantized rows into scratch, then matmul_fast's kernels with the weight's scale set to 1 (every
+ * e4m3 x e4m3 product is exact in F32, BF16 rounding of the activations included, so they compute exactly these
+ * products in another order of addition), then the scale and the epilogue. Identical for any thread count.
+ */
+void matmul_w8a8_ref(const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, float* y, int64_t ld_y,
+                     int32_t epilogue);
+void matmul_w8a8_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const n4j_weight* w, float* y,
+                      int64_t ld_y, int32_t epilogue);
+
+/* w8a8_quantize (dtype_scalar.h) without branches, for vector code: bit-exact to it (a NaN stays a NaN). */
+float w8a8_quantize_fast(float x, float inv_scale);
+
 /* max(v, 0)^2, the relu^2 of n4j_relu_squared and of the matmul epilogue (NaN gives 0). */
 inline float relu_squared_value(float v) {
     const float r = v > 0.0f ? v : 0.0f;

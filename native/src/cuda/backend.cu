@@ -17,7 +17,9 @@
  *   N4J_CUDA_GEMM=auto|own|cublaslt  prefill GEMMs (BF16 x BF16) through cuBLASLt where libcublasLt loads (auto,
  *                             the default), never (own), or required (cublaslt: creation fails without it); see
  *                             gemm_cublaslt.cu, which also reads N4J_CUBLASLT_LIBRARY (the library's path)
- *   N4J_CUDA_FP8=weight-only|w8a8  semantics of FP8 (e4m3) weights that carry a ModelOpt input_scale (matmul.cu):
+ *   N4J_CUDA_FP8=weight-only|w8a8  semantics of FP8 (e4m3) weights that carry a ModelOpt input_scale (matmul.cu),
+ *                             for tests: when set it overrides the backend flag N4J_FLAG_FP8_W8A8 (which selects
+ *                             w8a8 the same way, with the same checks); unset or empty, the flag decides:
  *                             weight-only (the default: the activations keep their precision, as on the CPU backend
  *                             and in the FP8 golden outputs; W8A8 moves a model's logits, ~10% of max |logit| on the
  *                             random-weight fixtures, so it is an explicit choice) or w8a8 (activations quantized to
@@ -130,26 +132,38 @@ int32_t op_create(const n4j_backend_options* options, const n4j_backend_host* ho
         delete ctx;
         return report_create(host, N4J_ERR_UNSUPPORTED, message, cudaSuccess);
     }
-    if (const char* fp8 = getenv("N4J_CUDA_FP8")) {
+    {
+        // W8A8: N4J_FLAG_FP8_W8A8, or N4J_CUDA_FP8 when set (it overrides the flag both ways)
+        bool w8a8 = (options->flags & N4J_FLAG_FP8_W8A8) != 0;
+        const char* asked = "N4J_FLAG_FP8_W8A8";
         char message[256] = {0};
-        if (strcmp(fp8, "w8a8") == 0) {
+        const char* fp8 = getenv("N4J_CUDA_FP8");
+        if (fp8 != nullptr && fp8[0] != '\0') {
+            if (strcmp(fp8, "w8a8") == 0) {
+                w8a8 = true;
+                asked = "N4J_CUDA_FP8=w8a8";
+            } else if (strcmp(fp8, "weight-only") == 0) {
+                w8a8 = false;
+            } else {
+                snprintf(message, sizeof(message), "N4J_CUDA_FP8=%s: expected weight-only or w8a8", fp8);
+            }
+        }
+        int32_t code = N4J_ERR_INVALID_ARGUMENT;
+        if (message[0] == '\0' && w8a8) {
+            code = N4J_ERR_UNSUPPORTED;
             if (ctx->props.major * 10 + ctx->props.minor < 89) {
-                snprintf(message, sizeof(message), "N4J_CUDA_FP8=w8a8 needs compute capability 8.9 or newer (FP8 "
-                         "tensor cores); %s is %d.%d", ctx->props.name, ctx->props.major, ctx->props.minor);
+                snprintf(message, sizeof(message), "%s needs compute capability 8.9 or newer (FP8 tensor cores); "
+                         "%s is %d.%d", asked, ctx->props.name, ctx->props.major, ctx->props.minor);
             } else if (ctx->no_mma) {
-                snprintf(message, sizeof(message), "N4J_CUDA_FP8=w8a8 runs on tensor cores; N4J_CUDA_NO_MMA=1 "
-                         "cannot be combined with it");
+                snprintf(message, sizeof(message), "%s runs on tensor cores; N4J_CUDA_NO_MMA=1 cannot be combined "
+                         "with it", asked);
             } else {
                 ctx->fp8_w8a8 = true;
             }
-        } else if (fp8[0] != '\0' && strcmp(fp8, "weight-only") != 0) {
-            snprintf(message, sizeof(message), "N4J_CUDA_FP8=%s: expected weight-only or w8a8", fp8);
         }
         if (message[0] != '\0') {
             delete ctx;
-            return report_create(host, fp8[0] == 'w' && strcmp(fp8, "w8a8") == 0 ? N4J_ERR_UNSUPPORTED
-                                                                                 : N4J_ERR_INVALID_ARGUMENT,
-                                 message, cudaSuccess);
+            return report_create(host, code, message, cudaSuccess);
         }
     }
     err = cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking);

@@ -77,7 +77,7 @@ struct context {
     int64_t ssd_segment_bytes = int64_t(128) << 20;  // chunk-state scratch per SSD segment (env N4J_SSD_SEGMENT_BYTES)
     bool no_mma = false;       // env N4J_CUDA_NO_MMA=1: CUDA-core GEMM and attention only (debugging)
     bool use_cublaslt = false;  // cuBLASLt loaded and chosen (gemm_cublaslt.cu, N4J_CUDA_GEMM)
-    bool fp8_w8a8 = false;      // env N4J_CUDA_FP8=w8a8 (sm_89+): F8 weights with an input_scale run W8A8 (matmul.cu)
+    bool fp8_w8a8 = false;      // N4J_FLAG_FP8_W8A8 or env N4J_CUDA_FP8=w8a8 (sm_89+): F8 weights with an input_scale run W8A8
     void* cublaslt = nullptr;   // its per-backend state: handle and plan cache (gemm_cublaslt.cu)
 
     cudaEvent_t timer_start = nullptr;  // n4j_cuda_bench_timer (benchmark support)

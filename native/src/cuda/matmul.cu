@@ -23,7 +23,7 @@
  * Every kernel ends in matmul_store (matmul.cuh): store, accumulate, relu^2, or the add into the residual stream
  * (N4J_MATMUL_ADD_TO_RESIDUAL; not through cuBLASLt, whose epilogues have no residual add into F32).
  *
- * FP8 semantics (backend.cu reads N4J_CUDA_FP8 into ctx->fp8_w8a8):
+ * FP8 semantics (backend.cu reads N4J_FLAG_FP8_W8A8 and N4J_CUDA_FP8 into ctx->fp8_w8a8):
  *   weight-only (default)  W.input_scale is ignored: e4m3 weights are dequantized inside the GEMV / GEMM and the
  *                          activations keep their precision (what the CPU backend does, and what the FP8 golden
  *                          models' outputs are computed with).
@@ -70,7 +70,7 @@ int32_t op_matmul(void* vctx, const void* x, int64_t ld_x, int32_t rows, const n
     if (a.w_dtype == N4J_DTYPE_F8_E4M3 && ctx->fp8_w8a8 && weight->input_scale != 0.0f) {
         if (!(weight->input_scale > 0.0f) || !isfinite(weight->input_scale)) {
             return ctx->fail(N4J_ERR_INVALID_ARGUMENT, where,
-                             "weight input_scale %g: W8A8 (N4J_CUDA_FP8=w8a8) needs a positive finite activation "
+                             "weight input_scale %g: W8A8 (N4J_FLAG_FP8_W8A8) needs a positive finite activation "
                              "scale (or 0: weight-only)", static_cast<double>(weight->input_scale));
         }
         a.in_scale = weight->input_scale;

@@ -379,6 +379,25 @@ void test_fp8(counters_fn counters) {
     EXPECT(bogus == nullptr && why.find("N4J_CUDA_FP8=bogus") != std::string::npos, "N4J_CUDA_FP8=bogus: %s",
            bogus ? "a backend was created" : why.c_str());
     if (bogus) n4j_backend_destroy(bogus);
+    // The backend flag N4J_FLAG_FP8_W8A8 turns W8A8 on as the variable does; N4J_CUDA_FP8, when set, overrides it;
+    // the same capability checks (here: N4J_CUDA_NO_MMA=1 is refused, naming the flag).
+    n4j_backend* flagged = make_backend(N4J_BACKEND_CUDA, N4J_DTYPE_F32, N4J_FLAG_FP8_W8A8, nullptr, &why);
+    EXPECT(flagged != nullptr && backend_name(flagged).find(" fp8-w8a8") != std::string::npos,
+           "N4J_FLAG_FP8_W8A8: %s", flagged ? backend_name(flagged).c_str() : why.c_str());
+    if (flagged) n4j_backend_destroy(flagged);
+    setenv("N4J_CUDA_FP8", "weight-only", 1);
+    flagged = make_backend(N4J_BACKEND_CUDA, N4J_DTYPE_F32, N4J_FLAG_FP8_W8A8, nullptr, &why);
+    unsetenv("N4J_CUDA_FP8");
+    EXPECT(flagged != nullptr && backend_name(flagged).find("fp8-w8a8") == std::string::npos,
+           "N4J_FLAG_FP8_W8A8 with N4J_CUDA_FP8=weight-only: %s", flagged ? backend_name(flagged).c_str() : why.c_str());
+    if (flagged) n4j_backend_destroy(flagged);
+    setenv("N4J_CUDA_NO_MMA", "1", 1);
+    flagged = make_backend(N4J_BACKEND_CUDA, N4J_DTYPE_F32, N4J_FLAG_FP8_W8A8, nullptr, &why);
+    unsetenv("N4J_CUDA_NO_MMA");
+    EXPECT(flagged == nullptr && why.find("N4J_FLAG_FP8_W8A8") != std::string::npos &&
+               why.find("N4J_CUDA_NO_MMA") != std::string::npos,
+           "N4J_FLAG_FP8_W8A8 with N4J_CUDA_NO_MMA=1: %s", flagged ? "a backend was created" : why.c_str());
+    if (flagged) n4j_backend_destroy(flagged);
 }
 
 double max_rel_diff(const std::vector<float>& a, const std::vector<float>& b) {

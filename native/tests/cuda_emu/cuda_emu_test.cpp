@@ -81,6 +81,7 @@
 #include "rmsnorm.cuh"
 #include "ssd_chunk_scan.cuh"
 #include "ssm_recurrent.cuh"
+#include "cpu/dtype_scalar.h"  // the CPU backend's W8A8 quantizer (N4J_FLAG_FP8_W8A8), held bit-exact to the kernels'
 
 /* gemm_cublaslt.cu (the cuBLASLt glue) is not part of this kernel harness: the emulated plug-in runs it against the
  * stand-in library (cublaslt_standin.cpp; CTest's cuda_backend_test_emulated and cublaslt_glue_test). matmul.cu
@@ -1804,6 +1805,31 @@ void test_w8a8(op_stat& st) {
     for (float& v : randoms) v = (r.below(2) ? -1.0f : 1.0f) * ldexpf(r.uniform(1.0f, 2.0f), r.below(25) - 14) * 0.0123f;
     w8a8_quantize_case(st, "quantize random (input_scale 0.0123)", randoms, 7, 333, 333, 0.0123f);
     w8a8_quantize_case(st, "quantize random, k 16n (no padding)", randoms, 5, 64, 70, 0.0123f);
+    // The CPU backend's W8A8 quantizer (n4j::cpu::w8a8_quantize, the CPU W8A8 mode) against the kernels' device
+    // function, value by value (bit-exact; NaN: both NaN): the specials and randoms above, and a sweep of F32 bit
+    // patterns (stride 65537: every exponent) at input scales 1, 0.25 and 0.0123.
+    {
+        ++g_checks;
+        ++st.cases;
+        int bad = 0;
+        auto one = [&](float x, float in_scale) {
+            const float inv = 1.0f / in_scale;
+            const float cpu = n4j::cpu::w8a8_quantize(x, inv), gpu = n4j::cuda::w8a8_quantize(x, inv);
+            const bool ok = isnan(cpu) || isnan(gpu) ? isnan(cpu) && isnan(gpu) : memcmp(&cpu, &gpu, 4) == 0;
+            if (!ok && ++bad <= 4) fail_line("w8a8 quantizer: x %.9g input_scale %g: CPU %.9g, CUDA %.9g", x,
+                                             in_scale, cpu, gpu);
+        };
+        for (float in_scale : {1.0f, 0.25f, 0.0123f}) {
+            for (float v : specials) one(v, in_scale);
+            for (float v : randoms) one(v, in_scale);
+            for (uint64_t b = 0; b < (uint64_t(1) << 32); b += 65537) {
+                const uint32_t bits = static_cast<uint32_t>(b);
+                float v;
+                memcpy(&v, &bits, 4);
+                one(v, in_scale);
+            }
+        }
+    }
 
     // 2. W8A8 matmul: GEMV (rows <= 8, quantizing as it loads x) and the e4m3 GEMM (rows > 8), against the CPU W8A8
     //    emulation. input_scale 1.3/448: |x| up to 1 stays in range; the xmax 2 shapes saturate part of x.
@@ -2435,7 +2461,7 @@ const char* test_shapes(const std::string& test) {
         {"matmul_skinny", "gemm_skinny w bf16/e4m3; rows 9,13,16,17,33,40,64 x n 9..300 x k 37..4480 (chunk tails, "
                           "odd K, ld > k, odd ld_x); store/accumulate/relu2; split-K on (132 SMs) and off (1 SM)"},
         {"w8a8", "quantizer: ties, subnormals, saturation, inf/NaN, 4000 random magnitudes, ld_q padding (bit-exact vs "
-                 "n4j_convert); W8A8 matmul vs the CPU W8A8 emulation: gemv rows 1,3,8, gemm rows 9,17,37,70,130,1030 x "
+                 "n4j_convert and to the CPU backend's w8a8_quantize); W8A8 matmul vs the CPU W8A8 emulation: gemv rows 1,3,8, gemm rows 9,17,37,70,130,1030 x "
                  "n 12..257 x k 37..200 (ld > k, K/M/N tails, saturating x); store/accumulate/relu2; input_scale 0 "
                  "stays weight-only; input_scale < 0 refused"},
         {"matmul_quant", "w q8/q4 (random quants and scales) against the reference on the dequantized f32 weight; "

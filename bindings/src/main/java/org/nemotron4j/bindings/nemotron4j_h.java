@@ -199,6 +199,15 @@ public class nemotron4j_h extends nemotron4j_h$shared {
     public static int N4J_FLAG_BF16_MATMUL() {
         return N4J_FLAG_BF16_MATMUL;
     }
+    private static final int N4J_FLAG_FP8_W8A8 = (int)8L;
+    /**
+     * {@snippet lang=c :
+     * #define N4J_FLAG_FP8_W8A8 8
+     * }
+     */
+    public static int N4J_FLAG_FP8_W8A8() {
+        return N4J_FLAG_FP8_W8A8;
+    }
     private static final int N4J_ACT_NONE = (int)0L;
     /**
      * {@snippet lang=c :

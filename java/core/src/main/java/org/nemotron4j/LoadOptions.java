@@ -48,10 +48,14 @@ import org.nemotron4j.quant.QuantType;
  *                     {@code nemotron4j quantize} loads faster. The model's {@link NemotronModel#config()} records
  *                     the result in its {@code quantization_config}. On CUDA the weights are quantized on the
  *                     host and uploaded. A checkpoint that is already block-quantized is refused
+ * @param fp8Activations what matmuls over FP8 weights with a ModelOpt {@code input_scale} do with their activations:
+ *                     {@link Fp8Activations#WEIGHT_ONLY} (keep their precision) or {@link Fp8Activations#W8A8}
+ *                     (quantize them to e4m3 with the input scale; FP8 tensor cores on CUDA, compute capability 8.9+).
+ *                     Null for the default, weight-only. No effect on other weight types
  */
 public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtype, DType activationDtype,
                           DType matmulDtype, Precision precision, boolean memoryMap, boolean checkTensors,
-                          boolean cudaGraphs, QuantPolicy quantize) {
+                          boolean cudaGraphs, QuantPolicy quantize, Fp8Activations fp8Activations) {
     /** The CPU's prefill chunk. */
     public static final int DEFAULT_PREFILL_CHUNK = 256;
     /** CUDA's prefill chunk (before the reduction for memory). */
@@ -79,7 +83,15 @@ public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtyp
         }
     }
 
-    /** All components but {@code quantize} (none). */
+    /** All components but {@code fp8Activations} (the default, weight-only). */
+    public LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtype, DType activationDtype,
+                       DType matmulDtype, Precision precision, boolean memoryMap, boolean checkTensors,
+                       boolean cudaGraphs, QuantPolicy quantize) {
+        this(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, precision, memoryMap, checkTensors,
+                cudaGraphs, quantize, null);
+    }
+
+    /** All components but {@code quantize} (none) and {@code fp8Activations} (weight-only). */
     public LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtype, DType activationDtype,
                        DType matmulDtype, Precision precision, boolean memoryMap, boolean checkTensors,
                        boolean cudaGraphs) {
@@ -123,53 +135,64 @@ public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtyp
     /** The precision mode (null restores the default, FAST). */
     public LoadOptions withPrecision(Precision p) {
         return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, p, memoryMap,
-                checkTensors, cudaGraphs, quantize);
+                checkTensors, cudaGraphs, quantize, fp8Activations);
     }
 
     public LoadOptions withPrefillChunk(int tokens) {
         return new LoadOptions(tokens, progress, kvCacheDtype, activationDtype, matmulDtype, precision, memoryMap,
-                checkTensors, cudaGraphs, quantize);
+                checkTensors, cudaGraphs, quantize, fp8Activations);
     }
 
     public LoadOptions withProgress(Progress p) {
         return new LoadOptions(prefillChunk, p, kvCacheDtype, activationDtype, matmulDtype, precision, memoryMap,
-                checkTensors, cudaGraphs, quantize);
+                checkTensors, cudaGraphs, quantize, fp8Activations);
     }
 
     /** The KV cache element type (F32 or BF16); null restores the backend's default. */
     public LoadOptions withKvCacheDtype(DType dtype) {
         return new LoadOptions(prefillChunk, progress, dtype, activationDtype, matmulDtype, precision, memoryMap,
-                checkTensors, cudaGraphs, quantize);
+                checkTensors, cudaGraphs, quantize, fp8Activations);
     }
 
     /** The activation element type (F32 or BF16); null restores the backend's default. */
     public LoadOptions withActivationDtype(DType dtype) {
         return new LoadOptions(prefillChunk, progress, kvCacheDtype, dtype, matmulDtype, precision, memoryMap,
-                checkTensors, cudaGraphs, quantize);
+                checkTensors, cudaGraphs, quantize, fp8Activations);
     }
 
     /** The matmul input type (F32 or BF16); null restores the default (the activation type). */
     public LoadOptions withMatmulDtype(DType dtype) {
         return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, dtype, precision, memoryMap,
-                checkTensors, cudaGraphs, quantize);
+                checkTensors, cudaGraphs, quantize, fp8Activations);
+    }
+
+    /** The FP8 activation mode ({@link Fp8Activations}); null restores the default, weight-only. */
+    public LoadOptions withFp8Activations(Fp8Activations mode) {
+        return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, precision, memoryMap,
+                checkTensors, cudaGraphs, quantize, mode);
+    }
+
+    /** The FP8 activation mode in effect: {@link #fp8Activations()}, or WEIGHT_ONLY when it is null. */
+    public Fp8Activations effectiveFp8Activations() {
+        return fp8Activations != null ? fp8Activations : Fp8Activations.WEIGHT_ONLY;
     }
 
     /** Memory-map the safetensors files (true, the default) or read them into native memory (false). */
     public LoadOptions withMemoryMap(boolean map) {
         return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, precision, map,
-                checkTensors, cudaGraphs, quantize);
+                checkTensors, cudaGraphs, quantize, fp8Activations);
     }
 
     /** Check every weight for NaN and infinite values at load (false by default). */
     public LoadOptions withCheckTensors(boolean check) {
         return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, precision, memoryMap,
-                check, cudaGraphs, quantize);
+                check, cudaGraphs, quantize, fp8Activations);
     }
 
     /** Decode steps on CUDA as CUDA graphs (true, the default) or eagerly (false). */
     public LoadOptions withCudaGraphs(boolean graphs) {
         return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, precision, memoryMap,
-                checkTensors, graphs, quantize);
+                checkTensors, graphs, quantize, fp8Activations);
     }
 
     /**
@@ -187,6 +210,6 @@ public record LoadOptions(int prefillChunk, Progress progress, DType kvCacheDtyp
     public LoadOptions withQuantize(QuantType type, String policy) {
         QuantPolicy q = type == null ? null : QuantPolicy.parse(policy, type);
         return new LoadOptions(prefillChunk, progress, kvCacheDtype, activationDtype, matmulDtype, precision, memoryMap,
-                checkTensors, cudaGraphs, q);
+                checkTensors, cudaGraphs, q, fp8Activations);
     }
 }

@@ -154,7 +154,7 @@ public final class NemotronModel implements AutoCloseable {
                     : device.kind() == Device.Kind.CPU ? DType.F32 : DType.BF16;
             DType matmul = options.matmulDtype() != null ? options.matmulDtype()
                     : options.effectivePrecision() == Precision.FAST ? DType.BF16 : act;
-            Backend backend = Backend.create(device, act, matmul);
+            Backend backend = Backend.create(device, act, matmul, options.effectiveFp8Activations());
             try {
                 return new NemotronModel(ckpt, backend, options);
             } catch (RuntimeException e) {

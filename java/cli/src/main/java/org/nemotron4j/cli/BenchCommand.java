@@ -42,6 +42,7 @@ final class BenchCommand implements Command {
                 Opt.value("--kv", "f32|bf16", "KV cache element type (default bf16; f32 with --precision exact on cpu)"),
                 Opt.value("--activations", "f32|bf16", "activation element type (default f32 on cpu, bf16 on cuda)"),
                 Opt.value("--matmul", "f32|bf16", "what matmul inputs are rounded to (default: bf16 in fast mode)"),
+                GenerationFlags.FP8,
                 GenerationFlags.QUANTIZE,
                 GenerationFlags.QUANTIZE_POLICY,
                 Opt.value("--prefix", "N", "also time the first token of a 16-token question after an N-token shared prefix"));
@@ -65,9 +66,11 @@ final class BenchCommand implements Command {
         try (NemotronModel model = NemotronModel.load(a.path("model"), device, opts)) {
             int vocab = model.config().vocabSize();
             SplittableRandom rnd = new SplittableRandom(1234);
-            out.printf("model: %s (%,d parameters), backend: %s, precision: %s (kv %s)%n",
+            out.printf("model: %s (%,d parameters), backend: %s, precision: %s (kv %s)%s%n",
                     model.directory().getFileName(), model.config().parameterCount(), model.backendName(),
-                    model.precision().label(), model.kvCacheDtype().name().toLowerCase(java.util.Locale.ROOT));
+                    model.precision().label(), model.kvCacheDtype().name().toLowerCase(java.util.Locale.ROOT),
+                    opts.effectiveFp8Activations() == org.nemotron4j.Fp8Activations.W8A8
+                            ? ", fp8: W8A8 (activations quantized to e4m3)" : "");
             out.println();
             out.println("| test | batch | t/s (aggregate) | t/s (per sequence) |");
             out.println("| ---- | ----: | --------------: | -----------------: |");

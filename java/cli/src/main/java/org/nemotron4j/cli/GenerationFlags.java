@@ -7,6 +7,7 @@ import org.nemotron4j.Device;
 import org.nemotron4j.GenerationDelta;
 import org.nemotron4j.LoadOptions;
 import org.nemotron4j.NemotronModel;
+import org.nemotron4j.Fp8Activations;
 import org.nemotron4j.Precision;
 import org.nemotron4j.Usage;
 import org.nemotron4j.generate.GenerationStream;
@@ -29,6 +30,11 @@ final class GenerationFlags {
     static final Opt QUANTIZE_POLICY = Opt.value("--quantize-policy", "SPEC", "with --quantize: which weights, as quantize\n"
             + "--policy (default: as quantize's for the type)");
 
+    /** --fp8: what matmuls over FP8 weights do with their activations. */
+    static final Opt FP8 = Opt.value("--fp8", "weight-only|w8a8", "FP8 (ModelOpt) checkpoints: weight-only (default: the\n"
+            + "activations keep their precision) or w8a8 (activations quantized to e4m3 with\n"
+            + "the checkpoint's input_scale; FP8 tensor cores on cuda, compute capability 8.9+)");
+
     /** The options {@code run} and {@code chat} share. */
     static final List<Opt> OPTIONS = List.of(
             Opt.value("--model", "DIR", "checkpoint directory (default: the demo model, a small base model trained on the KJV Bible)"),
@@ -39,6 +45,7 @@ final class GenerationFlags {
             Opt.value("--activations", "f32|bf16", "activation element type (default f32 on cpu, bf16 on cuda)"),
             Opt.value("--matmul", "f32|bf16", "what matmul inputs are rounded to (default: bf16 in fast mode, else the\n"
                     + "activation type)"),
+            FP8,
             Opt.flag("--check-tensors", "read every weight once at load and refuse NaN or infinite values"),
             Opt.flag("--no-mmap", "read the weights into memory instead of mapping the files"),
             QUANTIZE,
@@ -75,13 +82,27 @@ final class GenerationFlags {
     }
 
     /**
-     * LoadOptions from --precision, --kv, --activations and --matmul (each absent one takes its default), and, where
+     * LoadOptions from --precision, --kv, --activations, --matmul and --fp8 (each absent one takes its default), and, where
      * the command accepts them, --check-tensors and --no-mmap.
      */
     static LoadOptions loadOptions(Args a) {
         return fileOptions(a, LoadOptions.defaults()).withPrecision(precision(a)).withKvCacheDtype(kvCacheDtype(a, null))
                 .withActivationDtype(activationDtype(a, null)).withMatmulDtype(matmulDtype(a))
-                .withCudaGraphs(!a.flag("no-cuda-graphs")).withQuantize(quantize(a), quantizePolicy(a));
+                .withCudaGraphs(!a.flag("no-cuda-graphs")).withQuantize(quantize(a), quantizePolicy(a))
+                .withFp8Activations(fp8(a));
+    }
+
+    /** --fp8 weight-only|w8a8, or null (the default, weight-only) when absent; a usage error names the option. */
+    static Fp8Activations fp8(Args a) {
+        if (!a.has("fp8")) {
+            return null;
+        }
+        String v = a.string("fp8", "");
+        return switch (v.toLowerCase(java.util.Locale.ROOT)) {
+            case "weight-only" -> Fp8Activations.WEIGHT_ONLY;
+            case "w8a8" -> Fp8Activations.W8A8;
+            default -> throw new Args.UsageException("--fp8 must be weight-only or w8a8, got " + v);
+        };
     }
 
     /** --quantize-policy, or the --quantize type's default policy (as {@code quantize}); null without --quantize. */

@@ -39,6 +39,7 @@ final class LogitsCommand implements Command {
                 Opt.value("--kv", "f32|bf16", "KV cache element type"),
                 Opt.flag("--check-tensors", "read every weight once at load and refuse NaN or infinite values"),
                 Opt.flag("--no-mmap", "read the weights into memory instead of mapping the files"),
+                GenerationFlags.FP8,
                 GenerationFlags.QUANTIZE,
                 GenerationFlags.QUANTIZE_POLICY);
     }

@@ -43,6 +43,7 @@ final class PerplexityCommand implements Command {
                 Opt.value("--kv", "f32|bf16", "KV cache element type"),
                 Opt.value("--activations", "f32|bf16", "activation element type"),
                 Opt.value("--matmul", "f32|bf16", "what matmul inputs are rounded to"),
+                GenerationFlags.FP8,
                 GenerationFlags.QUANTIZE,
                 GenerationFlags.QUANTIZE_POLICY,
                 Opt.flag("--check-tensors", "read every weight once at load and refuse NaN or infinite values"),

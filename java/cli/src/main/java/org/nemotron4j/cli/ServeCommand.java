@@ -45,6 +45,7 @@ final class ServeCommand implements Command {
                 Opt.value("--served-model-name", "NAME", "the model id clients send (default: the directory's name)"),
                 Opt.value("--precision", "fast|exact", "fast (default) or exact, as for run"),
                 Opt.value("--kv", "f32|bf16", "KV cache element type"),
+                GenerationFlags.FP8,
                 GenerationFlags.QUANTIZE,
                 GenerationFlags.QUANTIZE_POLICY,
                 Opt.flag("--no-cuda-graphs", "cuda: decode steps run eagerly instead of as CUDA graphs (debugging)"),

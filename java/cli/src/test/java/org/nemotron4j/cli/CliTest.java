@@ -9,6 +9,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -260,6 +261,26 @@ class CliTest {
         r = run("generate", "--model", tmp.resolve("nope").toString(), "--ids", "1", "--debug");
         assertEquals(Main.FAILURE, r.code());
         assertTrue(r.err().contains("\tat org.nemotron4j"), "--debug prints the stack trace: " + r.err());
+    }
+
+    /** --fp8 w8a8 on the FP8 fixture: bench's header and the backend say W8A8; a bad value is a usage error. */
+    @Test
+    void fp8W8a8OptionReachesTheBackend() {
+        String fp8 = fixtures().resolve("nemotron-h-tiny-fp8").toString();
+        Result r = run("bench", "--model", fp8, "-p", "8", "-n", "2", "-r", "1", "--fp8", "w8a8");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("fp8: W8A8") && r.out().contains("fp8-w8a8"), r.out());
+        r = run("bench", "--model", fp8, "-p", "8", "-n", "0", "-r", "1", "--fp8", "weight-only");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(!r.out().contains("W8A8") && !r.out().contains("fp8-w8a8"), r.out());
+        r = run("generate", "--model", fp8, "--ids", "1,2", "-n", "2", "--fp8", "int8");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--fp8 must be weight-only or w8a8, got int8"), r.err());
+        for (String command : List.of("run", "chat", "serve", "generate", "logits", "bench", "perplexity")) {
+            r = run(command, "--help");
+            assertEquals(0, r.code(), r.err());
+            assertTrue(r.out().contains("--fp8"), command + " --help: " + r.out());
+        }
     }
 
     /** Fuzzing finding: NaN weights loaded silently; --check-tensors refuses them naming the tensor. */

@@ -52,6 +52,16 @@ public final class Backend implements AutoCloseable {
      * N4J_FLAG_BF16_MATMUL, BF16 dot products on CPUs with AVX512-BF16).
      */
     public static Backend create(Device device, org.nemotron4j.DType activationDtype, org.nemotron4j.DType matmulDtype) {
+        return create(device, activationDtype, matmulDtype, org.nemotron4j.Fp8Activations.WEIGHT_ONLY);
+    }
+
+    /**
+     * As {@link #create(Device, org.nemotron4j.DType, org.nemotron4j.DType)}, with the FP8 activation mode
+     * ({@link org.nemotron4j.Fp8Activations#W8A8}: N4J_FLAG_FP8_W8A8; null is weight-only). W8A8 on a GPU older than
+     * compute capability 8.9 fails here with the native message.
+     */
+    public static Backend create(Device device, org.nemotron4j.DType activationDtype, org.nemotron4j.DType matmulDtype,
+                                 org.nemotron4j.Fp8Activations fp8) {
         if (activationDtype != org.nemotron4j.DType.F32 && activationDtype != org.nemotron4j.DType.BF16) {
             throw new NemotronException("activation dtype must be F32 or BF16, got " + activationDtype);
         }
@@ -75,7 +85,8 @@ public final class Backend implements AutoCloseable {
             // BF16 activations always keep the residual stream in F32 (the engine's BF16 data path)
             n4j_backend_options.flags(opts, (device.referenceKernels() ? N4J_FLAG_REFERENCE_KERNELS() : 0)
                     | (activationDtype == org.nemotron4j.DType.BF16 ? N4J_FLAG_F32_RESIDUAL() : 0)
-                    | (matmulDtype == org.nemotron4j.DType.BF16 ? N4J_FLAG_BF16_MATMUL() : 0));
+                    | (matmulDtype == org.nemotron4j.DType.BF16 ? N4J_FLAG_BF16_MATMUL() : 0)
+                    | (fp8 == org.nemotron4j.Fp8Activations.W8A8 ? N4J_FLAG_FP8_W8A8() : 0));
             n4j_backend_options.activation_dtype(opts, activationDtype.nativeCode());
             MemorySegment out = a.allocate(ValueLayout.ADDRESS);
             int status = n4j_backend_create(opts, out);

@@ -1,6 +1,7 @@
 package org.nemotron4j.server;
 
 import org.nemotron4j.Device;
+import org.nemotron4j.Fp8Activations;
 import org.nemotron4j.NemotronException;
 import org.nemotron4j.serving.SchedulerOptions;
 
@@ -10,7 +11,7 @@ import java.time.Duration;
 /**
  * {@code java -cp ... org.nemotron4j.server.ServeMain --model DIR [--host 127.0.0.1] [--port 8000] [--device cpu]
  * [--api-key KEY] [--served-model-name NAME] [--max-sequences 64] [--max-queue 256] [--max-queue-wait-s 60]
- * [--prefix-cache-mb 1024]}: runs a {@link NemotronServer} until the process is stopped. The API key may also come
+ * [--prefix-cache-mb 1024] [--fp8 weight-only|w8a8]}: runs a {@link NemotronServer} until the process is stopped. The API key may also come
  * from the environment ({@code NEMOTRON4J_API_KEY}) so it does not show in the process list.
  */
 public final class ServeMain {
@@ -42,7 +43,7 @@ public final class ServeMain {
             if (a.equals("--help") || a.equals("-h")) {
                 throw new NemotronException("usage: ServeMain --model DIR [--host 127.0.0.1] [--port 8000]"
                         + " [--device cpu|cuda:N] [--api-key KEY] [--served-model-name NAME] [--max-sequences N]"
-                        + " [--max-queue N] [--max-queue-wait-s S] [--prefix-cache-mb MB]");
+                        + " [--max-queue N] [--max-queue-wait-s S] [--prefix-cache-mb MB] [--fp8 weight-only|w8a8]");
             }
             if (i + 1 >= args.length) {
                 throw new NemotronException("option " + a + " needs a value");
@@ -59,6 +60,7 @@ public final class ServeMain {
                 case "--max-queue" -> s = s.withMaxQueued(Integer.parseInt(v));
                 case "--max-queue-wait-s" -> s = s.withMaxQueueWait(Duration.ofSeconds(Long.parseLong(v)));
                 case "--prefix-cache-mb" -> s = s.withPrefixCacheBytes(Long.parseLong(v) << 20);
+                case "--fp8" -> o = o.withLoad(o.load().withFp8Activations(Fp8Activations.parse(v)));
                 default -> throw new NemotronException("unknown option " + a);
             }
         }
