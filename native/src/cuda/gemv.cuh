@@ -16,6 +16,8 @@
  * W8A8 (a.in_scale > 0, F8 weights; matmul.cu): QX = true quantizes each x element to e4m3 as it is loaded
  * (w8a8_quantize, the prefill quantizer's function) and multiplies by in_scale in the epilogue, so decode computes
  * the products the W8A8 GEMM does; the quantization's ALU work hides under the weight stream.
+ * NORM = true (n4j_rmsnorm_matmul, rmsnorm_matmul.cu, which counts the prologue's bytes): x is the RMSNorm's input and
+ * the block normalizes it as it loads it (gemv_norm_args below), bit for bit what n4j_rmsnorm then this GEMV give.
  * Expected: ~85-90% of HBM bandwidth for the 9B shapes (e.g. lm_head 4480 x 131072 bf16, 1.17 GB, ~0.4 ms on H100).
  */
 #ifndef N4J_CUDA_GEMV_CUH
