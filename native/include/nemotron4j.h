@@ -239,6 +239,20 @@ int32_t n4j_matmul(n4j_backend* backend, const void* x, int64_t ld_x, int32_t ro
                    void* y, int64_t ld_y, int32_t epilogue);
 
 /*
+ * The RMSNorm and the matmul that reads its output, in one call: exactly
+ *   n4j_rmsnorm(x -> normed, dim = weight.cols, norm_weight, eps)  then  n4j_matmul(normed -> y, weight, epilogue),
+ * the same bits in normed and y on every backend. normed ([rows, ld_normed], activation dtype) is still written, for
+ * the other consumers of the normalized rows (attention's k and v projections). x is the residual stream (F32 under
+ * N4J_FLAG_F32_RESIDUAL). normed must not overlap x, and y must overlap neither x nor normed.
+ * CUDA: with rows <= 8 and F32 / BF16 / F8_E4M3 weights the norm runs in the GEMV's prologue (one kernel; the GEMV
+ * reads x, not normed); with rows > 8 and a W8A8 weight one kernel writes normed and the e4m3 activations the FP8
+ * GEMM reads; otherwise (and on the CPU) the two ops.
+ */
+int32_t n4j_rmsnorm_matmul(n4j_backend* backend, const void* x, int64_t ld_x, int32_t rows, int32_t dim,
+                           const n4j_weight* norm_weight, float eps, void* normed, int64_t ld_normed,
+                           const n4j_weight* weight, void* y, int64_t ld_y, int32_t epilogue);
+
+/*
  * Causal depthwise conv1d over a chunk of `tokens` tokens with state carried across calls.
  * weight: rows = channels, cols = kernel width K (the checkpoint's [channels, 1, K]); bias: `channels` or NULL.
  * conv_state: [channels, K] in the activation dtype, the last K inputs seen, oldest first (zeros for a new sequence);

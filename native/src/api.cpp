@@ -660,6 +660,50 @@ N4J_EXPORT int32_t n4j_matmul(n4j_backend* backend, const void* x, int64_t ld_x,
     });
 }
 
+N4J_EXPORT int32_t n4j_rmsnorm_matmul(n4j_backend* backend, const void* x, int64_t ld_x, int32_t rows, int32_t dim,
+                                      const n4j_weight* norm_weight, float eps, void* normed, int64_t ld_normed,
+                                      const n4j_weight* weight, void* y, int64_t ld_y, int32_t epilogue) {
+    return guarded("n4j_rmsnorm_matmul", [&]() -> int32_t {
+        checker c("n4j_rmsnorm_matmul");
+        if (!c.backend(backend) || !c.not_null(x, "x") || !c.not_null(normed, "normed") || !c.not_null(y, "y") ||
+            !c.positive(rows, "rows") || !c.positive(dim, "dim") || !c.ld(ld_x, "ld_x", dim, "dim") ||
+            !c.ld(ld_normed, "ld_normed", dim, "dim") || !c.vector(norm_weight, "norm_weight", dim, "dim") ||
+            !c.finite_non_negative(eps, "eps") || !c.matmul_weight(weight, "weight", backend) ||
+            !c.ld(ld_y, "ld_y", weight->rows, "weight.rows (the output width)")) {
+            return c.status();
+        }
+        if (weight->cols != dim) {
+            c.fail(N4J_ERR_INVALID_ARGUMENT, "weight.cols (%d, the matmul's input width) != dim (%d)", weight->cols,
+                   dim);
+            return c.status();
+        }
+        if (epilogue != N4J_MATMUL_STORE && epilogue != N4J_MATMUL_ACCUMULATE && epilogue != N4J_MATMUL_RELU_SQUARED &&
+            epilogue != N4J_MATMUL_ADD_TO_RESIDUAL) {
+            c.fail(N4J_ERR_INVALID_ARGUMENT,
+                   "epilogue (%d) must be N4J_MATMUL_STORE (0), N4J_MATMUL_ACCUMULATE (1), N4J_MATMUL_RELU_SQUARED (2) "
+                   "or N4J_MATMUL_ADD_TO_RESIDUAL (3)",
+                   epilogue);
+            return c.status();
+        }
+        const int64_t es = act_size(backend), xs = resid_size(backend);
+        const int64_t ys = epilogue == N4J_MATMUL_ADD_TO_RESIDUAL ? xs : es;
+        const span xspan{x, rows, ld_x, dim, xs}, nspan{normed, rows, ld_normed, dim, es},
+            yspan{y, rows, ld_y, weight->rows, ys};
+        // Not in place (unlike n4j_rmsnorm): a fused kernel reads x in every block while one of them writes normed.
+        if (!c.disjoint(nspan, "normed", xspan, "x") || !c.disjoint(yspan, "y", xspan, "x") ||
+            !c.disjoint(yspan, "y", nspan, "normed")) {
+            return c.status();
+        }
+        if (backend->ops->rmsnorm_matmul != nullptr) {
+            return backend->ops->rmsnorm_matmul(backend->ctx, x, ld_x, rows, dim, norm_weight, eps, normed, ld_normed,
+                                                weight, y, ld_y, epilogue);
+        }
+        const int32_t rc = backend->ops->rmsnorm(backend->ctx, x, ld_x, rows, dim, norm_weight, eps, normed, ld_normed);
+        if (rc != N4J_OK) return rc;
+        return backend->ops->matmul(backend->ctx, normed, ld_normed, rows, weight, y, ld_y, epilogue);
+    });
+}
+
 N4J_EXPORT int32_t n4j_conv1d_prefill(n4j_backend* backend, const void* x, int64_t ld_x, int32_t tokens,
                                       int32_t channels, const n4j_weight* weight, const n4j_weight* bias,
                                       void* conv_state, int32_t activation, void* out, int64_t ld_out) {

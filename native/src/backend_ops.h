@@ -38,8 +38,8 @@ extern "C" {
 #endif
 
 /* Bumped whenever a field of n4j_backend_ops or n4j_backend_host changes. */
-#define N4J_BACKEND_OPS_VERSION 4  /* 2: N4J_FLAG_F32_RESIDUAL, the matmul epilogue; 3: decode steps;
-                                      4: mamba_decode */
+#define N4J_BACKEND_OPS_VERSION 5  /* 2: N4J_FLAG_F32_RESIDUAL, the matmul epilogue; 3: decode steps;
+                                      4: mamba_decode; 5: rmsnorm_matmul */
 
 /* Services of libnemotron4j offered to a backend. */
 typedef struct n4j_backend_host {
@@ -114,12 +114,16 @@ typedef struct n4j_backend_ops {
     /* out[0..4]: steps run eagerly, graphs captured, steps replayed, graphs dropped, nodes of the last graph. */
     int32_t (*step_stats)(void* ctx, int64_t* out);
 
-    /* ---- fused ops: NULL where the dispatch layer runs the ops they stand for (host-memory backends only) ---- */
+    /* ---- fused ops: NULL where the dispatch layer runs the ops they stand for (mamba_decode: host-memory backends
+     * only, it needs a host buffer; rmsnorm_matmul: any backend, rmsnorm then matmul) ---- */
     int32_t (*mamba_decode)(void* ctx, const n4j_ssm_dims* dims, int32_t batch, const void* zxbcdt,
                             int64_t ld_zxbcdt, const n4j_weight* conv_weight, const n4j_weight* conv_bias,
                             const n4j_weight* dt_bias, const n4j_weight* A_log, const n4j_weight* D,
                             const n4j_weight* norm, float eps, void* const* conv_states, float* const* ssm_states,
                             void* y, int64_t ld_y, void* out, int64_t ld_out);
+    int32_t (*rmsnorm_matmul)(void* ctx, const void* x, int64_t ld_x, int32_t rows, int32_t dim,
+                              const n4j_weight* norm_weight, float eps, void* normed, int64_t ld_normed,
+                              const n4j_weight* weight, void* y, int64_t ld_y, int32_t epilogue);
 } n4j_backend_ops;
 
 /* The plug-in entry point's type: what dlsym("n4j_cuda_backend_ops") is cast to. */

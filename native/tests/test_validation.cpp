@@ -198,6 +198,57 @@ void test_weights_and_simple_kernels(n4j_backend* b) {
     EXPECT_INVALID(n4j_rmsnorm(b, x, 64, 4, 65, &norm, 1e-5f, out, 65), "n4j_rmsnorm", "ld_x (64)", "dim");
     EXPECT_INVALID(n4j_rmsnorm(b, x, 64, 4, 64, &norm, 1e-5f, x + 1, 64), "n4j_rmsnorm", "overlap");
 
+    // rmsnorm + matmul (n4j_rmsnorm_matmul): the arguments of both ops, named; normed never x (not in place)
+    {
+        float nx[4 * 64], normed[4 * 64], ny[4 * 16];
+        for (int i = 0; i < 4 * 64; ++i) nx[i] = 0.1f * static_cast<float>(i % 5) - 0.2f;
+        for (float& v : ny) v = 123.0f;
+        EXPECT_INVALID(n4j_rmsnorm_matmul(b, nx, 64, 0, 64, &norm, 1e-5f, normed, 64, &w, ny, 16, 0),
+                       "n4j_rmsnorm_matmul", "rows (0)");
+        EXPECT_INVALID(n4j_rmsnorm_matmul(b, nx, 64, -2, 64, &norm, 1e-5f, normed, 64, &w, ny, 16, 0),
+                       "n4j_rmsnorm_matmul", "rows (-2)");
+        EXPECT_INVALID(n4j_rmsnorm_matmul(b, nx, 64, 4, 0, &norm, 1e-5f, normed, 64, &w, ny, 16, 0),
+                       "n4j_rmsnorm_matmul", "dim (0)");
+        EXPECT_INVALID(n4j_rmsnorm_matmul(b, nx, 64, 4, 32, &norm_bad, 1e-5f, normed, 64, &w, ny, 16, 0),
+                       "n4j_rmsnorm_matmul", "weight.cols (64", "dim (32)");
+        EXPECT_INVALID(n4j_rmsnorm_matmul(b, nx, 63, 4, 64, &norm, 1e-5f, normed, 64, &w, ny, 16, 0),
+                       "n4j_rmsnorm_matmul", "ld_x (63)", "dim");
+        EXPECT_INVALID(n4j_rmsnorm_matmul(b, nx, 64, 4, 64, &norm, 1e-5f, normed, 60, &w, ny, 16, 0),
+                       "n4j_rmsnorm_matmul", "ld_normed (60)", "dim");
+        EXPECT_INVALID(n4j_rmsnorm_matmul(b, nx, 64, 4, 64, &norm, 1e-5f, normed, 64, &w, ny, 15, 0),
+                       "n4j_rmsnorm_matmul", "ld_y (15)", "weight.rows");
+        EXPECT_INVALID(n4j_rmsnorm_matmul(b, nx, 64, 4, 64, &norm, 1e-5f, nullptr, 64, &w, ny, 16, 0),
+                       "n4j_rmsnorm_matmul", "normed is NULL");
+        EXPECT_INVALID(n4j_rmsnorm_matmul(b, nullptr, 64, 4, 64, &norm, 1e-5f, normed, 64, &w, ny, 16, 0),
+                       "n4j_rmsnorm_matmul", "x is NULL");
+        EXPECT_INVALID(n4j_rmsnorm_matmul(b, nx, 64, 4, 64, &norm, 1e-5f, normed, 64, &w, nullptr, 16, 0),
+                       "n4j_rmsnorm_matmul", "y is NULL");
+        EXPECT_INVALID(n4j_rmsnorm_matmul(b, nx, 64, 4, 64, nullptr, 1e-5f, normed, 64, &w, ny, 16, 0),
+                       "n4j_rmsnorm_matmul", "norm_weight is NULL");
+        EXPECT_INVALID(n4j_rmsnorm_matmul(b, nx, 64, 4, 64, &norm, 1e-5f, normed, 64, nullptr, ny, 16, 0),
+                       "n4j_rmsnorm_matmul", "weight is NULL");
+        EXPECT_INVALID(n4j_rmsnorm_matmul(b, nx, 64, 4, 64, &norm, -1.0f, normed, 64, &w, ny, 16, 0),
+                       "n4j_rmsnorm_matmul", "eps");
+        EXPECT_INVALID(n4j_rmsnorm_matmul(b, nx, 64, 4, 64, &norm, 1e-5f, normed, 64, &w, ny, 16, 5),
+                       "n4j_rmsnorm_matmul", "epilogue (5)");
+        EXPECT_INVALID(n4j_rmsnorm_matmul(b, nx, 64, 4, 64, &norm, 1e-5f, nx, 64, &w, ny, 16, 0),
+                       "n4j_rmsnorm_matmul", "normed and x overlap");
+        EXPECT_INVALID(n4j_rmsnorm_matmul(b, nx, 64, 4, 64, &norm, 1e-5f, normed, 64, &w, normed + 8, 16, 0),
+                       "n4j_rmsnorm_matmul", "y and normed overlap");
+        EXPECT_INVALID(n4j_rmsnorm_matmul(b, nx, 64, 4, 64, &norm, 1e-5f, normed, 64, &w, nx + 100, 16, 0),
+                       "n4j_rmsnorm_matmul", "y and x overlap");
+        bool y_untouched = true;
+        for (float v : ny) y_untouched &= v == 123.0f;
+        CHECK(y_untouched, "rejected rmsnorm_matmul calls left y untouched");
+        // Accepted, and equal (bitwise) to the two ops.
+        float n2[4 * 64], y2[4 * 16];
+        CHECK_OK(n4j_rmsnorm_matmul(b, nx, 64, 4, 64, &norm, 1e-5f, normed, 64, &w, ny, 16, N4J_MATMUL_STORE));
+        CHECK_OK(n4j_rmsnorm(b, nx, 64, 4, 64, &norm, 1e-5f, n2, 64));
+        CHECK_OK(n4j_matmul(b, n2, 64, 4, &w, y2, 16, N4J_MATMUL_STORE));
+        CHECK(memcmp(normed, n2, sizeof(n2)) == 0 && memcmp(ny, y2, sizeof(y2)) == 0,
+              "n4j_rmsnorm_matmul equals n4j_rmsnorm then n4j_matmul");
+    }
+
     // gated rmsnorm
     CHECK_OK(n4j_gated_rmsnorm(b, x, 64, x, 64, 4, 64, 8, &norm, 1e-5f, out, 64));
     EXPECT_INVALID(n4j_gated_rmsnorm(b, x, 64, x, 64, 4, 64, 6, &norm, 1e-5f, out, 64), "n4j_gated_rmsnorm",

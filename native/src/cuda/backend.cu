@@ -54,6 +54,7 @@
 #include "mamba_decode.cuh"
 #include "matmul.cuh"
 #include "rmsnorm.cuh"
+#include "rmsnorm_matmul.cuh"
 #include "ssd_chunk_scan.cuh"
 #include "ssm_recurrent.cuh"
 
@@ -403,6 +404,7 @@ n4j_backend_ops make_table() {
     t.step_end = n4j_cuda_step_end;
     t.step_stats = n4j_cuda_step_stats;
     t.mamba_decode = N4J_IN_STEP(true, op_mamba_decode);
+    t.rmsnorm_matmul = N4J_IN_STEP(false, op_rmsnorm_matmul);
     return t;
 }
 

@@ -243,7 +243,7 @@ int32_t gemm_w8a8_launch(context* ctx, const matmul_args& a, const uint8_t* x_q,
     return gemm_w8a8_typed<float>(ctx, a, x_q, ld_q);
 }
 
-int32_t matmul_w8a8(context* ctx, const matmul_args& a, const char* where) {
+int32_t matmul_w8a8(context* ctx, const matmul_args& a, const char* where, const w8a8_quantizer* quantizer) {
     const int64_t ld_q = ceil_div(a.k, kW8A8RowAlign) * kW8A8RowAlign;
     const size_t q_bytes = align256(static_cast<size_t>(a.rows) * static_cast<size_t>(ld_q));
     // scratch: x_q, then (cuBLASLt) the two scale floats and the algorithm's workspace. The plan is made first (its
@@ -261,7 +261,11 @@ int32_t matmul_w8a8(context* ctx, const matmul_args& a, const char* where) {
     if (base == nullptr) return N4J_ERR_OUT_OF_MEMORY;
     uint8_t* x_q = reinterpret_cast<uint8_t*>(base);
     float* scales = lt ? reinterpret_cast<float*>(base + q_bytes) : nullptr;
-    quantize_e4m3_launch(ctx, a, x_q, ld_q, scales);
+    if (quantizer != nullptr) {
+        quantizer->launch(ctx, a, x_q, ld_q, scales, quantizer->user);
+    } else {
+        quantize_e4m3_launch(ctx, a, x_q, ld_q, scales);
+    }
     int32_t rc = ctx->check_launch(where);
     if (rc != N4J_OK) return rc;
     if (lt) {

@@ -127,7 +127,13 @@ int32_t gemm_mma_f8_launch(context* ctx, const matmul_args& a);
 /* W8A8 prefill (a.in_scale > 0, rows > 8; gemm_mma_w8a8.cu): quantizes x into scratch, then cuBLASLt's FP8 GEMM
  * where it runs this GEMM, else the own e4m3 mma.sync GEMM (sm_89+). Launches and checks. */
 constexpr int kW8A8RowAlign = 16;  // the quantized x rows' stride: K rounded up to 16 bytes, zero-padded
-int32_t matmul_w8a8(context* ctx, const matmul_args& a, const char* where);
+/* What fills x_q (and the scale pair) in matmul_w8a8: quantize_e4m3_launch when null; n4j_rmsnorm_matmul passes its
+ * fused RMSNorm + quantize kernel (rmsnorm_matmul.cu), which writes the same bytes. */
+struct w8a8_quantizer {
+    void (*launch)(context* ctx, const matmul_args& a, uint8_t* x_q, int64_t ld_q, float* scales, const void* user);
+    const void* user;
+};
+int32_t matmul_w8a8(context* ctx, const matmul_args& a, const char* where, const w8a8_quantizer* quantizer = nullptr);
 /* The two pieces on their own (no checks; x_q [rows][ld_q] bytes, scales: 2 floats {W.scale, input_scale} written
  * by the quantize kernel for cuBLASLt's scale pointers, may be null). */
 void quantize_e4m3_launch(context* ctx, const matmul_args& a, uint8_t* x_q, int64_t ld_q, float* scales);

@@ -6,10 +6,13 @@
  * (an L1/L2 hit) and writes x * (1/sqrt(ms + eps)) * w. The reciprocal square root is computed with 1.0f/sqrtf
  * (correctly rounded), as the CPU reference does. In place (out == x) is safe: each element is read before written.
  * Under N4J_FLAG_F32_RESIDUAL the input is the F32 residual stream and the output BF16 (TI = float, TO = bf16).
+ * The reductions and the element formula live in rmsnorm_rows.cuh, shared with the fused norm + matmul
+ * (rmsnorm_matmul.cu), which must reproduce these bits.
  */
 #include "common.cuh"
 #include "context.cuh"
 #include "rmsnorm.cuh"
+#include "rmsnorm_rows.cuh"
 
 namespace n4j {
 namespace cuda {
@@ -23,15 +26,9 @@ __global__ void rmsnorm_warp_kernel(const TI* x, int64_t ld_x, int rows, int dim
     const int lane = threadIdx.x % kWarp;
     if (row >= rows) return;
     const TI* xr = x + row * ld_x;
-    float ss = 0.0f;
-    for (int c = lane; c < dim; c += kWarp) {
-        const float v = to_f32(xr[c]);
-        ss += v * v;
-    }
-    ss = warp_sum(ss);
-    const float inv = 1.0f / sqrtf(ss / static_cast<float>(dim) + eps);
+    const float inv = rms_inv(rms_sumsq_warp(xr, dim, lane), dim, eps);
     TO* o = out + row * ld_out;
-    for (int c = lane; c < dim; c += kWarp) o[c] = from_f32<TO>(to_f32(xr[c]) * inv * w(c));
+    for (int c = lane; c < dim; c += kWarp) o[c] = from_f32<TO>(rms_apply(to_f32(xr[c]), inv, w(c)));
 }
 
 template <typename TI, typename TO>
@@ -40,15 +37,9 @@ __global__ void rmsnorm_block_kernel(const TI* x, int64_t ld_x, int dim, weight_
     __shared__ float scratch[32];
     const int64_t row = blockIdx.x;
     const TI* xr = x + row * ld_x;
-    float ss = 0.0f;
-    for (int c = threadIdx.x; c < dim; c += blockDim.x) {
-        const float v = to_f32(xr[c]);
-        ss += v * v;
-    }
-    ss = block_sum(ss, scratch);
-    const float inv = 1.0f / sqrtf(ss / static_cast<float>(dim) + eps);
+    const float inv = rms_inv(rms_sumsq_block(xr, dim, scratch), dim, eps);
     TO* o = out + row * ld_out;
-    for (int c = threadIdx.x; c < dim; c += blockDim.x) o[c] = from_f32<TO>(to_f32(xr[c]) * inv * w(c));
+    for (int c = threadIdx.x; c < dim; c += blockDim.x) o[c] = from_f32<TO>(rms_apply(to_f32(xr[c]), inv, w(c)));
 }
 
 template <typename TI, typename TO>
@@ -56,13 +47,13 @@ void launch(context* ctx, const void* x, int64_t ld_x, int rows, int dim, weight
             int64_t ld_out) {
     const TI* xt = static_cast<const TI*>(x);
     TO* ot = static_cast<TO*>(out);
-    if (dim <= 2048) {
+    if (dim <= kRmsWarpMaxDim) {
         const int rows_per_block = 4;
         rmsnorm_warp_kernel<TI, TO><<<static_cast<unsigned>(ceil_div(rows, rows_per_block)), rows_per_block * kWarp,
                                       0, ctx->stream>>>(xt, ld_x, rows, dim, w, eps, ot, ld_out);
     } else {
-        rmsnorm_block_kernel<TI, TO><<<static_cast<unsigned>(rows), 256, 0, ctx->stream>>>(xt, ld_x, dim, w, eps, ot,
-                                                                                           ld_out);
+        rmsnorm_block_kernel<TI, TO><<<static_cast<unsigned>(rows), kRmsBlockThreads, 0, ctx->stream>>>(
+            xt, ld_x, dim, w, eps, ot, ld_out);
     }
 }
 

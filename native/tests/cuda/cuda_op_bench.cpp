@@ -25,7 +25,8 @@
  *   FUSED  the decode fusions against the ops they replace, batch 1 and 8: the 9B Mamba mixer between its
  *          projections (n4j_mamba_decode vs conv1d_decode + ssm_decode + gated_rmsnorm) and the out_proj GEMV
  *          with the residual add in its epilogue (N4J_MATMUL_ADD_TO_RESIDUAL vs STORE + n4j_add; BF16 with the
- *          F32 residual stream, as the engine runs it)
+ *          F32 residual stream, as the engine runs it), and the in_proj GEMV with the RMSNorm in its prologue
+ *          (n4j_rmsnorm_matmul vs rmsnorm + matmul; floor: W + x + normed written + y)
  * Each line says the activation dtype of the backend (F32: what the Java side uses today; BF16).
  * Every line also gives its counted floor: the bytes one call must move (weights, activations in and out, states,
  * KV) and the FLOPs it must do, the floor time max(bytes / COPY rate, FLOPs / tensor peak) and the fraction of it
@@ -543,6 +544,18 @@ void bench_fused(int act) {
     wo.rows = hidden;
     wo.cols = static_cast<int>(d_inner);
     wo.scale = 1.0f;
+    const n4j_weight hnorm = vec(3 * H + conv * K + conv, hidden, 1);  // a hidden-size norm weight
+    const int in_width = static_cast<int>(width);                       // in_proj: 4480 -> 22656
+    const uint64_t wi_bytes = static_cast<uint64_t>(in_width) * hidden * 2;
+    dev wi(ctx, wi_bytes);
+    fill_random(ctx, wi.p, wi_bytes, N4J_DTYPE_BF16, 0.05f);
+    n4j_weight win;
+    memset(&win, 0, sizeof(win));
+    win.data = wi.p;
+    win.dtype = N4J_DTYPE_BF16;
+    win.rows = in_width;
+    win.cols = hidden;
+    win.scale = 1.0f;
     for (int batch : {1, 8}) {
         dev in(ctx, batch * width * es), xbc(ctx, batch * conv * es), y(ctx, batch * d_inner * es),
             out(ctx, batch * d_inner * es), branch(ctx, static_cast<uint64_t>(batch) * hidden * es),
@@ -600,6 +613,23 @@ void bench_fused(int act) {
         floor_note(store_add, gemv_bytes + batch * 2.0 * hidden * es, 2.0 * batch * hidden * d_inner);
         printf("FUSED   out_proj + add  batch=%d act=%-4s add_to_residual (1)  %9.1f us", batch, dname(act), into * 1e3);
         floor_note(into, gemv_bytes, 2.0 * batch * hidden * d_inner);
+        // norm + in_proj: the residual stream (resid) -> normed (branch) -> the in_proj row (in)
+        const double norm_mm = time_ms(ctx, iters, [&] {
+            CALL(ops->rmsnorm(ctx, resid.p, hidden, batch, hidden, &hnorm, 1e-5f, branch.p, hidden));
+            CALL(ops->matmul(ctx, branch.p, hidden, batch, &win, in.p, width, N4J_MATMUL_STORE));
+        });
+        const double norm_fused = time_ms(ctx, iters, [&] {
+            CALL(ops->rmsnorm_matmul(ctx, resid.p, hidden, batch, hidden, &hnorm, 1e-5f, branch.p, hidden, &win, in.p,
+                                     width, N4J_MATMUL_STORE));
+        });
+        // bytes: the weight, x (the residual) read, normed written, y written; unfused adds normed read back
+        const double norm_bytes = wi_bytes + batch * (static_cast<double>(hidden) * (rs + es) + width * es);
+        printf("FUSED   norm + in_proj  batch=%d act=%-4s rmsnorm + matmul (2) %9.1f us", batch, dname(act),
+               norm_mm * 1e3);
+        floor_note(norm_mm, norm_bytes + batch * static_cast<double>(hidden) * es, 2.0 * batch * hidden * width);
+        printf("FUSED   norm + in_proj  batch=%d act=%-4s rmsnorm_matmul (1)   %9.1f us", batch, dname(act),
+               norm_fused * 1e3);
+        floor_note(norm_fused, norm_bytes, 2.0 * batch * hidden * width);
     }
     ops->destroy(ctx);
 }

@@ -28,6 +28,10 @@
  *   gemm_skinny_kernel<2/4/8 n-tiles>, gemm_skinny_reduce_kernel  n4j_matmul rows 9..64 (split-K on and off)
  *   quantize_e4m3_kernel, gemm_w8a8_kernel<f32/bf16>, gemv_kernel<.., QX>  n4j_matmul in W8A8 mode (F8 weights with
  *                                                   an input_scale, ctx->fp8_w8a8), against a CPU W8A8 emulation
+ *   gemv_kernel<.., NORM>, rmsnorm_quantize_kernel  n4j_rmsnorm_matmul: bit for bit against n4j_rmsnorm then
+ *                                                   n4j_matmul (rows 1-8 and 9-70, dims 37..4480, every weight dtype
+ *                                                   and epilogue, W8A8 on and off, the F32 residual), and an input on
+ *                                                   which the reduction order shows
  *   kv_write_kernel, attn_prefill_simt_kernel<16..128>, attn_prefill_mma_kernel<64, 128>  n4j_attention_prefill
  *   attn_decode_split_kernel<F32/BF16 cache>, attn_decode_reduce_kernel                  n4j_attention_decode
  *   argmax_kernel, convert_kernel                   n4j_argmax, n4j_convert (bit-exact, every dtype pair)
@@ -79,6 +83,7 @@
 #include "matmul.cuh"
 #include "nemotron4j.h"
 #include "rmsnorm.cuh"
+#include "rmsnorm_matmul.cuh"
 #include "ssd_chunk_scan.cuh"
 #include "ssm_recurrent.cuh"
 #include "cpu/dtype_scalar.h"  // the CPU backend's W8A8 quantizer (N4J_FLAG_FP8_W8A8), held bit-exact to the kernels'
@@ -2133,6 +2138,172 @@ void test_matmul_residual(op_stat& st) {
     }
 }
 
+/* ------------------------------------------------------------------ fused rmsnorm + matmul ---- */
+
+/* Bitwise equality of two outputs (float images of F32 / BF16 / F32-residual buffers): NaNs compared as NaNs. */
+void bitwise(op_stat& st, const std::string& label, const std::vector<float>& want, const std::vector<float>& got) {
+    ++g_checks;
+    ++st.cases;
+    for (size_t i = 0; i < want.size() && i < got.size(); ++i) {
+        const bool same = memcmp(&want[i], &got[i], 4) == 0 || (isnan(want[i]) && isnan(got[i]));
+        if (!same) {
+            fail_line("%s: element %zu differs (two ops %.9g, fused %.9g)", label.c_str(), i, want[i], got[i]);
+            return;
+        }
+    }
+    if (want.size() != got.size()) fail_line("%s: sizes differ", label.c_str());
+    if (g_verbose) printf("    ok %-72s bitwise\n", label.c_str());
+}
+
+/*
+ * One n4j_rmsnorm_matmul (rmsnorm_matmul.cu) against n4j_rmsnorm then n4j_matmul on the emulator, bit for bit in both
+ * outputs (normed and y), and untouched outside them; plus, outside W8A8, the CPU reference's composition within
+ * tol(). x: the norm's input, F32 under N4J_FLAG_F32_RESIDUAL (flags), else the activation dtype; `x_in` (if not
+ * empty) replaces the random x.
+ */
+void rmsnorm_matmul_case(op_stat& st, rng& r, const n4j_weight& w, const n4j_weight& ref_w, const char* wname,
+                         int rows, int64_t ld_x, int64_t ld_n, int64_t ld_y, int epilogue, int flags, bool w8a8,
+                         const std::vector<float>& x_in = {}) {
+    const int dim = w.cols, n = w.rows;
+    const bool f32_resid = (flags & N4J_FLAG_F32_RESIDUAL) != 0 && g_act == N4J_DTYPE_BF16;
+    const int xdt = f32_resid ? N4J_DTYPE_F32 : g_act;
+    const int ydt = epilogue == N4J_MATMUL_ADD_TO_RESIDUAL ? xdt : g_act;
+    std::vector<float> x = x_in.empty() ? r.vec(static_cast<size_t>(rows) * ld_x, -3.0f, 3.0f) : x_in;
+    if (!f32_resid) x = round_act(x);
+    host_weight nw = make_weight(r, N4J_DTYPE_BF16, dim, 1, 0.5f, 1.5f);
+    std::vector<float> y0(static_cast<size_t>(rows + 1) * ld_y, kSentinel);
+    if (epilogue == N4J_MATMUL_ACCUMULATE || epilogue == N4J_MATMUL_ADD_TO_RESIDUAL) {
+        std::vector<float> init = r.vec(static_cast<size_t>(rows) * ld_y, -2.0f, 2.0f);
+        if (ydt != N4J_DTYPE_F32) init = round_act(init);
+        for (int i = 0; i < rows; ++i)
+            for (int o = 0; o < n; ++o) y0[i * ld_y + o] = init[i * ld_y + o];
+    }
+    const std::vector<float> n0(static_cast<size_t>(rows + 1) * ld_n, kSentinel);
+    const float eps = 1e-5f;
+    context* ctx = new_ctx(flags);
+    ctx->fp8_w8a8 = w8a8;
+    dev_buf xb(xdt, x), nf(g_act, n0), nu(g_act, n0), yf(ydt, y0), yu(ydt, y0);
+    EMU_OK(*ctx, n4j::cuda::op_rmsnorm_matmul(ctx, xb.p(), ld_x, rows, dim, &nw.w, eps, nf.p(), ld_n, &w, yf.p(), ld_y,
+                                              epilogue));
+    EMU_OK(*ctx, n4j::cuda::op_rmsnorm(ctx, xb.p(), ld_x, rows, dim, &nw.w, eps, nu.p(), ld_n));
+    EMU_OK(*ctx, n4j::cuda::op_matmul(ctx, nu.p(), ld_n, rows, &w, yu.p(), ld_y, epilogue));
+    delete ctx;
+    const char* path = (w.dtype == N4J_DTYPE_Q8 || w.dtype == N4J_DTYPE_Q4) ? "two ops"
+                       : rows <= 8                                          ? "gemv prologue"
+                       : w8a8 && w.input_scale > 0.0f                       ? "norm+quantize"
+                                                                            : "two ops";
+    const std::string label =
+        fmt("rmsnorm_matmul %s w=%s rows=%d dim=%d n=%d ld_x=%lld ld_n=%lld ld_y=%lld %s%s%s", path, wname, rows, dim,
+            n, static_cast<long long>(ld_x), static_cast<long long>(ld_n), static_cast<long long>(ld_y),
+            epilogue == N4J_MATMUL_ADD_TO_RESIDUAL ? "add_to_residual" : epilogue_name(epilogue),
+            w8a8 ? " w8a8" : "", f32_resid ? " f32_residual" : "");
+    const std::vector<float> gn = nf.get(), gy = yf.get();
+    check_untouched(label + " normed", gn, rows, ld_n, dim);
+    check_untouched(label + " y", gy, rows, ld_y, n);
+    bitwise(st, label + " normed", nu.get(), gn);
+    bitwise(st, label + " y", yu.get(), gy);
+    if (!w8a8 && !f32_resid) {  // the CPU reference's n4j_rmsnorm_matmul (the dispatch layer's composition)
+        std::vector<float> rn(static_cast<size_t>(rows) * ld_n, 0.0f), ry = y0;
+        REF_OK(n4j_rmsnorm_matmul(g_ref, x.data(), ld_x, rows, dim, &nw.w, eps, rn.data(), ld_n, &ref_w, ry.data(),
+                                  ld_y, epilogue));
+        compare(st, label + " normed vs CPU", columns(rn, rows, ld_n, dim), columns(gn, rows, ld_n, dim), tol());
+        if (epilogue != N4J_MATMUL_ADD_TO_RESIDUAL || g_act == N4J_DTYPE_F32) {
+            compare(st, label + " y vs CPU", columns(ry, rows, ld_y, n), columns(gy, rows, ld_y, n), 2 * tol());
+        }
+    }
+}
+
+/* Sum of squares of v in the order of rmsnorm_rows.cuh: `threads` thread-strided partials, then xor-shuffle trees of
+ * 32 lanes (threads 32: rms_sumsq_warp; 256: rms_sumsq_block, the 8 warp sums through a second tree), or (threads 1)
+ * one sequential sum. */
+float sumsq_in_order(const std::vector<float>& v, int threads) {
+    std::vector<float> part(threads, 0.0f);
+    for (int t = 0; t < threads; ++t)
+        for (size_t c = t; c < v.size(); c += threads) part[t] += v[c] * v[c];
+    if (threads == 1) return part[0];
+    auto tree = [](std::vector<float> lanes) {
+        for (int o = 16; o > 0; o >>= 1) {
+            std::vector<float> next(32);
+            for (int l = 0; l < 32; ++l) next[l] = lanes[l] + lanes[l ^ o];
+            lanes = next;
+        }
+        return lanes[0];
+    };
+    std::vector<float> warps(32, 0.0f);
+    for (int w = 0; w < threads / 32; ++w) warps[w] = tree(std::vector<float>(part.begin() + 32 * w, part.begin() + 32 * w + 32));
+    return threads == 32 ? warps[0] : tree(warps);
+}
+
+void test_rmsnorm_matmul(op_stat& st) {
+    rng r(53);
+    struct shape {
+        int rows, dim, n, pad_x, pad_n, pad_y;
+        bool all_epilogues;
+    };
+    // rows <= 8: the GEMV prologue (templates 1/2/4/8; the warp reduction up to dim 2048, the block one above; vector
+    // loads where aligned, element loads at dim 37 / odd ld); rows > 8: norm then matmul, or norm+quantize (W8A8).
+    const std::vector<shape> shapes = {
+        {1, 64, 13, 0, 0, 0, true},      // vector path, one normed chunk, 4 blocks
+        {2, 37, 9, 3, 2, 1, true},       // odd dim: element path
+        {3, 4480, 9, 0, 5, 2, true},     // the 9B's hidden size: block reduction, 18 normed chunks over 3 blocks
+        {5, 2048, 6, 16, 0, 0, false},   // the largest warp-reduced dim, 8-row template with 3 masked rows
+        {8, 2049, 130, 4, 1, 3, false},  // the smallest block-reduced dim, 33 blocks for 9 chunks
+        {8, 160, 20, 1, 0, 0, false},    // ld_x 161: x rows not 16-byte aligned -> element path
+        {9, 37, 20, 3, 0, 0, true},      // rows > 8
+        {33, 4480, 12, 0, 2, 1, false},  // rows > 8, block reduction
+        {70, 200, 40, 1, 3, 2, false},
+    };
+    const int all_eps[] = {N4J_MATMUL_STORE, N4J_MATMUL_ACCUMULATE, N4J_MATMUL_RELU_SQUARED, N4J_MATMUL_ADD_TO_RESIDUAL};
+    std::vector<int> flag_sets = {0};
+    if (g_act == N4J_DTYPE_BF16) flag_sets.push_back(N4J_FLAG_F32_RESIDUAL);
+    for (int flags : flag_sets) {
+        for (const shape& s : shapes) {
+            for (int wd : {N4J_DTYPE_F32, N4J_DTYPE_BF16, N4J_DTYPE_F8_E4M3}) {
+                for (int ep : all_eps) {
+                    if (!s.all_epilogues && ep != N4J_MATMUL_STORE && ep != (s.rows % 4)) continue;
+                    host_weight w = make_weight(r, wd, s.n, s.dim, -1.0f, 1.0f);
+                    const int64_t ld_x = s.dim + s.pad_x, ld_n = s.dim + s.pad_n, ld_y = s.n + s.pad_y;
+                    rmsnorm_matmul_case(st, r, w.w, w.w, dtype_name(wd), s.rows, ld_x, ld_n, ld_y, ep, flags, false);
+                    if (wd == N4J_DTYPE_F8_E4M3) {  // W8A8: QX in the GEMV, the norm+quantize kernel above 8 rows
+                        w.w.input_scale = 4.0f / 448.0f;
+                        rmsnorm_matmul_case(st, r, w.w, w.w, "f8 w8a8", s.rows, ld_x, ld_n, ld_y, ep, flags, true);
+                    }
+                }
+            }
+        }
+    }
+    // Q8 / Q4 weights: norm then matmul (gemv_quant.cu).
+    for (int qd : {N4J_DTYPE_Q8, N4J_DTYPE_Q4}) {
+        quant_weight q = make_quant_weight(r, qd, 10, 128);
+        rmsnorm_matmul_case(st, r, q.w, q.f32.w, qd == N4J_DTYPE_Q8 ? "q8" : "q4", 2, 130, 128, 11,
+                            N4J_MATMUL_STORE, 0, false);
+    }
+    // The reduction order matters: rows of values up to 24 in magnitude, for which the thread-strided tree sums
+    // differ from each other and from a sequential sum (checked first, so the input does discriminate). Fused and
+    // two ops then agree bit for bit only if the prologue reduces in rmsnorm.cu's order for each dim (warp up to 2048,
+    // block above).
+    for (int dim : {1000, 4480}) {
+        const int rows = 2;
+        std::vector<float> x;
+        float own = 0.0f, other = 0.0f, seq = 0.0f;
+        for (int attempt = 0; attempt < 64 && (attempt == 0 || own == other || own == seq); ++attempt) {
+            x.resize(static_cast<size_t>(rows) * dim);
+            for (float& v : x) v = r.uniform(-3.0f, 3.0f) * ldexpf(1.0f, r.below(4));
+            if (g_act == N4J_DTYPE_BF16) x = round_act(x);
+            const std::vector<float> row0(x.begin(), x.begin() + dim);
+            own = sumsq_in_order(row0, dim <= 2048 ? 32 : 256);
+            other = sumsq_in_order(row0, dim <= 2048 ? 256 : 32);
+            seq = sumsq_in_order(row0, 1);
+        }
+        ++g_checks;
+        if (own == other || own == seq) {
+            fail_line("rmsnorm_matmul order case dim=%d: no input found that discriminates the reduction orders", dim);
+        }
+        host_weight w = make_weight(r, N4J_DTYPE_BF16, 7, dim, -1.0f, 1.0f);
+        rmsnorm_matmul_case(st, r, w.w, w.w, "bf16 (order)", rows, dim, dim, 7, N4J_MATMUL_STORE, 0, false, x);
+    }
+}
+
 /* ------------------------------------------------------------------ attention ---- */
 
 /* One sequence's paged KV cache: n_blocks blocks of [block_tokens][kv_heads][head_dim] in `dtype`; positions below
@@ -2467,6 +2638,10 @@ const char* test_shapes(const std::string& test) {
         {"matmul_quant", "w q8/q4 (random quants and scales) against the reference on the dequantized f32 weight; "
                          "rows 1,3,8,13,64 (gemv, 1-8 launches) and 70 (dequantized into scratch + gemm, no_mma) x "
                          "n 5..17 x k 64..4480 (short q4 super-blocks, ld > k); store/accumulate/relu2"},
+        {"rmsnorm_matmul", "bit for bit vs rmsnorm then matmul: rows 1,2,3,5,8 (gemv prologue) and 9,33,70 (two ops; "
+                           "norm+quantize in W8A8) x dim 37,64,160,200,2048,2049,4480 x n 6..130, ld > dim; w f32/bf16/"
+                           "e4m3 (W8A8 on and off), q8/q4; store/accumulate/relu2/add_to_residual; F32 residual; "
+                           "an input whose sum of squares depends on the reduction order (dim 1000, 4480)"},
         {"attention", "prefill hd 16,32,36,40,64,80,128, tokens 3..70, cached 0..100, blocks 4..64, GQA 1-5 (40/8 "
                       "heads' group 5), f32/bf16 cache, no_mma; decode batch 1-3, hd 16,36,64,128,200, lengths "
                       "0..600 (1-3 splits, 255/256 at the split edge), group 10, 40/8 heads, mixed cache dtypes"},
@@ -2548,6 +2723,7 @@ int main(int argc, char** argv) {
         {"f32_residual", test_f32_residual}, {"tensor_cores", test_tensor_cores}, {"async_copy", test_async_copy},
         {"matmul", test_matmul},           {"matmul_skinny", test_matmul_skinny},
         {"matmul_quant", test_matmul_quant}, {"w8a8", test_w8a8}, {"matmul_residual", test_matmul_residual},
+        {"rmsnorm_matmul", test_rmsnorm_matmul},
         {"attention", test_attention},     {"argmax", test_argmax},       {"convert", test_convert},
     };
     for (int act : {N4J_DTYPE_F32, N4J_DTYPE_BF16}) {

@@ -1352,6 +1352,76 @@ public class nemotron4j_h extends nemotron4j_h$shared {
         }
     }
 
+    private static class n4j_rmsnorm_matmul {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            nemotron4j_h.C_INT,
+            nemotron4j_h.C_POINTER,
+            nemotron4j_h.C_POINTER,
+            nemotron4j_h.C_LONG,
+            nemotron4j_h.C_INT,
+            nemotron4j_h.C_INT,
+            nemotron4j_h.C_POINTER,
+            nemotron4j_h.C_FLOAT,
+            nemotron4j_h.C_POINTER,
+            nemotron4j_h.C_LONG,
+            nemotron4j_h.C_POINTER,
+            nemotron4j_h.C_POINTER,
+            nemotron4j_h.C_LONG,
+            nemotron4j_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = nemotron4j_h.findOrThrow("n4j_rmsnorm_matmul");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * int32_t n4j_rmsnorm_matmul(n4j_backend *backend, const void *x, int64_t ld_x, int32_t rows, int32_t dim, const n4j_weight *norm_weight, float eps, void *normed, int64_t ld_normed, const n4j_weight *weight, void *y, int64_t ld_y, int32_t epilogue)
+     * }
+     */
+    public static FunctionDescriptor n4j_rmsnorm_matmul$descriptor() {
+        return n4j_rmsnorm_matmul.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * int32_t n4j_rmsnorm_matmul(n4j_backend *backend, const void *x, int64_t ld_x, int32_t rows, int32_t dim, const n4j_weight *norm_weight, float eps, void *normed, int64_t ld_normed, const n4j_weight *weight, void *y, int64_t ld_y, int32_t epilogue)
+     * }
+     */
+    public static MethodHandle n4j_rmsnorm_matmul$handle() {
+        return n4j_rmsnorm_matmul.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * int32_t n4j_rmsnorm_matmul(n4j_backend *backend, const void *x, int64_t ld_x, int32_t rows, int32_t dim, const n4j_weight *norm_weight, float eps, void *normed, int64_t ld_normed, const n4j_weight *weight, void *y, int64_t ld_y, int32_t epilogue)
+     * }
+     */
+    public static MemorySegment n4j_rmsnorm_matmul$address() {
+        return n4j_rmsnorm_matmul.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * int32_t n4j_rmsnorm_matmul(n4j_backend *backend, const void *x, int64_t ld_x, int32_t rows, int32_t dim, const n4j_weight *norm_weight, float eps, void *normed, int64_t ld_normed, const n4j_weight *weight, void *y, int64_t ld_y, int32_t epilogue)
+     * }
+     */
+    public static int n4j_rmsnorm_matmul(MemorySegment backend, MemorySegment x, long ld_x, int rows, int dim, MemorySegment norm_weight, float eps, MemorySegment normed, long ld_normed, MemorySegment weight, MemorySegment y, long ld_y, int epilogue) {
+        var mh$ = n4j_rmsnorm_matmul.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("n4j_rmsnorm_matmul", backend, x, ld_x, rows, dim, norm_weight, eps, normed, ld_normed, weight, y, ld_y, epilogue);
+            }
+            return (int)mh$.invokeExact(backend, x, ld_x, rows, dim, norm_weight, eps, normed, ld_normed, weight, y, ld_y, epilogue);
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
     private static class n4j_conv1d_prefill {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             nemotron4j_h.C_INT,

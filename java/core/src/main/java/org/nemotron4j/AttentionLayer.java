@@ -51,8 +51,7 @@ final class AttentionLayer implements Layer {
     private void project(Forward f, int rows) {
         Workspace ws = f.ws();
         int h = f.config().hiddenSize();
-        f.k().rmsnorm(ws.hidden, h, rows, h, norm, f.eps(), ws.normed, h);
-        f.k().matmul(ws.normed, h, rows, q, ws.proj, qDim, false);
+        f.k().rmsnormMatmul(ws.hidden, h, rows, norm, f.eps(), ws.normed, h, q, ws.proj, qDim);  // k and v read normed
         f.k().matmul(ws.normed, h, rows, k, ws.k, kvDim, false);
         f.k().matmul(ws.normed, h, rows, v, ws.v, kvDim, false);
     }

@@ -70,8 +70,7 @@ final class MambaLayer implements Layer {
     private void project(Forward f, int rows) {
         Workspace ws = f.ws();
         int h = f.config().hiddenSize();
-        f.k().rmsnorm(ws.hidden, h, rows, h, norm, f.eps(), ws.normed, h);
-        f.k().matmul(ws.normed, h, rows, inProj, ws.proj, inProjDim, false);
+        f.k().rmsnormMatmul(ws.hidden, h, rows, norm, f.eps(), ws.normed, h, inProj, ws.proj, inProjDim);
     }
 
     private void scanOutput(Forward f, int rows) {

@@ -26,8 +26,8 @@ final class MlpLayer implements Layer {
     private void run(Forward f, int rows) {
         Workspace ws = f.ws();
         int h = f.config().hiddenSize();
-        f.k().rmsnorm(ws.hidden, h, rows, h, norm, f.eps(), ws.normed, h);
-        f.k().matmulReluSquared(ws.normed, h, rows, up, ws.proj, inter);  // relu^2 fused into the up projection
+        // the norm in the up projection's prologue, relu^2 in its epilogue
+        f.k().rmsnormMatmulReluSquared(ws.hidden, h, rows, norm, f.eps(), ws.normed, h, up, ws.proj, inter);
         f.addToResidual(ws.proj, inter, rows, down);
     }
 

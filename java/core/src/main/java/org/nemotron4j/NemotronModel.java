@@ -548,8 +548,7 @@ public final class NemotronModel implements AutoCloseable {
         int h = config.hiddenSize();
         int v = config.vocabSize();
         MemorySegment src = ws.hidden.asSlice((long) first * h * Float.BYTES);
-        kernels.rmsnorm(src, h, rows, h, finalNorm, (float) config.rmsNormEps(), ws.normed, h);
-        kernels.matmul(ws.normed, h, rows, lmHead, ws.logits, v, false);
+        kernels.rmsnormMatmul(src, h, rows, finalNorm, (float) config.rmsNormEps(), ws.normed, h, lmHead, ws.logits, v);
     }
 
     /**

@@ -344,8 +344,9 @@ class CudaEngineGpuTest {
                 assertTrue(gs.captures() >= 3, "a graph per batch shape and context bound: " + gs);
                 assertTrue(gs.replays() >= 6, "later steps of a shape replay its graph: " + gs);
                 assertEquals(steps, gs.eagerSteps() + gs.captures() + gs.replays(), "every step ran once: " + gs);
-                // 8 layers of 3-8 ops each (Mamba: norm, in_proj, the fused mixer, out_proj adding into the
-                // residual) plus the head, one node or more per op; a replay launches 1 graph
+                // 8 layers of 2-7 ops each (Mamba: norm + in_proj in one kernel, the fused mixer, out_proj adding
+                // into the residual; MLP: norm + up_proj, down_proj) plus the head, one node or more per op; a replay
+                // launches 1 graph
                 assertTrue(gs.lastGraphNodes() >= 3 * 8, "a decode step's graph holds its kernels: " + gs);
             } finally {
                 open.forEach(Session::close);
@@ -383,7 +384,9 @@ class CudaEngineGpuTest {
                             + " graph 2 (one copy of the step's inputs, one graph launch)%n", layers,
                     pattern.chars().filter(c -> c == 'M').count(), pattern.chars().filter(c -> c == '*').count(),
                     pattern.chars().filter(c -> c == '-').count(), st.lastGraphNodes());
-            assertTrue(st.lastGraphNodes() >= 3 * layers, "at least norm, a projection and the mixer per layer: " + st);
+            // at least two kernels per layer: norm + input projection (one kernel, n4j_rmsnorm_matmul) and the
+            // output projection (Mamba and attention: with their mixers between, MLP: the down projection)
+            assertTrue(st.lastGraphNodes() >= 2 * layers, "at least two kernels per layer: " + st);
         }
     }
 

@@ -112,6 +112,40 @@ public final class Kernels {
         check(n4j_matmul(b(), x, ldX, rows, w.descriptor(), y, ldY, epilogue), k);
     }
 
+    /**
+     * normed = rmsnorm(x) (the residual stream, F32) and y = normed W^T in one call (n4j_rmsnorm_matmul): the same
+     * results as {@link #rmsnorm} then {@link #matmul}, with one kernel on CUDA for decode (the norm in the GEMV's
+     * prologue). normed is still written (other matmuls may read it).
+     */
+    public void rmsnormMatmul(MemorySegment x, long ldX, int rows, NativeWeight norm, float eps, MemorySegment normed,
+                              long ldNormed, NativeWeight w, MemorySegment y, long ldY) {
+        rmsnormMatmul(x, ldX, rows, norm, eps, normed, ldNormed, w, y, ldY, N4J_MATMUL_STORE());
+    }
+
+    /** {@link #rmsnormMatmul} with relu^2 applied as y is stored (the MLP's norm and up projection). */
+    public void rmsnormMatmulReluSquared(MemorySegment x, long ldX, int rows, NativeWeight norm, float eps,
+                                         MemorySegment normed, long ldNormed, NativeWeight w, MemorySegment y, long ldY) {
+        rmsnormMatmul(x, ldX, rows, norm, eps, normed, ldNormed, w, y, ldY, N4J_MATMUL_RELU_SQUARED());
+    }
+
+    private void rmsnormMatmul(MemorySegment x, long ldX, int rows, NativeWeight norm, float eps, MemorySegment normed,
+                               long ldNormed, NativeWeight w, MemorySegment y, long ldY, int epilogue) {
+        String k = "n4j_rmsnorm_matmul(" + (w == null ? "null" : w.tensor().name()) + ")";
+        count(k, "rows", rows);
+        Shape s = weight(k, "weight", w);
+        int dim = Math.toIntExact(s.cols);
+        vector(k, "norm_weight", norm, dim);
+        matrix(k, "x", x, rows, dim, ldX, F32);
+        matrix(k, "normed", normed, rows, dim, ldNormed, act());
+        matrix(k, "y", y, rows, s.rows, ldY, epilogue == N4J_MATMUL_ADD_TO_RESIDUAL() ? F32 : act());
+        check(n4j_rmsnorm_matmul(b(), x, ldX, rows, dim, norm.descriptor(), eps, normed, ldNormed, w.descriptor(), y, ldY,
+                epilogue), k);
+        MatmulObserver o = observer;
+        if (o != null) {
+            o.input(w.tensor().name(), normed, ldNormed, rows, dim, act());  // the matmul's input, as n4j_matmul saw it
+        }
+    }
+
     public void conv1dPrefill(MemorySegment x, long ldX, int tokens, int channels, NativeWeight w, NativeWeight bias,
                               MemorySegment state, boolean silu, MemorySegment out, long ldOut) {
         String k = "n4j_conv1d_prefill";
