@@ -148,6 +148,16 @@ public:
         return true;
     }
 
+    /* One of the N4J_MATMUL_* epilogues (n4j_matmul, n4j_rmsnorm_matmul). */
+    bool matmul_epilogue(int32_t epilogue) {
+        return epilogue == N4J_MATMUL_STORE || epilogue == N4J_MATMUL_ACCUMULATE ||
+               epilogue == N4J_MATMUL_RELU_SQUARED || epilogue == N4J_MATMUL_ADD_TO_RESIDUAL ||
+               fail(N4J_ERR_INVALID_ARGUMENT,
+                    "epilogue (%d) must be N4J_MATMUL_STORE (0), N4J_MATMUL_ACCUMULATE (1), N4J_MATMUL_RELU_SQUARED "
+                    "(2) or N4J_MATMUL_ADD_TO_RESIDUAL (3)",
+                    epilogue);
+    }
+
     bool finite_non_negative(float v, const char* name) {
         return (isfinite(v) && v >= 0.0f) ||
                fail(N4J_ERR_INVALID_ARGUMENT, "%s (%g) must be finite and >= 0", name, static_cast<double>(v));
@@ -642,14 +652,7 @@ N4J_EXPORT int32_t n4j_matmul(n4j_backend* backend, const void* x, int64_t ld_x,
             !c.ld(ld_y, "ld_y", weight->rows, "weight.rows (the output width)")) {
             return c.status();
         }
-        if (epilogue != N4J_MATMUL_STORE && epilogue != N4J_MATMUL_ACCUMULATE && epilogue != N4J_MATMUL_RELU_SQUARED &&
-            epilogue != N4J_MATMUL_ADD_TO_RESIDUAL) {
-            c.fail(N4J_ERR_INVALID_ARGUMENT,
-                   "epilogue (%d) must be N4J_MATMUL_STORE (0), N4J_MATMUL_ACCUMULATE (1), N4J_MATMUL_RELU_SQUARED (2) "
-                   "or N4J_MATMUL_ADD_TO_RESIDUAL (3)",
-                   epilogue);
-            return c.status();
-        }
+        if (!c.matmul_epilogue(epilogue)) return c.status();
         const int64_t es = act_size(backend);
         // ADD_TO_RESIDUAL: y is the residual stream (F32 under N4J_FLAG_F32_RESIDUAL)
         const int64_t ys = epilogue == N4J_MATMUL_ADD_TO_RESIDUAL ? resid_size(backend) : es;
@@ -677,14 +680,7 @@ N4J_EXPORT int32_t n4j_rmsnorm_matmul(n4j_backend* backend, const void* x, int64
                    dim);
             return c.status();
         }
-        if (epilogue != N4J_MATMUL_STORE && epilogue != N4J_MATMUL_ACCUMULATE && epilogue != N4J_MATMUL_RELU_SQUARED &&
-            epilogue != N4J_MATMUL_ADD_TO_RESIDUAL) {
-            c.fail(N4J_ERR_INVALID_ARGUMENT,
-                   "epilogue (%d) must be N4J_MATMUL_STORE (0), N4J_MATMUL_ACCUMULATE (1), N4J_MATMUL_RELU_SQUARED (2) "
-                   "or N4J_MATMUL_ADD_TO_RESIDUAL (3)",
-                   epilogue);
-            return c.status();
-        }
+        if (!c.matmul_epilogue(epilogue)) return c.status();
         const int64_t es = act_size(backend), xs = resid_size(backend);
         const int64_t ys = epilogue == N4J_MATMUL_ADD_TO_RESIDUAL ? xs : es;
         const span xspan{x, rows, ld_x, dim, xs}, nspan{normed, rows, ld_normed, dim, es},
