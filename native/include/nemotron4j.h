@@ -55,9 +55,18 @@ extern "C" {
  * and sub-block 2k+1's in their high nibbles (byte t: element 64k+t low, 64k+32+t high). Then the scales:
  * [rows][ceil(cols/256)] records of 20 bytes: F16 d, F16 dmin, uint8 sc[8], uint8 m[8] (unused entries 0):
  * w = d * sc[j] * q - dmin * m[j] for the elements of sub-block j. 4.625 bits per weight.
+ *
+ * N4J_DTYPE_Q6 (cols a multiple of 64): 6-bit values q (0..63) with one F16 scale per block of 32:
+ * w[o][i] = d[o][i/32] * (q[o][i] - 32). 6.5 bits per weight. Quants uint8 [rows][cols * 3 / 4]: each row is cut into
+ * units of 128 weights (the last one of a row may hold 64), a unit of p pairs of blocks (p = 2, or 1 for a last
+ * 64) is 48 * p bytes: first the low 4 bits of its pairs as in N4J_DTYPE_Q4 (32 bytes per pair k: byte t holds
+ * element 64k+t in its low nibble and 64k+32+t in its high nibble), then 16 bytes per pair of the high 2 bits (byte u
+ * of pair k: bits 0-1 element 64k+u, bits 2-3 element 64k+16+u, bits 4-5 element 64k+32+u, bits 6-7 element
+ * 64k+48+u). Then F16 scales d [rows][cols/32] as in N4J_DTYPE_Q8.
  */
 #define N4J_DTYPE_Q8 5
 #define N4J_DTYPE_Q4 6
+#define N4J_DTYPE_Q6 7
 
 /* ---- backend kinds and flags ---- */
 #define N4J_BACKEND_CPU 0

@@ -57,6 +57,7 @@ const char* dtype_name(int32_t dtype) {
         case N4J_DTYPE_I32: return "I32";
         case N4J_DTYPE_Q8: return "Q8";
         case N4J_DTYPE_Q4: return "Q4";
+        case N4J_DTYPE_Q6: return "Q6";
         default: return "unknown";
     }
 }
@@ -186,10 +187,12 @@ public:
         return true;
     }
 
-    /* A weight of n4j_matmul: any weight dtype, or block-quantized (N4J_DTYPE_Q8 / N4J_DTYPE_Q4) with cols a
-     * multiple of the block (32 / 64), on the CPU and CUDA backends. */
+    /* A weight of n4j_matmul: any weight dtype, or block-quantized (N4J_DTYPE_Q8 / N4J_DTYPE_Q4 / N4J_DTYPE_Q6) with
+     * cols a multiple of the block (32 / 64 / 64), on the CPU and CUDA backends. */
     bool matmul_weight(const n4j_weight* w, const char* name, const n4j_backend* backend) {
-        if (w == nullptr || (w->dtype != N4J_DTYPE_Q8 && w->dtype != N4J_DTYPE_Q4)) return weight(w, name);
+        if (w == nullptr || (w->dtype != N4J_DTYPE_Q8 && w->dtype != N4J_DTYPE_Q4 && w->dtype != N4J_DTYPE_Q6)) {
+            return weight(w, name);
+        }
         if (w->data == nullptr) return fail(N4J_ERR_INVALID_ARGUMENT, "%s.data is NULL", name);
         if (w->reserved != 0) {
             return fail(N4J_ERR_INVALID_ARGUMENT, "%s.reserved (%d) must be 0", name, w->reserved);

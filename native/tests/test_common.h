@@ -270,6 +270,18 @@ inline weight_buffer make_random_weight(rng& r, int32_t dtype, int32_t rows, int
             }
             break;
         }
+        case N4J_DTYPE_Q6: {
+            // random 6-bit quants (every byte pattern is valid), then F16 block scales spanning about [lo, hi]
+            const size_t quant_bytes = n / 4 * 3;
+            b.bytes.assign(quant_bytes + static_cast<size_t>(rows) * (cols / 32) * 2, 0);
+            for (size_t i = 0; i < quant_bytes; ++i) b.bytes[i] = static_cast<uint8_t>(r.below(256));
+            const float amax = fmaxf(fabsf(lo), fabsf(hi));
+            for (size_t k = 0; k < static_cast<size_t>(rows) * (cols / 32); ++k) {
+                const uint16_t h = n4j::cpu::f32_to_f16(amax / 32.0f * r.uniform(0.5f, 1.0f));
+                memcpy(b.bytes.data() + quant_bytes + 2 * k, &h, 2);
+            }
+            break;
+        }
         default: {
             b.bytes.resize(n * 4);
             float* d = reinterpret_cast<float*>(b.bytes.data());
@@ -289,6 +301,7 @@ inline const char* dtype_label(int32_t dtype) {
         case N4J_DTYPE_F8_E4M3: return "e4m3";
         case N4J_DTYPE_Q8: return "q8";
         case N4J_DTYPE_Q4: return "q4";
+        case N4J_DTYPE_Q6: return "q6";
         default: return "?";
     }
 }

@@ -154,6 +154,15 @@ public class nemotron4j_h extends nemotron4j_h$shared {
     public static int N4J_DTYPE_Q4() {
         return N4J_DTYPE_Q4;
     }
+    private static final int N4J_DTYPE_Q6 = (int)7L;
+    /**
+     * {@snippet lang=c :
+     * #define N4J_DTYPE_Q6 7
+     * }
+     */
+    public static int N4J_DTYPE_Q6() {
+        return N4J_DTYPE_Q6;
+    }
     private static final int N4J_BACKEND_CPU = (int)0L;
     /**
      * {@snippet lang=c :
