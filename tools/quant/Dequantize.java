@@ -1,4 +1,4 @@
-// Diagnostic: writes a BF16 copy of a nemotron4j block-quantized checkpoint (every q8/q4 weight dequantized by the
+// Diagnostic: writes a BF16 copy of a nemotron4j block-quantized checkpoint (every q8/q4/q6 weight dequantized by the
 // format's definition, BlockQuantizer.dequantize, then rounded to BF16). Run through the ordinary BF16 path it gives
 // the error of the weight quantization alone (activations as in bf16 fast mode, not int8):
 //   java -cp java/cli/target/nemotron4j.jar tools/quant/Dequantize.java QUANTIZED_DIR OUT_DIR
@@ -38,7 +38,7 @@ public class Dequantize {
                 Optional<String> type = q.blockType(module);
                 if (type.isPresent()) {
                     long rows = t.shape()[0];
-                    long cols = QuantType.of(type.get()) == QuantType.Q8 ? t.shape()[1] : t.shape()[1] * 2;
+                    long cols = QuantType.of(type.get()).cols(t.shape()[1]);
                     specs.add(new TensorSpec(t.name(), DType.BF16, new long[] {rows, cols}));
                 } else {
                     specs.add(new TensorSpec(t.name(), t.dtype(), t.shape()));
@@ -68,7 +68,7 @@ public class Dequantize {
                         MemorySegment.copy(t.data(), java.lang.foreign.ValueLayout.JAVA_BYTE, (long) r * qRow, qb, 0, qRow);
                         MemorySegment.copy(sc.data(), java.lang.foreign.ValueLayout.JAVA_BYTE, (long) r * sRow, sb, 0, sRow);
                         for (int i = 0; i < cols; i++) {
-                            short h = BFloat16.fromFloat(BlockQuantizer.dequantize(qt, qb, 0, sb, 0, i));
+                            short h = BFloat16.fromFloat(BlockQuantizer.dequantize(qt, qb, 0, sb, 0, cols, i));
                             row[2 * i] = (byte) h;
                             row[2 * i + 1] = (byte) (h >> 8);
                         }

@@ -242,7 +242,7 @@ public final class NemotronModel implements AutoCloseable {
             QuantType type = QuantType.of(blockType.get());
             TensorInfo scales = checkpoint.tensor(module + "." + QuantType.SCALES_SUFFIX);
             int rows = (int) t.shape()[0];
-            int cols = (int) (type == QuantType.Q8 ? t.shape()[1] : t.shape()[1] * 2);
+            int cols = (int) type.cols(t.shape()[1]);
             NativeWeight w = NativeWeight.ofQuantized(backend, arena, t, scales, type, rows, cols);
             weights.add(w);
             done[0] += t.byteSize() + scales.byteSize();

@@ -67,7 +67,7 @@ final class InspectCommand implements Command {
                     TensorInfo q = ckpt.tensor(m.getKey() + ".weight");
                     TensorInfo sc = ckpt.tensor(m.getKey() + "." + QuantType.SCALES_SUFFIX);
                     QuantType type = QuantType.of(m.getValue());
-                    long weights = q.shape()[0] * (type == QuantType.Q8 ? q.shape()[1] : q.shape()[1] * 2);
+                    long weights = q.shape()[0] * type.cols(q.shape()[1]);
                     long[] acc = byQuant.computeIfAbsent(m.getValue(), k -> new long[3]);
                     acc[0]++;
                     acc[1] += weights;

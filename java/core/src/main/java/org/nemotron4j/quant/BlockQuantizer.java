@@ -13,6 +13,9 @@ package org.nemotron4j.quant;
  * float[], int)}). The 8 scales and minimums of a super-block are then
  * quantized to 8 bits against F16 {@code d = max s / 255} and {@code dmin = max m / 255}, and the final {@code q}s
  * are computed against those rounded values.</li>
+ * <li>q6: per block of 32, an F16 scale {@code d} and {@code q - 32 = rint(w / d)} clamped to -32..31, with
+ * {@code d} the candidate of least squared error among {@code max|w| / 31} and scales around it, of either sign
+ * ({@link #fitQ6}).</li>
  * </ul>
  */
 public final class BlockQuantizer {
@@ -53,10 +56,10 @@ public final class BlockQuantizer {
             throw new IllegalArgumentException("column importance has " + colImportance.length + " values for "
                     + cols + " columns");
         }
-        if (type == QuantType.Q8) {
-            q8Row(w, cols, colImportance, feedback, quants, qOff, scales, sOff);
-        } else {
-            q4Row(w, cols, colImportance, feedback, quants, qOff, scales, sOff);
+        switch (type) {
+            case Q8 -> q8Row(w, cols, colImportance, feedback, quants, qOff, scales, sOff);
+            case Q4 -> q4Row(w, cols, colImportance, feedback, quants, qOff, scales, sOff);
+            case Q6 -> q6Row(w, cols, colImportance, feedback, quants, qOff, scales, sOff);
         }
     }
 
@@ -155,6 +158,159 @@ public final class BlockQuantizer {
         double err = 0;
         for (int i = 0; i < 32; i++) {
             int v = Math.max(-127, Math.min(127, (int) Math.rint(w[off + i] * inv)));
+            q[i] = v;
+            double e = (double) d * v - w[off + i];
+            err += imp == null ? e * e : imp[i] * e * e;
+        }
+        return err;
+    }
+
+    private static void q6Row(float[] w, int cols, float[] colImp, ErrorFeedback fb, byte[] quants, int qOff,
+            byte[] scales, int sOff) {
+        int[] q = new int[32];
+        for (int b = 0; b < cols / 32; b++) {
+            short h = fitQ6(w, b * 32, colImp == null ? null : blockWeights(colImp, b * 32), q);
+            float d = Float.float16ToFloat(h);
+            float inv = d != 0 ? 1f / d : 0f;
+            for (int i = 0; i < 32; i++) {
+                int c = b * 32 + i;
+                if (fb != null) {  // the fitted quants were for the weights before the earlier columns' feedback
+                    q[i] = Math.max(-32, Math.min(31, (int) Math.rint(w[c] * inv)));
+                    fb.propagate(w, c, d * q[i]);
+                }
+                putQ6(quants, qOff, cols, c, q[i] + 32);
+            }
+            scales[sOff + 2 * b] = (byte) h;
+            scales[sOff + 2 * b + 1] = (byte) (h >> 8);
+        }
+    }
+
+    /**
+     * Where element {@code c} of a q6 row of {@code cols} columns keeps its bits: the byte of its low 4 bits (times
+     * 2, plus 1 for the high nibble) and the byte of its high 2 bits (times 4, plus the pair of bits): a unit of 128
+     * columns holds its pairs' low bits (32 bytes a pair, as q4's nibbles), then their high bits (16 bytes a pair);
+     * the last unit of a row may hold a single pair, and then its high bits start 32 bytes in rather than 64.
+     */
+    private static long q6Place(int cols, int c) {
+        int unit = c / QuantType.Q6_UNIT;
+        int pairs = Math.min(2, (cols - unit * QuantType.Q6_UNIT) / 64);
+        int base = unit * 96;
+        int k = (c % QuantType.Q6_UNIT) / 64;
+        int t = c % 64;
+        int low = base + 32 * k + (t % 32);
+        int high = base + 32 * pairs + 16 * k + (t % 16);
+        return ((long) (2 * low + t / 32) << 32) | (4L * high + t / 16);
+    }
+
+    /** Stores the 6-bit {@code v} (0..63) of element {@code c} of the q6 row at {@code quants[qOff]}. */
+    static void putQ6(byte[] quants, int qOff, int cols, int c, int v) {
+        long p = q6Place(cols, c);
+        int low = (int) (p >>> 32);
+        int high = (int) p;
+        int lb = qOff + low / 2;
+        int ls = 4 * (low % 2);
+        quants[lb] = (byte) ((quants[lb] & ~(0x0F << ls)) | ((v & 0x0F) << ls));
+        int hb = qOff + high / 4;
+        int hs = 2 * (high % 4);
+        quants[hb] = (byte) ((quants[hb] & ~(0x03 << hs)) | ((v >> 4) << hs));
+    }
+
+    /** The 6-bit value (0..63) of element {@code c} of the q6 row of {@code cols} columns at {@code quants[qOff]}. */
+    static int getQ6(byte[] quants, int qOff, int cols, int c) {
+        long p = q6Place(cols, c);
+        int low = (int) (p >>> 32);
+        int high = (int) p;
+        int lo = ((quants[qOff + low / 2] & 0xFF) >> (4 * (low % 2))) & 0x0F;
+        int hi = ((quants[qOff + high / 4] & 0xFF) >> (2 * (high % 4))) & 0x03;
+        return lo | hi << 4;
+    }
+
+    /** The plain q6 scale of w[off, off+32): {@code max|w| / 31} rounded to F16 (every weight within -31..31 steps). */
+    static short plainQ6Scale(float[] w, int off) {
+        float amax = 0;
+        for (int i = 0; i < 32; i++) {
+            amax = Math.max(amax, Math.abs(w[off + i]));
+        }
+        return Float.floatToFloat16(amax / 31f);
+    }
+
+    /** {@link #fitQ6(float[], int, float[], int[])} unweighted. */
+    static short fitQ6(float[] w, int off, int[] q) {
+        return fitQ6(w, off, null, q);
+    }
+
+    /**
+     * The q6 block w[off, off+32): the F16 scale {@code d} (returned) and quants {@code q} ({@code rint(w / d)}
+     * clamped to -32..31, stored plus 32) with the least squared error, weighted by {@code imp} (null: unweighted),
+     * among candidates: the plain {@code max|w| / 31}, and for both signs of {@code d} scales around the one that
+     * maps the weight of largest magnitude {@code x} to the end of the range its sign reaches ({@code -32} when
+     * {@code x / d} is negative, else 31: a negative scale gives a positive extreme the longer side, as llama.cpp's
+     * Q6_K does), {@code |x| / (n + t/10)}, t in -10..10: a slightly larger step, or a smaller one that clips the
+     * extreme; each followed by the least-squares scale for its quants ({@code sum w*q / sum q*q}). Every candidate is
+     * rounded to F16 before it is scored, so the error compared is the stored format's. Never worse than the plain
+     * scale (it is a candidate).
+     */
+    static short fitQ6(float[] w, int off, float[] imp, int[] q) {
+        short plain = plainQ6Scale(w, off);
+        if (Float.float16ToFloat(plain) == 0f) {
+            java.util.Arrays.fill(q, 0, 32, 0);
+            return plain;
+        }
+        float x = 0;
+        for (int i = 0; i < 32; i++) {
+            if (Math.abs(w[off + i]) > Math.abs(x)) {
+                x = w[off + i];
+            }
+        }
+        float amax = Math.abs(x);
+        short best = plain;
+        double bestErr = q6Err(w, off, imp, Float.float16ToFloat(plain), q);
+        int[] tmp = new int[32];
+        for (int sign = -1; sign <= 1; sign += 2) {
+            // x / d < 0 reaches -32, x / d > 0 only 31
+            float n = sign * x < 0 ? 32f : 31f;
+            for (int t = -10; t <= 10; t++) {
+                for (int ls = 0; ls < 2; ls++) {
+                    float d = sign * amax / (n + t / 10f);
+                    if (ls == 1) {
+                        q6Err(w, off, imp, Float.float16ToFloat(Float.floatToFloat16(d)), tmp);
+                        double sqw = 0, sqq = 0;
+                        for (int i = 0; i < 32; i++) {
+                            double c = imp == null ? 1 : imp[i];
+                            sqw += c * tmp[i] * w[off + i];
+                            sqq += c * tmp[i] * tmp[i];
+                        }
+                        if (!(sqq > 0) || sqw == 0) {
+                            continue;
+                        }
+                        d = (float) (sqw / sqq);
+                    }
+                    short h = Float.floatToFloat16(d);
+                    float dh = Float.float16ToFloat(h);
+                    if (dh == 0 || !Float.isFinite(dh) || h == best) {
+                        continue;
+                    }
+                    double err = q6Err(w, off, imp, dh, tmp);
+                    if (err < bestErr) {
+                        bestErr = err;
+                        best = h;
+                    }
+                }
+            }
+        }
+        q6Err(w, off, imp, Float.float16ToFloat(best), q);
+        return best;
+    }
+
+    /**
+     * q = rint(w / d) clamped to -32..31 (the stored value minus 32); returns the squared error of {@code d*q},
+     * weighted by imp (null: 1).
+     */
+    static double q6Err(float[] w, int off, float[] imp, float d, int[] q) {
+        float inv = d != 0 ? 1f / d : 0f;
+        double err = 0;
+        for (int i = 0; i < 32; i++) {
+            int v = Math.max(-32, Math.min(31, (int) Math.rint(w[off + i] * inv)));
             q[i] = v;
             double e = (double) d * v - w[off + i];
             err += imp == null ? e * e : imp[i] * e * e;
@@ -399,11 +555,15 @@ public final class BlockQuantizer {
         return err;
     }
 
-    /** The value of element {@code i} of a quantized row (for tests and for checking a file): the formats' definition. */
-    public static float dequantize(QuantType type, byte[] quants, int qOff, byte[] scales, int sOff, int i) {
-        if (type == QuantType.Q8) {
+    /**
+     * The value of element {@code i} of a quantized row of {@code cols} columns (for tests and for checking a file):
+     * the formats' definition. ({@code cols} places a q6 row's last unit, which may hold a single pair.)
+     */
+    public static float dequantize(QuantType type, byte[] quants, int qOff, byte[] scales, int sOff, int cols, int i) {
+        if (type == QuantType.Q8 || type == QuantType.Q6) {
             short h = (short) ((scales[sOff + 2 * (i / 32)] & 0xFF) | (scales[sOff + 2 * (i / 32) + 1] << 8));
-            return Float.float16ToFloat(h) * quants[qOff + i];
+            int q = type == QuantType.Q8 ? quants[qOff + i] : getQ6(quants, qOff, cols, i) - 32;
+            return Float.float16ToFloat(h) * q;
         }
         int b = quants[qOff + (i / 64) * 32 + (i % 32)] & 0xFF;
         int q = (i % 64) < 32 ? (b & 0x0F) : (b >> 4);

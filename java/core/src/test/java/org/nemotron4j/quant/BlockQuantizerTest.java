@@ -8,8 +8,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The fits of {@link BlockQuantizer} against the plain ones on random blocks: never worse on any block (in the
- * error each minimizes), strictly better on average; and whole rows quantized with them decode to within the
- * format's step.
+ * error each minimizes), strictly better on average; whole rows quantized with them decode to within the
+ * format's step; and q6's bit packing is the layout of nemotron4j.h, written out independently here.
  */
 class BlockQuantizerTest {
     private static final int BLOCKS = 4000;
@@ -126,10 +126,15 @@ class BlockQuantizerTest {
                         lo = Math.min(lo, row[b * 32 + i]);
                         hi = Math.max(hi, row[b * 32 + i]);
                     }
-                    // a step of the plain fit is (hi - lo) / 15 (q4) or max|w| / 127 (q8); allow one step
-                    double step = t == QuantType.Q4 ? (hi - lo) / 15.0 : Math.max(hi, -lo) / 127.0;
+                    // a step of the plain fit is (hi - lo) / 15 (q4), max|w| / 127 (q8) or max|w| / 31 (q6); allow
+                    // one step
+                    double step = switch (t) {
+                        case Q4 -> (hi - lo) / 15.0;
+                        case Q8 -> Math.max(hi, -lo) / 127.0;
+                        case Q6 -> Math.max(hi, -lo) / 31.0;
+                    };
                     for (int i = 0; i < 32; i++) {
-                        float got = BlockQuantizer.dequantize(t, quants, 0, scales, 0, b * 32 + i);
+                        float got = BlockQuantizer.dequantize(t, quants, 0, scales, 0, cols, b * 32 + i);
                         assertTrue(Math.abs(got - row[b * 32 + i]) <= step * 1.01 + 1e-7,
                                 t.id() + " row " + r + " element " + (b * 32 + i) + ": " + got + " vs " + row[b * 32 + i]);
                     }
@@ -222,7 +227,7 @@ class BlockQuantizerTest {
             BlockQuantizer.quantizeRow(t, row, l.cols(), a, fb, quants, 0, scales, 0);
             float[] got = new float[l.cols()];
             for (int c = 0; c < l.cols(); c++) {
-                got[c] = BlockQuantizer.dequantize(t, quants, 0, scales, 0, c);
+                got[c] = BlockQuantizer.dequantize(t, quants, 0, scales, 0, l.cols(), c);
             }
             sum += l.outputError(r, got);
         }
@@ -236,10 +241,160 @@ class BlockQuantizerTest {
             double plain = outputError(l, t, false, false);
             double weighted = outputError(l, t, true, false);
             double feedback = outputError(l, t, true, true);
-            // measured: weighted / plain 0.26 (q8), 0.18 (q4); with feedback / weighted 0.24 (q8), 0.36 (q4)
+            // measured: weighted / plain 0.26 (q8), 0.18 (q4), 0.22 (q6); with feedback / weighted 0.24 (q8),
+            // 0.36 (q4), 0.33 (q6)
             assertTrue(weighted < 0.5 * plain, t.id() + ": importance-weighted " + weighted + " vs plain " + plain);
             assertTrue(feedback < 0.6 * weighted, t.id() + ": with error feedback " + feedback + " vs " + weighted);
         }
+    }
+
+    @Test
+    void q6FitNeverWorseThanMaxScaleAndBetterOnAverage() {
+        float[] w = randomBlocks(19);
+        Random rnd = new Random(23);
+        int[] q = new int[32];
+        double sumPlain = 0;
+        double sumFit = 0;
+        int negative = 0;
+        for (int b = 0; b < BLOCKS; b++) {
+            int off = b * 32;
+            float plainD = Float.float16ToFloat(BlockQuantizer.plainQ6Scale(w, off));
+            double plain = BlockQuantizer.q6Err(w, off, null, plainD, q);
+            short h = BlockQuantizer.fitQ6(w, off, q);
+            float d = Float.float16ToFloat(h);
+            double fit = 0;
+            for (int i = 0; i < 32; i++) {
+                assertTrue(q[i] >= -32 && q[i] <= 31, "block " + b + ": q " + q[i]);
+                double e = (double) d * q[i] - w[off + i];
+                fit += e * e;
+            }
+            assertEquals(fit, BlockQuantizer.q6Err(w, off, null, d, new int[32]), 1e-12 * Math.max(1, fit));
+            assertTrue(fit <= plain, "block " + b + ": error " + fit + " > plain " + plain);
+            sumPlain += plain / sq(w, off);
+            sumFit += fit / sq(w, off);
+            negative += d < 0 ? 1 : 0;
+            // weighted by an importance: never worse than the plain scale in the weighted error
+            float[] imp = new float[32];
+            for (int i = 0; i < 32; i++) {
+                imp[i] = (float) Math.exp(2 * rnd.nextGaussian());
+            }
+            double plainW = BlockQuantizer.q6Err(w, off, imp, plainD, q);
+            double fitW = BlockQuantizer.q6Err(w, off, imp, Float.float16ToFloat(BlockQuantizer.fitQ6(w, off, imp, q)),
+                    new int[32]);
+            assertTrue(fitW <= plainW, "block " + b + ": weighted error " + fitW + " > plain " + plainW);
+        }
+        // measured: 0.85 of the plain fit's squared error; a negative scale (a positive extreme at -32) in 63% of the
+        // blocks
+        assertTrue(sumFit < 0.9 * sumPlain, "mean relative squared error: fit " + sumFit / BLOCKS + ", plain "
+                + sumPlain / BLOCKS);
+        assertTrue(negative > BLOCKS / 10, negative + " of " + BLOCKS + " blocks with a negative scale");
+    }
+
+    /**
+     * The q6 layout written out straight from its definition (nemotron4j.h), unit by unit: {@code v} (0..63, row
+     * major) packed into rows of {@code cols}.
+     */
+    private static byte[] packQ6Reference(int[] v, int rows, int cols) {
+        byte[] out = new byte[rows * cols / 4 * 3];
+        int o = 0;
+        for (int r = 0; r < rows; r++) {
+            for (int u0 = 0; u0 < cols; u0 += 128) {
+                int pairs = Math.min(2, (cols - u0) / 64);
+                for (int k = 0; k < pairs; k++) {
+                    for (int t = 0; t < 32; t++) {
+                        int e = r * cols + u0 + 64 * k + t;
+                        out[o++] = (byte) ((v[e] & 0x0F) | (v[e + 32] & 0x0F) << 4);
+                    }
+                }
+                for (int k = 0; k < pairs; k++) {
+                    for (int u = 0; u < 16; u++) {
+                        int e = r * cols + u0 + 64 * k + u;
+                        out[o++] = (byte) (v[e] >> 4 | (v[e + 16] >> 4) << 2 | (v[e + 32] >> 4) << 4
+                                | (v[e + 48] >> 4) << 6);
+                    }
+                }
+            }
+        }
+        assertEquals(out.length, o);
+        return out;
+    }
+
+    @Test
+    void q6PacksAsDefinedAndUnpacksOnAwkwardWidths() {
+        Random rnd = new Random(29);
+        // one pair; a full unit and a lone pair; 35 units (the 9B's 4480 = 35 * 128); a long row ending in a pair
+        for (int cols : new int[] {64, 192, 4480, 4544}) {
+            int rows = 3;
+            int[] v = new int[rows * cols];
+            for (int i = 0; i < v.length; i++) {
+                v[i] = rnd.nextInt(64);
+            }
+            int qRow = (int) QuantType.Q6.quantsRowBytes(cols);
+            assertEquals(cols * 3 / 4, qRow);
+            byte[] packed = new byte[rows * qRow];
+            java.util.Arrays.fill(packed, (byte) 0x5A);  // every bit must be written
+            for (int r = 0; r < rows; r++) {
+                for (int c = 0; c < cols; c++) {
+                    BlockQuantizer.putQ6(packed, r * qRow, cols, c, v[r * cols + c]);
+                }
+            }
+            org.junit.jupiter.api.Assertions.assertArrayEquals(packQ6Reference(v, rows, cols), packed,
+                    cols + " columns");
+            for (int r = 0; r < rows; r++) {
+                for (int c = 0; c < cols; c++) {
+                    assertEquals(v[r * cols + c], BlockQuantizer.getQ6(packed, r * qRow, cols, c), cols + " columns, " + c);
+                }
+            }
+        }
+    }
+
+    /** A quantized q6 row is its blocks' fits ({@link BlockQuantizer#fitQ6}) packed as defined, scales as F16. */
+    @Test
+    void q6RowsAreTheirBlockFitsPackedAsDefined() {
+        Random rnd = new Random(31);
+        for (int cols : new int[] {64, 192, 4480}) {
+            float[] w = new float[cols];
+            for (int i = 0; i < cols; i++) {
+                w[i] = (float) (0.05 * rnd.nextGaussian() * (i % 53 == 0 ? 4 : 1));
+            }
+            byte[] quants = new byte[(int) QuantType.Q6.quantsRowBytes(cols) + 5];
+            byte[] scales = new byte[(int) QuantType.Q6.scalesRowBytes(cols) + 3];
+            BlockQuantizer.quantizeRow(QuantType.Q6, w.clone(), cols, quants, 5, scales, 3);
+            int[] v = new int[cols];
+            int[] q = new int[32];
+            for (int b = 0; b < cols / 32; b++) {
+                short h = BlockQuantizer.fitQ6(w, b * 32, q);
+                assertEquals(h, (short) ((scales[3 + 2 * b] & 0xFF) | scales[3 + 2 * b + 1] << 8), "scale of block " + b);
+                for (int i = 0; i < 32; i++) {
+                    v[b * 32 + i] = q[i] + 32;
+                    assertEquals(Float.float16ToFloat(h) * q[i],
+                            BlockQuantizer.dequantize(QuantType.Q6, quants, 5, scales, 3, cols, b * 32 + i));
+                }
+            }
+            org.junit.jupiter.api.Assertions.assertArrayEquals(packQ6Reference(v, 1, cols),
+                    java.util.Arrays.copyOfRange(quants, 5, quants.length), cols + " columns");
+        }
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> BlockQuantizer.quantizeRow(QuantType.Q6, new float[96], 96, new byte[72], 0, new byte[6], 0));
+        assertTrue(e.getMessage().contains("q6 needs a multiple of 64 columns, got 96"), e.getMessage());
+    }
+
+    @Test
+    void q6ShapesAndSizes() {
+        assertEquals(QuantType.Q6, QuantType.find("q6").orElseThrow());
+        assertEquals(7, QuantType.Q6.nativeCode());
+        assertEquals(org.nemotron4j.bindings.nemotron4j_h.N4J_DTYPE_Q6(), QuantType.Q6.nativeCode());
+        assertEquals(64, QuantType.Q6.columnMultiple());
+        assertEquals(org.nemotron4j.DType.U8, QuantType.Q6.quantsDType());
+        assertEquals(org.nemotron4j.DType.F16, QuantType.Q6.scalesDType());
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new long[] {10, 3360}, QuantType.Q6.quantsShape(10, 4480));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new long[] {10, 140}, QuantType.Q6.scalesShape(10, 4480));
+        assertEquals(4480, QuantType.Q6.cols(3360));
+        assertEquals(6.5, QuantType.Q6.bitsPerWeight(4480), 1e-12);
+        assertEquals(6.5, QuantType.Q6.bitsPerWeight(192), 1e-12);
+        var e = org.junit.jupiter.api.Assertions.assertThrows(org.nemotron4j.NemotronException.class,
+                () -> QuantType.of("q5"));
+        assertTrue(e.getMessage().contains("known: q8, q4, q6"), e.getMessage());
     }
 
     @Test

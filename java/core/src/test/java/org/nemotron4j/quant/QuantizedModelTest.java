@@ -107,12 +107,12 @@ public class QuantizedModelTest {
                     byte[] quants = t.data().toArray(ValueLayout.JAVA_BYTE);
                     byte[] scales = byName.get(module + "." + QuantType.SCALES_SUFFIX).data().toArray(ValueLayout.JAVA_BYTE);
                     int rows = (int) t.shape()[0];
-                    int cols = (int) (type == QuantType.Q8 ? t.shape()[1] : t.shape()[1] * 2);
+                    int cols = (int) type.cols(t.shape()[1]);
                     float[] v = new float[rows * cols];
                     for (int r = 0; r < rows; r++) {
                         for (int i = 0; i < cols; i++) {
                             v[r * cols + i] = BlockQuantizer.dequantize(type, quants, (int) (r * type.quantsRowBytes(cols)),
-                                    scales, (int) (r * type.scalesRowBytes(cols)), i);
+                                    scales, (int) (r * type.scalesRowBytes(cols)), cols, i);
                         }
                     }
                     tensors.add(TensorData.f32(t.name(), v, new long[] {rows, cols}));
