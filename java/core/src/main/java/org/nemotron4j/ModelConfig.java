@@ -24,6 +24,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.regex.Pattern;
 import org.nemotron4j.checkpoint.NemotronHLayout;
+import org.nemotron4j.quant.QuantType;
 
 /**
  * The architecture of a Nemotron-H checkpoint, read from its Hugging Face {@code config.json}.
@@ -79,10 +80,10 @@ public record ModelConfig(
      * <li>NVIDIA ModelOpt FP8 ({@code quant_method "modelopt"}, {@code quant_algo "FP8"}): Linear weights stored as
      * {@code F8_E4M3} with a per-tensor F32 {@code weight_scale} (and optionally {@code input_scale});
      * {@code exclude_modules} lists glob patterns ({@code *} = any run of characters) of modules kept in BF16.</li>
-     * <li>nemotron4j block quantization ({@code quant_method "nemotron4j"}, {@code quant_algo "q8"} or {@code "q4"},
-     * written by {@code nemotron4j quantize}): {@code "modules"} maps every quantized module to its type
-     * ({@code "q8"} or {@code "q4"}); the layout of its tensors is {@link org.nemotron4j.quant.QuantType}'s.
-     * Other modules keep their stored dtype.</li>
+     * <li>nemotron4j block quantization ({@code quant_method "nemotron4j"}, {@code quant_algo "q8"}, {@code "q4"} or
+     * {@code "q6"}, written by {@code nemotron4j quantize}): {@code "modules"} maps every quantized module to its type
+     * ({@code "q8"}, {@code "q4"} or {@code "q6"}); the layout of its tensors is
+     * {@link org.nemotron4j.quant.QuantType}'s. Other modules keep their stored dtype.</li>
      * </ul>
      *
      * @param modules module name to block type, for the nemotron4j scheme (empty otherwise)
@@ -111,7 +112,7 @@ public record ModelConfig(
             return new Quantization("modelopt", "FP8", excludeModules);
         }
 
-        /** nemotron4j block quantization: {@code algo} (q8 or q4) and each quantized module's type. */
+        /** nemotron4j block quantization: {@code algo} (q8, q4 or q6) and each quantized module's type. */
         public static Quantization block(String algo, Map<String, String> modules, String policy) {
             return new Quantization(BLOCK_METHOD, algo, List.of(), modules, policy);
         }
@@ -121,12 +122,12 @@ public record ModelConfig(
             return method.equalsIgnoreCase("modelopt") && algo.equalsIgnoreCase("FP8");
         }
 
-        /** Whether this is nemotron4j's block quantization (q8 / q4 modules). */
+        /** Whether this is nemotron4j's block quantization (q8 / q4 / q6 modules). */
         public boolean isBlock() {
             return method.equals(BLOCK_METHOD);
         }
 
-        /** The block type of {@code module} ("q8", "q4"), if this scheme quantizes it. */
+        /** The block type of {@code module} ("q8", "q4", "q6"), if this scheme quantizes it. */
         public Optional<String> blockType(String module) {
             return isBlock() ? Optional.ofNullable(modules.get(module)) : Optional.empty();
         }
@@ -239,21 +240,21 @@ public record ModelConfig(
         }
         quantization.ifPresent(q -> {
             if (q.isBlock()) {
-                if (!q.algo().equals("q8") && !q.algo().equals("q4")) {
+                if (QuantType.find(q.algo()).isEmpty()) {
                     throw new NemotronException("quantization_config.quant_algo \"" + q.algo()
-                            + "\" is not a nemotron4j block type (q8 or q4)");
+                            + "\" is not a nemotron4j block type (" + QuantType.ids() + ")");
                 }
                 q.modules().forEach((module, type) -> {
-                    if (!type.equals("q8") && !type.equals("q4")) {
+                    if (QuantType.find(type).isEmpty()) {
                         throw new NemotronException("quantization_config.modules[\"" + module + "\"] is \"" + type
-                                + "\", an unknown block type (known: q8, q4)");
+                                + "\", an unknown block type (known: " + QuantType.ids() + ")");
                     }
                 });
             } else if (!q.isModeloptFp8()) {
                 throw new NemotronException("unsupported quantization in quantization_config: quant_method \""
                         + q.method() + "\", quant_algo \"" + q.algo()
                         + "\" (supported: quant_method \"modelopt\" with quant_algo \"FP8\", quant_method \"nemotron4j\""
-                        + " with quant_algo \"q8\" or \"q4\")");
+                        + " with quant_algo \"q8\", \"q4\" or \"q6\")");
             }
         });
     }
@@ -609,13 +610,13 @@ public record ModelConfig(
                 JsonNode m = q.get("modules");
                 if (m == null || !m.isObject()) {
                     throw new NemotronException("quantization_config (quant_method \"nemotron4j\") is missing the object"
-                            + " field \"modules\" (module name -> \"q8\" or \"q4\")");
+                            + " field \"modules\" (module name -> \"q8\", \"q4\" or \"q6\")");
                 }
                 for (var it = m.fields(); it.hasNext(); ) {
                     var e = it.next();
                     if (!e.getValue().isTextual()) {
                         throw new NemotronException("quantization_config.modules[\"" + e.getKey()
-                                + "\"] must be a string (\"q8\" or \"q4\"), got " + e.getValue());
+                                + "\"] must be a string (\"q8\", \"q4\" or \"q6\"), got " + e.getValue());
                     }
                     modules.put(e.getKey(), e.getValue().textValue());
                 }
@@ -695,8 +696,9 @@ public record ModelConfig(
                 qc.put("format_version", 1);
                 qc.put("policy", q.policy());
                 qc.put("layout", "see org.nemotron4j.quant.QuantType: <module>.weight holds the quants (q8: I8 [rows, cols];"
-                        + " q4: U8 [rows, cols/2]), <module>.weight_scales the scales (q8: F16 [rows, cols/32]; q4: U8"
-                        + " [rows, ceil(cols/256), 20] records of F16 d, F16 dmin, u8 sc[8], u8 m[8])");
+                        + " q4: U8 [rows, cols/2]; q6: U8 [rows, cols*3/4]), <module>.weight_scales the scales (q8, q6:"
+                        + " F16 [rows, cols/32]; q4: U8 [rows, ceil(cols/256), 20] records of F16 d, F16 dmin, u8 sc[8],"
+                        + " u8 m[8])");
                 ObjectNode m = qc.putObject("modules");
                 q.modules().forEach(m::put);
             } else {

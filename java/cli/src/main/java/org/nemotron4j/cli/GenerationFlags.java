@@ -24,7 +24,7 @@ import java.util.function.BooleanSupplier;
 /** The model and sampling options {@code run} and {@code chat} share, and how a reply is streamed to the terminal. */
 final class GenerationFlags {
     /** --quantize: quantize-on-load. */
-    static final Opt QUANTIZE = Opt.value("--quantize", "q8|q4", "quantize the Linear weights while loading (a bf16, f16,\n"
+    static final Opt QUANTIZE = Opt.value("--quantize", "q8|q4|q6", "quantize the Linear weights while loading (a bf16, f16,\n"
             + "f32 or FP8 checkpoint); 'nemotron4j quantize' does it once, ahead");
     /** --quantize-policy: which weights quantize-on-load quantizes. */
     static final Opt QUANTIZE_POLICY = Opt.value("--quantize-policy", "SPEC", "with --quantize: which weights, as quantize\n"
@@ -111,17 +111,17 @@ final class GenerationFlags {
         return type == null ? null : a.string("quantize-policy", QuantPolicy.defaultFor(type));
     }
 
-    /** --quantize q8|q4, or null when absent; --quantize-policy without --quantize is a usage error. */
+    /** --quantize q8|q4|q6, or null when absent; --quantize-policy without --quantize is a usage error. */
     static QuantType quantize(Args a) {
         if (!a.has("quantize")) {
             if (a.has("quantize-policy")) {
-                throw new Args.UsageException("--quantize-policy needs --quantize q8|q4");
+                throw new Args.UsageException("--quantize-policy needs --quantize q8|q4|q6");
             }
             return null;
         }
         String v = a.string("quantize", "");
         return QuantType.find(v.toLowerCase(java.util.Locale.ROOT)).orElseThrow(
-                () -> new Args.UsageException("--quantize must be q8 or q4, got " + v));
+                () -> new Args.UsageException("--quantize must be q8, q4 or q6, got " + v));
     }
 
     /** {@code options} with the --check-tensors and --no-mmap flags applied. */

@@ -30,10 +30,10 @@ final class PlanCommand implements Command {
                 Opt.value("--config", "FILE", "a Nemotron-H config.json"),
                 Opt.value("--context", "N", "tokens of context per sequence (default: max_position_embeddings)"),
                 Opt.value("--batch", "B", "sequences decoded together (default 1)"),
-                Opt.value("--weights", "bf16|fp8|f32|q8|q4", "bf16 (default), fp8 (NVIDIA's FP8 checkpoints: projections in\n"
-                        + "e4m3), or q8/q4 (block-quantized Linear weights, as 'quantize' or --quantize make them;\n"
+                Opt.value("--weights", "bf16|fp8|f32|q8|q4|q6", "bf16 (default), fp8 (NVIDIA's FP8 checkpoints: projections in\n"
+                        + "e4m3), or q8/q4/q6 (block-quantized Linear weights, as 'quantize' or --quantize make them;\n"
                         + "a quantized checkpoint's config.json is planned as stored)"),
-                Opt.value("--quantize-policy", "SPEC", "with --weights q8|q4: which weights, as quantize --policy"),
+                Opt.value("--quantize-policy", "SPEC", "with --weights q8|q4|q6: which weights, as quantize --policy"),
                 Opt.value("--kv", "bf16|f32", "KV cache dtype: bf16 (GPU, default) or f32 (the CPU engine)"),
                 Opt.value("--activations", "bf16|f32", "activation dtype: bf16 (GPU) or f32 (the CPU engine); default: the --kv one"),
                 Opt.value("--device", "cpu|cuda", "the defaults of that device: the prefill chunk (cpu "
@@ -49,16 +49,16 @@ final class PlanCommand implements Command {
         String w = a.string("weights", "bf16").toLowerCase(java.util.Locale.ROOT);
         QuantPolicy quantize = null;
         DType weights = switch (w) {
-            case "bf16", "q8", "q4" -> DType.BF16;
+            case "bf16", "q8", "q4", "q6" -> DType.BF16;
             case "fp8" -> DType.F8_E4M3;
             case "f32" -> DType.F32;
-            default -> throw new Args.UsageException("plan: --weights must be bf16, fp8, f32, q8 or q4, got " + w);
+            default -> throw new Args.UsageException("plan: --weights must be bf16, fp8, f32, q8, q4 or q6, got " + w);
         };
         if (w.startsWith("q")) {
             QuantType qt = QuantType.find(w).orElseThrow();
             quantize = QuantPolicy.parse(a.string("quantize-policy", QuantPolicy.defaultFor(qt)), qt);
         } else if (a.has("quantize-policy")) {
-            throw new Args.UsageException("plan: --quantize-policy needs --weights q8 or q4");
+            throw new Args.UsageException("plan: --quantize-policy needs --weights q8, q4 or q6");
         }
         Device device;
         try {

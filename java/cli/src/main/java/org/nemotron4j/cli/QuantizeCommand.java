@@ -12,7 +12,7 @@ import org.nemotron4j.quant.QuantPolicy;
 import org.nemotron4j.quant.QuantType;
 import org.nemotron4j.quant.Quantizer;
 
-/** {@code quantize}: writes a q8 / q4 block-quantized copy of a BF16 or ModelOpt FP8 checkpoint. */
+/** {@code quantize}: writes a q8 / q4 / q6 block-quantized copy of a BF16 or ModelOpt FP8 checkpoint. */
 final class QuantizeCommand implements Command {
     @Override
     public String name() {
@@ -21,7 +21,7 @@ final class QuantizeCommand implements Command {
 
     @Override
     public String summary() {
-        return "write a q8 or q4 block-quantized copy of a BF16 or FP8 checkpoint (CPU inference)";
+        return "write a q8, q4 or q6 block-quantized copy of a BF16 or FP8 checkpoint (CPU inference)";
     }
 
     @Override
@@ -29,11 +29,12 @@ final class QuantizeCommand implements Command {
         return List.of(
                 Opt.value("--model", "DIR", "the checkpoint to quantize (BF16/F16/F32 or ModelOpt FP8)"),
                 Opt.value("--out", "DIR", "output directory (created; must differ from --model)"),
-                Opt.value("--type", "TYPE", "q8 (blocks of 32, 8.5 bits/weight) or q4 (super-blocks of 256 with 8-bit"
-                        + " sub-block scales and minimums, 4.625 bits/weight)"),
+                Opt.value("--type", "TYPE", "q8 (blocks of 32, 8.5 bits/weight), q4 (super-blocks of 256 with 8-bit"
+                        + " sub-block scales and minimums, 4.625 bits/weight) or q6 (blocks of 32, 6.5 bits/weight)"),
                 Opt.value("--policy", "LIST", "which weights: 'default' Mamba in/out_proj, MLP up/down_proj; 'mixed'"
-                        + " (q4's default) the same with out_proj at q8; 'all' adds attention and lm_head; items like"
-                        + " lm_head=q8 or in_proj=keep override"),
+                        + " (q4's default) the same with out_proj, attention and lm_head at q8; 'mixed6' those at q6;"
+                        + " 'all' (q8's and q6's default) adds attention and lm_head; items like lm_head=q8 or"
+                        + " in_proj=keep override"),
                 Opt.value("--calibration", "TEXT", "fit each weight to its input columns' importance, measured by running"
                         + " --model over this text (not the text the result will be judged on)"),
                 Opt.value("--calibration-tokens", "N", "tokens of --calibration text to run (default "

@@ -9,32 +9,38 @@ import org.nemotron4j.checkpoint.NemotronHLayout.Role;
 /**
  * Which Linear weights a quantized checkpoint stores in which block type. Written as a comma-separated list:
  * <pre>
- *   default          Mamba in_proj/out_proj and MLP up_proj/down_proj in the chosen type (the large matrices:
- *                    ~90% of the 9B's Linear weights); embeddings, norms, conv1d, the attention projections and
- *                    lm_head keep their stored precision
- *   mixed            default with the Mamba out_proj, the attention projections and lm_head in q8 (the default
- *                    policy of q4: on the demo model q4's error is mostly in out_proj, 19% of its quantized
- *                    weights; the attention projections and lm_head at q8 cost no measurable quality and keep
- *                    decode from reading them in bf16; like llama.cpp's Q4_K_M keeping some tensors at more bits)
- *   all              every Linear weight (the above, q/k/v/o_proj and lm_head)
- *   ROLE             also quantize ROLE (in_proj, out_proj, up_proj, down_proj, q_proj, k_proj, v_proj, o_proj, lm_head)
- *                    in the chosen type
- *   ROLE=q8|q4|keep  ROLE in that type, or kept
+ *   default             Mamba in_proj/out_proj and MLP up_proj/down_proj in the chosen type (the large matrices:
+ *                       ~90% of the 9B's Linear weights); embeddings, norms, conv1d, the attention projections and
+ *                       lm_head keep their stored precision
+ *   mixed               default with the Mamba out_proj, the attention projections and lm_head in q8 (the default
+ *                       policy of q4: on the demo model q4's error is mostly in out_proj, 19% of its quantized
+ *                       weights; the attention projections and lm_head at q8 cost no measurable quality and keep
+ *                       decode from reading them in bf16; like llama.cpp's Q4_K_M keeping some tensors at more bits)
+ *   mixed6              mixed with those tensors in q6 instead of q8 (6.5 bits per weight instead of 8.5: with q4,
+ *                       decode reads about 12% fewer bytes than with mixed; Q4_K_M keeps its tensors at Q6_K)
+ *   all                 every Linear weight (the above, q/k/v/o_proj and lm_head)
+ *   ROLE                also quantize ROLE (in_proj, out_proj, up_proj, down_proj, q_proj, k_proj, v_proj, o_proj,
+ *                       lm_head) in the chosen type
+ *   ROLE=q8|q4|q6|keep  ROLE in that type, or kept
  * </pre>
  * e.g. {@code default,lm_head=q8}. Later items override earlier ones. Embeddings, norms, conv1d and the Mamba
  * vectors are never quantized (they are not matrix products). A weight whose column count is not a multiple of its
- * type's block falls back to q8 when that fits, else it is kept (the quantizer reports it). {@code type} is the chosen
- * type (the checkpoint's {@code quant_algo}).
+ * type's block (64 for q4 and q6) falls back to q8 when that fits, else it is kept (the quantizer reports it).
+ * {@code type} is the chosen type (the checkpoint's {@code quant_algo}): any of q8, q4, q6 with any policy
+ * ({@code --type q6} quantizes the whole model at 6.5 bits).
+ * <p>{@code mixed} stays q4's default until the perplexity of {@code mixed6} is measured on the real models.
  */
 public record QuantPolicy(String spec, QuantType type, Map<Role, Optional<QuantType>> roles) {
 
     public static final String DEFAULT = "default";
     public static final String MIXED = "mixed";
+    public static final String MIXED6 = "mixed6";
     public static final String ALL = "all";
 
     /**
-     * The policy used when none is given: {@code mixed} for q4, {@code all} for q8 (every Linear weight: q8 costs no
-     * measurable quality anywhere, and decode then reads no Linear weight in bf16, as llama.cpp's Q8_0).
+     * The policy used when none is given: {@code mixed} for q4, {@code all} for q8 and q6 (every Linear weight: q8
+     * costs no measurable quality anywhere, and decode then reads no Linear weight in bf16, as llama.cpp's Q8_0; q6
+     * is the same whole-model choice a step smaller, as llama.cpp's Q6_K quantizes every tensor).
      */
     public static String defaultFor(QuantType type) {
         return type == QuantType.Q4 ? MIXED : ALL;
@@ -49,17 +55,18 @@ public record QuantPolicy(String spec, QuantType type, Map<Role, Optional<QuantT
             if (it.isEmpty()) {
                 continue;
             }
-            if (it.equals("default") || it.equals("all") || it.equals(MIXED)) {
+            if (it.equals(DEFAULT) || it.equals(ALL) || it.equals(MIXED) || it.equals(MIXED6)) {
                 for (Role r : new Role[] {Role.MAMBA_IN_PROJ, Role.MAMBA_OUT_PROJ, Role.MLP_UP_PROJ, Role.MLP_DOWN_PROJ}) {
                     roles.put(r, Optional.of(type));
                 }
-                if (it.equals(MIXED)) {
+                if (it.equals(MIXED) || it.equals(MIXED6)) {
+                    QuantType extra = it.equals(MIXED) ? QuantType.Q8 : QuantType.Q6;
                     for (Role r : new Role[] {Role.MAMBA_OUT_PROJ, Role.ATTENTION_Q_PROJ, Role.ATTENTION_K_PROJ,
                             Role.ATTENTION_V_PROJ, Role.ATTENTION_O_PROJ, Role.LM_HEAD}) {
-                        roles.put(r, Optional.of(QuantType.Q8));
+                        roles.put(r, Optional.of(extra));
                     }
                 }
-                if (it.equals("all")) {
+                if (it.equals(ALL)) {
                     for (Role r : new Role[] {Role.ATTENTION_Q_PROJ, Role.ATTENTION_K_PROJ, Role.ATTENTION_V_PROJ,
                             Role.ATTENTION_O_PROJ, Role.LM_HEAD}) {
                         roles.put(r, Optional.of(type));
@@ -76,7 +83,7 @@ public record QuantPolicy(String spec, QuantType type, Map<Role, Optional<QuantT
                 String t = it.substring(eq + 1).trim();
                 roles.put(role, t.equals("keep") ? Optional.empty()
                         : Optional.of(QuantType.find(t).orElseThrow(() -> new NemotronException("--policy \"" + spec
-                                + "\": \"" + t + "\" is not q8, q4 or keep"))));
+                                + "\": \"" + t + "\" is not q8, q4, q6 or keep"))));
             }
         }
         return new QuantPolicy(s, type, roles);
@@ -95,7 +102,7 @@ public record QuantPolicy(String spec, QuantType type, Map<Role, Optional<QuantT
             case "lm_head" -> Role.LM_HEAD;
             default -> throw new NemotronException("--policy \"" + spec + "\": \"" + name + "\" is not a quantizable"
                     + " weight (in_proj, out_proj, up_proj, down_proj, q_proj, k_proj, v_proj, o_proj, lm_head) nor"
-                    + " default, mixed or all");
+                    + " default, mixed, mixed6 or all");
         };
     }
 

@@ -384,9 +384,10 @@ public final class Kernels {
         long rows = n4j_weight.rows(d);
         long cols = n4j_weight.cols(d);
         int dtype = n4j_weight.dtype(d);
-        if (dtype == N4J_DTYPE_Q8() || dtype == N4J_DTYPE_Q4()) {
+        if (dtype == N4J_DTYPE_Q8() || dtype == N4J_DTYPE_Q4() || dtype == N4J_DTYPE_Q6()) {
             // block-quantized (n4j_matmul only): quants then scales in one buffer
-            QuantType q = dtype == N4J_DTYPE_Q8() ? QuantType.Q8 : QuantType.Q4;
+            QuantType q = dtype == N4J_DTYPE_Q8() ? QuantType.Q8
+                    : dtype == N4J_DTYPE_Q4() ? QuantType.Q4 : QuantType.Q6;
             if (rows <= 0 || cols <= 0 || cols % q.columnMultiple() != 0) {
                 throw bad(kernel, arg, "(" + w.tensor().name() + ") is " + q.id() + " of shape [" + rows + ", " + cols
                         + "]: the columns must be a positive multiple of " + q.columnMultiple());
