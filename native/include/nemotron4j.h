@@ -42,7 +42,7 @@ extern "C" {
 #define N4J_DTYPE_F8_E4M3 3
 #define N4J_DTYPE_I32 4
 /*
- * Block-quantized weights (n4j_matmul only; every other op refuses them, and so does the CUDA backend for now).
+ * Block-quantized weights (n4j_matmul only, on the CPU and CUDA backends; every other op refuses them).
  * `data` points to one buffer: the quants of all rows, row-major, immediately followed by the scales of all rows.
  * The real value of an element is value(block format) * scale (scale is normally 1).
  *
@@ -237,13 +237,13 @@ int32_t n4j_rmsnorm(n4j_backend* backend, const void* x, int64_t ld_x, int32_t r
 #define N4J_MATMUL_ACCUMULATE 1
 #define N4J_MATMUL_RELU_SQUARED 2
 #define N4J_MATMUL_ADD_TO_RESIDUAL 3
-/* With N4J_DTYPE_Q8 / N4J_DTYPE_Q4 weights on the CPU each row of x is first quantized per block of 32 (Q8 weights:
- * int16, d = max|x| / 32767; Q4: int8, d = max|x| / 127; q = round-to-nearest-even(x / d)) and the block dot products
- * are integer sums, scaled and accumulated in F32 (matmul_quant.cpp). Exception: prefill (16 rows or more) with BF16
- * matmul inputs (BF16 activations or N4J_FLAG_BF16_MATMUL) on AVX512-BF16 CPUs dequantizes the weights to BF16 and
- * runs the BF16 dot-product GEMM on BF16-rounded activations.
- * On CUDA the weights are dequantized (Q8 d * q, Q4 (d * sc) * q - dmin * m) and multiplied with x as it is, fp32
- * accumulation (gemv_quant.cu). */
+/* With N4J_DTYPE_Q8 / N4J_DTYPE_Q4 / N4J_DTYPE_Q6 weights on the CPU each row of x is first quantized per block of 32
+ * (Q8 weights: int16, d = max|x| / 32767; Q4 and Q6: int8, d = max|x| / 127; q = round-to-nearest-even(x / d)) and
+ * the block dot products are integer sums, scaled and accumulated in F32 (matmul_quant.cpp). Exception: prefill (16
+ * rows or more) with BF16 matmul inputs (BF16 activations or N4J_FLAG_BF16_MATMUL) on AVX512-BF16 CPUs dequantizes
+ * the weights to BF16 and runs the BF16 dot-product GEMM on BF16-rounded activations.
+ * On CUDA the weights are dequantized (Q8 d * q, Q4 (d * sc) * q - dmin * m, Q6 d * (q - 32)) and multiplied with x
+ * as it is, fp32 accumulation (gemv_quant.cu). */
 int32_t n4j_matmul(n4j_backend* backend, const void* x, int64_t ld_x, int32_t rows, const n4j_weight* weight,
                    void* y, int64_t ld_y, int32_t epilogue);
 

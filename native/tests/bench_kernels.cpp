@@ -252,7 +252,8 @@ std::string matmul_fraction(int32_t dtype, double bytes_per_second, double flops
     const bool wide = !dot && g_ceilings.f32_avx512 && g_ceilings.fma_avx512 > 0;
     const double peak = (dot ? g_ceilings.vdpbf16ps : wide ? g_ceilings.fma_avx512 : g_ceilings.fma_avx2) *
                         g_ceilings.threads;
-    if (peak <= 0 || dtype == N4J_DTYPE_Q8 || dtype == N4J_DTYPE_Q4) return r;  // integer kernels: no float peak
+    // integer kernels: no float peak
+    if (peak <= 0 || dtype == N4J_DTYPE_Q8 || dtype == N4J_DTYPE_Q4 || dtype == N4J_DTYPE_Q6) return r;
     char s[96];
     snprintf(s, sizeof(s), "%s  %5.1f%% of %s peak x %d", r, 100 * flops_per_second / peak,
              dot ? "vdpbf16ps" : wide ? "avx-512 fma" : "avx2 fma", g_ceilings.threads);
@@ -505,7 +506,7 @@ int main(int argc, char** argv) {
     bench_matmul(b, "9B up_proj (batch 4)", N4J_DTYPE_BF16, 4, 4480, 15680, 10);
     bench_matmul(b, "medium lm_head (decode)", N4J_DTYPE_BF16, 1, 2048, 32000, 10);
     // Block-quantized weights (decode at memory speed is the goal: the "% of read" column).
-    for (int32_t qt : {N4J_DTYPE_Q8, N4J_DTYPE_Q4}) {
+    for (int32_t qt : {N4J_DTYPE_Q8, N4J_DTYPE_Q6, N4J_DTYPE_Q4}) {
         // 256 rows (0.5 MB q8) stay in cache: the kernel's compute speed, GB/s of weights it could consume
         bench_matmul(b, "256 rows in cache (decode)", qt, 1, 2048, 256, 2000);
         bench_matmul(b, "9B up_proj (decode)", qt, 1, 4480, 15680, 10);
@@ -542,6 +543,7 @@ int main(int argc, char** argv) {
         bench_decode_matmuls(b, "medium bf16", N4J_DTYPE_BF16, N4J_DTYPE_BF16);
         bench_decode_matmuls(b, "medium q8 (all)", N4J_DTYPE_Q8, N4J_DTYPE_Q8);
         bench_decode_matmuls(b, "medium q4 (mixed)", N4J_DTYPE_Q4, N4J_DTYPE_Q8);
+        bench_decode_matmuls(b, "medium q4 (mixed6)", N4J_DTYPE_Q4, N4J_DTYPE_Q6);
     }
     if (want("scan")) {
         bench_scan(b, "medium", 64, 40, 8, 128, 128, 512);

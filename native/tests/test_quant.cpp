@@ -1,10 +1,10 @@
 /*
- * test_quant.cpp: n4j_matmul over block-quantized weights (N4J_DTYPE_Q8, N4J_DTYPE_Q4).
+ * test_quant.cpp: n4j_matmul over block-quantized weights (N4J_DTYPE_Q8, N4J_DTYPE_Q4, N4J_DTYPE_Q6).
  *  1. The reference against an independent model of the formats written from nemotron4j.h (this file's own
  *     dequantizer and activation quantizer, in double): the reference must match it to F32 rounding, and both must
  *     be within the activation-rounding bound of the unquantized product.
  *  2. Every fast variant (generic, AVX2 vpmaddubsw, AVX512-VNNI vpdpbusd, real or emulated) against the reference on
- *     awkward shapes (short Q4 super-blocks, rows that are not multiples of the 4-row groups or the 64-row tiles),
+ *     awkward shapes (short Q4 super-blocks, Q6 rows ending in a one-pair unit, rows that are not multiples of the 4-row groups or the 64-row tiles),
  *     with all three epilogues and a weight scale; thread counts bitwise equal; a row's result independent of the
  *     other rows of the call.
  *  3. Bad weights refused with a message: cols not a multiple of the block, quantized weights in other ops.
@@ -24,7 +24,7 @@ struct qweight {
     n4j_weight w;
 };
 
-/* Random Q8 / Q4 weights in the layout of nemotron4j.h (scales of realistic size). */
+/* Random Q8 / Q4 / Q6 weights in the layout of nemotron4j.h (scales of realistic size). */
 qweight make_qweight(rng& r, int32_t dtype, int32_t O, int32_t K, float scale = 1.0f) {
     qweight q;
     q.bytes.assign(static_cast<size_t>(n4j::cpu::quant_weight_bytes(dtype, O, K)), 0);
@@ -35,6 +35,13 @@ qweight make_qweight(rng& r, int32_t dtype, int32_t O, int32_t K, float scale = 
         for (int64_t b = 0; b < int64_t(O) * (K / 32); ++b) {
             const uint16_t h = f32_to_f16(r.uniform(0.0005f, 0.02f));
             memcpy(d + 2 * b, &h, 2);
+        }
+    } else if (dtype == N4J_DTYPE_Q6) {
+        const int64_t quant_bytes = int64_t(O) * K / 4 * 3;
+        for (int64_t i = 0; i < quant_bytes; ++i) p[i] = static_cast<uint8_t>(r.below(256));
+        for (int64_t b = 0; b < int64_t(O) * (K / 32); ++b) {
+            const uint16_t h = f32_to_f16(r.uniform(0.002f, 0.08f));
+            memcpy(p + quant_bytes + 2 * b, &h, 2);
         }
     } else {
         for (int64_t i = 0; i < int64_t(O) * K / 2; ++i) p[i] = static_cast<uint8_t>(r.below(256));
@@ -68,6 +75,18 @@ double dequant(const qweight& q, int64_t o, int64_t i) {
     if (q.w.dtype == N4J_DTYPE_Q8) {
         memcpy(&h, p + O * K + 2 * (o * (K / 32) + i / 32), 2);
         return double(f16_to_f32(h)) * double(static_cast<int8_t>(p[o * K + i]));
+    }
+    if (q.w.dtype == N4J_DTYPE_Q6) {
+        // units of 128 weights (a row's last may hold 64): the pairs' nibbles, then 16 high-bit bytes per pair
+        const int64_t row = o * (K / 4 * 3);
+        const int64_t unit = i / 128, pair_in_unit = (i % 128) / 64, t = i % 64;
+        const int64_t pairs = K - unit * 128 >= 128 ? 2 : 1;
+        const uint8_t byte = p[row + unit * 96 + pair_in_unit * 32 + t % 32];
+        const int low = t < 32 ? (byte & 0x0F) : (byte >> 4);
+        const uint8_t hb = p[row + unit * 96 + pairs * 32 + pair_in_unit * 16 + t % 16];
+        const int top = (hb >> (2 * (t / 16))) & 3;
+        memcpy(&h, p + O * (K / 4 * 3) + 2 * (o * (K / 32) + i / 32), 2);
+        return double(f16_to_f32(h)) * double((low | (top << 4)) - 32);
     }
     const int64_t pair = i / 64, t = i % 64;
     const uint8_t byte = p[o * (K / 2) + pair * 32 + (t % 32)];
@@ -117,8 +136,8 @@ std::vector<float> run_matmul(n4j_backend* b, const std::vector<float>& x, int32
 
 void test_reference_against_model(rng& r) {
     n4j_backend* ref = make_cpu_backend(1, true, 0);
-    for (int32_t dtype : {N4J_DTYPE_Q8, N4J_DTYPE_Q4}) {
-        for (int32_t K : {64, 320, 576}) {
+    for (int32_t dtype : {N4J_DTYPE_Q8, N4J_DTYPE_Q4, N4J_DTYPE_Q6}) {
+        for (int32_t K : {64, 320, 576, 448}) {
             const int32_t O = 7, rows = 3;
             qweight q = make_qweight(r, dtype, O, K, 0.75f);
             std::vector<float> x = r.vec(size_t(rows) * K, -2.0f, 2.0f);
@@ -133,11 +152,11 @@ void test_reference_against_model(rng& r) {
                     const double got = y[size_t(rr) * O + o];
                     // F32 accumulation of K/32 scaled block sums
                     CHECK(fabs(got - qd) <= 1e-6 * abs_sum + 1e-9,
-                          "%s K=%d (%d,%d): reference %.9g, model of the format %.9g", dtype == N4J_DTYPE_Q8 ? "q8" : "q4",
+                          "%s K=%d (%d,%d): reference %.9g, model of the format %.9g", dtype_label(dtype),
                           K, rr, o, got, qd);
                     CHECK(fabs(got - plain) <= bound + 1e-6 * abs_sum + 1e-9,
                           "%s K=%d (%d,%d): %.9g vs unquantized activations %.9g: beyond the rounding bound %.3g",
-                          dtype == N4J_DTYPE_Q8 ? "q8" : "q4", K, rr, o, got, plain, bound);
+                          dtype_label(dtype), K, rr, o, got, plain, bound);
                 }
             }
         }
@@ -151,7 +170,7 @@ void test_fast_variants(rng& r) {
     struct shape {
         int32_t O, K;
     };
-    for (int32_t dtype : {N4J_DTYPE_Q8, N4J_DTYPE_Q4}) {
+    for (int32_t dtype : {N4J_DTYPE_Q8, N4J_DTYPE_Q4, N4J_DTYPE_Q6}) {
         // 4480 and 15680: the 9B's widths (Q4: a last super-block of 4 sub-blocks); O not a multiple of the 4-row tiles
         // 1100 x 320: several decode tasks of 256 rows and a short one (the tiles prefetch the next tile of a task)
         for (shape s : {shape{1, 64}, shape{37, 96 * 2}, shape{33, 320}, shape{70, 576}, shape{65, 1024}, shape{9, 4480},
@@ -165,7 +184,7 @@ void test_fast_variants(rng& r) {
                     const std::vector<float> y0 = r.vec(size_t(rows) * s.O, -1.0f, 1.0f);
                     char label[160];
                     snprintf(label, sizeof(label), "%s O=%d K=%d rows=%d epilogue=%d",
-                             dtype == N4J_DTYPE_Q8 ? "q8" : "q4", s.O, s.K, rows, epilogue);
+                             dtype_label(dtype), s.O, s.K, rows, epilogue);
                     compare_variants(all, st, label,
                                      [&](n4j_backend* b) { return run_matmul(b, x, rows, q.w, y0, epilogue); }, 2e-5);
                 }
@@ -181,13 +200,13 @@ void test_fast_variants(rng& r) {
                     const std::vector<float> one =
                         run_matmul(v.backend, xr, 1, q.w, std::vector<float>(size_t(s.O), 0.0f), N4J_MATMUL_STORE);
                     CHECK(memcmp(one.data(), all_rows.data() + size_t(rr) * s.O, sizeof(float) * s.O) == 0,
-                          "%s [%s] O=%d K=%d: row %d alone differs from row %d of 70", dtype == N4J_DTYPE_Q8 ? "q8" : "q4",
+                          "%s [%s] O=%d K=%d: row %d alone differs from row %d of 70", dtype_label(dtype),
                           v.name.c_str(), s.O, s.K, rr, rr);
                 }
             }
         }
     }
-    print_stats("matmul q8/q4", st);
+    print_stats("matmul q8/q4/q6", st);
 }
 
 /* The SIMD dequantizers (BF16 prefill path) give the reference's bits, on short Q4 super-blocks and odd row ranges. */
@@ -195,9 +214,9 @@ void test_dequant(rng& r) {
     struct shape {
         int32_t O, K;
     };
-    for (int32_t dtype : {N4J_DTYPE_Q8, N4J_DTYPE_Q4}) {
+    for (int32_t dtype : {N4J_DTYPE_Q8, N4J_DTYPE_Q4, N4J_DTYPE_Q6}) {
         for (shape s : {shape{3, 64}, shape{5, 96 * 2}, shape{9, 576}, shape{7, 4480}}) {
-            if (dtype == N4J_DTYPE_Q4 && s.K % 64 != 0) continue;
+            if (dtype != N4J_DTYPE_Q8 && s.K % 64 != 0) continue;
             qweight q = make_qweight(r, dtype, s.O, s.K);
             for (int32_t o0 : {0, 1, s.O - 1}) {
                 const int32_t o1 = s.O;
@@ -209,18 +228,18 @@ void test_dequant(rng& r) {
                         const double exact = dequant(q, o, i);
                         const double v = n4j::cpu::bf16_to_f32(ref[size_t(o - o0) * s.K + i]);
                         CHECK(fabs(v - exact) <= fabs(exact) * (1.0 / 256) + 1e-30, "%s dequant (%d,%d): %.9g vs %.9g",
-                              dtype == N4J_DTYPE_Q8 ? "q8" : "q4", o, i, v, exact);
+                              dtype_label(dtype), o, i, v, exact);
                     }
                 }
                 if (n4j::cpu::cpu_has_avx2_fma_f16c()) {
                     n4j::cpu::avx2::dequant_bf16(&q.w, o0, o1, got.data());
                     CHECK(got == ref, "%s K=%d rows [%d,%d): avx2 dequant differs from the reference",
-                          dtype == N4J_DTYPE_Q8 ? "q8" : "q4", s.K, o0, o1);
+                          dtype_label(dtype), s.K, o0, o1);
 #if defined(N4J_HAVE_AVX512BF16_KERNELS)
                     if (n4j::cpu::cpu_has_avx512_bf16()) {
                         n4j::cpu::avx512bf16::dequant_bf16(&q.w, o0, o1, got.data());
                         CHECK(got == ref, "%s K=%d rows [%d,%d): avx512bf16 dequant differs from the reference",
-                              dtype == N4J_DTYPE_Q8 ? "q8" : "q4", s.K, o0, o1);
+                              dtype_label(dtype), s.K, o0, o1);
                     }
 #endif
                 }
@@ -257,7 +276,7 @@ void test_bf16_prefill(rng& r) {
     struct shape {
         int32_t O, K, rows;
     };
-    for (int32_t dtype : {N4J_DTYPE_Q8, N4J_DTYPE_Q4}) {
+    for (int32_t dtype : {N4J_DTYPE_Q8, N4J_DTYPE_Q4, N4J_DTYPE_Q6}) {
         for (shape s : {shape{70, 576, 16}, shape{130, 320, 37}, shape{65, 4480, 19}, shape{33, 1024, 300}}) {
             qweight q = make_qweight(r, dtype, s.O, s.K, 1.25f);
             const std::vector<float> x = r.vec(size_t(s.rows) * s.K, -3.0f, 3.0f);
@@ -268,7 +287,7 @@ void test_bf16_prefill(rng& r) {
                 const std::vector<float> y = run_matmul(b1, x, s.rows, q.w, y0, epilogue);
                 for (n4j_backend* b : {b2, b3}) {
                     CHECK(run_matmul(b, x, s.rows, q.w, y0, epilogue) == y, "%s O=%d K=%d rows=%d: thread counts differ",
-                          dtype == N4J_DTYPE_Q8 ? "q8" : "q4", s.O, s.K, s.rows);
+                          dtype_label(dtype), s.O, s.K, s.rows);
                 }
                 for (int32_t rr = 0; rr < s.rows; rr += 7) {
                     for (int32_t o = 0; o < s.O; o += 3) {
@@ -284,7 +303,7 @@ void test_bf16_prefill(rng& r) {
                         const double got = y[size_t(rr) * s.O + o];
                         CHECK(fabs(got - want) <= 1e-5 * mag * fabs(q.w.scale) + 1e-6,
                               "%s O=%d K=%d rows=%d (%d,%d): bf16 prefill %.9g, model %.9g",
-                              dtype == N4J_DTYPE_Q8 ? "q8" : "q4", s.O, s.K, s.rows, rr, o, got, want);
+                              dtype_label(dtype), s.O, s.K, s.rows, rr, o, got, want);
                     }
                 }
             }
@@ -307,13 +326,21 @@ void test_rejects() {
     CHECK(n4j_matmul(b, x.data(), 96, 1, &w, y.data(), 2, N4J_MATMUL_STORE) == N4J_ERR_INVALID_ARGUMENT,
           "q4 with 96 columns accepted");
     CHECK(strstr(n4j_last_error(), "not a multiple of its block (64)") != nullptr, "message: %s", n4j_last_error());
+    w = make_weight(bytes.data(), N4J_DTYPE_Q6, 2, 160);
+    CHECK(n4j_matmul(b, x.data(), 160, 1, &w, y.data(), 2, N4J_MATMUL_STORE) == N4J_ERR_INVALID_ARGUMENT,
+          "q6 with 160 columns accepted");
+    CHECK(strstr(n4j_last_error(), "Q6 with 160 columns, which is not a multiple of its block (64)") != nullptr,
+          "message: %s", n4j_last_error());
+    w = make_weight(bytes.data(), N4J_DTYPE_Q6, 32, 64);
+    CHECK(n4j_rmsnorm(b, x.data(), 64, 1, 64, &w, 1e-5f, y.data(), 64) == N4J_ERR_INVALID_ARGUMENT,
+          "rmsnorm took a q6 weight");
     w = make_weight(bytes.data(), N4J_DTYPE_Q8, 32, 1);
     CHECK(n4j_rmsnorm(b, x.data(), 32, 1, 32, &w, 1e-5f, y.data(), 32) == N4J_ERR_INVALID_ARGUMENT,
           "rmsnorm took a q8 weight");
     CHECK(strstr(n4j_last_error(), "Q8") != nullptr, "message: %s", n4j_last_error());
-    w = make_weight(bytes.data(), 7, 2, 64);
+    w = make_weight(bytes.data(), 8, 2, 64);
     CHECK(n4j_matmul(b, x.data(), 64, 1, &w, y.data(), 2, N4J_MATMUL_STORE) == N4J_ERR_INVALID_ARGUMENT,
-          "dtype 7 accepted");
+          "dtype 8 accepted");
     n4j_backend_destroy(b);
 }
 

@@ -1,12 +1,15 @@
 /*
- * matmul_quant.cpp: y = x * W^T over block-quantized weights (N4J_DTYPE_Q8, N4J_DTYPE_Q4; layouts in nemotron4j.h),
+ * matmul_quant.cpp: y = x * W^T over block-quantized weights (N4J_DTYPE_Q8, N4J_DTYPE_Q4, N4J_DTYPE_Q6; layouts in
+ * nemotron4j.h),
  * x [rows, K] F32, y [rows, O] F32.
  *
  * Numerics: each row of x is quantized per block of 32 (one shared routine per variant, all giving the same
  * integers): for Q8 weights to int16, d_x = max|x| / 32767 (the int8 code llama.cpp's Q8_0 x Q8_0 uses, 127 levels,
- * was most of q8's error: 258x coarser); for Q4 weights to int8, d_x = max|x| / 127 (Q4's own rounding dominates);
- * q_x = round-to-nearest-even(x / d_x). A block's dot product is then an exact integer sum:
+ * was most of q8's error: 258x coarser); for Q4 and Q6 weights to int8, d_x = max|x| / 127 (the weights' own rounding
+ * dominates); q_x = round-to-nearest-even(x / d_x). A block's dot product is then an exact integer sum:
  *   Q8: sum_b (d_w[b] * d_x[b]) * sum_i q_w q_x                      (|sum| <= 32 * 127 * 32767 < 2^31)
+ *   Q6: sum_b (d_w[b] * d_x[b]) * sum_i (q_w - 32) q_x               (the offset inside the integer sum: no
+ *                                                                     cancellation between large F32 terms)
  *   Q4: sum_j (d * sc[j] * d_x[j]) * sum_i q_w q_x  -  sum_j (dmin * m[j]) * (d_x[j] * sum_i q_x)
  * and only the scaled sums over blocks are F32. The reference adds them in block order; the SIMD kernels keep
  * 8 F32 lanes per output and add them at the end, so they differ from the reference only by the order of those F32
@@ -72,7 +75,7 @@ void quant_rows_ref(const quant_x* x, int32_t r0, int32_t r1, const n4j_weight* 
     const int64_t O = w->rows;
     const uint8_t* base = static_cast<const uint8_t*>(w->data);
     for (int32_t r = r0; r < r1; ++r) {
-        const int8_t* xq = x->q + r * x->ld_q;        // Q4
+        const int8_t* xq = x->q + r * x->ld_q;        // Q4, Q6
         const int16_t* xq16 = x->q16 + r * x->ld_q;   // Q8
         const float* xd = x->d + r * x->ld_b;
         const float* xs = x->s + r * x->ld_b;
@@ -85,6 +88,19 @@ void quant_rows_ref(const quant_x* x, int32_t r0, int32_t r1, const n4j_weight* 
                     int32_t isum = 0;
                     for (int i = 0; i < kQuantBlock; ++i) {
                         isum += int32_t(wq[b * kQuantBlock + i]) * int32_t(xq16[b * kQuantBlock + i]);
+                    }
+                    uint16_t h;
+                    memcpy(&h, wd + 2 * b, 2);
+                    acc += f16_to_f32(h) * xd[b] * static_cast<float>(isum);
+                }
+            } else if (w->dtype == N4J_DTYPE_Q6) {
+                const uint8_t* wq = base + o * q6_row_bytes(K);
+                const uint8_t* wd = base + O * q6_row_bytes(K) + o * (K / kQuantBlock) * 2;
+                for (int64_t b = 0; b < K / kQuantBlock; ++b) {
+                    int32_t isum = 0;
+                    for (int i = 0; i < kQuantBlock; ++i) {
+                        const int64_t e = b * kQuantBlock + i;
+                        isum += (q6_quant(wq, K, e) - kQ6Offset) * int32_t(xq[e]);
                     }
                     uint16_t h;
                     memcpy(&h, wd + 2 * b, 2);
@@ -133,6 +149,14 @@ void quant_dequant_bf16_ref(const n4j_weight* w, int32_t o0, int32_t o1, uint16_
                 uint16_t h;
                 memcpy(&h, wd + 2 * (i / kQuantBlock), 2);
                 dst[i] = f32_to_bf16(f16_to_f32(h) * static_cast<float>(wq[i]));
+            }
+        } else if (w->dtype == N4J_DTYPE_Q6) {
+            const uint8_t* wq = base + o * q6_row_bytes(K);
+            const uint8_t* wd = base + O * q6_row_bytes(K) + o * (K / kQuantBlock) * 2;
+            for (int64_t i = 0; i < K; ++i) {
+                uint16_t h;
+                memcpy(&h, wd + 2 * (i / kQuantBlock), 2);
+                dst[i] = f32_to_bf16(f16_to_f32(h) * static_cast<float>(q6_quant(wq, K, i) - kQ6Offset));
             }
         } else {
             const uint8_t* wq = base + o * (K / 2);

@@ -5,7 +5,7 @@
  * files it lists):
  *   rows <= 8                   -> GEMV (decode; memory-bound weight streaming)
  *   rows > 8, F32 weights       -> CUDA-core GEMM (exact fp32; also every dtype with N4J_CUDA_NO_MMA=1)
- *   Q8 / Q4 weights             -> gemv_quant.cu (dequantizing GEMV up to 64 rows and in decode steps, else
+ *   Q8 / Q4 / Q6 weights        -> gemv_quant.cu (dequantizing GEMV up to 64 rows and in decode steps, else
  *                                  dequantized into scratch, then the GEMMs below)
  *   rows 9..64, BF16/F8 weights -> skinny tensor-core GEMM (gemm_skinny.cuh: batched decode of 9-64 sessions, short
  *                                  prefill chunks; every activation dtype and epilogue; split-K with a deterministic
@@ -62,9 +62,11 @@ int32_t op_matmul(void* vctx, const void* x, int64_t ld_x, int32_t rows, const n
     a.in_scale = 0.0f;
     a.residual = epilogue != N4J_MATMUL_ADD_TO_RESIDUAL ? 0 : ctx->f32_residual() ? 2 : 1;
 
-    if (a.w_dtype == N4J_DTYPE_Q8 || a.w_dtype == N4J_DTYPE_Q4) return matmul_quant(ctx, a, where);
+    if (a.w_dtype == N4J_DTYPE_Q8 || a.w_dtype == N4J_DTYPE_Q4 || a.w_dtype == N4J_DTYPE_Q6) {
+        return matmul_quant(ctx, a, where);
+    }
     if (a.w_dtype != N4J_DTYPE_F32 && a.w_dtype != N4J_DTYPE_BF16 && a.w_dtype != N4J_DTYPE_F8_E4M3) {
-        return ctx->fail(N4J_ERR_UNSUPPORTED, where, "weight dtype %d (F32, BF16, F8_E4M3, Q8 or Q4 expected)",
+        return ctx->fail(N4J_ERR_UNSUPPORTED, where, "weight dtype %d (F32, BF16, F8_E4M3, Q8, Q4 or Q6 expected)",
                          a.w_dtype);
     }
     if (a.w_dtype == N4J_DTYPE_F8_E4M3 && ctx->fp8_w8a8 && weight->input_scale != 0.0f) {

@@ -83,7 +83,7 @@ int32_t op_matmul(void* ctx, const void* x, int64_t ld_x, int32_t rows, const n4
 void gemv_f32_launch(context* ctx, const matmul_args& a);
 void gemv_bf16_launch(context* ctx, const matmul_args& a);
 void gemv_f8_launch(context* ctx, const matmul_args& a);
-/* Block-quantized weights (N4J_DTYPE_Q8 / N4J_DTYPE_Q4): launches and checks (gemv_quant.cu). */
+/* Block-quantized weights (N4J_DTYPE_Q8 / N4J_DTYPE_Q4 / N4J_DTYPE_Q6): launches and checks (gemv_quant.cu). */
 constexpr int kQuantGemvMaxRows = 64;
 int32_t matmul_quant(context* ctx, const matmul_args& a, const char* where);
 /* The skinny GEMM (gemm_skinny.cuh) serves rows kSkinnyMinRows..kSkinnyMaxRows. Its grid: tiles_n blocks of 128

@@ -10,8 +10,9 @@
  *   rows > 8, F8 weight in W8A8 mode     rmsnorm_quantize_kernel writes normed and the e4m3 x_q + {W.scale,
  *                                        input_scale} that the FP8 GEMM reads (matmul_w8a8 with this kernel as its
  *                                        quantizer): the separate quantize pass over normed disappears.
- *   anything else (Q8 / Q4 weights,      op_rmsnorm then op_matmul (the Q8/Q4 GEMVs of gemv_quant.cu and the GEMMs
- *   rows > 8 otherwise)                  read their input many times; a prologue would redo the norm per tile).
+ *   anything else (Q8 / Q4 / Q6 weights, op_rmsnorm then op_matmul (the quantized GEMVs of gemv_quant.cu and the
+ *   rows > 8 otherwise)                  GEMMs read their input many times; a prologue would redo the norm per
+ *                                        tile).
  *
  * What the GEMV prologue costs, counted per block (4 output features, K = dim, R rows; x of XB bytes an element:
  * 4 for the F32 residual stream, the norm weight bf16): the weight stream is 4 K WB bytes from HBM (35,840 for the

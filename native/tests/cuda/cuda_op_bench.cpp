@@ -126,23 +126,26 @@ void fill_random(void* ctx, void* p, uint64_t bytes, int dtype, float amp) {
 int64_t dsize(int dtype) { return dtype == N4J_DTYPE_F32 ? 4 : dtype == N4J_DTYPE_BF16 ? 2 : 1; }
 const char* dname(int dtype) {
     return dtype == N4J_DTYPE_F32 ? "f32" : dtype == N4J_DTYPE_BF16 ? "bf16" : dtype == N4J_DTYPE_Q8 ? "q8"
-         : dtype == N4J_DTYPE_Q4 ? "q4" : "fp8";
+         : dtype == N4J_DTYPE_Q4 ? "q4" : dtype == N4J_DTYPE_Q6 ? "q6" : "fp8";
 }
 
-/* Bytes of a [rows, cols] weight: dense, or Q8 / Q4 quants followed by their scales (nemotron4j.h). */
+/* Bytes of a [rows, cols] weight: dense, or Q8 / Q4 / Q6 quants followed by their scales (nemotron4j.h). */
 uint64_t weight_bytes(int dtype, int64_t rows, int64_t cols) {
     if (dtype == N4J_DTYPE_Q8) return static_cast<uint64_t>(rows) * (cols + cols / 32 * 2);
     if (dtype == N4J_DTYPE_Q4) return static_cast<uint64_t>(rows) * (cols / 2 + (cols + 255) / 256 * 20);
+    if (dtype == N4J_DTYPE_Q6) return static_cast<uint64_t>(rows) * (cols / 4 * 3 + cols / 32 * 2);
     return static_cast<uint64_t>(rows) * cols * dsize(dtype);
 }
 
-/* Random weight bytes; Q8 / Q4 scales set to small finite F16 values (the quants are any bytes). */
+/* Random weight bytes; Q8 / Q4 / Q6 scales set to small finite F16 values (the quants are any bytes). */
 void fill_weight(void* ctx, void* p, uint64_t bytes, int dtype, int64_t rows, int64_t cols) {
-    if (dtype != N4J_DTYPE_Q8 && dtype != N4J_DTYPE_Q4) {
+    if (dtype != N4J_DTYPE_Q8 && dtype != N4J_DTYPE_Q4 && dtype != N4J_DTYPE_Q6) {
         fill_random(ctx, p, bytes, dtype, 0.05f);
         return;
     }
-    const uint64_t quants = dtype == N4J_DTYPE_Q8 ? static_cast<uint64_t>(rows) * cols : static_cast<uint64_t>(rows) * (cols / 2);
+    const uint64_t quants = static_cast<uint64_t>(rows) * (dtype == N4J_DTYPE_Q8   ? cols
+                                                           : dtype == N4J_DTYPE_Q4 ? cols / 2
+                                                                                   : cols / 4 * 3);
     fill_random(ctx, p, quants, N4J_DTYPE_F8_E4M3, 1.0f);  // any bytes
     std::vector<uint8_t> scales(bytes - quants);
     for (size_t i = 0; i + 1 < scales.size(); i += 2) {
@@ -222,7 +225,7 @@ void bench_copy(void* ctx) {
 
 void bench_gemv(void* ctx, int act) {
     for (const linear_shape& s : kShapes) {
-        for (int wd : {N4J_DTYPE_BF16, N4J_DTYPE_F8_E4M3, N4J_DTYPE_Q8, N4J_DTYPE_Q4}) {
+        for (int wd : {N4J_DTYPE_BF16, N4J_DTYPE_F8_E4M3, N4J_DTYPE_Q8, N4J_DTYPE_Q6, N4J_DTYPE_Q4}) {
             const uint64_t wbytes = weight_bytes(wd, s.out, s.in);
             dev w(ctx, wbytes);
             fill_weight(ctx, w.p, wbytes, wd, s.out, s.in);

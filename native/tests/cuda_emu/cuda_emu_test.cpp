@@ -26,6 +26,9 @@
  *   gemv_kernel<1,2,4,8 rows, F32/BF16/F8, f32/bf16>  n4j_matmul rows <= 8 (store, accumulate, relu^2)
  *   gemm_simt_kernel, gemm_mma_kernel<F32 split / BF16 x BF16 / F8>  n4j_matmul rows > 8 (and N4J_CUDA_NO_MMA)
  *   gemm_skinny_kernel<2/4/8 n-tiles>, gemm_skinny_reduce_kernel  n4j_matmul rows 9..64 (split-K on and off)
+ *   gemv_quant_kernel<1,2,4,8 rows, Q8/Q4/Q6, f32/bf16>, dequantize_kernel<Q8/Q4/Q6, f32/bf16>  n4j_matmul with
+ *                                                   block-quantized weights (decode GEMV; prefill dequantized, then
+ *                                                   the GEMM) against the reference on the dequantized F32 weight
  *   quantize_e4m3_kernel, gemm_w8a8_kernel<f32/bf16>, gemv_kernel<.., QX>  n4j_matmul in W8A8 mode (F8 weights with
  *                                                   an input_scale, ctx->fp8_w8a8), against a CPU W8A8 emulation
  *   gemv_kernel<.., NORM>, rmsnorm_quantize_kernel  n4j_rmsnorm_matmul: bit for bit against n4j_rmsnorm then
@@ -1570,6 +1573,9 @@ const char* dtype_name(int dtype) {
         case N4J_DTYPE_BF16: return "bf16";
         case N4J_DTYPE_F16: return "f16";
         case N4J_DTYPE_F8_E4M3: return "e4m3";
+        case N4J_DTYPE_Q8: return "q8";
+        case N4J_DTYPE_Q4: return "q4";
+        case N4J_DTYPE_Q6: return "q6";
         default: return "?";
     }
 }
@@ -1910,7 +1916,7 @@ void test_w8a8(op_stat& st) {
 
 /* ------------------------------------------------------------------ block-quantized matmul ---- */
 
-/* A random Q8 / Q4 weight (layouts of nemotron4j.h) and the same weight dequantized to F32 (the reference's). */
+/* A random Q8 / Q4 / Q6 weight (layouts of nemotron4j.h) and the same weight dequantized to F32 (the reference's). */
 struct quant_weight {
     std::vector<uint8_t> bytes;
     n4j_weight w;
@@ -1944,6 +1950,36 @@ quant_weight make_quant_weight(rng& r, int dtype, int n, int k) {
                     const int8_t v = static_cast<int8_t>(r.below(255) - 127);
                     q.bytes[static_cast<size_t>(o) * k + b * 32 + i] = static_cast<uint8_t>(v);
                     deq[static_cast<size_t>(o) * k + b * 32 + i] = d * static_cast<float>(v);
+                }
+            }
+        }
+    } else if (dtype == N4J_DTYPE_Q6) {
+        // Each element's 6-bit q placed by the layout of nemotron4j.h, one element at a time (not the kernels' word
+        // arithmetic): pair kp's unit of np pairs starts (kp / 2) * 96 bytes into the row; element j of the pair
+        // (0..63) has its low 4 bits in nibble byte j % 32 (the low nibble for j < 32) and its high 2 bits in bits
+        // 2 * (j / 16) and 2 * (j / 16) + 1 of high-bit byte j % 16.
+        const int pairs = k / 64;
+        const size_t row_bytes = static_cast<size_t>(k) / 4 * 3;
+        const size_t quants = static_cast<size_t>(n) * row_bytes;
+        q.bytes.assign(quants + static_cast<size_t>(n) * (k / 32) * 2, 0);
+        for (int o = 0; o < n; ++o) {
+            uint8_t* row = q.bytes.data() + static_cast<size_t>(o) * row_bytes;
+            for (int b = 0; b < k / 32; ++b) {
+                const uint16_t h = f16_bits(r.uniform(0.002f, 0.04f));
+                memcpy(q.bytes.data() + quants + (static_cast<size_t>(o) * (k / 32) + b) * 2, &h, 2);
+            }
+            for (int kp = 0; kp < pairs; ++kp) {
+                const int np = std::min(2, pairs - 2 * (kp / 2));
+                uint8_t* nib = row + (kp / 2) * 96 + (kp % 2) * 32;
+                uint8_t* high = row + (kp / 2) * 96 + 32 * np + (kp % 2) * 16;
+                for (int j = 0; j < 64; ++j) {
+                    const int v = static_cast<int>(r.below(64));
+                    nib[j % 32] |= static_cast<uint8_t>((v & 15) << (j < 32 ? 0 : 4));
+                    high[j % 16] |= static_cast<uint8_t>((v >> 4) << (2 * (j / 16)));
+                    const int i = kp * 64 + j;
+                    uint16_t hd;
+                    memcpy(&hd, q.bytes.data() + quants + (static_cast<size_t>(o) * (k / 32) + i / 32) * 2, 2);
+                    deq[static_cast<size_t>(o) * k + i] = f16_value(hd) * static_cast<float>(v - 32);
                 }
             }
         }
@@ -1994,13 +2030,13 @@ quant_weight make_quant_weight(rng& r, int dtype, int n, int k) {
     return q;
 }
 
-/* One n4j_matmul with a Q8 / Q4 weight on the emulator against the CPU reference on its dequantized F32 values. */
+/* One n4j_matmul with a Q8 / Q4 / Q6 weight on the emulator against the CPU reference on its dequantized F32 values. */
 void matmul_quant_case(op_stat& st, rng& r, int qdtype, int rows, int n, int k, int64_t ld_x, int64_t ld_y,
                        int epilogue, bool no_mma = false) {
     quant_weight q = make_quant_weight(r, qdtype, n, k);
     const char* path = rows <= n4j::cuda::kQuantGemvMaxRows ? "gemv" : "dequantize+gemm";
     const std::string label = fmt("matmul %s w=%s rows=%d n=%d k=%d ld_x=%lld ld_y=%lld %s%s", path,
-                                  qdtype == N4J_DTYPE_Q8 ? "q8" : "q4", rows, n, k, static_cast<long long>(ld_x),
+                                  dtype_name(qdtype), rows, n, k, static_cast<long long>(ld_x),
                                   static_cast<long long>(ld_y), epilogue_name(epilogue), no_mma ? " no_mma" : "");
     // BF16 activations past 64 rows: the weight is rounded to BF16 for the tensor-core GEMM (within tol())
     matmul_compare(st, r, label, q.w, q.f32.w, rows, ld_x, ld_y, epilogue, no_mma);
@@ -2012,16 +2048,19 @@ void test_matmul_quant(op_stat& st) {
         int rows, n, k, pad_x, pad_y;
     };
     const std::vector<shape> shapes = {
-        {1, 9, 64, 0, 0},      // one block pair / one short Q4 super-block; 9 features: two 8-warp blocks
-        {3, 17, 320, 5, 2},    // Q4: one full super-block and a short one; x rows not 16-byte aligned
+        {1, 9, 64, 0, 0},      // one block pair / one short Q4 super-block / one short Q6 unit; 9 features: two
+                               // 8-warp blocks
+        {3, 17, 320, 5, 2},    // Q4: one full super-block and a short one; Q6: 2.5 units; x rows not 16-byte aligned
         {8, 8, 512, 0, 1},     // two full super-blocks
-        {13, 5, 4480, 0, 0},   // the 9B's hidden size (17.5 super-blocks); two launches of 8 and 5 rows
-        {64, 6, 96, 3, 0},     // the last GEMV row count: 8 launches (Q4 needs k % 64: 96 runs as Q8 only)
-        {70, 12, 192, 0, 3},   // past 64 rows: dequantized into scratch, then the GEMM
+        {13, 5, 4480, 0, 0},   // the 9B's hidden size (17.5 super-blocks, 35 Q6 units); launches of 8 and 5 rows
+        {2, 7, 4160, 0, 0},    // 65 pairs: lane 0 takes pairs 0, 32 and 64, the last a short Q6 unit / Q4 super-block
+        {64, 6, 96, 3, 0},     // the last GEMV row count: 8 launches (Q4 and Q6 need k % 64: 96 runs as Q8 only)
+        {64, 6, 128, 3, 0},    // the same for every format (Q6: one full unit)
+        {70, 12, 192, 0, 3},   // past 64 rows: dequantized into scratch, then the GEMM (Q6: 1.5 units)
     };
-    for (int qd : {N4J_DTYPE_Q8, N4J_DTYPE_Q4}) {
+    for (int qd : {N4J_DTYPE_Q8, N4J_DTYPE_Q4, N4J_DTYPE_Q6}) {
         for (const shape& s : shapes) {
-            if (qd == N4J_DTYPE_Q4 && s.k % 64 != 0) continue;
+            if (qd != N4J_DTYPE_Q8 && s.k % 64 != 0) continue;
             for (int ep : {N4J_MATMUL_STORE, N4J_MATMUL_ACCUMULATE, N4J_MATMUL_RELU_SQUARED}) {
                 if (ep != N4J_MATMUL_STORE && s.rows != 3 && s.rows != 70) continue;
                 matmul_quant_case(st, r, qd, s.rows, s.n, s.k, s.k + s.pad_x, s.n + s.pad_y, ep);
@@ -2029,6 +2068,7 @@ void test_matmul_quant(op_stat& st) {
         }
     }
     matmul_quant_case(st, r, N4J_DTYPE_Q4, 70, 12, 128, 128, 12, N4J_MATMUL_STORE, true);
+    matmul_quant_case(st, r, N4J_DTYPE_Q6, 70, 12, 320, 320, 12, N4J_MATMUL_STORE, true);
 }
 
 /* ------------------------------------------------------------------ matmul into the residual stream ---- */
@@ -2050,8 +2090,7 @@ void matmul_residual_case(op_stat& st, rng& r, const n4j_weight& w, const n4j_we
     for (int i = 0; i < rows; ++i)
         for (int o = 0; o < n; ++o) y0[i * ld_y + o] = init[static_cast<size_t>(i) * n + o];
     const std::string label = fmt("matmul add_to_residual %s w=%s rows=%d n=%d k=%d ld_x=%lld ld_y=%lld y=%s", path,
-                                  w.dtype == N4J_DTYPE_Q8 ? "q8" : w.dtype == N4J_DTYPE_Q4 ? "q4" : dtype_name(w.dtype),
-                                  rows, n, w.cols, static_cast<long long>(ld_x),
+                                  dtype_name(w.dtype), rows, n, w.cols, static_cast<long long>(ld_x),
                                   static_cast<long long>(ld_y), ydt == N4J_DTYPE_F32 ? "f32" : "bf16");
     context* ctx = new_ctx(flags);
     dev_buf xb(g_act, x), yb(ydt, y0), yu(ydt, y0);
@@ -2124,7 +2163,7 @@ void test_matmul_residual(op_stat& st) {
                 matmul_residual_case(st, r, w.w, w.w, path, s.rows, s.k + s.pad_x, s.n + s.pad_y, flags);
             }
         }
-        for (int qd : {N4J_DTYPE_Q8, N4J_DTYPE_Q4}) {
+        for (int qd : {N4J_DTYPE_Q8, N4J_DTYPE_Q4, N4J_DTYPE_Q6}) {
             for (int rows : {3, 70}) {  // the dequantizing GEMV; past 64 rows dequantized into scratch, then the GEMM
                 quant_weight q = make_quant_weight(r, qd, 11, 128);
                 matmul_residual_case(st, r, q.w, q.f32.w, rows <= 64 ? "gemv_quant" : "dequantize+gemm", rows, 131, 12,
@@ -2188,10 +2227,11 @@ void rmsnorm_matmul_case(op_stat& st, rng& r, const n4j_weight& w, const n4j_wei
     EMU_OK(*ctx, n4j::cuda::op_rmsnorm(ctx, xb.p(), ld_x, rows, dim, &nw.w, eps, nu.p(), ld_n));
     EMU_OK(*ctx, n4j::cuda::op_matmul(ctx, nu.p(), ld_n, rows, &w, yu.p(), ld_y, epilogue));
     delete ctx;
-    const char* path = (w.dtype == N4J_DTYPE_Q8 || w.dtype == N4J_DTYPE_Q4) ? "two ops"
-                       : rows <= 8                                          ? "gemv prologue"
-                       : w8a8 && w.input_scale > 0.0f                       ? "norm+quantize"
-                                                                            : "two ops";
+    const bool quantized = w.dtype == N4J_DTYPE_Q8 || w.dtype == N4J_DTYPE_Q4 || w.dtype == N4J_DTYPE_Q6;
+    const char* path = quantized                      ? "two ops"
+                       : rows <= 8                    ? "gemv prologue"
+                       : w8a8 && w.input_scale > 0.0f ? "norm+quantize"
+                                                      : "two ops";
     const std::string label =
         fmt("rmsnorm_matmul %s w=%s rows=%d dim=%d n=%d ld_x=%lld ld_n=%lld ld_y=%lld %s%s%s", path, wname, rows, dim,
             n, static_cast<long long>(ld_x), static_cast<long long>(ld_n), static_cast<long long>(ld_y),
@@ -2272,10 +2312,10 @@ void test_rmsnorm_matmul(op_stat& st) {
             }
         }
     }
-    // Q8 / Q4 weights: norm then matmul (gemv_quant.cu).
-    for (int qd : {N4J_DTYPE_Q8, N4J_DTYPE_Q4}) {
+    // Q8 / Q4 / Q6 weights: norm then matmul (gemv_quant.cu).
+    for (int qd : {N4J_DTYPE_Q8, N4J_DTYPE_Q4, N4J_DTYPE_Q6}) {
         quant_weight q = make_quant_weight(r, qd, 10, 128);
-        rmsnorm_matmul_case(st, r, q.w, q.f32.w, qd == N4J_DTYPE_Q8 ? "q8" : "q4", 2, 130, 128, 11,
+        rmsnorm_matmul_case(st, r, q.w, q.f32.w, dtype_name(qd), 2, 130, 128, 11,
                             N4J_MATMUL_STORE, 0, false);
     }
     // The reduction order matters: rows of values up to 24 in magnitude, for which the thread-strided tree sums
@@ -2635,12 +2675,12 @@ const char* test_shapes(const std::string& test) {
                  "n4j_convert and to the CPU backend's w8a8_quantize); W8A8 matmul vs the CPU W8A8 emulation: gemv rows 1,3,8, gemm rows 9,17,37,70,130,1030 x "
                  "n 12..257 x k 37..200 (ld > k, K/M/N tails, saturating x); store/accumulate/relu2; input_scale 0 "
                  "stays weight-only; input_scale < 0 refused"},
-        {"matmul_quant", "w q8/q4 (random quants and scales) against the reference on the dequantized f32 weight; "
-                         "rows 1,3,8,13,64 (gemv, 1-8 launches) and 70 (dequantized into scratch + gemm, no_mma) x "
-                         "n 5..17 x k 64..4480 (short q4 super-blocks, ld > k); store/accumulate/relu2"},
+        {"matmul_quant", "w q8/q4/q6 (random quants and scales) against the reference on the dequantized f32 weight; "
+                         "rows 1,2,3,8,13,64 (gemv, 1-8 launches) and 70 (dequantized into scratch + gemm, no_mma) x "
+                         "n 5..17 x k 64..4480 (short q4 super-blocks and q6 units, ld > k); store/accumulate/relu2"},
         {"rmsnorm_matmul", "bit for bit vs rmsnorm then matmul: rows 1,2,3,5,8 (gemv prologue) and 9,33,70 (two ops; "
                            "norm+quantize in W8A8) x dim 37,64,160,200,2048,2049,4480 x n 6..130, ld > dim; w f32/bf16/"
-                           "e4m3 (W8A8 on and off), q8/q4; store/accumulate/relu2/add_to_residual; F32 residual; "
+                           "e4m3 (W8A8 on and off), q8/q4/q6; store/accumulate/relu2/add_to_residual; F32 residual; "
                            "an input whose sum of squares depends on the reduction order (dim 1000, 4480)"},
         {"attention", "prefill hd 16,32,36,40,64,80,128, tokens 3..70, cached 0..100, blocks 4..64, GQA 1-5 (40/8 "
                       "heads' group 5), f32/bf16 cache, no_mma; decode batch 1-3, hd 16,36,64,128,200, lengths "
