@@ -13,6 +13,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -326,6 +327,53 @@ class CliTest {
     }
 
     @Test
+    void quantizeWritesARunnableQ6CopyAndPlansMixed6(@TempDir Path tmp) throws Exception {
+        Path model = tmp.resolve("tiny");
+        assertEquals(0, run("create-model", "--config", fixtures().resolve("nemotron-h-tiny/config.json").toString(),
+                "--out", model.toString(), "--seed", "3").code());
+        Path q6 = tmp.resolve("tiny-q6");
+        Result r = run("quantize", "--model", model.toString(), "--out", q6.toString(), "--type", "q6");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("q6, policy \"all\""), r.out());
+        assertTrue(r.out().contains("fallback: backbone.layers.3.mixer.down_proj.weight -> q8 (96 columns)"), r.out());
+        r = run("generate", "--model", q6.toString(), "--ids", "5,17,42", "-n", "4");
+        assertEquals(0, r.code(), r.err());
+        Result onLoad = run("generate", "--model", model.toString(), "--ids", "5,17,42", "-n", "4", "--quantize", "q6");
+        assertEquals(0, onLoad.code(), onLoad.err());
+        assertEquals(r.out(), onLoad.out());
+        // in_proj x3, q/k/v/o_proj x2, up_proj x3 and lm_head at q6; out_proj (120 columns) kept, down_proj q8
+        r = run("inspect", "--model", q6.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("q6:           15 modules, ") && r.out().contains("(6.500 bits/weight, quants + scales)"),
+                r.out());
+        assertTrue(r.out().contains("q8:           3 modules, "), r.out());
+
+        // the 9B with mixed6: q4 and q6 parts, nothing at q8, fewer bytes than mixed
+        String config = fixtures().resolve("configs/nemotron-nano-9b-v2.json").toString();
+        r = run("plan", "--config", config, "--context", "4096", "--weights", "q4", "--quantize-policy", "mixed6");
+        assertEquals(0, r.code(), r.err());
+        assertFalse(r.out().contains("weights: q8"), r.out());
+        long mixed6 = planBytes(r.out(), "q4") + planBytes(r.out(), "q6");
+        r = run("plan", "--config", config, "--context", "4096", "--weights", "q4");
+        assertEquals(0, r.code(), r.err());
+        long mixed = planBytes(r.out(), "q4") + planBytes(r.out(), "q8");
+        System.out.printf("9B Linear weights: mixed %,d B, mixed6 %,d B (%.1f%% fewer)%n", mixed, mixed6,
+                100.0 * (mixed - mixed6) / mixed);
+        // the q8 tensors of mixed at 6.5 bits instead of 8.5: 13/17 of their bytes
+        assertEquals(mixed - planBytes(r.out(), "q8") * 4 / 17, mixed6, r.out());
+        r = run("plan", "--config", config, "--weights", "q6", "--quantize-policy", "mixed7");
+        assertTrue(r.code() != 0 && r.err().contains("mixed6"), r.err());
+    }
+
+    /** The bytes of the plan's {@code type} block-quantized part. */
+    private static long planBytes(String out, String type) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile(
+                "weights: " + type + " \\(block-quantized Linear weights\\)\\s+([0-9,]+) B").matcher(out);
+        assertTrue(m.find(), type + ": " + out);
+        return Long.parseLong(m.group(1).replace(",", ""));
+    }
+
+    @Test
     void quantizeRefusesBadArguments(@TempDir Path tmp) throws Exception {
         Path model = tmp.resolve("tiny");
         assertEquals(0, run("create-model", "--config", fixtures().resolve("nemotron-h-tiny/config.json").toString(),
@@ -336,7 +384,7 @@ class CliTest {
         Files.writeString(text, "In the beginning");
         String[][] cases = {
             {"--type", "q8", "--policy", "default,conv1d=q8"}, {"\"conv1d\" is not a quantizable weight"},
-            {"--type", "q8", "--policy", "lm_head=q5"}, {"\"q5\" is not q8, q4 or keep"},
+            {"--type", "q8", "--policy", "lm_head=q5"}, {"\"q5\" is not q8, q4, q6 or keep"},
             {"--policy", "default"}, {"missing required option --type"},
             {"--type", "q4", "--calibration", tmp.resolve("none.txt").toString()}, {"none.txt is not a readable text file"},
             {"--type", "q4", "--calibration", text.toString(), "--imatrix", text.toString()}, {"alternatives"},

@@ -17,7 +17,8 @@ import org.nemotron4j.checkpoint.NemotronHLayout.Role;
  *                       weights; the attention projections and lm_head at q8 cost no measurable quality and keep
  *                       decode from reading them in bf16; like llama.cpp's Q4_K_M keeping some tensors at more bits)
  *   mixed6              mixed with those tensors in q6 instead of q8 (6.5 bits per weight instead of 8.5: with q4,
- *                       decode reads about 12% fewer bytes than with mixed; Q4_K_M keeps its tensors at Q6_K)
+ *                       the 9B's Linear weights, which decode reads every token, are 9% smaller than with mixed,
+ *                       5.29 GB instead of 5.80; Q4_K_M likewise keeps such tensors at Q6_K)
  *   all                 every Linear weight (the above, q/k/v/o_proj and lm_head)
  *   ROLE                also quantize ROLE (in_proj, out_proj, up_proj, down_proj, q_proj, k_proj, v_proj, o_proj,
  *                       lm_head) in the chosen type

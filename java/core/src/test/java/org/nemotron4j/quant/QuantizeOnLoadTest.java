@@ -18,11 +18,13 @@ import org.nemotron4j.NemotronException;
 import org.nemotron4j.NemotronModel;
 import org.nemotron4j.Session;
 import org.nemotron4j.checkpoint.ModelGenerator;
+import org.nemotron4j.checkpoint.NemotronHLayout;
+import org.nemotron4j.checkpoint.NemotronHLayout.Role;
 
 /**
  * Quantize-on-load ({@link LoadOptions#withQuantize}): the model it gives is the model {@code nemotron4j quantize}
- * writes, bit for bit (same quants, same kernels: logits of a prefill and of decode steps equal), for q8 and q4,
- * mixed policies and FP8 inputs; its memory is what {@link MemoryPlan} says; bad requests are refused by name.
+ * writes, bit for bit (same quants, same kernels: logits of a prefill and of decode steps equal), for q8, q4 and
+ * q6, mixed policies and FP8 inputs; its memory is what {@link MemoryPlan} says; bad requests are refused by name.
  */
 class QuantizeOnLoadTest {
     private static final int[] PROMPT = {5, 17, 42, 99, 3, 250, 7, 64, 1, 300, 12, 8};
@@ -90,6 +92,14 @@ class QuantizeOnLoadTest {
     }
 
     @Test
+    void q6OnLoadIsTheQuantizedCheckpoint() throws Exception {
+        Path bf16 = model("bf16", false);
+        assertOnLoadEqualsQuantizedCheckpoint(bf16, QuantType.Q6, QuantPolicy.defaultFor(QuantType.Q6));
+        assertOnLoadEqualsQuantizedCheckpoint(bf16, QuantType.Q4, "mixed6");
+        assertOnLoadEqualsQuantizedCheckpoint(bf16, QuantType.Q8, "default,lm_head=q6,q_proj=q6");
+    }
+
+    @Test
     void fp8CheckpointsQuantizeOnLoadAsTheQuantizerDoes() throws Exception {
         assertOnLoadEqualsQuantizedCheckpoint(model("fp8", true), QuantType.Q4, "default");
     }
@@ -120,6 +130,40 @@ class QuantizeOnLoadTest {
         MemoryPlan fromPolicy = MemoryPlan.of(ModelConfig.read(bf16.resolve("config.json")), 256, 1, DType.BF16, policy,
                 DType.F32, DType.F32, 256);
         assertEquals(plan.weightParts(), fromPolicy.weightParts());
+    }
+
+    /** mixed6: the plan's q4 and q6 parts (q6: 6.5 bits per weight) are the memory quantize-on-load allocates. */
+    @Test
+    void memoryOfMixed6IsThePlansQ4AndQ6Parts() throws Exception {
+        Path bf16 = model("bf16", false);
+        long plain;
+        try (NemotronModel m = NemotronModel.load(bf16, Device.cpu(), LoadOptions.exact())) {
+            plain = m.allocatedBytes();
+        }
+        long quantized;
+        try (NemotronModel m = NemotronModel.load(bf16, Device.cpu(), LoadOptions.exact().withQuantize(QuantType.Q4,
+                QuantPolicy.MIXED6))) {
+            quantized = m.allocatedBytes();
+        }
+        ModelConfig config = ModelConfig.read(bf16.resolve("config.json"));
+        MemoryPlan plan = MemoryPlan.of(config, 256, 1, DType.BF16, QuantPolicy.parse(QuantPolicy.MIXED6, QuantType.Q4),
+                DType.F32, DType.F32, 256);
+        Map<String, Long> parts = plan.weightParts();
+        assertEquals(java.util.Set.of("q4 (block-quantized Linear weights)", "q6 (block-quantized Linear weights)",
+                "BF16 (the rest)"), parts.keySet(), plan.table());
+        assertEquals(parts.get("q4 (block-quantized Linear weights)") + parts.get("q6 (block-quantized Linear weights)"),
+                quantized - plain, plan.table());
+        // the q6 part: out_proj, q/k/v/o_proj and lm_head at 6.5 bits per weight
+        var q6Roles = java.util.EnumSet.of(Role.MAMBA_OUT_PROJ, Role.ATTENTION_Q_PROJ, Role.ATTENTION_K_PROJ,
+                Role.ATTENTION_V_PROJ, Role.ATTENTION_O_PROJ, Role.LM_HEAD);
+        long q6Weights = 0;
+        for (NemotronHLayout.Weight w : NemotronHLayout.weights(config)) {
+            if (q6Roles.contains(w.role())) {
+                q6Weights += w.shape()[0] * w.shape()[1];
+            }
+        }
+        assertTrue(q6Weights > 0);
+        assertEquals(q6Weights * 13 / 16, (long) parts.get("q6 (block-quantized Linear weights)"), plan.table());
     }
 
     @Test

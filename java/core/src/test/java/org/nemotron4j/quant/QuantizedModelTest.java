@@ -34,7 +34,7 @@ import org.nemotron4j.checkpoint.TensorInfo;
 import org.nemotron4j.checkpoint.TensorSpec;
 
 /**
- * q8 / q4 checkpoints end to end: {@link Quantizer} writes them, {@link Checkpoint#validate} checks them, the CPU
+ * q8 / q4 / q6 checkpoints end to end: {@link Quantizer} writes them, {@link Checkpoint#validate} checks them, the CPU
  * backend runs them. The strict check: a quantized model gives the logits of the same model with its weights
  * replaced by their dequantized F32 values, up to the int8 rounding of the activations (so the Java writer and
  * the native reader agree on the layout); then the quality against BF16, and every malformed input refused by name.
@@ -145,11 +145,17 @@ public class QuantizedModelTest {
             double vsBf16 = relMaxDiff(ref, got);
             System.out.printf("%s: max |logit - dequantized F32 model| / max = %.4f, vs BF16 %.4f%n", type.id(), vsFormat,
                     vsBf16);
-            // The int8 activations are the only difference from the dequantized model (measured: q8 0.012, q4 0.021);
-            // a misread layout gives errors of the order of the logits themselves. Against BF16, uniform random
-            // weights are q4's worst case (measured 0.17); quality on real text is the perplexity tool's job.
+            // The int8 activations are the only difference from the dequantized model (measured: q8 0.012, q4 0.021,
+            // q6 0.028); a misread layout gives errors of the order of the logits themselves. Against BF16, uniform
+            // random weights are q4's worst case (measured 0.17; q6 0.074); quality on real text is the perplexity
+            // tool's job.
             assertTrue(vsFormat < 0.04, type.id() + " vs its dequantized weights: " + vsFormat);
-            assertTrue(vsBf16 < (type == QuantType.Q8 ? 0.03 : 0.3), type.id() + " vs BF16: " + vsBf16);
+            double bound = switch (type) {
+                case Q8 -> 0.03;
+                case Q6 -> 0.1;
+                case Q4 -> 0.3;
+            };
+            assertTrue(vsBf16 < bound, type.id() + " vs BF16: " + vsBf16);
         }
     }
 
@@ -174,6 +180,76 @@ public class QuantizedModelTest {
         NemotronException e = assertThrows(NemotronException.class,
                 () -> Quantizer.quantize(q4, dir.resolve("again"), QuantType.Q8, QuantPolicy.parse(null, QuantType.Q8), null));
         assertTrue(e.getMessage().contains("already quantized"), e.getMessage());
+    }
+
+    /**
+     * q4 with the mixed6 policy: the Mamba out_proj, the attention projections and lm_head at q6, the rest at q4,
+     * both formats in one model running as their dequantized weights; mixed6 closer to BF16 than default (those
+     * tensors at q4) and the q6 tensors 6.5 bits per weight.
+     */
+    @Test
+    void mixed6PolicyRunsQ6AndQ4Together() throws Exception {
+        Path bf16 = bf16Model(root -> { });
+        Path q = dir.resolve("q4-mixed6");
+        Quantizer.Result r = Quantizer.quantize(bf16, q, QuantType.Q4, QuantPolicy.parse("mixed6", QuantType.Q4), null);
+        assertTrue(r.fallbacks().isEmpty(), r.fallbacks().toString());
+        ModelConfig.Quantization qc = ModelConfig.read(q.resolve("config.json")).quantization().orElseThrow();
+        assertEquals("q4", qc.algo());
+        assertEquals("mixed6", qc.policy());
+        assertEquals("q4", qc.blockType("backbone.layers.0.mixer.in_proj").orElseThrow());
+        assertEquals("q6", qc.blockType("backbone.layers.0.mixer.out_proj").orElseThrow());
+        assertEquals("q4", qc.blockType("backbone.layers.3.mixer.down_proj").orElseThrow());
+        for (String m : new String[] {"q_proj", "k_proj", "v_proj", "o_proj"}) {
+            assertEquals("q6", qc.blockType("backbone.layers.1.mixer." + m).orElseThrow(), m);
+        }
+        assertEquals("q6", qc.blockType("lm_head").orElseThrow());
+        assertTrue(r.quantizedWeights().get("q6") > 0 && r.quantizedWeights().get("q4") > 0, r.quantizedWeights().toString());
+        try (Checkpoint c = Checkpoint.open(q)) {
+            c.validate();
+            TensorInfo outProj = c.tensor("backbone.layers.0.mixer.out_proj.weight");
+            TensorInfo outScales = c.tensor("backbone.layers.0.mixer.out_proj.weight_scales");
+            // out_proj [hidden, mamba_num_heads * mamba_head_dim] = [128, 128] at q6
+            assertEquals(org.nemotron4j.DType.U8, outProj.dtype());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(new long[] {128, 96}, outProj.shape());
+            assertEquals(org.nemotron4j.DType.F16, outScales.dtype());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(new long[] {128, 4}, outScales.shape());
+            assertEquals(6.5, 8.0 * (outProj.byteSize() + outScales.byteSize()) / (128 * 128), 1e-12);
+        }
+        float[] got = logits(q);
+        double vsFormat = relMaxDiff(logits(dequantized(q, "q4-mixed6-dequantized")), got);
+        assertTrue(vsFormat < 0.04, "q4 mixed6 vs its dequantized weights: " + vsFormat);
+        Path plainQ4 = dir.resolve("q4-default");
+        Quantizer.quantize(bf16, plainQ4, QuantType.Q4, QuantPolicy.parse("all", QuantType.Q4), null);
+        float[] ref = logits(bf16);
+        double mixed6 = relMaxDiff(ref, got);
+        double all4 = relMaxDiff(ref, logits(plainQ4));
+        System.out.printf("q4 mixed6 vs BF16 %.4f, q4 all %.4f%n", mixed6, all4);
+        assertTrue(mixed6 < all4, "mixed6 " + mixed6 + " vs q4 everywhere " + all4);
+    }
+
+    @Test
+    void q6DefaultPolicyQuantizesEverythingAndFallsBackOnOddWidths() throws Exception {
+        // the tiny fixture: out_proj has 120 columns (no block fits), down_proj 96 (q8 but not q6), the rest 64
+        Path bf16 = dir.resolve("tiny");
+        ModelGenerator.generate(ModelConfig.read(Fixtures.path("nemotron-h-tiny/config.json")), bf16, 3, false, null);
+        Path q6 = dir.resolve("tiny-q6");
+        assertEquals("all", QuantPolicy.defaultFor(QuantType.Q6));
+        Quantizer.Result r = Quantizer.quantize(bf16, q6, QuantType.Q6,
+                QuantPolicy.parse(QuantPolicy.defaultFor(QuantType.Q6), QuantType.Q6), null);
+        ModelConfig.Quantization qc = ModelConfig.read(q6.resolve("config.json")).quantization().orElseThrow();
+        assertEquals("q6", qc.algo());
+        assertEquals("q6", qc.blockType("backbone.layers.0.mixer.in_proj").orElseThrow());
+        assertFalse(qc.blockType("backbone.layers.0.mixer.out_proj").isPresent());
+        assertEquals("q8", qc.blockType("backbone.layers.3.mixer.down_proj").orElseThrow());
+        assertEquals("q6", qc.blockType("backbone.layers.3.mixer.up_proj").orElseThrow());
+        assertEquals("q6", qc.blockType("backbone.layers.1.mixer.q_proj").orElseThrow());
+        assertEquals("q6", qc.blockType("lm_head").orElseThrow());
+        assertTrue(r.fallbacks().stream().anyMatch(f -> f.contains("out_proj") && f.contains("kept")), r.fallbacks().toString());
+        assertTrue(r.fallbacks().stream().anyMatch(f -> f.contains("down_proj") && f.contains("-> q8 (96 columns)")),
+                r.fallbacks().toString());
+        float[] got = logits(q6);
+        assertTrue(relMaxDiff(logits(dequantized(q6, "tiny-q6-dequantized")), got) < 0.04);
+        assertTrue(relMaxDiff(logits(bf16), got) < 0.1);
     }
 
     @Test
@@ -291,6 +367,76 @@ public class QuantizedModelTest {
         assertTrue(m.contains("not a Linear weight"), m);
     }
 
+    private Path q6Model() throws Exception {
+        Path bf16 = bf16Model(root -> { });
+        Path q6 = dir.resolve("q6");
+        Quantizer.quantize(bf16, q6, QuantType.Q6, QuantPolicy.parse(QuantPolicy.defaultFor(QuantType.Q6), QuantType.Q6),
+                null);
+        return q6;
+    }
+
+    @Test
+    void malformedQ6WeightsAreRefusedByName() throws Exception {
+        Path q6 = q6Model();
+        Path file = q6.resolve("model.safetensors");
+        byte[] original = Files.readAllBytes(file);
+        // scales of half the rows
+        rewrite(q6, t -> {
+            if (!t.name().equals("backbone.layers.3.mixer.up_proj.weight_scales")) {
+                return copy(t);
+            }
+            long[] s = t.shape();
+            byte[] bytes = t.data().asSlice(0, t.byteSize() / 2).toArray(ValueLayout.JAVA_BYTE);
+            return new TensorData(new TensorSpec(t.name(), t.dtype(), new long[] {s[0] / 2, s[1]}), MemorySegment.ofArray(bytes));
+        });
+        String m = loadError(q6);
+        assertTrue(m.contains("tensor \"backbone.layers.3.mixer.up_proj.weight_scales\"") && m.contains("is F16 [128, 4]")
+                && m.contains("the q6 scales of backbone.layers.3.mixer.up_proj.weight [256, 128] must be F16 [256, 4]"), m);
+
+        // q4's record-shaped scales under a q6 module
+        Files.write(file, original);
+        rewrite(q6, t -> t.name().equals("backbone.layers.0.mixer.in_proj.weight_scales")
+                ? new TensorData(new TensorSpec(t.name(), org.nemotron4j.DType.U8, new long[] {t.shape()[0], t.shape()[1] * 2}),
+                        MemorySegment.ofArray(t.data().toArray(ValueLayout.JAVA_BYTE)))
+                : copy(t));
+        m = loadError(q6);
+        assertTrue(m.contains("backbone.layers.0.mixer.in_proj.weight_scales") && m.contains("must be F16"), m);
+
+        // missing scales
+        Files.write(file, original);
+        rewrite(q6, t -> t.name().equals("lm_head.weight_scales") ? null : copy(t));
+        m = loadError(q6);
+        assertTrue(m.contains("missing tensor \"lm_head.weight_scales\": the q6 scales of lm_head.weight (F16 [320, 4])"), m);
+
+        // quants of q4's width (cols / 2) under a q6 module
+        Files.write(file, original);
+        rewrite(q6, t -> {
+            if (!t.name().equals("backbone.layers.1.mixer.q_proj.weight")) {
+                return copy(t);
+            }
+            long[] s = t.shape();
+            byte[] bytes = t.data().asSlice(0, s[0] * (s[1] / 3 * 2)).toArray(ValueLayout.JAVA_BYTE);
+            return new TensorData(new TensorSpec(t.name(), t.dtype(), new long[] {s[0], s[1] / 3 * 2}), MemorySegment.ofArray(bytes));
+        });
+        m = loadError(q6);
+        assertTrue(m.contains("tensor \"backbone.layers.1.mixer.q_proj.weight\"") && m.contains("implies the quants U8 [128, 96]"),
+                m);
+
+        // the tiny fixture's down_proj has 96 columns: q8's block divides it, q6's (64) does not
+        Path tiny = dir.resolve("tiny");
+        ModelGenerator.generate(ModelConfig.read(Fixtures.path("nemotron-h-tiny/config.json")), tiny, 3, false, null);
+        ObjectNode root = (ObjectNode) JSON.readTree(Files.readString(tiny.resolve("config.json")));
+        ObjectNode qc = root.putObject("quantization_config");
+        qc.put("quant_method", "nemotron4j");
+        qc.put("quant_algo", "q6");
+        qc.put("format_version", 1);
+        qc.putObject("modules").put("backbone.layers.3.mixer.down_proj", "q6");
+        Files.writeString(tiny.resolve("config.json"), JSON.writeValueAsString(root));
+        m = loadError(tiny);
+        assertTrue(m.contains("modules[\"backbone.layers.3.mixer.down_proj\"] = \"q6\"") && m.contains("block size 64 does not"
+                + " divide the row of backbone.layers.3.mixer.down_proj.weight (96 columns)"), m);
+    }
+
     @Test
     void policiesParseAndRefuseNonsense() {
         QuantPolicy p = QuantPolicy.parse("default,lm_head=q8,in_proj=keep", QuantType.Q4);
@@ -307,9 +453,30 @@ public class QuantizedModelTest {
         assertEquals(java.util.Optional.of(QuantType.Q8), mixed.typeFor(Enum.valueOf(role, "LM_HEAD"), 128));
         assertEquals(java.util.Optional.of(QuantType.Q8), mixed.typeFor(Enum.valueOf(role, "ATTENTION_K_PROJ"), 128));
         assertEquals("all", QuantPolicy.defaultFor(QuantType.Q8));
+        // mixed6: mixed with q6 for the tensors mixed keeps at q8; q4's default stays mixed
+        QuantPolicy mixed6 = QuantPolicy.parse("mixed6", QuantType.Q4);
+        for (String r : new String[] {"MAMBA_OUT_PROJ", "ATTENTION_Q_PROJ", "ATTENTION_K_PROJ", "ATTENTION_V_PROJ",
+                "ATTENTION_O_PROJ", "LM_HEAD"}) {
+            assertEquals(java.util.Optional.of(QuantType.Q6), mixed6.typeFor(Enum.valueOf(role, r), 128), r);
+        }
+        for (String r : new String[] {"MAMBA_IN_PROJ", "MLP_UP_PROJ", "MLP_DOWN_PROJ"}) {
+            assertEquals(java.util.Optional.of(QuantType.Q4), mixed6.typeFor(Enum.valueOf(role, r), 128), r);
+        }
+        // q6's block (64) not dividing the row: q8 when its block does, else kept
+        assertEquals(java.util.Optional.of(QuantType.Q8), mixed6.typeFor(Enum.valueOf(role, "LM_HEAD"), 96));
+        assertEquals(java.util.Optional.empty(), mixed6.typeFor(Enum.valueOf(role, "LM_HEAD"), 120));
+        QuantPolicy q6 = QuantPolicy.parse("default,lm_head=q6,out_proj=q8", QuantType.Q4);
+        assertEquals(java.util.Optional.of(QuantType.Q6), q6.typeFor(Enum.valueOf(role, "LM_HEAD"), 128));
+        assertEquals(java.util.Optional.of(QuantType.Q8), q6.typeFor(Enum.valueOf(role, "MAMBA_OUT_PROJ"), 128));
+        assertEquals("all", QuantPolicy.defaultFor(QuantType.Q6));
+        QuantPolicy all6 = QuantPolicy.parse(QuantPolicy.defaultFor(QuantType.Q6), QuantType.Q6);
+        assertEquals(java.util.Optional.of(QuantType.Q6), all6.typeFor(Enum.valueOf(role, "ATTENTION_V_PROJ"), 128));
+        assertEquals(java.util.Optional.of(QuantType.Q6), all6.typeFor(Enum.valueOf(role, "MAMBA_IN_PROJ"), 128));
         assertTrue(assertThrows(NemotronException.class, () -> QuantPolicy.parse("conv1d", QuantType.Q8)).getMessage()
                 .contains("\"conv1d\" is not a quantizable weight"));
         assertTrue(assertThrows(NemotronException.class, () -> QuantPolicy.parse("lm_head=q2", QuantType.Q8)).getMessage()
-                .contains("\"q2\" is not q8, q4 or keep"));
+                .contains("\"q2\" is not q8, q4, q6 or keep"));
+        assertTrue(assertThrows(NemotronException.class, () -> QuantPolicy.parse("mixed5", QuantType.Q4)).getMessage()
+                .contains("default, mixed, mixed6 or all"));
     }
 }
