@@ -110,7 +110,7 @@ class CudaEngineGpuTest {
      * logits bit for bit.
      */
     @ParameterizedTest
-    @CsvSource({"q8, F32", "q4, F32", "q4, BF16"})
+    @CsvSource({"q8, F32", "q4, F32", "q4, BF16", "q6, F32", "q6, BF16"})
     void blockQuantizedWeightsMatchTheirDequantizedValues(String type, DType act) throws Exception {
         QuantType qt = QuantType.of(type);
         Path q = dir.resolve("bf16-" + type);
