@@ -113,13 +113,13 @@ quantize_gguf() {
 }
 
 # quantize_n4j OUT_DIR TYPE: nemotron4j quantize of the bench model with quantize's default policy for TYPE (q8: "all",
-# every Linear weight, as llama.cpp's Q8_0; q4: "mixed", in_proj and MLP up/down_proj in q4, the Mamba out_proj, the
-# attention projections and lm_head in q8, as Q4_K_M keeps some tensors at more bits), or N4J_POLICY when set. A copy
+# every Linear weight, as llama.cpp's Q8_0; q4: "mixed6", in_proj and MLP up/down_proj in q4, the Mamba out_proj, the
+# attention projections and lm_head in q6, as Q4_K_M keeps some tensors at Q6_K), or N4J_POLICY when set. A copy
 # made with another policy is made again.
 N4J_POLICY="${N4J_POLICY:-}"
 quantize_n4j() {
   local out="$1" type="$2"
-  local want="${N4J_POLICY:-$([ "$type" = q4 ] && echo mixed || echo all)}"
+  local want="${N4J_POLICY:-$([ "$type" = q4 ] && echo mixed6 || echo all)}"
   if [ -f "$out/config.json" ] && [ "$out/config.json" -nt "$MODEL_DIR/config.json" ] &&
      grep -q "\"policy\" *: *\"$want\"" "$out/config.json"; then
     log "nemotron4j $type ($want): $out (present, skipped)"

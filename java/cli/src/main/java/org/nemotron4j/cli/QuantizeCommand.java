@@ -32,7 +32,7 @@ final class QuantizeCommand implements Command {
                 Opt.value("--type", "TYPE", "q8 (blocks of 32, 8.5 bits/weight), q4 (super-blocks of 256 with 8-bit"
                         + " sub-block scales and minimums, 4.625 bits/weight) or q6 (blocks of 32, 6.5 bits/weight)"),
                 Opt.value("--policy", "LIST", "which weights: 'default' Mamba in/out_proj, MLP up/down_proj; 'mixed'"
-                        + " (q4's default) the same with out_proj, attention and lm_head at q8; 'mixed6' those at q6;"
+                        + " the same with out_proj, attention and lm_head at q8; 'mixed6' (q4's default) those at q6;"
                         + " 'all' (q8's and q6's default) adds attention and lm_head; items like lm_head=q8 or"
                         + " in_proj=keep override"),
                 Opt.value("--calibration", "TEXT", "fit each weight to its input columns' importance, measured by running"

@@ -222,10 +222,11 @@ class CliTest {
         long q4Bytes = Long.parseLong(q4.group(1).replace(",", ""));
         assertEquals(4_342_694_400L, q4Bytes, r.out());
         assertTrue(r.out().contains("weights: BF16 (the rest)"), r.out());
-        // q4's default policy keeps the Mamba out_proj at q8
+        // q4's default policy (mixed6) keeps the Mamba out_proj, the attention projections and lm_head at q6
         r = run("plan", "--config", fixtures().resolve("configs/nemotron-nano-9b-v2.json").toString(), "--weights", "q4");
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().contains("weights: q8 (block-quantized Linear weights)"), r.out());
+        assertTrue(r.out().contains("weights: q6 (block-quantized Linear weights)"), r.out());
+        assertFalse(r.out().contains("weights: q8"), r.out());
         assertEquals(2, run("plan", "--config", fixtures().resolve("configs/nemotron-nano-9b-v2.json").toString(),
                 "--weights", "q3").code());
         assertEquals(2, run("plan", "--config", fixtures().resolve("configs/nemotron-nano-9b-v2.json").toString(),
@@ -293,7 +294,7 @@ class CliTest {
         Path q4 = tmp.resolve("tiny-q4");
         Result r = run("quantize", "--model", model.toString(), "--out", q4.toString(), "--type", "q4");
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().contains("q4, policy \"mixed\""), r.out());
+        assertTrue(r.out().contains("q4, policy \"mixed6\""), r.out());
         assertTrue(r.out().contains("fallback: backbone.layers.0.mixer.out_proj.weight kept"), r.out());
         r = run("generate", "--model", q4.toString(), "--ids", "5,17,42", "-n", "4");
         assertEquals(0, r.code(), r.err());
@@ -315,9 +316,10 @@ class CliTest {
         // (64- and 96-column rows: one short super-block of 20 scale bytes each, so 6.5 bits per weight here)
         assertTrue(r.out().contains("q4:           6 modules, 77,952 weights, 61.9 KiB (6.500 bits/weight, quants + scales)"),
                 r.out());
-        // q4's default policy keeps out_proj, the attention projections and lm_head at q8 (out_proj's 120 columns
-        // fit no block: kept), and down_proj's 96 columns fall back to q8
-        assertTrue(r.out().contains("q8:           12 modules, 63,488 weights"), r.out());
+        // q4's default policy (mixed6) keeps out_proj, the attention projections and lm_head at q6 (out_proj's 120
+        // columns fit no block: kept), and down_proj's 96 columns fall back to q8
+        assertTrue(r.out().contains("q6:           9 modules, 45,056 weights, 35.8 KiB (6.500 bits/weight"), r.out());
+        assertTrue(r.out().contains("q8:           3 modules, 18,432 weights"), r.out());
         r = run("quantize", "--model", q4.toString(), "--out", tmp.resolve("again").toString(), "--type", "q8");
         assertEquals(Main.FAILURE, r.code(), r.out());
         assertTrue(r.err().contains("already quantized"), r.err());
@@ -354,7 +356,9 @@ class CliTest {
         assertEquals(0, r.code(), r.err());
         assertFalse(r.out().contains("weights: q8"), r.out());
         long mixed6 = planBytes(r.out(), "q4") + planBytes(r.out(), "q6");
-        r = run("plan", "--config", config, "--context", "4096", "--weights", "q4");
+        // q4's default policy is mixed6
+        assertEquals(r.out(), run("plan", "--config", config, "--context", "4096", "--weights", "q4").out());
+        r = run("plan", "--config", config, "--context", "4096", "--weights", "q4", "--quantize-policy", "mixed");
         assertEquals(0, r.code(), r.err());
         long mixed = planBytes(r.out(), "q4") + planBytes(r.out(), "q8");
         System.out.printf("9B Linear weights: mixed %,d B, mixed6 %,d B (%.1f%% fewer)%n", mixed, mixed6,

@@ -120,7 +120,7 @@ class QuantizeOnLoadTest {
             config = m.config();
         }
         MemoryPlan plan = MemoryPlan.of(config, 256, 1, DType.BF16, policy, DType.F32, DType.F32, 256);
-        // q4's default policy: q4, with the Mamba out_proj at q8
+        // q4's default policy (mixed6): q4, with the Mamba out_proj, the attention projections and lm_head at q6
         long planned = plan.weightParts().entrySet().stream().filter(e -> e.getKey().contains("block-quantized"))
                 .mapToLong(Map.Entry::getValue).sum();
         assertEquals(2, plan.weightParts().keySet().stream().filter(k -> k.contains("block-quantized")).count(),

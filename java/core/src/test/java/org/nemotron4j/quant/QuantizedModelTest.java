@@ -445,7 +445,8 @@ public class QuantizedModelTest {
         assertEquals(java.util.Optional.empty(), p.typeFor(Enum.valueOf(role, "MAMBA_IN_PROJ"), 128));
         assertEquals(java.util.Optional.of(QuantType.Q4), p.typeFor(Enum.valueOf(role, "MLP_UP_PROJ"), 128));
         assertEquals(java.util.Optional.empty(), p.typeFor(Enum.valueOf(role, "ATTENTION_Q_PROJ"), 128));
-        QuantPolicy mixed = QuantPolicy.parse(QuantPolicy.defaultFor(QuantType.Q4), QuantType.Q4);
+        assertEquals("mixed6", QuantPolicy.defaultFor(QuantType.Q4));
+        QuantPolicy mixed = QuantPolicy.parse("mixed", QuantType.Q4);
         assertEquals("mixed", mixed.spec());
         assertEquals(java.util.Optional.of(QuantType.Q8), mixed.typeFor(Enum.valueOf(role, "MAMBA_OUT_PROJ"), 128));
         assertEquals(java.util.Optional.of(QuantType.Q4), mixed.typeFor(Enum.valueOf(role, "MAMBA_IN_PROJ"), 128));
@@ -453,7 +454,7 @@ public class QuantizedModelTest {
         assertEquals(java.util.Optional.of(QuantType.Q8), mixed.typeFor(Enum.valueOf(role, "LM_HEAD"), 128));
         assertEquals(java.util.Optional.of(QuantType.Q8), mixed.typeFor(Enum.valueOf(role, "ATTENTION_K_PROJ"), 128));
         assertEquals("all", QuantPolicy.defaultFor(QuantType.Q8));
-        // mixed6: mixed with q6 for the tensors mixed keeps at q8; q4's default stays mixed
+        // mixed6 (q4's default): mixed with q6 for the tensors mixed keeps at q8
         QuantPolicy mixed6 = QuantPolicy.parse("mixed6", QuantType.Q4);
         for (String r : new String[] {"MAMBA_OUT_PROJ", "ATTENTION_Q_PROJ", "ATTENTION_K_PROJ", "ATTENTION_V_PROJ",
                 "ATTENTION_O_PROJ", "LM_HEAD"}) {
