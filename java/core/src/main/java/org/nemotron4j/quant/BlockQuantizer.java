@@ -85,11 +85,16 @@ public final class BlockQuantizer {
 
     /** The plain q8 scale of w[off, off+32): {@code max|w| / 127} rounded to F16. */
     static short plainQ8Scale(float[] w, int off) {
+        return Float.floatToFloat16(blockMaxAbs(w, off) / 127f);
+    }
+
+    /** {@code max|w|} over the block w[off, off+32). */
+    private static float blockMaxAbs(float[] w, int off) {
         float amax = 0;
         for (int i = 0; i < 32; i++) {
             amax = Math.max(amax, Math.abs(w[off + i]));
         }
-        return Float.floatToFloat16(amax / 127f);
+        return amax;
     }
 
     /**
@@ -227,11 +232,7 @@ public final class BlockQuantizer {
 
     /** The plain q6 scale of w[off, off+32): {@code max|w| / 31} rounded to F16 (every weight within -31..31 steps). */
     static short plainQ6Scale(float[] w, int off) {
-        float amax = 0;
-        for (int i = 0; i < 32; i++) {
-            amax = Math.max(amax, Math.abs(w[off + i]));
-        }
-        return Float.floatToFloat16(amax / 31f);
+        return Float.floatToFloat16(blockMaxAbs(w, off) / 31f);
     }
 
     /** {@link #fitQ6(float[], int, float[], int[])} unweighted. */
