@@ -522,20 +522,31 @@ void test_attention(const backends& all) {
         std::vector<float> first;
         for (const variant& v : all.fast()) {
             if (v.simd != n4j::cpu::SIMD_AVX512_BF16) continue;
-            n4j::cpu::cpu_context_of(v.backend)->bf16_matmul = true;
-            const std::vector<float> got = run(v.backend);
-            n4j::cpu::cpu_context_of(v.backend)->bf16_matmul = false;
-            const double diff = rel_diff(ref, got);
-            st_fast.cases++;
-            if (diff > st_fast.max_rel || diff != diff) st_fast.max_rel = diff;
-            CHECK(diff <= 4e-3, "attention_decode fast H=%d KVH=%d D=%d [%s]: max |fast - ref| / max |ref| = %.3g > 4e-3",
-                  d[0], d[1], d[2], v.name.c_str(), diff);
-            if (first.empty()) {
-                first = got;
-            } else {
-                CHECK(bitwise_equal(first, got), "attention_decode fast D=%d [%s]: result depends on the thread count",
-                      d[2], v.name.c_str());
+            n4j::cpu::context* ctx = n4j::cpu::cpu_context_of(v.backend);
+            const bool configured_form = ctx->bf16_dot_by_fma;
+            ctx->bf16_matmul = true;
+            // both forms of the BF16 dot products (VDPBF16PS, or F32 FMAs on the widened pairs): the same bits, as no
+            // input or product here is a denormal (which only the instruction flushes)
+            for (const bool by_fma : {false, true}) {
+                ctx->bf16_dot_by_fma = by_fma;
+                const std::vector<float> got = run(v.backend);
+                const double diff = rel_diff(ref, got);
+                st_fast.cases++;
+                if (diff > st_fast.max_rel || diff != diff) st_fast.max_rel = diff;
+                CHECK(diff <= 4e-3,
+                      "attention_decode fast H=%d KVH=%d D=%d [%s, %s]: max |fast - ref| / max |ref| = %.3g > 4e-3", d[0],
+                      d[1], d[2], v.name.c_str(), by_fma ? "fma form" : "vdpbf16ps", diff);
+                if (first.empty()) {
+                    first = got;
+                } else {
+                    CHECK(bitwise_equal(first, got),
+                          "attention_decode fast D=%d [%s, %s]: result depends on the thread count or the dot-product "
+                          "form",
+                          d[2], v.name.c_str(), by_fma ? "fma form" : "vdpbf16ps");
+                }
             }
+            ctx->bf16_dot_by_fma = configured_form;
+            ctx->bf16_matmul = false;
         }
     }
     print_stats("attention_decode fast", st_fast);

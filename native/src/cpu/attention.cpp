@@ -230,7 +230,7 @@ void attention_decode_fast(context* ctx, const n4j_attn_dims* dims, int32_t batc
 #if defined(N4J_HAVE_AVX512BF16_KERNELS)
             if (bf16dot && caches[b].dtype == N4J_DTYPE_BF16) {
                 avx512::attention_decode_chunk_bf16(dims, &caches[b], q + b * ld_q, p0, p1, part,
-                                                    ctx->thread_scratch(thread));
+                                                    ctx->thread_scratch(thread), ctx->bf16_dot_by_fma);
             } else {
                 avx512::attention_decode_chunk(dims, &caches[b], q + b * ld_q, p0, p1, part, ctx->thread_scratch(thread));
             }

@@ -75,6 +75,10 @@ int32_t cpu_create(const n4j_backend_options* options, const n4j_backend_host*, 
     if (!configured_simd_level(&level, simd_error, sizeof(simd_error))) {
         return set_error(N4J_ERR_INVALID_ARGUMENT, "n4j_backend_create: %s", simd_error);
     }
+    bool bf16_dot_by_fma = false;
+    if (!configured_bf16_dot_by_fma(&bf16_dot_by_fma, simd_error, sizeof(simd_error))) {
+        return set_error(N4J_ERR_INVALID_ARGUMENT, "n4j_backend_create: %s", simd_error);
+    }
     context* ctx = new context();
     ctx->act_bf16 = options->activation_dtype == N4J_DTYPE_BF16;
     ctx->f32_residual = ctx->act_bf16 && (options->flags & N4J_FLAG_F32_RESIDUAL) != 0;
@@ -82,6 +86,7 @@ int32_t cpu_create(const n4j_backend_options* options, const n4j_backend_host*, 
     ctx->reference = (options->flags & N4J_FLAG_REFERENCE_KERNELS) != 0;
     ctx->fp8_w8a8 = (options->flags & N4J_FLAG_FP8_W8A8) != 0;
     ctx->simd = ctx->reference ? SIMD_GENERIC : level;
+    ctx->bf16_dot_by_fma = bf16_dot_by_fma;
     ctx->threads = ctx->reference ? 1 : (options->threads > 0 ? options->threads : physical_cores());
     try {
         ctx->pool.reset(new thread_pool(ctx->threads));
@@ -115,10 +120,11 @@ int32_t cpu_get_info(void* c, n4j_backend_info* info) {
         snprintf(info->name, sizeof(info->name), "cpu reference (scalar) 1 thread%s%s",
                  ctx->act_bf16 ? ", bf16 activations" : "", ctx->fp8_w8a8 ? " fp8-w8a8" : "");
     } else {
-        snprintf(info->name, sizeof(info->name), "cpu %s %d thread%s%s%s%s", simd_level_name(ctx->simd), ctx->threads,
-                 ctx->threads == 1 ? "" : "s", ctx->act_bf16 ? ", bf16 activations" : "",
-                 !ctx->act_bf16 && ctx->bf16_matmul && ctx->simd >= SIMD_AVX512_BF16 ? ", bf16 matmul" : "",
-                 ctx->fp8_w8a8 ? " fp8-w8a8" : "");
+        const bool bf16_dot = ctx->bf16_matmul && ctx->simd >= SIMD_AVX512_BF16;
+        snprintf(info->name, sizeof(info->name), "cpu %s %d thread%s%s%s%s%s", simd_level_name(ctx->simd),
+                 ctx->threads, ctx->threads == 1 ? "" : "s", ctx->act_bf16 ? ", bf16 activations" : "",
+                 !ctx->act_bf16 && bf16_dot ? ", bf16 matmul" : "",
+                 bf16_dot && ctx->bf16_dot_by_fma ? " (bf16 dot by fma)" : "", ctx->fp8_w8a8 ? " fp8-w8a8" : "");
     }
     return N4J_OK;
 }

@@ -49,6 +49,7 @@ struct context {
     bool bf16_matmul = false;   // N4J_FLAG_BF16_MATMUL or BF16 activations: matmul may round its input to BF16
     bool fp8_w8a8 = false;      // N4J_FLAG_FP8_W8A8: F8 weights with input_scale > 0 run W8A8 (matmul.cpp)
     simd_level simd = SIMD_GENERIC;
+    bool bf16_dot_by_fma = false;  // configured_bf16_dot_by_fma (cpu_features.h): the FMA form of VDPBF16PS kernels
     int threads = 1;
     /* Budget of the chunked scan's shared C.B^T scratch, in floats (tests lower it to exercise windowing). */
     int64_t ssd_cb_budget_floats = int64_t(8) << 20;

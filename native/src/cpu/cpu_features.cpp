@@ -106,6 +106,33 @@ bool configured_simd_level(simd_level* level, char* error, int error_size) {
     return true;
 }
 
+bool configured_bf16_dot_by_fma(bool* by_fma, char* error, int error_size) {
+    const char* env = getenv("N4J_CPU_BF16_DOT");
+    if (env != nullptr && env[0] != '\0' && strcmp(env, "auto") != 0) {
+        if (strcmp(env, "fma") == 0 || strcmp(env, "vdpbf16ps") == 0) {
+            *by_fma = strcmp(env, "fma") == 0;
+            return true;
+        }
+        snprintf(error, static_cast<size_t>(error_size),
+                 "environment variable N4J_CPU_BF16_DOT=\"%.40s\" is not a BF16 dot-product form (vdpbf16ps, fma or "
+                 "auto)",
+                 env);
+        return false;
+    }
+#if !defined(N4J_EMULATE_AVX512BF16) && defined(__x86_64__) && defined(__linux__)
+    static const bool intel = [] {
+        unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+        if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return false;
+        // "GenuineIntel": ebx "Genu", edx "ineI", ecx "ntel"
+        return ebx == 0x756e6547u && edx == 0x49656e69u && ecx == 0x6c65746eu;
+    }();
+    *by_fma = intel && cpu_has_avx512_bf16();
+#else
+    *by_fma = false;
+#endif
+    return true;
+}
+
 const char* simd_level_name(simd_level level) {
     switch (level) {
         case SIMD_AVX512_BF16: return "avx512-bf16";

@@ -31,6 +31,18 @@ bool cpu_has_avx512_vbmi();
  * build says yes (its tiles are modelled in scalar code). The environment variable N4J_CPU_AMX=0 turns it off. */
 bool cpu_has_amx_bf16();
 
+/*
+ * How the fast-precision kernels that are written with VDPBF16PS compute a BF16 pair product (decode attention so
+ * far): by the instruction (false), or by two F32 FMAs on the pair's halves widened in registers (true; shifts and
+ * masks, exact, in the instruction's order, so the results are bitwise those of the instruction except that it
+ * flushes denormals). Intel's cores (Cooper Lake to Emerald Rapids) issue a 512-bit VDPBF16PS as two cycles on both
+ * FMA ports: 64 FLOP where two FMAs do 64 in one cycle, so the FMA form is faster there; AMD's Zen 4 and Zen 5 run
+ * the instruction at full rate. Default: true on a GenuineIntel CPU with AVX512-BF16 (false in an
+ * N4J_EMULATE_AVX512BF16 build, whose tests choose). The environment variable N4J_CPU_BF16_DOT=vdpbf16ps|fma|auto
+ * decides instead; returns false, with the message in `error`, for any other value.
+ */
+bool configured_bf16_dot_by_fma(bool* by_fma, char* error, int error_size);
+
 /* The best level this CPU supports. */
 simd_level best_simd_level();
 

@@ -80,10 +80,11 @@ N4J_DECLARE_SIMD_KERNELS
 namespace avx512 {  // *_avx512bf16.cpp: AVX-512, present when N4J_HAVE_AVX512BF16_KERNELS
 N4J_DECLARE_SIMD_KERNELS
 /* attention_fast.inc, fast precision (BF16 cache, head_dim % 32 == 0): attention_decode_chunk with q . k and p . v as
- * BF16 dot products (q and the probabilities rounded to BF16). */
+ * BF16 dot products (q and the probabilities rounded to BF16), by VDPBF16PS or, fma_form (context::bf16_dot_by_fma),
+ * by F32 FMAs on the widened pairs (the same bits but for the instruction's flushing of denormals). */
 size_t attention_decode_bf16_scratch_bytes(int32_t heads, int32_t head_dim);
 void attention_decode_chunk_bf16(const n4j_attn_dims* dims, const n4j_kv_cache* cache, const float* q, int64_t p_begin,
-                                 int64_t p_end, float* part, void* scratch);
+                                 int64_t p_end, float* part, void* scratch, bool fma_form);
 }  // namespace avx512
 
 namespace avx2 {
