@@ -233,6 +233,7 @@ double read_bandwidth(int threads) {
 struct ceilings {
     int threads = 1;
     bool bf16_matmul = false;         // N4J_BENCH_BF16_MATMUL=1 at SIMD_AVX512_BF16
+    bool bf16_dot_by_fma = false;     // ... with the dot products as F32 FMAs (N4J_CPU_BF16_DOT, Intel's default)
     double vdpbf16ps = 0;             // FLOP/s of one thread; 0 where not measured
     double fma_avx2 = 0;
     double fma_avx512 = 0;            // measured where the CPU has AVX-512
@@ -248,7 +249,9 @@ std::string matmul_fraction(int32_t dtype, double bytes_per_second, double flops
     if (g_ceilings.read_bytes_per_second > 0) {
         snprintf(r, sizeof(r), "  %5.1f%% of read", 100 * bytes_per_second / g_ceilings.read_bytes_per_second);
     }
-    const bool dot = g_ceilings.bf16_matmul && (dtype == N4J_DTYPE_BF16 || dtype == N4J_DTYPE_F8_E4M3);
+    // the BF16 dot products by VDPBF16PS, or as F32 FMAs (context::bf16_dot_by_fma), held to that instruction's peak
+    const bool dot = g_ceilings.bf16_matmul && !g_ceilings.bf16_dot_by_fma &&
+                     (dtype == N4J_DTYPE_BF16 || dtype == N4J_DTYPE_F8_E4M3);
     const bool wide = !dot && g_ceilings.f32_avx512 && g_ceilings.fma_avx512 > 0;
     const double peak = (dot ? g_ceilings.vdpbf16ps : wide ? g_ceilings.fma_avx512 : g_ceilings.fma_avx2) *
                         g_ceilings.threads;
@@ -461,6 +464,7 @@ int main(int argc, char** argv) {
     g_ceilings.threads = info.threads;
     g_ceilings.bf16_matmul = n4j::cpu::cpu_context_of(b)->bf16_matmul && level >= n4j::cpu::SIMD_AVX512_BF16;
     g_ceilings.f32_avx512 = level >= n4j::cpu::SIMD_AVX512_BF16;
+    g_ceilings.bf16_dot_by_fma = g_ceilings.bf16_matmul && n4j::cpu::cpu_context_of(b)->bf16_dot_by_fma;
 #if defined(N4J_BENCH_X86)
     struct peak_spec {
         const char* name;
@@ -491,9 +495,12 @@ int main(int argc, char** argv) {
     printf("read bandwidth (256 MiB)  %6.1f GB/s on 1 thread, %6.1f GB/s on %d threads\n", read1 * 1e-9,
            g_ceilings.read_bytes_per_second * 1e-9, info.threads);
     printf("matmul: %s; fractions of the %s peak x threads and of the %d-thread read bandwidth\n",
-           g_ceilings.bf16_matmul ? "bf16 dot products (fast)" : "f32 activations (exact)",
-           g_ceilings.bf16_matmul ? "vdpbf16ps (bf16/fp8 weights) or f32 fma (f32)"
-                                  : g_ceilings.f32_avx512 ? "avx-512 fma" : "avx2 fma",
+           !g_ceilings.bf16_matmul       ? "f32 activations (exact)"
+           : g_ceilings.bf16_dot_by_fma ? "bf16 dot products as f32 fmas (fast, N4J_CPU_BF16_DOT=fma)"
+                                        : "bf16 dot products (fast)",
+           g_ceilings.bf16_matmul && !g_ceilings.bf16_dot_by_fma ? "vdpbf16ps (bf16/fp8 weights) or f32 fma (f32)"
+           : g_ceilings.f32_avx512                               ? "avx-512 fma"
+                                                                 : "avx2 fma",
            info.threads);
     // N4J_BENCH_ONLY=matmul|scan|attention runs one family of lines (the peaks and bandwidth always run).
     const char* only = getenv("N4J_BENCH_ONLY");

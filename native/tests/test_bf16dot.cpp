@@ -230,6 +230,43 @@ void test_flag() {
     n4j_backend_destroy(b);
 }
 
+void set_dot_by_fma(n4j_backend* const* fast, int n_fast, bool by_fma) {
+    for (int v = 0; v < n_fast; ++v) n4j::cpu::cpu_context_of(fast[v])->bf16_dot_by_fma = by_fma;
+}
+
+/*
+ * The FMA form of the prefill GEMM (context::bf16_dot_by_fma: the dot-product instruction's sums as F32 FMAs on the
+ * widened pairs): every check of test_matmul, then bitwise the results of the instruction form `dot` on prefill-sized
+ * cases (BF16 and E4M3 weights, every epilogue; no denormal input, which only the instruction flushes).
+ */
+void test_fma_form(n4j_backend* const* fast, int n_fast, const kernels& dot, const kernels& fma, double* max_rel) {
+    set_dot_by_fma(fast, n_fast, true);
+    test_matmul(fast, n_fast, fma, max_rel);
+    test_e4m3_all_codes(fast[1], fma);
+    rng r(97);
+    for (int32_t dtype : {N4J_DTYPE_BF16, N4J_DTYPE_F8_E4M3}) {
+        for (int32_t epilogue : {N4J_MATMUL_STORE, N4J_MATMUL_ACCUMULATE, N4J_MATMUL_RELU_SQUARED}) {
+            const int32_t K = 1000, O = 77, rows = 53;  // 3 column blocks of the FMA form (128), 4 of the other (256)
+            weight_buffer w = make_random_weight(r, dtype, O, K, -1.0f, 1.0f, dtype == N4J_DTYPE_F8_E4M3 ? 0.37f : 1.0f);
+            const std::vector<float> x = r.vec(static_cast<size_t>(rows * K));
+            const std::vector<float> y0 = r.vec(static_cast<size_t>(rows * O));
+            std::vector<float> a = y0, b = y0;
+            for (int v = 0; v < n_fast; ++v) {
+                n4j::cpu::context* ctx = n4j::cpu::cpu_context_of(fast[v]);
+                ctx->bf16_dot_by_fma = false;
+                a = y0;
+                n4j::cpu::matmul_bf16dot(ctx, dot.k, x.data(), K, rows, &w.w, a.data(), O, epilogue);
+                ctx->bf16_dot_by_fma = true;
+                b = y0;
+                n4j::cpu::matmul_bf16dot(ctx, fma.k, x.data(), K, rows, &w.w, b.data(), O, epilogue);
+                CHECK(bitwise_equal(a, b), "%s against %s (%s, epilogue %d, %d threads): not bitwise equal (%.3g)",
+                      fma.name, dot.name, dtype_label(dtype), epilogue, v + 1, rel_diff(a, b));
+            }
+        }
+    }
+    set_dot_by_fma(fast, n_fast, false);
+}
+
 }  // namespace
 
 int main() {
@@ -239,12 +276,24 @@ int main() {
     n4j_backend* fast[3] = {make_cpu_backend(1, false, n4j::cpu::SIMD_GENERIC),
                             make_cpu_backend(2, false, n4j::cpu::SIMD_GENERIC),
                             make_cpu_backend(3, false, n4j::cpu::SIMD_GENERIC)};
+    set_dot_by_fma(fast, 3, false);  // (kernel sets without an FMA form ignore the flag)
     const kernels emulated = {"bf16dot (emulated)", {bf16dot_convert_x, bf16dot_rows, n4j::cpu::bf16dot_emu::bf16dot_gemm}};
     double max_rel = 0.0;
     test_matmul(fast, 3, emulated, &max_rel);
     test_special_values(fast[1], emulated);
     test_e4m3_all_codes(fast[1], emulated);
     printf("  emulated BF16 dot-product matmul: max rel diff vs reference on rounded activations %.2e\n", max_rel);
+    {
+        const kernels fma_emulated = {"bf16dot (FMA form, emulated build)",
+                                      {bf16dot_convert_x, bf16dot_rows, n4j::cpu::bf16dot_emu::bf16dot_gemm, nullptr,
+                                       n4j::cpu::bf16dot_emu::bf16dot_convert_x_f32,
+                                       n4j::cpu::bf16dot_emu::bf16dot_gemm_fma}};
+        double fma_rel = 0.0;
+        test_fma_form(fast, 3, emulated, fma_emulated, &fma_rel);
+        printf("  FMA form of the prefill GEMM (emulated build): max rel diff vs reference %.2e, bitwise the modelled "
+               "instruction's results\n",
+               fma_rel);
+    }
     // The AMX-BF16 form (prefill panels on tiles: groups of 16 activation rows; the rest as above), its tiles and
     // TDPBF16PS modelled in scalar code; then against the VDPBF16PS form on a prefill-sized case.
     const kernels amx_emulated = {"bf16dot (AMX, emulated)", {bf16dot_convert_x, bf16dot_rows,
@@ -295,6 +344,16 @@ int main() {
             test_special_values(fast[1], vbmi);
             test_e4m3_all_codes(fast[1], vbmi);
             printf("  AVX512-VBMI kernels ran too\n");
+        }
+        {
+            const kernels fma = {"bf16dot (avx512bf16, FMA form)",
+                                 {n4j::cpu::avx512bf16::bf16dot_convert_x, n4j::cpu::avx512bf16::bf16dot_rows,
+                                  n4j::cpu::avx512bf16::bf16dot_gemm, nullptr,
+                                  n4j::cpu::avx512bf16::bf16dot_convert_x_f32, n4j::cpu::avx512bf16::bf16dot_gemm_fma}};
+            double fma_rel = 0.0;
+            test_fma_form(fast, 3, real, fma, &fma_rel);
+            printf("  FMA form of the prefill GEMM: max rel diff vs reference %.2e, bitwise VDPBF16PS's results\n",
+                   fma_rel);
         }
         // The model of the instruction against the instruction, on one large case.
         rng r(99);

@@ -158,12 +158,34 @@ void matmul_bf16dot(context* ctx, const bf16dot_kernels& k, const float* x, int6
     const int64_t K = w->cols;
     const int64_t work = static_cast<int64_t>(rows) * O * K;
     const int64_t ld_xb = bf16dot_ld(K);
-    uint16_t* xb = static_cast<uint16_t*>(ctx->shared_scratch(sizeof(uint16_t) * static_cast<size_t>(rows * ld_xb)));
+    // Prefill on a CPU whose VDPBF16PS is slower than two FMAs (context::bf16_dot_by_fma): the FMA form of the GEMM, on
+    // the activations rounded to BF16 and kept as F32
+    const bool fma_form = rows >= kMatmulPackedMinRows && ctx->bf16_dot_by_fma && k.gemm_fma != nullptr;
+    uint16_t* xb = nullptr;
+    float* xf = nullptr;
+    if (fma_form) {
+        xf = static_cast<float*>(ctx->shared_scratch(sizeof(float) * static_cast<size_t>(rows * ld_xb)));
+    } else {
+        xb = static_cast<uint16_t*>(ctx->shared_scratch(sizeof(uint16_t) * static_cast<size_t>(rows * ld_xb)));
+    }
     const int64_t convert_tasks = (rows + kConvertRows - 1) / kConvertRows;
     run_tasks(ctx, convert_tasks, work, [&](int64_t t, int) {
         const int32_t r0 = static_cast<int32_t>(t) * kConvertRows;
-        k.convert_x(x, ld_x, r0, r0 + kConvertRows < rows ? r0 + kConvertRows : rows, K, xb);
+        const int32_t r1 = r0 + kConvertRows < rows ? r0 + kConvertRows : rows;
+        if (fma_form) {
+            k.convert_x_f32(x, ld_x, r0, r1, K, xf);
+        } else {
+            k.convert_x(x, ld_x, r0, r1, K, xb);
+        }
     });
+    // one task's GEMM: weight rows [o0, o1) x activation rows [r0, r1)
+    auto gemm = [&](int32_t r0, int32_t r1, const n4j_weight* wt, int32_t o0, int32_t o1, float* yt, void* scratch) {
+        if (fma_form) {
+            k.gemm_fma(xf + r0 * ld_xb, r1 - r0, wt, o0, o1, yt, ld_y, accumulate, scratch);
+        } else {
+            k.gemm(xb + r0 * ld_xb, r1 - r0, wt, o0, o1, yt, ld_y, accumulate, scratch);
+        }
+    };
     if (rows >= kMatmulPackedMinRows) {
         // Prefill: tasks of (64 weight rows) x (equal row blocks of up to kPackedRowBlock activation rows); each task
         // packs its weight panel once per block of the reduction and reuses it for all its activation rows.
@@ -188,9 +210,9 @@ void matmul_bf16dot(context* ctx, const bf16dot_kernels& k, const float* x, int6
                 wb.data = panel;
                 wb.dtype = N4J_DTYPE_BF16;
                 wb.rows = o1 - o0;
-                k.gemm(xb + r0 * ld_xb, r1 - r0, &wb, 0, o1 - o0, y + r0 * ld_y + o0, ld_y, accumulate, scratch);
+                gemm(r0, r1, &wb, 0, o1 - o0, y + r0 * ld_y + o0, scratch);
             } else {
-                k.gemm(xb + r0 * ld_xb, r1 - r0, w, o0, o1, y + r0 * ld_y, ld_y, accumulate, scratch);
+                gemm(r0, r1, w, o0, o1, y + r0 * ld_y, scratch);
             }
             if (relu2) relu_squared_tile(y, ld_y, r0, r1, o0, o1);
         });
@@ -214,7 +236,8 @@ void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const
         // to BF16 as for BF16 weights); decode and exact precision keep the integer kernels.
         if (rows >= kMatmulPackedMinRows && ctx->simd >= SIMD_AVX512_BF16 && ctx->bf16_matmul) {
             static const bf16dot_kernels kernels = {avx512bf16::bf16dot_convert_x, avx512bf16::bf16dot_rows,
-                                                    avx512bf16::bf16dot_gemm, avx512bf16::dequant_bf16};
+                                                    avx512bf16::bf16dot_gemm, avx512bf16::dequant_bf16,
+                                                    avx512bf16::bf16dot_convert_x_f32, avx512bf16::bf16dot_gemm_fma};
             matmul_bf16dot(ctx, kernels, x, ld_x, rows, w, y, ld_y, epilogue);
             return;
         }
@@ -235,10 +258,13 @@ void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const
     if (ctx->simd >= SIMD_AVX512_BF16 && ctx->bf16_matmul &&
         (w->dtype == N4J_DTYPE_BF16 || w->dtype == N4J_DTYPE_F8_E4M3)) {
         static const bf16dot_kernels kernels = {avx512bf16::bf16dot_convert_x, avx512bf16::bf16dot_rows,
-                                                avx512bf16::bf16dot_gemm};
+                                                avx512bf16::bf16dot_gemm, nullptr,
+                                                avx512bf16::bf16dot_convert_x_f32, avx512bf16::bf16dot_gemm_fma};
         // With AVX512-VBMI the same kernels decode E4M3 by byte-table lookups (64 weights per VPERMI2B pair).
         static const bf16dot_kernels vbmi_kernels = {avx512bf16_vbmi::bf16dot_convert_x, avx512bf16_vbmi::bf16dot_rows,
-                                                     avx512bf16_vbmi::bf16dot_gemm};
+                                                     avx512bf16_vbmi::bf16dot_gemm, nullptr,
+                                                     avx512bf16_vbmi::bf16dot_convert_x_f32,
+                                                     avx512bf16_vbmi::bf16dot_gemm_fma};
         static const bool vbmi = cpu_has_avx512_vbmi();
 #if defined(N4J_HAVE_AMX_KERNELS)
         // With AMX-BF16 the prefill panels run on the tiles (decode keeps the VDPBF16PS kernels).

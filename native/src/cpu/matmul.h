@@ -56,6 +56,10 @@ typedef void (*bf16dot_rows_fn)(const uint16_t* xb, int32_t rows, const n4j_weig
                                 int32_t o_end, float* y, int64_t ld_y, int32_t accumulate);
 typedef void (*bf16dot_gemm_fn)(const uint16_t* xb, int32_t rows, const n4j_weight* w, int32_t o_begin,
                                 int32_t o_end, float* y, int64_t ld_y, int32_t accumulate, void* scratch);
+typedef void (*bf16dot_convert_f32_fn)(const float* x, int64_t ld_x, int32_t row_begin, int32_t row_end, int64_t K,
+                                       float* xf);
+typedef void (*bf16dot_gemm_f32_fn)(const float* xf, int32_t rows, const n4j_weight* w, int32_t o_begin,
+                                    int32_t o_end, float* y, int64_t ld_y, int32_t accumulate, void* scratch);
 /* The kernels of one compilation of matmul_bf16dot.inc. */
 struct bf16dot_kernels {
     bf16dot_convert_fn convert_x;
@@ -63,6 +67,9 @@ struct bf16dot_kernels {
     bf16dot_gemm_fn gemm;  // packed panels: prefill
     // Q8 / Q4 weights (prefill only): each task's 64 weight rows dequantized to BF16 (matmul_quant.h), then `gemm`
     quant_dequant_fn dequant = nullptr;
+    // prefill with context::bf16_dot_by_fma, where present: `gemm`'s sums as F32 FMAs on activations widened once
+    bf16dot_convert_f32_fn convert_x_f32 = nullptr;
+    bf16dot_gemm_f32_fn gemm_fma = nullptr;
 };
 void matmul_bf16dot(context* ctx, const bf16dot_kernels& k, const float* x, int64_t ld_x, int32_t rows,
                     const n4j_weight* w, float* y, int64_t ld_y, int32_t epilogue);

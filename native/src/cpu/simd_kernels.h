@@ -173,9 +173,18 @@ static inline int64_t bf16dot_piece(int32_t rows) { return rows < 16 ? 2048 : 10
 constexpr int32_t kBf16GemmPanelRows = 64;
 constexpr int32_t kBf16GemmMR = 6;
 constexpr int64_t kBf16GemmKc = 256;
+/*
+ * bf16dot_gemm_fma: the same sums as bf16dot_gemm, bit for bit but for the instruction's flushing of denormals, as F32
+ * FMAs (context::bf16_dot_by_fma): the activations as F32 rows of bf16dot_ld(K) floats holding BF16 values
+ * (bf16dot_convert_x_f32), the panel of kBf16GemmFmaKc columns widened to F32 once packed (32 KiB: L1), register tiles
+ * of kBf16GemmFmaMR rows x kBf16GemmPanelRows weight rows.
+ */
+constexpr int32_t kBf16GemmFmaMR = 5;
+constexpr int64_t kBf16GemmFmaKc = 128;
 static inline size_t bf16dot_gemm_scratch_bytes(int32_t rows) {
-    return sizeof(uint32_t) * static_cast<size_t>(kBf16GemmKc / 2 * kBf16GemmPanelRows) +
-           sizeof(float) * static_cast<size_t>(rows) * kBf16GemmPanelRows;
+    const size_t dot = sizeof(uint32_t) * static_cast<size_t>(kBf16GemmKc / 2 * kBf16GemmPanelRows);
+    const size_t fma = sizeof(uint32_t) * static_cast<size_t>(kBf16GemmFmaKc / 2 * kBf16GemmPanelRows) * 3;
+    return (dot > fma ? dot : fma) + sizeof(float) * static_cast<size_t>(rows) * kBf16GemmPanelRows;
 }
 
 #define N4J_DECLARE_BF16DOT_KERNELS                                                                             \
@@ -184,7 +193,11 @@ static inline size_t bf16dot_gemm_scratch_bytes(int32_t rows) {
     void bf16dot_rows(const uint16_t* xb, int32_t rows, const n4j_weight* w, int32_t o_begin, int32_t o_end,    \
                       float* y, int64_t ld_y, int32_t accumulate);                                                   \
     void bf16dot_gemm(const uint16_t* xb, int32_t rows, const n4j_weight* w, int32_t o_begin, int32_t o_end,    \
-                      float* y, int64_t ld_y, int32_t accumulate, void* scratch);
+                      float* y, int64_t ld_y, int32_t accumulate, void* scratch);                                \
+    void bf16dot_convert_x_f32(const float* x, int64_t ld_x, int32_t row_begin, int32_t row_end, int64_t K,     \
+                               float* xf);                                                                     \
+    void bf16dot_gemm_fma(const float* xf, int32_t rows, const n4j_weight* w, int32_t o_begin, int32_t o_end,   \
+                          float* y, int64_t ld_y, int32_t accumulate, void* scratch);
 
 namespace avx512bf16 {
 N4J_DECLARE_BF16DOT_KERNELS
