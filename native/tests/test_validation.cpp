@@ -66,6 +66,26 @@ void test_backend_and_memory() {
         b = nullptr;
     }
     unsetenv("N4J_CPU_SIMD");
+    // N4J_CPU_BF16_DOT chooses the form of the BF16 dot products (vdpbf16ps, fma or auto); anything else is refused.
+    setenv("N4J_CPU_BF16_DOT", "fast", 1);
+    EXPECT_INVALID(n4j_backend_create(&o, &b), "N4J_CPU_BF16_DOT", "fast");
+    for (const char* form : {"fma", "vdpbf16ps"}) {
+        setenv("N4J_CPU_BF16_DOT", form, 1);
+        CHECK_OK(n4j_backend_create(&o, &b));
+        if (b != nullptr) {
+            CHECK(n4j::cpu::cpu_context_of(b)->bf16_dot_by_fma == (strcmp(form, "fma") == 0), "N4J_CPU_BF16_DOT=%s",
+                  form);
+            CHECK_OK(n4j_backend_destroy(b));
+            b = nullptr;
+        }
+    }
+    setenv("N4J_CPU_BF16_DOT", "auto", 1);
+    CHECK_OK(n4j_backend_create(&o, &b));
+    if (b != nullptr) {
+        CHECK_OK(n4j_backend_destroy(b));
+        b = nullptr;
+    }
+    unsetenv("N4J_CPU_BF16_DOT");
     o = cpu_options();
     o.activation_dtype = 42;
     EXPECT_INVALID(n4j_backend_create(&o, &b), "options.activation_dtype");

@@ -246,27 +246,32 @@ void attention_decode_fast(context* ctx, const n4j_attn_dims* dims, int32_t batc
     } else {
         parallel_for(ctx->workers(), tasks, task);
     }
-    // Merge: out = sum_c e^(m_c - M) acc_c / sum_c e^(m_c - M) l_c, M the largest m_c, chunks in order.
-    for (int32_t b = 0; b < batch; ++b) {
+    // Merge each head's chunks (attention_decode_merge, at the chunks' SIMD width): tasks of (sequence, head, 32
+    // columns).
+    const int32_t col_blocks = (D + 31) / 32;
+    auto merge = [&](int64_t i, int) {
+        const int32_t c = static_cast<int32_t>(i % col_blocks);
+        const int32_t h = static_cast<int32_t>(i / col_blocks % H), b = static_cast<int32_t>(i / col_blocks / H);
         const int64_t t0 = first_task[static_cast<size_t>(b)], t1 = first_task[static_cast<size_t>(b) + 1];
-        for (int32_t h = 0; h < H; ++h) {
-            float M = -INFINITY;
-            for (int64_t t = t0; t < t1; ++t) {
-                const float m = parts[t * part_floats + h * ld_part + D];
-                M = m > M ? m : M;
-            }
-            float* oh = out + b * ld_out + static_cast<int64_t>(h) * D;
-            for (int32_t d = 0; d < D; ++d) oh[d] = 0.0f;
-            float L = 0.0f;
-            for (int64_t t = t0; t < t1; ++t) {
-                const float* ph = parts + t * part_floats + h * ld_part;
-                const float w = exp_fast(ph[D] - M);
-                L += w * ph[D + 1];
-                for (int32_t d = 0; d < D; ++d) oh[d] += w * ph[d];
-            }
-            const float inv = 1.0f / L;
-            for (int32_t d = 0; d < D; ++d) oh[d] *= inv;
+        const int32_t d0 = 32 * c, d1 = d0 + 32 < D ? d0 + 32 : D;
+        float* oh = out + b * ld_out + static_cast<int64_t>(h) * D;
+#if defined(N4J_HAVE_AVX512BF16_KERNELS)
+        if (avx512) {
+            avx512::attention_decode_merge(parts, part_floats, t0, t1, h, D, d0, d1, oh);
+            return;
         }
+#endif
+        if (simd) {
+            avx2::attention_decode_merge(parts, part_floats, t0, t1, h, D, d0, d1, oh);
+        } else {
+            generic::attention_decode_merge(parts, part_floats, t0, t1, h, D, d0, d1, oh);
+        }
+    };
+    const int64_t merges = static_cast<int64_t>(batch) * H * col_blocks;
+    if (tasks * H * D < (1 << 16)) {
+        for (int64_t i = 0; i < merges; ++i) merge(i, 0);
+    } else {
+        parallel_for(ctx->workers(), merges, merge);
     }
 }
 

@@ -66,6 +66,10 @@ static inline size_t ssd_scan_head_scratch_floats(int32_t L, int32_t P) {
     size_t attention_decode_scratch_bytes(int32_t heads, int32_t kv_heads, int32_t head_dim);                  \
     void attention_decode_chunk(const n4j_attn_dims* dims, const n4j_kv_cache* cache, const float* q,          \
                                 int64_t p_begin, int64_t p_end, float* part, void* scratch);                   \
+    /* attention_fast.inc: columns [d0, d1) of head h's output (out: the head's row) from the partial states  \
+     * of chunks [t0, t1) (stride part_floats). */                                                            \
+    void attention_decode_merge(const float* parts, int64_t part_floats, int64_t t0, int64_t t1, int32_t h,     \
+                                int32_t D, int32_t d0, int32_t d1, float* out);                                \
     /* ssd_chunk_scan_fast.inc: phase 1, rows [t0, t1) of C.B^T of one chunk of one group; phase 2, one head   \
      * over a window. */                                                                                       \
     void ssd_scan_cb_chunk(const ssd_scan_args& args, int32_t g, int32_t c0, int32_t len, int32_t t0,          \
