@@ -235,9 +235,10 @@ void set_dot_by_fma(n4j_backend* const* fast, int n_fast, bool by_fma) {
 }
 
 /*
- * The FMA form of the prefill GEMM (context::bf16_dot_by_fma: the dot-product instruction's sums as F32 FMAs on the
- * widened pairs): every check of test_matmul, then bitwise the results of the instruction form `dot` on prefill-sized
- * cases (BF16 and E4M3 weights, every epilogue; no denormal input, which only the instruction flushes).
+ * The FMA forms of the prefill GEMM and of batched decode (context::bf16_dot_by_fma: the dot-product instruction's sums
+ * as F32 FMAs on the widened pairs): every check of test_matmul, then bitwise the results of the instruction form `dot`
+ * on prefill and batched-decode cases (BF16 and E4M3 weights, every epilogue; no denormal input, which only the
+ * instruction flushes).
  */
 void test_fma_form(n4j_backend* const* fast, int n_fast, const kernels& dot, const kernels& fma, double* max_rel) {
     set_dot_by_fma(fast, n_fast, true);
@@ -246,7 +247,9 @@ void test_fma_form(n4j_backend* const* fast, int n_fast, const kernels& dot, con
     rng r(97);
     for (int32_t dtype : {N4J_DTYPE_BF16, N4J_DTYPE_F8_E4M3}) {
         for (int32_t epilogue : {N4J_MATMUL_STORE, N4J_MATMUL_ACCUMULATE, N4J_MATMUL_RELU_SQUARED}) {
-            const int32_t K = 1000, O = 77, rows = 53;  // 3 column blocks of the FMA form (128), 4 of the other (256)
+          for (const int32_t rows : {53, 2, 3, 7}) {  // prefill (3 column blocks of the FMA form (128), 4 of the
+                                                      // other (256)) and batched decode (2-15 rows)
+            const int32_t K = 1000, O = 77;
             weight_buffer w = make_random_weight(r, dtype, O, K, -1.0f, 1.0f, dtype == N4J_DTYPE_F8_E4M3 ? 0.37f : 1.0f);
             const std::vector<float> x = r.vec(static_cast<size_t>(rows * K));
             const std::vector<float> y0 = r.vec(static_cast<size_t>(rows * O));
@@ -259,9 +262,11 @@ void test_fma_form(n4j_backend* const* fast, int n_fast, const kernels& dot, con
                 ctx->bf16_dot_by_fma = true;
                 b = y0;
                 n4j::cpu::matmul_bf16dot(ctx, fma.k, x.data(), K, rows, &w.w, b.data(), O, epilogue);
-                CHECK(bitwise_equal(a, b), "%s against %s (%s, epilogue %d, %d threads): not bitwise equal (%.3g)",
-                      fma.name, dot.name, dtype_label(dtype), epilogue, v + 1, rel_diff(a, b));
+                CHECK(bitwise_equal(a, b),
+                      "%s against %s (%s, %d rows, epilogue %d, %d threads): not bitwise equal (%.3g)", fma.name,
+                      dot.name, dtype_label(dtype), rows, epilogue, v + 1, rel_diff(a, b));
             }
+          }
         }
     }
     set_dot_by_fma(fast, n_fast, false);
@@ -287,7 +292,8 @@ int main() {
         const kernels fma_emulated = {"bf16dot (FMA form, emulated build)",
                                       {bf16dot_convert_x, bf16dot_rows, n4j::cpu::bf16dot_emu::bf16dot_gemm, nullptr,
                                        n4j::cpu::bf16dot_emu::bf16dot_convert_x_f32,
-                                       n4j::cpu::bf16dot_emu::bf16dot_gemm_fma}};
+                                       n4j::cpu::bf16dot_emu::bf16dot_gemm_fma,
+                                       n4j::cpu::bf16dot_emu::bf16dot_rows_fma}};
         double fma_rel = 0.0;
         test_fma_form(fast, 3, emulated, fma_emulated, &fma_rel);
         printf("  FMA form of the prefill GEMM (emulated build): max rel diff vs reference %.2e, bitwise the modelled "
@@ -349,7 +355,8 @@ int main() {
             const kernels fma = {"bf16dot (avx512bf16, FMA form)",
                                  {n4j::cpu::avx512bf16::bf16dot_convert_x, n4j::cpu::avx512bf16::bf16dot_rows,
                                   n4j::cpu::avx512bf16::bf16dot_gemm, nullptr,
-                                  n4j::cpu::avx512bf16::bf16dot_convert_x_f32, n4j::cpu::avx512bf16::bf16dot_gemm_fma}};
+                                  n4j::cpu::avx512bf16::bf16dot_convert_x_f32, n4j::cpu::avx512bf16::bf16dot_gemm_fma,
+                                  n4j::cpu::avx512bf16::bf16dot_rows_fma}};
             double fma_rel = 0.0;
             test_fma_form(fast, 3, real, fma, &fma_rel);
             printf("  FMA form of the prefill GEMM: max rel diff vs reference %.2e, bitwise VDPBF16PS's results\n",

@@ -220,10 +220,12 @@ void matmul_bf16dot(context* ctx, const bf16dot_kernels& k, const float* x, int6
     }
     // Decode and batched decode: long tasks, then short ones (decode_split).
     const decode_split split(O, ctx->workers().size());
+    // batched decode is compute-bound: the FMA form where it is faster (one row is memory-bound: the instruction)
+    const bf16dot_rows_fn rows_kernel = rows >= 2 && ctx->bf16_dot_by_fma && k.rows_fma != nullptr ? k.rows_fma : k.rows;
     run_tasks(ctx, split.tasks(), work, [&](int64_t t, int) {
         int32_t o0, o1;
         split.range(t, &o0, &o1);
-        k.rows(xb, rows, w, o0, o1, y, ld_y, accumulate);
+        rows_kernel(xb, rows, w, o0, o1, y, ld_y, accumulate);
         if (relu2) relu_squared_tile(y, ld_y, 0, rows, o0, o1);
     });
 }
@@ -237,7 +239,8 @@ void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const
         if (rows >= kMatmulPackedMinRows && ctx->simd >= SIMD_AVX512_BF16 && ctx->bf16_matmul) {
             static const bf16dot_kernels kernels = {avx512bf16::bf16dot_convert_x, avx512bf16::bf16dot_rows,
                                                     avx512bf16::bf16dot_gemm, avx512bf16::dequant_bf16,
-                                                    avx512bf16::bf16dot_convert_x_f32, avx512bf16::bf16dot_gemm_fma};
+                                                    avx512bf16::bf16dot_convert_x_f32, avx512bf16::bf16dot_gemm_fma,
+                                                    avx512bf16::bf16dot_rows_fma};
             matmul_bf16dot(ctx, kernels, x, ld_x, rows, w, y, ld_y, epilogue);
             return;
         }
@@ -259,12 +262,14 @@ void matmul_fast(context* ctx, const float* x, int64_t ld_x, int32_t rows, const
         (w->dtype == N4J_DTYPE_BF16 || w->dtype == N4J_DTYPE_F8_E4M3)) {
         static const bf16dot_kernels kernels = {avx512bf16::bf16dot_convert_x, avx512bf16::bf16dot_rows,
                                                 avx512bf16::bf16dot_gemm, nullptr,
-                                                avx512bf16::bf16dot_convert_x_f32, avx512bf16::bf16dot_gemm_fma};
+                                                avx512bf16::bf16dot_convert_x_f32, avx512bf16::bf16dot_gemm_fma,
+                                                avx512bf16::bf16dot_rows_fma};
         // With AVX512-VBMI the same kernels decode E4M3 by byte-table lookups (64 weights per VPERMI2B pair).
         static const bf16dot_kernels vbmi_kernels = {avx512bf16_vbmi::bf16dot_convert_x, avx512bf16_vbmi::bf16dot_rows,
                                                      avx512bf16_vbmi::bf16dot_gemm, nullptr,
                                                      avx512bf16_vbmi::bf16dot_convert_x_f32,
-                                                     avx512bf16_vbmi::bf16dot_gemm_fma};
+                                                     avx512bf16_vbmi::bf16dot_gemm_fma,
+                                                     avx512bf16_vbmi::bf16dot_rows_fma};
         static const bool vbmi = cpu_has_avx512_vbmi();
 #if defined(N4J_HAVE_AMX_KERNELS)
         // With AMX-BF16 the prefill panels run on the tiles (decode keeps the VDPBF16PS kernels).

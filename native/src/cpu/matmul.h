@@ -70,6 +70,8 @@ struct bf16dot_kernels {
     // prefill with context::bf16_dot_by_fma, where present: `gemm`'s sums as F32 FMAs on activations widened once
     bf16dot_convert_f32_fn convert_x_f32 = nullptr;
     bf16dot_gemm_f32_fn gemm_fma = nullptr;
+    // batched decode (2 or more activation rows) with context::bf16_dot_by_fma, where present
+    bf16dot_rows_fn rows_fma = nullptr;
 };
 void matmul_bf16dot(context* ctx, const bf16dot_kernels& k, const float* x, int64_t ld_x, int32_t rows,
                     const n4j_weight* w, float* y, int64_t ld_y, int32_t epilogue);

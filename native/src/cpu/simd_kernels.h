@@ -181,7 +181,9 @@ constexpr int64_t kBf16GemmKc = 256;
  * bf16dot_gemm_fma: the same sums as bf16dot_gemm, bit for bit but for the instruction's flushing of denormals, as F32
  * FMAs (context::bf16_dot_by_fma): the activations as F32 rows of bf16dot_ld(K) floats holding BF16 values
  * (bf16dot_convert_x_f32), the panel of kBf16GemmFmaKc columns widened to F32 once packed (32 KiB: L1), register tiles
- * of kBf16GemmFmaMR rows x kBf16GemmPanelRows weight rows.
+ * of kBf16GemmFmaMR rows x kBf16GemmPanelRows weight rows. bf16dot_rows_fma: bf16dot_rows's sums the same way (for
+ * batched decode: each activation group widened once for the tile's weight rows, each weight group once for its
+ * activation rows).
  */
 constexpr int32_t kBf16GemmFmaMR = 5;
 constexpr int64_t kBf16GemmFmaKc = 128;
@@ -201,7 +203,9 @@ static inline size_t bf16dot_gemm_scratch_bytes(int32_t rows) {
     void bf16dot_convert_x_f32(const float* x, int64_t ld_x, int32_t row_begin, int32_t row_end, int64_t K,     \
                                float* xf);                                                                     \
     void bf16dot_gemm_fma(const float* xf, int32_t rows, const n4j_weight* w, int32_t o_begin, int32_t o_end,   \
-                          float* y, int64_t ld_y, int32_t accumulate, void* scratch);
+                          float* y, int64_t ld_y, int32_t accumulate, void* scratch);                            \
+    void bf16dot_rows_fma(const uint16_t* xb, int32_t rows, const n4j_weight* w, int32_t o_begin, int32_t o_end,\
+                          float* y, int64_t ld_y, int32_t accumulate);
 
 namespace avx512bf16 {
 N4J_DECLARE_BF16DOT_KERNELS
