@@ -243,7 +243,9 @@ public final class KernelReport {
                     flags.stream().anyMatch(f -> f.startsWith("amx")) ? "" : " (no AMX)"));
             boolean dot = flags.contains("avx512_bf16");
             out.append("Modes: exact = F32 matmul inputs; fast = matmul inputs rounded to BF16 "
-                    + "(N4J_FLAG_BF16_MATMUL), " + (dot ? "VDPBF16PS kernels (this CPU has avx512_bf16)"
+                    + "(N4J_FLAG_BF16_MATMUL), " + (dot ? "VDPBF16PS kernels (this CPU has avx512_bf16), or their sums "
+                            + "as F32 FMAs where that is faster (" + (cpuModel().contains("Intel")
+                                    ? "this Intel CPU" : "Intel CPUs") + " unless N4J_CPU_BF16_DOT says otherwise)"
                             : "the exact kernels (this CPU has no avx512_bf16)")
                     + "; only matmuls differ between the modes.\n\n");
         } else {
